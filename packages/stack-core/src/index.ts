@@ -1,0 +1,8 @@
+/**
+ * @tapstack/stack-core — a userspace TCP/IP stack that never reads a clock or a
+ * random source: the caller passes `now` into every call and the random source in
+ * the config. See README.md for the tour.
+ */
+export * from './registration.js';
+export * from './wire/checksum.js';
+export * from './wire/ip-address.js';

@@ -1,0 +1,252 @@
+/**
+ * Every interface between stack-core's layers, in one place (after gVisor's
+ * stack/registration.go). The IP layer (stack.ts) implements `IpHost`; the TCP
+ * layer (tcp/) implements `TransportProtocol` and is driven only through it.
+ * The public API that the driver and bridge use is `Stack` (stack.ts), whose
+ * socket calls are declared here too so every package codes against one shape.
+ */
+import type { IpAddress } from './wire/ip-address.js';
+
+/** Milliseconds on the caller's monotonic clock. The stack never reads a clock. */
+export type Instant = number;
+
+/** A socket handle: a small positive integer, unique across TCP, UDP and ICMP sockets of one stack. */
+export type Handle = number;
+
+/** Socket events, OR-ed into one bitmask per callback. */
+export const SocketEvent = {
+  /** Data (or EOF) can be read. */
+  Readable: 1,
+  /** The send buffer has room again. */
+  Writable: 2,
+  /** An active open finished (ESTABLISHED). */
+  Connected: 4,
+  /** A listener has a connection in its accept queue. */
+  Acceptable: 8,
+  /** The peer sent FIN: after the buffered data, reads return EOF. */
+  PeerClosed: 16,
+  /** The connection is fully closed (the handle can be released / is released). */
+  Closed: 32,
+  /** An error was recorded; read it with `socketError(handle)`. */
+  Error: 64,
+} as const;
+export type SocketEventMask = number;
+
+/**
+ * The closed set of socket errors; the bridge maps each to one Node error code
+ * (the name is that code).
+ */
+export const SocketError = {
+  ECONNREFUSED: 1,
+  ECONNRESET: 2,
+  ETIMEDOUT: 3,
+  EPIPE: 4,
+  EADDRINUSE: 5,
+  ENOTCONN: 6,
+  EHOSTUNREACH: 7,
+  EADDRNOTAVAIL: 8,
+  EINVAL: 9,
+  EMSGSIZE: 10,
+  EISCONN: 11,
+  EBADF: 12,
+  ENOBUFS: 13,
+} as const;
+export type SocketError = (typeof SocketError)[keyof typeof SocketError];
+export type SocketErrorName = keyof typeof SocketError;
+
+const errorNames: Record<number, SocketErrorName> = Object.fromEntries(
+  Object.entries(SocketError).map(([k, v]) => [v, k as SocketErrorName]),
+);
+/** The Node-style code for a socket error ("ECONNREFUSED", ...). */
+export function socketErrorName(e: SocketError): SocketErrorName {
+  return errorNames[e] ?? 'EINVAL';
+}
+
+/** Called by the stack, from inside receive()/poll()/socket calls, when a socket's state changes. */
+export type EventHandler = (handle: Handle, events: SocketEventMask) => void;
+
+/** What the IP layer offers a transport protocol (TCP). */
+export interface IpHost {
+  /** The source address the stack would use to reach `dst`, or undefined when there is no route. */
+  selectSource(dst: IpAddress): IpAddress | undefined;
+  /** Is `addr` assigned to one of our interfaces (or loopback)? */
+  isLocalAddress(addr: IpAddress): boolean;
+  /**
+   * Largest transport payload (TCP header + data) that reaches `dst` unfragmented:
+   * the path MTU (link MTU, lowered by Packet Too Big / Fragmentation Needed) minus the IP header.
+   */
+  maxTransportPayload(dst: IpAddress): number;
+  /**
+   * Sends one IP packet. `payload` is the whole transport segment with its checksum
+   * already filled in; the IP layer copies it, so the caller may reuse the buffer
+   * after return. Returns false when the packet could not be sent or queued (no route,
+   * neighbour queue full); TCP treats that as a loss.
+   */
+  sendIp(src: IpAddress, dst: IpAddress, protocol: number, payload: Uint8Array, now: Instant): boolean;
+  /** Fills `buf` from the configured random source. */
+  random(buf: Uint8Array): void;
+  /** A new handle from the stack-wide socket set. */
+  allocHandle(): Handle;
+  /** Reports socket events to the stack's event handler. */
+  emit(handle: Handle, events: SocketEventMask): void;
+  /** Named drop/event counter shared with the stack's stats snapshot ("tcp.badChecksum", ...). */
+  count(name: string, n?: number): void;
+}
+
+/** ICMP errors the IP layer hands to the transport whose segment they quote. */
+export const IcmpErrorKind = {
+  /** Port/protocol/host/net unreachable, administratively prohibited. */
+  Unreachable: 1,
+  /** IPv4 Fragmentation Needed with DF set, or ICMPv6 Packet Too Big. `mtu` is given. */
+  PacketTooBig: 2,
+  /** Time exceeded. */
+  TimeExceeded: 3,
+} as const;
+export type IcmpErrorKind = (typeof IcmpErrorKind)[keyof typeof IcmpErrorKind];
+
+/** A transport protocol driven by the IP layer. */
+export interface TransportProtocol {
+  readonly protocol: number;
+  /**
+   * One received segment. `segment` is a view into the received frame, valid only during
+   * the call (copy what you keep). The transport verifies its own checksum.
+   */
+  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant): void;
+  /**
+   * An ICMP error about a segment we sent. `quoted` holds the start of that segment
+   * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU.
+   */
+  icmpError(kind: IcmpErrorKind, src: IpAddress, dst: IpAddress, quoted: Uint8Array, mtu: number, now: Instant): void;
+  /** Does timer work and transmits what is due (including data queued by socket calls). */
+  poll(now: Instant): void;
+  /** When poll() must next be called; Infinity when nothing is pending. */
+  pollAt(): Instant;
+}
+
+/** Per-socket TCP options (defaults in brackets). */
+export interface TcpSocketOptions {
+  /** Send buffer bytes [262144]. */
+  sendBufferSize?: number;
+  /** Receive buffer bytes [262144]; the advertised window follows its free space. */
+  recvBufferSize?: number;
+  /** Disable Nagle [false]. */
+  noDelay?: boolean;
+  /** Keepalive idle time in ms, 0 = off [0]. */
+  keepAlive?: number;
+  /** Congestion control ['cubic']. */
+  congestionControl?: 'cubic' | 'newreno';
+}
+
+export interface TcpConfig {
+  /** Minimum RTO ms [200], initial RTO ms [1000], maximum RTO ms [120000]. */
+  minRto: number;
+  initialRto: number;
+  maxRto: number;
+  /** Retransmissions before ETIMEDOUT [15], SYN retransmissions [6]. */
+  maxRetries: number;
+  maxSynRetries: number;
+  /** Maximum segment lifetime ms; TIME-WAIT lasts 2×MSL [30000 → 60 s]. */
+  msl: number;
+  /** Delayed ACK timeout ms [40]. */
+  delayedAckTimeout: number;
+  /** Defaults for new sockets. */
+  defaults: Required<TcpSocketOptions>;
+  /** Ephemeral port range [49152, 65535] (RFC 6056). */
+  ephemeralPortMin: number;
+  ephemeralPortMax: number;
+}
+
+export interface TcpInfo {
+  state: TcpStateName;
+  localAddress: IpAddress | undefined;
+  localPort: number;
+  remoteAddress: IpAddress | undefined;
+  remotePort: number;
+  /** Bytes queued for sending but not yet acknowledged. */
+  sendQueued: number;
+  /** Bytes received and not yet read. */
+  recvQueued: number;
+  /** Smoothed RTT ms (0 before a sample). */
+  srtt: number;
+  rto: number;
+  cwnd: number;
+  ssthresh: number;
+  mss: number;
+  /** Peer's advertised window (scaled). */
+  sendWindow: number;
+  retransmits: number;
+}
+
+export type TcpStateName =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSING'
+  | 'TIME-WAIT'
+  | 'CLOSE-WAIT'
+  | 'LAST-ACK';
+
+/** Returned by tcpRecv when the peer has closed and every byte has been read. */
+export const EOF = -1;
+
+/**
+ * The TCP socket API. stack.ts exposes exactly these methods (delegating to tcp/).
+ * Socket calls only change buffers and state: segments go out on the next
+ * `poll(now)` (after any socket call, `pollAt()` is <= the last `now`), so a driver
+ * calls poll() once after a batch of socket calls.
+ * Methods return a SocketError (a positive number) or 0 / a count; they never throw
+ * for runtime conditions (a bad handle is EBADF).
+ */
+export interface TcpApi {
+  tcpOpen(options?: TcpSocketOptions): Handle;
+  /** Binds a local address/port (port 0 = ephemeral). EADDRINUSE, EADDRNOTAVAIL. */
+  tcpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError;
+  /** Starts an active open; completion is SocketEvent.Connected or Error (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH). */
+  tcpConnect(h: Handle, address: IpAddress, port: number, now: Instant): 0 | SocketError;
+  /** Passive open on the bound address/port; `backlog` bounds the accept queue. */
+  tcpListen(h: Handle, backlog: number): 0 | SocketError;
+  /** Takes an established connection from a listener's accept queue. */
+  tcpAccept(h: Handle): Handle | undefined;
+  /** Copies up to data.length bytes into the send buffer; returns how many it took (0 when full), or an error. */
+  tcpSend(h: Handle, data: Uint8Array): number | SocketError;
+  /** Free bytes in the send buffer. */
+  tcpSendSpace(h: Handle): number;
+  /**
+   * Copies received bytes into `into`; returns the count, 0 when nothing is ready,
+   * EOF (-1) after the peer's FIN once all data is read, or -(SocketError) on error.
+   * Reading opens the receive window again.
+   */
+  tcpRecv(h: Handle, into: Uint8Array): number;
+  /** Sends FIN after the queued data (shutdown(SHUT_WR)). */
+  tcpShutdown(h: Handle): 0 | SocketError;
+  /** Graceful close and release of the handle (FIN; the stack finishes the close on its own). */
+  tcpClose(h: Handle): void;
+  /** Sends RST, releases the handle. */
+  tcpAbort(h: Handle): void;
+  tcpSetNoDelay(h: Handle, on: boolean): void;
+  /** Keepalive idle time in ms; 0 turns it off. */
+  tcpSetKeepAlive(h: Handle, idleMs: number): void;
+  tcpInfo(h: Handle): TcpInfo | undefined;
+}
+
+/** UDP socket API (stack.ts). */
+export interface UdpApi {
+  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean }): Handle;
+  udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError;
+  /** Sends one datagram (fragmented by IPv4 if needed); returns bytes sent or an error. Binds an ephemeral port if unbound. */
+  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError;
+  /** Next queued datagram, or undefined. */
+  udpRecv(h: Handle): { data: Uint8Array; address: IpAddress; port: number } | undefined;
+  udpLocal(h: Handle): { address: IpAddress | undefined; port: number } | undefined;
+  udpClose(h: Handle): void;
+}
+
+/** Common to every socket handle. */
+export interface SocketApi {
+  /** The error recorded on a socket (read once: it is cleared), or 0. */
+  socketError(h: Handle): 0 | SocketError;
+}
