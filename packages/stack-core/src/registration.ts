@@ -235,7 +235,12 @@ export interface TcpApi {
 
 /** UDP socket API (stack.ts). */
 export interface UdpApi {
-  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean }): Handle;
+  /**
+   * `broadcast`: receive (and allow sending) broadcasts. `iface`: bind to one interface
+   * (SO_BINDTODEVICE); with it, sending to 255.255.255.255 works with source 0.0.0.0 when
+   * the interface has no IPv4 address yet (what a DHCP client needs).
+   */
+  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle;
   udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError;
   /** Sends one datagram (fragmented by IPv4 if needed); returns bytes sent or an error. Binds an ephemeral port if unbound. */
   udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError;
@@ -249,4 +254,62 @@ export interface UdpApi {
 export interface SocketApi {
   /** The error recorded on a socket (read once: it is cleared), or 0. */
   socketError(h: Handle): 0 | SocketError;
+}
+
+/** One network interface of a stack. */
+export interface InterfaceConfig {
+  name: string;
+  /** 6-byte MAC address. */
+  mac: Uint8Array;
+  /** IP MTU (1500 for Ethernet); frames are MTU + 14 bytes. */
+  mtu: number;
+  /**
+   * Sends one Ethernet frame. The view is only valid during the call (the stack
+   * reuses its buffers): copy it (into a frame ring, a socket write) before returning.
+   */
+  transmit(frame: Uint8Array): void;
+}
+
+export interface StackConfig {
+  /** The stack's only source of randomness (ISNs, ephemeral ports, DAD/RS delays). */
+  random(buf: Uint8Array): void;
+  tcp?: Partial<TcpConfig>;
+}
+
+export interface AddressInfo {
+  address: IpAddress;
+  prefixLength: number;
+  /** 'static' | 'slaac' | 'link-local' | 'dhcp'; 'tentative' while DAD runs. */
+  origin: string;
+  tentative: boolean;
+}
+
+/**
+ * The whole public shape of `Stack` (stack.ts). Interfaces are numbered from 0 in
+ * the order they are added. Address/route text that does not parse throws TypeError;
+ * nothing else in this API throws for runtime conditions.
+ */
+export interface StackApi extends TcpApi, UdpApi, SocketApi {
+  addInterface(config: InterfaceConfig): number;
+  /** "192.0.2.1/24" or "2001:db8::1/64". IPv4 additions send a gratuitous ARP. */
+  addAddress(iface: number, cidr: string, origin?: string): void;
+  removeAddress(iface: number, address: string): void;
+  addresses(iface: number): AddressInfo[];
+  /** destination "0.0.0.0/0" / "::/0" for a default route; gateway optional (on-link when absent). */
+  addRoute(route: { destination: string; gateway?: string; iface: number }): void;
+  removeRoute(destination: string): void;
+  /** Accept router advertisements and form SLAAC addresses (RFC 4862) with DAD. */
+  enableSlaac(iface: number): void;
+  receive(iface: number, frame: Uint8Array, now: Instant): void;
+  poll(now: Instant): void;
+  /** When poll() must next be called; Infinity when idle. */
+  pollAt(): Instant;
+  setEventHandler(handler: EventHandler): void;
+  /** One flat snapshot of every counter ("ipv4.badChecksum", "tcp.retransmits", "arp.queueFull", ...). */
+  stats(): Record<string, number>;
+  /** ICMP echo (ping): a socket whose datagrams are echo replies. */
+  icmpOpen(): Handle;
+  icmpSendEcho(h: Handle, dst: IpAddress, sequence: number, payload: Uint8Array): 0 | SocketError;
+  icmpRecv(h: Handle): { from: IpAddress; sequence: number; payload: Uint8Array; ttl: number } | undefined;
+  icmpClose(h: Handle): void;
 }
