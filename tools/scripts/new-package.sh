@@ -12,6 +12,7 @@ cat > "$dir/package.json" <<JSON
   "license": "MIT",
   "type": "module",
   "sideEffects": false,
+  "engines": { "node": ">=20" },
   "main": "./dist/index.cjs",
   "module": "./dist/index.js",
   "types": "./dist/index.d.ts",
@@ -28,7 +29,7 @@ cat > "$dir/package.json" <<JSON
     "build": "tsup",
     "test": "vitest run",
     "typecheck": "tsc -p tsconfig.json",
-    "publint": "publint --strict && attw --pack . --profile node16 --quiet",
+    "publint": "publint --strict --pack npm && attw --pack . --profile node16 --quiet",
     "bench": "node --conditions=development --import tsx bench/index.ts"
   },
   "devDependencies": {
