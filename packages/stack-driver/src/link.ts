@@ -1,0 +1,20 @@
+/**
+ * The shape of a tap-io link as the driver uses it (structural, so any link that
+ * carries Ethernet frames works: TAP, VXLAN tunnel, memory switch port, wrappers).
+ */
+export interface DriverLink {
+  readonly name: string;
+  /** 6-byte MAC address the stack uses on this link. */
+  readonly mac: Uint8Array;
+  /** IP MTU (frames are up to mtu + 14 bytes). */
+  readonly mtu: number;
+  /** Sends one frame (the link copies or writes it before returning); false = dropped. */
+  send(frame: Uint8Array): boolean;
+  /** Sends several frames at once (one syscall where the link can); returns how many were taken. */
+  sendBatch?(frames: readonly Uint8Array[]): number;
+  /** Registers the receive handler; frames arrive in batches, views valid only during the call. */
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void;
+  /** Counters of the link ("rxFrames", "txDropped", ...). */
+  stats(): { [k: string]: number };
+  close(): Promise<void>;
+}

@@ -1,0 +1,386 @@
+/**
+ * The single-threaded driver loop: it owns the clock, the one timer and the order of
+ * work. Received frames are queued and handled in bounded batches (then the loop
+ * yields with setImmediate, so a flood never starves the event loop); after every
+ * batch the stack is polled, what it emitted is sent, socket events are dispatched,
+ * and one timer is armed for `stack.pollAt()`. With no traffic and nothing pending,
+ * nothing runs. It also implements `SocketHost`: every call goes to the stack and then
+ * `kick()`s a coalesced (microtask) poll.
+ */
+import type {
+  Handle,
+  Instant,
+  IpAddress,
+  SocketError,
+  SocketEventMask,
+  StackApi,
+  TcpInfo,
+  TcpSocketOptions,
+} from '@tapstack/stack-core';
+import type { DriverLink } from './link.js';
+import type { SocketHost } from './socket-host.js';
+
+export interface LoopOptions {
+  /** Frames handled per turn before yielding to the event loop [256]. */
+  rxBatch?: number;
+  /** The clock, ms, monotonic [performance.now]. */
+  now?: () => number;
+  /** Name resolution for `lookup()` (the driver plugs its DNS resolver in). */
+  lookup?: (hostname: string, family: 0 | 4 | 6) => Promise<IpAddress[]>;
+}
+
+/** Counters of the loop itself. */
+export interface LoopStats {
+  rxFrames: number;
+  txFrames: number;
+  turns: number;
+  polls: number;
+  timerFires: number;
+  yields: number;
+  kicks: number;
+  eventsDispatched: number;
+  listenerErrors: number;
+}
+
+interface LinkSlot {
+  link: DriverLink;
+  iface: number;
+  rx: Uint8Array[][];
+  rxHead: number;
+  rxCount: number;
+  tx: Uint8Array[];
+}
+
+export class DriverLoop implements SocketHost {
+  readonly stack: StackApi;
+  private readonly slots: LinkSlot[] = [];
+  private readonly rxBatch: number;
+  readonly now: () => number;
+  private readonly lookupFn: LoopOptions['lookup'];
+  private readonly listeners = new Map<Handle, (events: SocketEventMask) => void>();
+  private pending = new Map<Handle, SocketEventMask>();
+  private microtaskQueued = false;
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private running = false;
+  private closed = false;
+  private readonly counters: LoopStats = {
+    rxFrames: 0,
+    txFrames: 0,
+    turns: 0,
+    polls: 0,
+    timerFires: 0,
+    yields: 0,
+    kicks: 0,
+    eventsDispatched: 0,
+    listenerErrors: 0,
+  };
+
+  constructor(stack: StackApi, options: LoopOptions = {}) {
+    this.stack = stack;
+    this.rxBatch = options.rxBatch ?? 256;
+    this.now = options.now ?? (() => performance.now());
+    this.lookupFn = options.lookup;
+    stack.setEventHandler((h, ev) => {
+      this.pending.set(h, (this.pending.get(h) ?? 0) | ev);
+    });
+  }
+
+  /**
+   * Adds a link as a stack interface and starts receiving from it. Returns the
+   * interface index. Frames the stack transmits are copied (the stack reuses its
+   * buffer) and sent in one batch per turn.
+   */
+  addLink(link: DriverLink): number {
+    const slot: LinkSlot = { link, iface: -1, rx: [], rxHead: 0, rxCount: 0, tx: [] };
+    slot.iface = this.stack.addInterface({
+      name: link.name,
+      mac: link.mac,
+      mtu: link.mtu,
+      transmit: (frame) => {
+        slot.tx.push(frame.slice());
+      },
+    });
+    this.slots.push(slot);
+    link.onFrames((frames) => {
+      if (this.closed || frames.length === 0) return;
+      if (this.running || this.backlog() > 0) {
+        // The views are only valid during this call: keep copies, in order.
+        this.enqueueCopies(slot, frames, 0);
+        this.scheduleRx();
+        return;
+      }
+      this.turn(slot, frames);
+    });
+    return slot.iface;
+  }
+
+  get links(): readonly DriverLink[] {
+    return this.slots.map((s) => s.link);
+  }
+
+  stats(): LoopStats {
+    return { ...this.counters };
+  }
+
+  /** Frames received but not yet handed to the stack. */
+  backlog(): number {
+    let n = 0;
+    for (const s of this.slots) n += s.rxCount;
+    return n;
+  }
+
+  // --- scheduling -----------------------------------------------------------------
+
+  private scheduleRx(): void {
+    if (this.immediate || this.closed) return;
+    this.immediate = setImmediate(this.onImmediate);
+  }
+
+  private readonly onImmediate = (): void => {
+    this.immediate = undefined;
+    this.counters.yields++;
+    this.turn();
+  };
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.counters.timerFires++;
+    this.turn();
+  };
+
+  private readonly onMicrotask = (): void => {
+    this.microtaskQueued = false;
+    this.turn();
+  };
+
+  kick(): void {
+    if (this.microtaskQueued || this.closed) return;
+    this.microtaskQueued = true;
+    this.counters.kicks++;
+    queueMicrotask(this.onMicrotask);
+  }
+
+  private enqueueCopies(slot: LinkSlot, frames: readonly Uint8Array[], from: number): void {
+    const copies: Uint8Array[] = [];
+    for (let i = from; i < frames.length; i++) copies.push(frames[i]!.slice());
+    if (copies.length === 0) return;
+    slot.rx.push(copies);
+    slot.rxCount += copies.length;
+  }
+
+  /**
+   * One turn: a bounded rx batch (first the frames handed in by a link callback, used
+   * in place; then queued copies), a poll, the transmit flush, event dispatch, re-arm.
+   */
+  private turn(direct?: LinkSlot, frames?: readonly Uint8Array[]): void {
+    if (this.closed) return;
+    if (this.running) {
+      if (direct && frames) this.enqueueCopies(direct, frames, 0);
+      return;
+    }
+    this.running = true;
+    try {
+      this.counters.turns++;
+      const now = this.now();
+      let budget = this.rxBatch;
+      if (direct && frames) {
+        const n = Math.min(budget, frames.length);
+        for (let i = 0; i < n; i++) this.stack.receive(direct.iface, frames[i]!, now);
+        this.counters.rxFrames += n;
+        budget -= n;
+        if (n < frames.length) this.enqueueCopies(direct, frames, n);
+      }
+      for (const slot of this.slots) {
+        while (budget > 0 && slot.rxCount > 0) {
+          const batch = slot.rx[0]!;
+          const frame = batch[slot.rxHead++]!;
+          if (slot.rxHead === batch.length) {
+            slot.rx.shift();
+            slot.rxHead = 0;
+          }
+          slot.rxCount--;
+          budget--;
+          this.counters.rxFrames++;
+          this.stack.receive(slot.iface, frame, now);
+        }
+      }
+      this.counters.polls++;
+      this.stack.poll(now);
+      this.flushTx();
+      this.dispatch();
+      if (this.backlog() > 0) this.scheduleRx();
+      this.arm(now);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private flushTx(): void {
+    for (const slot of this.slots) {
+      const n = slot.tx.length;
+      if (n === 0) continue;
+      const frames = slot.tx;
+      slot.tx = [];
+      this.counters.txFrames += n;
+      if (n > 1 && slot.link.sendBatch) slot.link.sendBatch(frames);
+      else for (const f of frames) slot.link.send(f);
+    }
+  }
+
+  private dispatch(): void {
+    if (this.pending.size === 0) return;
+    const events = this.pending;
+    this.pending = new Map();
+    for (const [h, ev] of events) {
+      const l = this.listeners.get(h);
+      if (!l) continue;
+      this.counters.eventsDispatched++;
+      try {
+        l(ev);
+      } catch (e) {
+        // A listener bug must not stop the stack; surface it without killing the loop.
+        this.counters.listenerErrors++;
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+  }
+
+  /** Arms the single timer for pollAt(). Never less than 1 ms ahead: no spinning. */
+  private arm(now: Instant): void {
+    if (this.closed) return;
+    const at = this.stack.pollAt();
+    if (this.pending.size > 0) this.kick();
+    if (!Number.isFinite(at)) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.timer && at >= this.timerAt) {
+      // The armed timer fires first; that turn re-arms for the later deadline.
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    const delay = Math.max(1, Math.ceil(at - now));
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, delay);
+  }
+
+  /** Runs one turn now (tests and callers that just queued work and want it out). */
+  runNow(): void {
+    this.turn();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+    this.listeners.clear();
+    this.pending.clear();
+  }
+
+  // --- SocketHost -----------------------------------------------------------------
+
+  watch(handle: Handle, listener: (events: SocketEventMask) => void): void {
+    this.listeners.set(handle, listener);
+  }
+
+  unwatch(handle: Handle): void {
+    this.listeners.delete(handle);
+    this.pending.delete(handle);
+  }
+
+  lookup(hostname: string, family: 0 | 4 | 6 = 0): Promise<IpAddress[]> {
+    if (!this.lookupFn) return Promise.reject(new Error('no resolver configured'));
+    return this.lookupFn(hostname, family);
+  }
+
+  tcpOpen(options?: TcpSocketOptions): Handle {
+    return this.stack.tcpOpen(options);
+  }
+  tcpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {
+    return this.stack.tcpBind(h, address, port);
+  }
+  tcpConnect(h: Handle, address: IpAddress, port: number, now: Instant): 0 | SocketError {
+    const r = this.stack.tcpConnect(h, address, port, now);
+    this.kick();
+    return r;
+  }
+  tcpListen(h: Handle, backlog: number): 0 | SocketError {
+    return this.stack.tcpListen(h, backlog);
+  }
+  tcpAccept(h: Handle): Handle | undefined {
+    const r = this.stack.tcpAccept(h);
+    this.kick();
+    return r;
+  }
+  tcpSend(h: Handle, data: Uint8Array): number | SocketError {
+    const r = this.stack.tcpSend(h, data);
+    this.kick();
+    return r;
+  }
+  tcpSendSpace(h: Handle): number {
+    return this.stack.tcpSendSpace(h);
+  }
+  tcpRecv(h: Handle, into: Uint8Array): number {
+    const r = this.stack.tcpRecv(h, into);
+    // Reading may open the window: the update goes out on the next poll.
+    if (r > 0) this.kick();
+    return r;
+  }
+  tcpShutdown(h: Handle): 0 | SocketError {
+    const r = this.stack.tcpShutdown(h);
+    this.kick();
+    return r;
+  }
+  tcpClose(h: Handle): void {
+    this.stack.tcpClose(h);
+    this.kick();
+  }
+  tcpAbort(h: Handle): void {
+    this.stack.tcpAbort(h);
+    this.kick();
+  }
+  tcpSetNoDelay(h: Handle, on: boolean): void {
+    this.stack.tcpSetNoDelay(h, on);
+    this.kick();
+  }
+  tcpSetKeepAlive(h: Handle, idleMs: number): void {
+    this.stack.tcpSetKeepAlive(h, idleMs);
+    this.kick();
+  }
+  tcpInfo(h: Handle): TcpInfo | undefined {
+    return this.stack.tcpInfo(h);
+  }
+  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle {
+    return this.stack.udpOpen(options);
+  }
+  udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {
+    return this.stack.udpBind(h, address, port);
+  }
+  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError {
+    const r = this.stack.udpSend(h, data, address, port);
+    this.kick();
+    return r;
+  }
+  udpRecv(h: Handle): { data: Uint8Array; address: IpAddress; port: number } | undefined {
+    return this.stack.udpRecv(h);
+  }
+  udpLocal(h: Handle): { address: IpAddress | undefined; port: number } | undefined {
+    return this.stack.udpLocal(h);
+  }
+  udpClose(h: Handle): void {
+    this.stack.udpClose(h);
+    this.kick();
+  }
+  socketError(h: Handle): 0 | SocketError {
+    return this.stack.socketError(h);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The loop against a recording stack and a scripted link (gVisor's link/channel idea):
+ * checks the order of work, bounded batches, the single timer and event routing.
+ */
+import type { EventHandler, InterfaceConfig, StackApi } from '@tapstack/stack-core';
+import { describe, expect, it } from 'vitest';
+import type { DriverLink } from '../src/link.js';
+import { DriverLoop } from '../src/loop.js';
+
+class RecordingStack {
+  received: { iface: number; bytes: number[] }[] = [];
+  polls: number[] = [];
+  nextPollAt = Number.POSITIVE_INFINITY;
+  ifaces: InterfaceConfig[] = [];
+  handler: EventHandler = () => {};
+  /** Frames to transmit on the next poll. */
+  outbox: Uint8Array[] = [];
+  /** Events to emit on the next poll. */
+  emitOnPoll: [number, number][] = [];
+  sent: Uint8Array[] = [];
+
+  addInterface(c: InterfaceConfig): number {
+    this.ifaces.push(c);
+    return this.ifaces.length - 1;
+  }
+  setEventHandler(h: EventHandler): void {
+    this.handler = h;
+  }
+  receive(iface: number, frame: Uint8Array): void {
+    this.received.push({ iface, bytes: [...frame] });
+  }
+  poll(now: number): void {
+    this.polls.push(now);
+    for (const f of this.outbox.splice(0)) this.ifaces[0]!.transmit(f);
+    for (const [h, ev] of this.emitOnPoll.splice(0)) this.handler(h, ev);
+  }
+  pollAt(): number {
+    return this.nextPollAt;
+  }
+  udpSend(h: number, data: Uint8Array): number {
+    this.sent.push(data);
+    // Socket calls may emit events; they must not reach listeners re-entrantly.
+    this.handler(h, 2);
+    return data.length;
+  }
+}
+
+class ScriptedLink implements DriverLink {
+  readonly name = 'test0';
+  readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 1);
+  readonly mtu = 1500;
+  handler: (frames: readonly Uint8Array[]) => void = () => {};
+  sent: number[][] = [];
+  batches = 0;
+  send(frame: Uint8Array): boolean {
+    this.sent.push([...frame]);
+    return true;
+  }
+  sendBatch(frames: readonly Uint8Array[]): number {
+    this.batches++;
+    for (const f of frames) this.sent.push([...f]);
+    return frames.length;
+  }
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.handler = handler;
+  }
+  stats() {
+    return { rxFrames: 0 };
+  }
+  async close(): Promise<void> {}
+}
+
+function setup(rxBatch = 256) {
+  const stack = new RecordingStack();
+  let clock = 1000;
+  const loop = new DriverLoop(stack as unknown as StackApi, { rxBatch, now: () => clock });
+  const link = new ScriptedLink();
+  loop.addLink(link);
+  return { stack, loop, link, tick: (ms: number) => (clock += ms) };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('DriverLoop', () => {
+  it('hands received frames to the stack, polls once per batch, and copies frames it cannot use at once', async () => {
+    const { stack, loop, link } = setup(2);
+    const reused = new Uint8Array(3);
+    const frames = [0, 1, 2, 3, 4].map((i) => {
+      const f = reused.slice();
+      f[0] = i;
+      return f;
+    });
+    link.handler(frames);
+    // The link reuses its buffers after the call: scribble over them.
+    for (const f of frames) f.fill(0xff);
+    expect(stack.received.map((r) => r.bytes[0])).toEqual([0, 1]);
+    expect(stack.polls).toHaveLength(1);
+    await tick();
+    await tick();
+    await tick();
+    // Frames past the batch bound were copied before the link reused them.
+    expect(stack.received.map((r) => r.bytes[0])).toEqual([0, 1, 2, 3, 4]);
+    expect(loop.stats().yields).toBeGreaterThanOrEqual(2);
+    loop.close();
+  });
+
+  it('sends what the stack emits, as one batch per turn, from copies', async () => {
+    const { stack, loop, link } = setup();
+    const buf = Uint8Array.of(9, 9, 9);
+    stack.outbox.push(buf, buf);
+    loop.kick();
+    await Promise.resolve();
+    expect(link.batches).toBe(1);
+    expect(link.sent).toEqual([
+      [9, 9, 9],
+      [9, 9, 9],
+    ]);
+    loop.close();
+  });
+
+  it('is idle when the stack has nothing pending: no timer, no turns', async () => {
+    const { stack, loop } = setup();
+    loop.kick();
+    await new Promise((r) => setTimeout(r, 30));
+    const turns = loop.stats().turns;
+    expect(turns).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(loop.stats().turns).toBe(turns);
+    expect(stack.polls).toHaveLength(1);
+    loop.close();
+  });
+
+  it('arms one timer for pollAt() and polls when it fires', async () => {
+    const { stack, loop } = setup();
+    stack.nextPollAt = 1000 + 20;
+    loop.kick();
+    await Promise.resolve();
+    expect(stack.polls).toEqual([1000]);
+    stack.nextPollAt = Number.POSITIVE_INFINITY;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(loop.stats().timerFires).toBe(1);
+    expect(stack.polls).toHaveLength(2);
+    loop.close();
+  });
+
+  it('coalesces kicks into one poll', async () => {
+    const { stack, loop } = setup();
+    loop.kick();
+    loop.kick();
+    loop.kick();
+    await Promise.resolve();
+    expect(stack.polls).toHaveLength(1);
+    loop.close();
+  });
+
+  it('routes events per handle after the poll, never from inside a socket call', async () => {
+    const { stack, loop } = setup();
+    const seen: [number, number][] = [];
+    loop.watch(7, (ev) => seen.push([7, ev]));
+    loop.watch(8, (ev) => seen.push([8, ev]));
+    stack.emitOnPoll.push([7, 1], [7, 4], [8, 2], [9, 1]);
+    loop.kick();
+    await Promise.resolve();
+    expect(seen).toEqual([
+      [7, 5],
+      [8, 2],
+    ]);
+    seen.length = 0;
+    loop.udpSend(8, Uint8Array.of(1), undefined as never, 53);
+    expect(seen).toEqual([]);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(seen).toEqual([[8, 2]]);
+    loop.unwatch(8);
+    stack.emitOnPoll.push([8, 1]);
+    loop.kick();
+    await Promise.resolve();
+    expect(seen).toEqual([[8, 2]]);
+    loop.close();
+  });
+
+  it('keeps running when a listener throws, and counts it', async () => {
+    const { stack, loop } = setup();
+    const errors: unknown[] = [];
+    const onErr = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onErr);
+    try {
+      loop.watch(1, () => {
+        throw new Error('listener bug');
+      });
+      stack.emitOnPoll.push([1, 1]);
+      loop.kick();
+      await tick();
+      expect(loop.stats().listenerErrors).toBe(1);
+      stack.outbox.push(Uint8Array.of(1));
+      loop.kick();
+      await Promise.resolve();
+      expect(stack.polls).toHaveLength(2);
+    } finally {
+      process.off('uncaughtException', onErr);
+      loop.close();
+    }
+  });
+});
