@@ -1,0 +1,162 @@
+/**
+ * Moves bytes between a stack TCP handle and a Node stream (the bridge's Unix socket,
+ * a SOCKS5 client's loopback socket) with backpressure both ways: when `tcpSend`
+ * takes less than offered the stream is paused until the handle is Writable; while
+ * the stream's `write()` returns false we stop calling `tcpRecv`, so the stack's
+ * receive buffer fills and the TCP window closes.
+ */
+import type { Socket } from 'node:net';
+import { EOF, type Handle, SocketEvent, type SocketError } from '@tapstack/stack-core';
+import type { SocketHost } from '@tapstack/stack-driver';
+import { socketErrorName } from '@tapstack/stack-core';
+
+const READ_CHUNK = 65536;
+const SMALL_READ = 16384;
+
+export type PumpEnd = 'closed' | 'aborted' | 'reset';
+
+export class HandlePump {
+  private pending: Buffer | undefined;
+  private streamEnded = false;
+  private tcpEnded = false;
+  private shutdownSent = false;
+  private blocked = false;
+  private done = false;
+  private scratch: Buffer | undefined;
+  /** Bytes moved stream → TCP and TCP → stream. */
+  bytesUp = 0;
+  bytesDown = 0;
+  /** The stack error that ended the connection, if any ("ECONNRESET"). */
+  error: string | undefined;
+
+  constructor(
+    private readonly host: SocketHost,
+    private readonly handle: Handle,
+    private readonly stream: Socket,
+    private readonly onEnd: (how: PumpEnd, pump: HandlePump) => void,
+  ) {
+    host.watch(handle, (m) => this.onEvents(m));
+    stream.on('data', (c: Buffer) => this.onData(c));
+    stream.on('end', () => {
+      this.streamEnded = true;
+      this.maybeShutdown();
+    });
+    stream.on('drain', () => {
+      this.blocked = false;
+      this.readLoop();
+    });
+    stream.on('error', () => {
+      /* 'close' follows; the client went away */
+    });
+    stream.on('close', () => this.finish());
+    this.readLoop();
+  }
+
+  private onEvents(m: number): void {
+    if (this.done) return;
+    if (m & SocketEvent.Writable) this.flush();
+    if (m & (SocketEvent.Readable | SocketEvent.PeerClosed)) this.readLoop();
+    if (m & SocketEvent.Error) {
+      const e = this.host.socketError(this.handle);
+      if (e) this.fail(e);
+    }
+  }
+
+  private fail(e: SocketError): void {
+    this.error = socketErrorName(e);
+    this.tcpEnded = true;
+    this.done = true;
+    this.host.unwatch(this.handle);
+    this.host.tcpClose(this.handle);
+    this.stream.destroy();
+    this.onEnd('reset', this);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.done) return;
+    const taken = this.send(chunk);
+    if (taken < 0) return;
+    if (taken < chunk.length) {
+      this.pending = chunk.subarray(taken);
+      this.stream.pause();
+    }
+  }
+
+  /** tcpSend as much of `b` as fits; returns bytes taken, or -1 after a failure. */
+  private send(b: Buffer): number {
+    let off = 0;
+    while (off < b.length) {
+      const r = this.host.tcpSend(this.handle, off === 0 ? b : b.subarray(off));
+      if (r < 0) {
+        this.fail(-r as SocketError);
+        return -1;
+      }
+      if (r === 0) break;
+      off += r;
+    }
+    this.bytesUp += off;
+    return off;
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
+    const taken = this.send(p);
+    if (taken < 0) return;
+    if (taken < p.length) {
+      this.pending = p.subarray(taken);
+      return;
+    }
+    this.pending = undefined;
+    this.stream.resume();
+    this.maybeShutdown();
+  }
+
+  private maybeShutdown(): void {
+    if (this.done || !this.streamEnded || this.pending || this.shutdownSent) return;
+    this.shutdownSent = true;
+    this.host.tcpShutdown(this.handle);
+  }
+
+  private readLoop(): void {
+    while (!this.blocked && !this.tcpEnded && !this.done) {
+      if (!this.scratch) this.scratch = Buffer.allocUnsafe(READ_CHUNK);
+      const n = this.host.tcpRecv(this.handle, this.scratch);
+      if (n === 0) return;
+      if (n === EOF) {
+        this.tcpEnded = true;
+        this.stream.end();
+        return;
+      }
+      if (n < 0) {
+        this.fail(-n as SocketError);
+        return;
+      }
+      let chunk: Buffer;
+      if (n < SMALL_READ) chunk = Buffer.from(this.scratch.subarray(0, n));
+      else {
+        chunk = this.scratch.subarray(0, n);
+        this.scratch = undefined;
+      }
+      this.bytesDown += n;
+      if (!this.stream.write(chunk)) this.blocked = true;
+    }
+  }
+
+  /** The stream closed: a clean close if both directions ended, else the client died (RST). */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.host.unwatch(this.handle);
+    const clean = this.streamEnded && this.tcpEnded && !this.pending;
+    if (clean) this.host.tcpClose(this.handle);
+    else this.host.tcpAbort(this.handle);
+    this.onEnd(clean ? 'closed' : 'aborted', this);
+  }
+
+  /** Ends both sides now (daemon shutdown): RST to the peer, close the stream. */
+  abort(): void {
+    if (this.done) return;
+    this.stream.destroy();
+  }
+}

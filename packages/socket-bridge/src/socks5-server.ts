@@ -1,0 +1,245 @@
+/**
+ * A SOCKS5 front (RFC 1928, with RFC 1929 username/password) so unmodified programs
+ * (`curl --socks5-hostname`) reach the virtual network: CONNECT to IPv4, IPv6 and
+ * domain names (resolved with host.lookup), and UDP ASSOCIATE. It listens on
+ * loopback by default; BIND is answered with "command not supported".
+ */
+import { type Socket as UdpRelay, createSocket as createUdpRelay } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { type Server, type Socket, createServer, isIP } from 'node:net';
+import {
+  type Handle,
+  type IpAddress,
+  SocketEvent,
+  type SocketError,
+  type TcpSocketOptions,
+  parseIpAddress,
+  socketErrorName,
+} from '@tapstack/stack-core';
+import type { SocketHost } from '@tapstack/stack-driver';
+import { resolveOne } from './address.js';
+import type { SocketBridgeError } from './errors.js';
+import { HandlePump } from './pump.js';
+import {
+  Command,
+  Method,
+  Reply,
+  type SocksAddress,
+  type SocksRequest,
+  encodeReply,
+  encodeUdpDatagram,
+  parseGreeting,
+  parseRequest,
+  parseUdpDatagram,
+  parseUserPass,
+  replyForCode,
+} from './socks5-codec.js';
+
+export interface Socks5Options {
+  /** Require RFC 1929 username/password; either fixed credentials or a check function. */
+  auth?: { username: string; password: string } | ((username: string, password: string) => boolean);
+  /** Milliseconds to finish the handshake [10000]. */
+  handshakeTimeout?: number;
+  tcp?: TcpSocketOptions;
+}
+
+export class Socks5Server extends EventEmitter {
+  readonly host: SocketHost;
+  private readonly opts: Socks5Options;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly handles = new Set<Handle>();
+
+  constructor(host: SocketHost, options: Socks5Options = {}) {
+    super();
+    this.host = host;
+    this.opts = options;
+  }
+
+  get sessions(): number {
+    return this.sockets.size;
+  }
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  /** Listens on loopback (127.0.0.1) unless told otherwise; resolves with the bound port. */
+  listen(port = 1080, address = '127.0.0.1'): Promise<{ address: string; port: number }> {
+    const server = createServer({ allowHalfOpen: true }, (s) => this.onConnection(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, address, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.emit('error', e));
+        const a = server.address();
+        resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address, port });
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    for (const sock of this.sockets) sock.destroy();
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private onConnection(sock: Socket): void {
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('error', () => {});
+    sock.setNoDelay(true);
+    let buf: Buffer = Buffer.alloc(0);
+    let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
+    const timer = setTimeout(() => sock.destroy(), this.opts.handshakeTimeout ?? 10_000);
+    sock.on('close', () => clearTimeout(timer));
+    const finishHandshake = () => {
+      clearTimeout(timer);
+      stage = 'done';
+      sock.off('data', onData);
+      sock.pause();
+      if (buf.length) sock.unshift(buf);
+    };
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      for (;;) {
+        if (stage === 'greeting') {
+          const g = parseGreeting(buf);
+          if (!g) return;
+          if ('error' in g) return void sock.destroy();
+          buf = buf.subarray(g.length);
+          const want = this.opts.auth ? Method.UserPass : Method.NoAuth;
+          if (!g.value.includes(want)) return void sock.end(Buffer.from([5, Method.NoAcceptable]));
+          sock.write(Buffer.from([5, want]));
+          stage = want === Method.UserPass ? 'auth' : 'request';
+        } else if (stage === 'auth') {
+          const a = parseUserPass(buf);
+          if (!a) return;
+          if ('error' in a) return void sock.destroy();
+          buf = buf.subarray(a.length);
+          const auth = this.opts.auth!;
+          const ok =
+            typeof auth === 'function'
+              ? auth(a.value.username, a.value.password)
+              : a.value.username === auth.username && a.value.password === auth.password;
+          // RFC 1929: a non-zero status must close the connection.
+          if (!ok) return void sock.end(Buffer.from([1, 1]));
+          sock.write(Buffer.from([1, 0]));
+          stage = 'request';
+        } else if (stage === 'request') {
+          const r = parseRequest(buf);
+          if (!r) return;
+          if ('error' in r) return void sock.end(encodeReply(Reply.AddressTypeNotSupported));
+          buf = buf.subarray(r.length);
+          finishHandshake();
+          this.dispatch(sock, r.value);
+          return;
+        } else return;
+      }
+    };
+    sock.on('data', onData);
+  }
+
+  private dispatch(sock: Socket, r: SocksRequest): void {
+    if (r.command === Command.Connect) this.connect(sock, r.address, r.port);
+    else if (r.command === Command.UdpAssociate) this.udpAssociate(sock, r.address, r.port);
+    else sock.end(encodeReply(Reply.CommandNotSupported));
+  }
+
+  private resolve(a: SocksAddress): Promise<IpAddress> {
+    return a.type === 'ip' ? Promise.resolve(a.address) : resolveOne(this.host, a.name);
+  }
+
+  private connect(sock: Socket, target: SocksAddress, port: number): void {
+    this.resolve(target).then(
+      (addr) => {
+        if (sock.destroyed) return;
+        const h = this.host.tcpOpen(this.opts.tcp);
+        this.handles.add(h);
+        const abandon = () => {
+          this.host.unwatch(h);
+          this.host.tcpAbort(h);
+          this.handles.delete(h);
+        };
+        sock.once('close', abandon);
+        const failed = (e: number) => {
+          sock.off('close', abandon);
+          this.host.unwatch(h);
+          this.host.tcpClose(h);
+          this.handles.delete(h);
+          sock.end(encodeReply(replyForCode(socketErrorName(e as SocketError))));
+        };
+        this.host.watch(h, (m) => {
+          if (m & SocketEvent.Connected) {
+            sock.off('close', abandon);
+            const info = this.host.tcpInfo(h);
+            sock.write(encodeReply(Reply.Succeeded, info?.localAddress, info?.localPort ?? 0));
+            new HandlePump(this.host, h, sock, () => this.handles.delete(h));
+            sock.resume();
+          } else if (m & (SocketEvent.Error | SocketEvent.Closed)) failed(this.host.socketError(h) || 1);
+        });
+        const e = this.host.tcpConnect(h, addr, port, this.host.now());
+        if (e) failed(e);
+      },
+      (err: SocketBridgeError) => sock.end(encodeReply(replyForCode(err.code))),
+    );
+  }
+
+  /**
+   * RFC 1928 section 7: a UDP relay on the same loopback address as the control
+   * connection; it lives until the control connection closes. Datagrams are accepted
+   * only from the client's host (and port, when the request named one).
+   */
+  private udpAssociate(sock: Socket, hint: SocksAddress, hintPort: number): void {
+    const localIp = sock.localAddress ?? '127.0.0.1';
+    const clientIp = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const relay: UdpRelay = createUdpRelay(isIP(localIp) === 6 ? 'udp6' : 'udp4');
+    const h = this.host.udpOpen();
+    this.handles.add(h);
+    this.host.udpBind(h, undefined, 0);
+    let client: { address: string; port: number } | undefined;
+    const wantPort = hint.type === 'ip' && !hint.address.isUnspecified() ? hintPort : 0;
+    relay.on('error', () => sock.destroy());
+    relay.on('message', (msg, rinfo) => {
+      if (rinfo.address.replace(/^::ffff:/, '') !== clientIp) return;
+      if (wantPort && rinfo.port !== wantPort) return;
+      client = { address: rinfo.address, port: rinfo.port };
+      const d = parseUdpDatagram(msg);
+      // Fragment reassembly (FRAG != 0) is optional in RFC 1928 and not implemented: drop.
+      if (d?.frag !== 0) return;
+      this.resolve(d.address).then(
+        (dst) => {
+          if (!sock.destroyed) this.host.udpSend(h, d.data, dst, d.port);
+        },
+        () => {},
+      );
+    });
+    this.host.watch(h, (m) => {
+      if (!(m & SocketEvent.Readable)) return;
+      for (;;) {
+        const d = this.host.udpRecv(h);
+        if (!d) return;
+        if (client) relay.send(encodeUdpDatagram(d.address, d.port, d.data), client.port, client.address);
+      }
+    });
+    relay.bind(0, localIp, () => {
+      if (sock.destroyed) return;
+      const a = relay.address();
+      sock.write(encodeReply(Reply.Succeeded, parseIpAddress(a.address), a.port));
+      sock.resume();
+    });
+    sock.on('data', () => {});
+    sock.on('end', () => sock.end());
+    sock.on('close', () => {
+      this.host.unwatch(h);
+      this.host.udpClose(h);
+      this.handles.delete(h);
+      try {
+        relay.close();
+      } catch {
+        /* already closed */
+      }
+    });
+  }
+}
