@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "tapio",
+      "sources": ["native/tap.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS_DEFAULT=0"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

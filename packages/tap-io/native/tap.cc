@@ -1,0 +1,520 @@
+// tap-io native addon: opens Linux TAP devices, runs a reader thread that writes received
+// frames straight into a frame-ring SharedArrayBuffer (layout: packages/frame-ring/LAYOUT.md),
+// and writes batches of frames with one call from JS. Also a packet-socket frame source
+// used only by the benchmarks (a kernel-side sender into a TAP).
+#include <napi.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if_arp.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+// ---- frame-ring layout (must match packages/frame-ring/src/layout.ts, VERSION 1) ----
+constexpr uint32_t kMagic = 0x474e5246;
+constexpr uint32_t kVersion = 1;
+constexpr int W_MAGIC = 0, W_VERSION = 1, W_HEADER_BYTES = 2, W_CAPACITY = 3, W_MAX_FRAME = 4;
+constexpr int W_WRITE = 16, W_CONSUMER_SLEEPING = 17, W_PUSHED = 18, W_DROPPED = 20;
+constexpr int W_PRODUCER_HIGH_WATER = 22, W_CONSUMER_WAKEUPS = 23;
+constexpr int W_READ = 32;
+constexpr uint32_t kRecordHeader = 4, kRecordAlign = 8;
+constexpr uint32_t kWrapMarker = 0xffffffffu;
+
+inline uint32_t RecordBytes(uint32_t len) { return (len + kRecordHeader + kRecordAlign - 1) & ~(kRecordAlign - 1); }
+
+template <typename T>
+inline std::atomic<T>* AtomicAt(uint8_t* base, int word) {
+  return reinterpret_cast<std::atomic<T>*>(base + 4 * word);
+}
+
+const char* ErrnoCode(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EPERM: return "EPERM";
+    case EACCES: return "EACCES";
+    case EBUSY: return "EBUSY";
+    case EINVAL: return "EINVAL";
+    case ENODEV: return "ENODEV";
+    case EEXIST: return "EEXIST";
+    case EBADF: return "EBADF";
+    case EBADFD: return "EBADFD";
+    case EIO: return "EIO";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case ENOBUFS: return "ENOBUFS";
+    case EMFILE: return "EMFILE";
+    case ENXIO: return "ENXIO";
+    case EFAULT: return "EFAULT";
+    default: return "EUNKNOWN";
+  }
+}
+
+Napi::Error ErrnoError(Napi::Env env, int e, const char* syscall, const std::string& what) {
+  std::string msg = what + ": " + strerror(e) + " (" + ErrnoCode(e) + ", " + syscall + ")";
+  Napi::Error err = Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, ErrnoCode(e)));
+  err.Set("errno", Napi::Number::New(env, -e));
+  err.Set("syscall", Napi::String::New(env, syscall));
+  return err;
+}
+
+// Interface ioctls go through an ordinary AF_INET datagram socket in our namespace.
+int IfIoctl(unsigned long req, struct ifreq* ifr) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  int rc = ioctl(s, req, ifr);
+  int e = rc < 0 ? errno : 0;
+  close(s);
+  return e;
+}
+
+// open(name, mtu, mac|null, up, nonBlocking) -> { fd, name, mac, mtu }
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  int mtu = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  bool hasMac = info[2].IsTypedArray();
+  bool up = info[3].ToBoolean();
+  bool nonBlocking = info[4].ToBoolean();
+  if (name.size() >= IFNAMSIZ) {
+    Napi::Error err = Napi::Error::New(env, "interface name too long: " + name);
+    err.Set("code", "EINVAL");
+    throw err;
+  }
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
+  if (fd < 0) throw ErrnoError(env, errno, "open", "cannot open /dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    throw ErrnoError(env, e, "ioctl(TUNSETIFF)", "cannot create or attach TAP '" + name + "'");
+  }
+  std::string actual(ifr.ifr_name);
+  auto fail = [&](int e, const char* sc, const char* what) {
+    close(fd);
+    throw ErrnoError(env, e, sc, std::string(what) + " on '" + actual + "'");
+  };
+  if (mtu > 0) {
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+    r.ifr_mtu = mtu;
+    if (int e = IfIoctl(SIOCSIFMTU, &r)) fail(e, "ioctl(SIOCSIFMTU)", "cannot set MTU");
+  }
+  if (hasMac) {
+    Napi::Uint8Array mac = info[2].As<Napi::Uint8Array>();
+    if (mac.ByteLength() != 6) {
+      close(fd);
+      Napi::Error err = Napi::Error::New(env, "mac must be 6 bytes");
+      err.Set("code", "EINVAL");
+      throw err;
+    }
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+    r.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(r.ifr_hwaddr.sa_data, mac.Data(), 6);
+    if (int e = IfIoctl(SIOCSIFHWADDR, &r)) fail(e, "ioctl(SIOCSIFHWADDR)", "cannot set MAC");
+  }
+  if (up) {
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+    if (int e = IfIoctl(SIOCGIFFLAGS, &r)) fail(e, "ioctl(SIOCGIFFLAGS)", "cannot read flags");
+    r.ifr_flags |= IFF_UP;
+    if (int e = IfIoctl(SIOCSIFFLAGS, &r)) fail(e, "ioctl(SIOCSIFFLAGS)", "cannot set link up");
+  }
+  struct ifreq r;
+  memset(&r, 0, sizeof r);
+  strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+  if (int e = IfIoctl(SIOCGIFHWADDR, &r)) fail(e, "ioctl(SIOCGIFHWADDR)", "cannot read MAC");
+  Napi::Buffer<uint8_t> macOut = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(r.ifr_hwaddr.sa_data), 6);
+  memset(&r, 0, sizeof r);
+  strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+  if (int e = IfIoctl(SIOCGIFMTU, &r)) fail(e, "ioctl(SIOCGIFMTU)", "cannot read MTU");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", fd);
+  out.Set("name", actual);
+  out.Set("mac", macOut);
+  out.Set("mtu", r.ifr_mtu);
+  return out;
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int rc = close(fd);
+  return Napi::Number::New(info.Env(), rc < 0 ? -errno : 0);
+}
+
+// writeBatch(fd, buf, lengths, count, out: Float64Array[written, errors, lastErrno]) -> written
+// Frames lie back to back in buf; one write(2) per frame (a TAP fd takes one frame per write).
+Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  Napi::Uint32Array lengths = info[2].As<Napi::Uint32Array>();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  if (count > lengths.ElementLength()) count = lengths.ElementLength();
+  const uint8_t* p = buf.Data();
+  size_t left = buf.ByteLength();
+  uint32_t written = 0, errors = 0;
+  int lastErrno = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t len = lengths[i];
+    if (len > left) break;
+    ssize_t n;
+    do n = write(fd, p, len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      lastErrno = errno;
+      errors++;
+      if (lastErrno == EBADF || lastErrno == EBADFD) break;
+    } else {
+      written++;
+    }
+    p += len;
+    left -= len;
+  }
+  if (info[4].IsTypedArray()) {
+    Napi::Float64Array out = info[4].As<Napi::Float64Array>();
+    if (out.ElementLength() >= 3) {
+      out[0] = written;
+      out[1] = errors;
+      out[2] = lastErrno;
+    }
+  }
+  return Napi::Number::New(info.Env(), written);
+}
+
+// ---- reader thread ----
+
+struct Reader {
+  int fd = -1;
+  int stopFd = -1;
+  uint8_t* ring = nullptr;  // SharedArrayBuffer bytes
+  uint32_t capacity = 0;
+  uint32_t headerBytes = 0;
+  uint32_t maxFrame = 0;
+  Napi::Reference<Napi::Value> sabRef;  // keeps the SAB alive while the thread runs
+  Napi::ThreadSafeFunction tsfn;
+  std::thread thread;
+  std::atomic<bool> wakePending{false};
+  std::atomic<uint64_t> frames{0}, bytes{0}, dropped{0}, readErrors{0}, wakeups{0}, batches{0};
+  std::atomic<int> lastErrno{0};
+  bool joined = false;
+};
+
+void WakeJs(Napi::Env env, Napi::Function cb, Reader* r) {
+  r->wakePending.store(false, std::memory_order_release);
+  if (env != nullptr && cb != nullptr) cb.Call({});
+}
+
+void ReaderLoop(Reader* r) {
+  uint8_t* base = r->ring;
+  uint8_t* data = base + r->headerBytes;
+  const uint32_t cap = r->capacity;
+  const uint32_t mask = cap - 1;
+  const uint32_t maxRec = RecordBytes(r->maxFrame);
+  auto* writeW = AtomicAt<uint32_t>(base, W_WRITE);
+  auto* readW = AtomicAt<uint32_t>(base, W_READ);
+  auto* sleeping = AtomicAt<int32_t>(base, W_CONSUMER_SLEEPING);
+  auto* pushed = AtomicAt<uint64_t>(base, W_PUSHED);
+  auto* droppedW = AtomicAt<uint64_t>(base, W_DROPPED);
+  auto* highWater = AtomicAt<uint32_t>(base, W_PRODUCER_HIGH_WATER);
+  auto* consumerWakeups = AtomicAt<uint32_t>(base, W_CONSUMER_WAKEUPS);
+  std::vector<uint8_t> scratch(r->maxFrame > 65535 ? r->maxFrame : 65535);
+  struct pollfd pfd[2];
+  pfd[0].fd = r->fd;
+  pfd[0].events = POLLIN;
+  pfd[1].fd = r->stopFd;
+  pfd[1].events = POLLIN;
+  for (;;) {
+    pfd[0].revents = pfd[1].revents = 0;
+    int pr = poll(pfd, 2, -1);
+    if (pr < 0) {
+      if (errno == EINTR) continue;
+      r->lastErrno.store(errno);
+      break;
+    }
+    if (pfd[1].revents) break;
+    if (pfd[0].revents & (POLLERR | POLLNVAL)) {
+      r->lastErrno.store(EBADF);
+      break;
+    }
+    // Read frames until the fd is empty (or a batch limit), committing locally, then
+    // publish the write index once and wake JS at most once.
+    uint32_t w = writeW->load(std::memory_order_relaxed);
+    uint32_t nFrames = 0, nDropped = 0;
+    uint64_t nBytes = 0;
+    bool fatal = false;
+    for (int i = 0; i < 1024; i++) {
+      uint32_t rd = readW->load(std::memory_order_acquire);
+      uint32_t used = w - rd;
+      uint32_t free = cap - used;
+      uint32_t pos = w & mask;
+      uint32_t skip = (cap - pos < maxRec) ? cap - pos : 0;
+      ssize_t n;
+      if (free >= skip + maxRec) {
+        // A record never straddles the end: if a maximum frame might not fit before the
+        // end, read at offset 0 and put a wrap marker here. The marker is published only
+        // together with the record after it (LAYOUT.md), so w moves only on success.
+        uint32_t at = skip ? 0 : pos;
+        do n = read(r->fd, data + at + kRecordHeader, r->maxFrame);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+          if (skip) {
+            *reinterpret_cast<uint32_t*>(data + pos) = kWrapMarker;
+            w += skip;
+          }
+          *reinterpret_cast<uint32_t*>(data + at) = static_cast<uint32_t>(n);
+          w += RecordBytes(static_cast<uint32_t>(n));
+          nFrames++;
+          nBytes += static_cast<uint64_t>(n);
+          continue;
+        }
+      } else {
+        // Ring full: drain the fd anyway so the device does not stall; count the drop.
+        do n = read(r->fd, scratch.data(), scratch.size());
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+          nDropped++;
+          continue;
+        }
+      }
+      if (n < 0 && errno != EAGAIN) {
+        r->lastErrno.store(errno);
+        r->readErrors.fetch_add(1);
+        if (errno == EBADF || errno == EBADFD || errno == EIO) fatal = true;
+      }
+      break;
+    }
+    if (nFrames || w != writeW->load(std::memory_order_relaxed)) {
+      writeW->store(w, std::memory_order_release);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      uint32_t used = w - readW->load(std::memory_order_acquire);
+      if (used > highWater->load(std::memory_order_relaxed)) highWater->store(used, std::memory_order_relaxed);
+    }
+    if (nFrames) {
+      pushed->fetch_add(nFrames, std::memory_order_relaxed);
+      r->frames.fetch_add(nFrames, std::memory_order_relaxed);
+      r->bytes.fetch_add(nBytes, std::memory_order_relaxed);
+      r->batches.fetch_add(1, std::memory_order_relaxed);
+      // Wake JS only when the consumer said it is idle, and only once until it ran.
+      int32_t one = 1;
+      if (sleeping->load(std::memory_order_seq_cst) != 0 &&
+          sleeping->compare_exchange_strong(one, 0, std::memory_order_seq_cst) &&
+          !r->wakePending.exchange(true)) {
+        consumerWakeups->fetch_add(1, std::memory_order_relaxed);
+        r->wakeups.fetch_add(1, std::memory_order_relaxed);
+        if (r->tsfn.NonBlockingCall(r, WakeJs) != napi_ok) r->wakePending.store(false);
+      }
+    }
+    if (nDropped) {
+      droppedW->fetch_add(nDropped, std::memory_order_relaxed);
+      r->dropped.fetch_add(nDropped, std::memory_order_relaxed);
+    }
+    if (fatal) break;
+  }
+}
+
+void StopReader(Reader* r) {
+  if (r->joined) return;
+  uint64_t one = 1;
+  ssize_t ignored = write(r->stopFd, &one, sizeof one);
+  (void)ignored;
+  if (r->thread.joinable()) r->thread.join();
+  r->joined = true;
+  close(r->stopFd);
+  r->tsfn.Release();
+}
+
+// readerStart(fd, sab, onReadable) -> External<Reader>
+Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (!info[1].IsTypedArray()) throw Napi::TypeError::New(env, "an Int32Array over the ring's SharedArrayBuffer expected");
+  // napi_get_arraybuffer_info rejects a SharedArrayBuffer on Node 20, but the typed-array
+  // info gives the data pointer of a view over one.
+  void* dataPtr = nullptr;
+  size_t elements = 0, byteOffset = 0;
+  napi_typedarray_type type;
+  napi_value abv;
+  if (napi_get_typedarray_info(env, info[1], &type, &elements, &dataPtr, &abv, &byteOffset) != napi_ok ||
+      type != napi_int32_array || byteOffset != 0)
+    throw Napi::TypeError::New(env, "an Int32Array at offset 0 of the ring's buffer expected");
+  size_t byteLength = elements * 4;
+  uint8_t* base = static_cast<uint8_t*>(dataPtr);
+  if (byteLength < 256) throw Napi::Error::New(env, "ring buffer too small");
+  auto* words = reinterpret_cast<uint32_t*>(base);
+  if (words[W_MAGIC] != kMagic || words[W_VERSION] != kVersion)
+    throw Napi::Error::New(env, "not a frame-ring buffer of layout version 1");
+  auto* r = new Reader();
+  r->fd = fd;
+  r->ring = base;
+  r->headerBytes = words[W_HEADER_BYTES];
+  r->capacity = words[W_CAPACITY];
+  r->maxFrame = words[W_MAX_FRAME];
+  if (r->capacity == 0 || (r->capacity & (r->capacity - 1)) || r->headerBytes + r->capacity > byteLength ||
+      RecordBytes(r->maxFrame) * 2 > r->capacity) {
+    delete r;
+    throw Napi::Error::New(env, "frame-ring header is inconsistent");
+  }
+  r->sabRef = Napi::Persistent(info[1]);
+  r->stopFd = eventfd(0, EFD_CLOEXEC);
+  if (r->stopFd < 0) {
+    int e = errno;
+    delete r;
+    throw ErrnoError(env, e, "eventfd", "cannot create eventfd");
+  }
+  r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-reader", 0, 1);
+  r->thread = std::thread(ReaderLoop, r);
+  auto ext = Napi::External<Reader>::New(env, r, [](Napi::Env, Reader* rr) {
+    // Finalizer: only reached after readerStop (which JS always calls on close) or at exit.
+    if (!rr->joined) {
+      uint64_t one = 1;
+      ssize_t ignored = write(rr->stopFd, &one, sizeof one);
+      (void)ignored;
+      if (rr->thread.joinable()) rr->thread.detach();
+      return;  // leak rather than race a running thread
+    }
+    delete rr;
+  });
+  return ext;
+}
+
+Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
+  Reader* r = info[0].As<Napi::External<Reader>>().Data();
+  StopReader(r);
+  r->sabRef.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Reader* r = info[0].As<Napi::External<Reader>>().Data();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("frames", static_cast<double>(r->frames.load()));
+  o.Set("bytes", static_cast<double>(r->bytes.load()));
+  o.Set("dropped", static_cast<double>(r->dropped.load()));
+  o.Set("readErrors", static_cast<double>(r->readErrors.load()));
+  o.Set("wakeups", static_cast<double>(r->wakeups.load()));
+  o.Set("batches", static_cast<double>(r->batches.load()));
+  o.Set("lastErrno", r->lastErrno.load());
+  return o;
+}
+
+Napi::Value Ref(const Napi::CallbackInfo& info) {
+  Reader* r = info[0].As<Napi::External<Reader>>().Data();
+  if (!r->joined) {
+    if (info[1].ToBoolean()) r->tsfn.Ref(info.Env());
+    else r->tsfn.Unref(info.Env());
+  }
+  return info.Env().Undefined();
+}
+
+// ---- packet-socket source (benchmarks): a native thread sends one frame over and over
+// through AF_PACKET on an interface, so the kernel hands it to the TAP fd's reader. ----
+
+struct Blaster {
+  int sock = -1;
+  std::vector<uint8_t> frame;
+  std::thread thread;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sent{0}, errors{0};
+};
+
+void BlastLoop(Blaster* b) {
+  constexpr int kBatch = 64;
+  struct mmsghdr msgs[kBatch];
+  struct iovec iov[kBatch];
+  memset(msgs, 0, sizeof msgs);
+  for (int i = 0; i < kBatch; i++) {
+    iov[i].iov_base = b->frame.data();
+    iov[i].iov_len = b->frame.size();
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  while (!b->stop.load(std::memory_order_relaxed)) {
+    int n = sendmmsg(b->sock, msgs, kBatch, 0);
+    if (n > 0) b->sent.fetch_add(n, std::memory_order_relaxed);
+    else {
+      b->errors.fetch_add(1, std::memory_order_relaxed);
+      if (errno == ENOBUFS || errno == EAGAIN) std::this_thread::yield();
+      else if (errno != EINTR) break;
+    }
+  }
+}
+
+Napi::Value BlastStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ifname = info[0].As<Napi::String>().Utf8Value();
+  Napi::Uint8Array frame = info[1].As<Napi::Uint8Array>();
+  unsigned idx = if_nametoindex(ifname.c_str());
+  if (idx == 0) throw ErrnoError(env, errno, "if_nametoindex", "no interface " + ifname);
+  int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (s < 0) throw ErrnoError(env, errno, "socket", "cannot open packet socket");
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = static_cast<int>(idx);
+  sll.sll_protocol = 0;
+  if (bind(s, reinterpret_cast<struct sockaddr*>(&sll), sizeof sll) < 0) {
+    int e = errno;
+    close(s);
+    throw ErrnoError(env, e, "bind", "cannot bind packet socket");
+  }
+  auto* b = new Blaster();
+  b->sock = s;
+  b->frame.assign(frame.Data(), frame.Data() + frame.ByteLength());
+  b->thread = std::thread(BlastLoop, b);
+  return Napi::External<Blaster>::New(env, b);
+}
+
+Napi::Value BlastStop(const Napi::CallbackInfo& info) {
+  Blaster* b = info[0].As<Napi::External<Blaster>>().Data();
+  b->stop.store(true);
+  if (b->thread.joinable()) b->thread.join();
+  if (b->sock >= 0) close(b->sock);
+  b->sock = -1;
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("sent", static_cast<double>(b->sent.load()));
+  o.Set("errors", static_cast<double>(b->errors.load()));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("writeBatch", Napi::Function::New(env, WriteBatch));
+  exports.Set("readerStart", Napi::Function::New(env, ReaderStart));
+  exports.Set("readerStop", Napi::Function::New(env, ReaderStop));
+  exports.Set("readerStats", Napi::Function::New(env, ReaderStats));
+  exports.Set("readerRef", Napi::Function::New(env, Ref));
+  exports.Set("blastStart", Napi::Function::New(env, BlastStart));
+  exports.Set("blastStop", Napi::Function::New(env, BlastStop));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tapio, Init)

@@ -1,0 +1,39 @@
+/**
+ * @tapstack/tap-io — links that carry Ethernet frames: a Linux TAP device (own N-API
+ * addon, native reader thread into a frame ring), Ethernet over UDP with VXLAN framing,
+ * an in-memory switch, and wrappers that stack on any link: pcap capture, seeded fault
+ * injection and a one-line-per-frame tracer.
+ */
+export { describeFrame, ipv4String, ipv6String } from './decode.js';
+export {
+  type FaultCounters,
+  type FaultOptions,
+  type FaultyLink,
+  seededRandom,
+  withFaults,
+} from './faults.js';
+export {
+  emptyStats,
+  formatMac,
+  isGroupMac,
+  type Link,
+  LinkError,
+  type LinkStats,
+  macKey,
+  parseMac,
+  randomMac,
+} from './link.js';
+export { MemorySwitch, type MemorySwitchOptions, type SwitchPortOptions } from './memory-switch.js';
+export { tapAvailable } from './native.js';
+export { type PcapOptions, PcapWriter, withPcap } from './pcap.js';
+export { openTap, TapLink, type TapOptions } from './tap.js';
+export { type TraceSink, withTracer } from './tracer.js';
+export {
+  openVxlan,
+  VXLAN_HEADER_BYTES,
+  VXLAN_PORT,
+  VxlanLink,
+  type VxlanOptions,
+  type VxlanPeer,
+} from './vxlan.js';
+export { WrappedLink } from './wrapped-link.js';

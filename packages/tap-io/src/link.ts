@@ -1,0 +1,109 @@
+/**
+ * The Link contract: a thing that carries Ethernet frames (TAP device, UDP tunnel,
+ * in-memory switch port, or a wrapper around another link). stack-driver consumes it.
+ */
+import type { FrameRing } from '@tapstack/frame-ring';
+
+export interface LinkStats {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  rxDropped: number;
+  txDropped: number;
+  txErrors: number;
+  [k: string]: number;
+}
+
+export interface Link {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  /** Copies or writes the frame before returning; false = dropped (and counted). */
+  send(frame: Uint8Array): boolean;
+  /** Sends many frames; returns how many were accepted. */
+  sendBatch?(frames: readonly Uint8Array[]): number;
+  /** Received frames, in batches; the views are valid only during the call. */
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void;
+  /**
+   * Optional: the link writes received frames straight into this ring instead of calling
+   * onFrames (native TAP reader thread, or a worker). A consumer sleeping in
+   * ring.wait()/waitAsync() is woken; onReadable is called on the JS thread when frames
+   * arrive while the consumer had announced it was idle.
+   */
+  attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
+  stats(): LinkStats;
+  close(): Promise<void>;
+}
+
+const BRAND = Symbol.for('@tapstack/tap-io/LinkError');
+
+/** An Error with a Node-style `code` (ENOENT, EPERM, EBUSY, ENOTSUP, EINVAL, ...). */
+export class LinkError extends Error {
+  readonly code: string;
+  readonly errno: number | undefined;
+  readonly syscall: string | undefined;
+  readonly [BRAND] = true;
+  constructor(
+    message: string,
+    code: string,
+    opts: { errno?: number; syscall?: string; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'LinkError';
+    this.code = code;
+    this.errno = opts.errno;
+    this.syscall = opts.syscall;
+  }
+  static isInstance(e: unknown): e is LinkError {
+    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+export function emptyStats(): LinkStats {
+  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, rxDropped: 0, txDropped: 0, txErrors: 0 };
+}
+
+/** "02:00:00:00:00:01" -> 6 bytes. */
+export function parseMac(s: string): Uint8Array {
+  const parts = s.split(/[:-]/);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) {
+    throw new LinkError(`invalid MAC address '${s}'`, 'EINVAL');
+  }
+  return Uint8Array.from(parts.map((p) => Number.parseInt(p, 16)));
+}
+
+export function formatMac(m: Uint8Array, off = 0): string {
+  let s = '';
+  for (let i = 0; i < 6; i++) s += (i ? ':' : '') + (m[off + i]! < 16 ? '0' : '') + m[off + i]!.toString(16);
+  return s;
+}
+
+/** 48-bit MAC as a number key (fits exactly in a double). */
+export function macKey(b: Uint8Array, off: number): number {
+  return (b[off]! * 2 ** 40 +
+    b[off + 1]! * 2 ** 32 +
+    ((b[off + 2]! << 24) >>> 0) +
+    (b[off + 3]! << 16) +
+    (b[off + 4]! << 8) +
+    b[off + 5]!) as number;
+}
+
+/** Group bit set: broadcast or multicast destination. */
+export function isGroupMac(b: Uint8Array, off: number): boolean {
+  return (b[off]! & 1) === 1;
+}
+
+export function toMac(mac: Uint8Array | string): Uint8Array {
+  if (typeof mac === 'string') return parseMac(mac);
+  if (mac.length !== 6) throw new LinkError(`MAC must be 6 bytes, got ${mac.length}`, 'EINVAL');
+  return Uint8Array.from(mac);
+}
+
+/** A random locally administered unicast MAC (02:xx:xx:xx:xx:xx style). */
+export function randomMac(): Uint8Array {
+  const m = new Uint8Array(6);
+  crypto.getRandomValues(m);
+  m[0] = (m[0]! & 0xfc) | 0x02;
+  return m;
+}

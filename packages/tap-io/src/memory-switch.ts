@@ -1,0 +1,190 @@
+/**
+ * An in-memory Ethernet switch: any number of ports, each a Link; learns source MACs,
+ * floods broadcast/multicast and unknown destinations. Delivery is asynchronous, one
+ * scheduled task per port per batch, so two stacks never recurse into each other, and
+ * each port's receive queue is bounded (overflow is counted in rxDropped).
+ */
+import type { FrameRing } from '@tapstack/frame-ring';
+import { emptyStats, formatMac, isGroupMac, type Link, type LinkStats, macKey, toMac } from './link.js';
+
+export interface MemorySwitchOptions {
+  /** Frames a port may have waiting for delivery; more are dropped. Default 4096. */
+  queueFrames?: number;
+  /** How a batch is delivered: setImmediate (default; lets I/O and timers run) or queueMicrotask. */
+  schedule?: 'immediate' | 'microtask';
+}
+
+export interface SwitchPortOptions {
+  name: string;
+  mac: Uint8Array | string;
+  /** IP MTU; frames longer than mtu + 18 (header + VLAN tag) are dropped. Default 1500. */
+  mtu?: number;
+  queueFrames?: number;
+}
+
+export class MemorySwitch {
+  private readonly ports = new Set<MemorySwitchPort>();
+  private readonly table = new Map<number, MemorySwitchPort>();
+  readonly queueFrames: number;
+  readonly schedule: (fn: () => void) => void;
+  forwarded = 0;
+  flooded = 0;
+
+  constructor(opts: MemorySwitchOptions = {}) {
+    this.queueFrames = opts.queueFrames ?? 4096;
+    this.schedule = opts.schedule === 'microtask' ? queueMicrotask : (fn) => setImmediate(fn);
+  }
+
+  createPort(opts: SwitchPortOptions): Link & { readonly switch: MemorySwitch } {
+    const port = new MemorySwitchPort(this, opts);
+    this.ports.add(port);
+    return port;
+  }
+
+  get portCount(): number {
+    return this.ports.size;
+  }
+
+  /** Called by a port's send: learn, then forward or flood. */
+  forward(from: MemorySwitchPort, frame: Uint8Array): void {
+    const src = macKey(frame, 6);
+    if (!isGroupMac(frame, 6) && this.table.get(src) !== from) this.table.set(src, from);
+    if (!isGroupMac(frame, 0)) {
+      const to = this.table.get(macKey(frame, 0));
+      if (to !== undefined) {
+        if (to !== from) {
+          this.forwarded++;
+          to.enqueue(frame);
+        }
+        return;
+      }
+    }
+    this.flooded++;
+    for (const p of this.ports) if (p !== from) p.enqueue(frame);
+  }
+
+  remove(port: MemorySwitchPort): void {
+    this.ports.delete(port);
+    for (const [k, p] of this.table) if (p === port) this.table.delete(k);
+  }
+
+  /** MAC table as "mac -> port name" pairs, for debugging and tests. */
+  macTable(): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const [k, p] of this.table) {
+      const b = new Uint8Array(6);
+      for (let i = 5, v = k; i >= 0; i--, v = Math.floor(v / 256)) b[i] = v % 256;
+      out.push([formatMac(b), p.name]);
+    }
+    return out;
+  }
+}
+
+class MemorySwitchPort implements Link {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly switch: MemorySwitch;
+  private readonly maxFrame: number;
+  private readonly limit: number;
+  private queue: Uint8Array[] = [];
+  private scheduled = false;
+  private closed = false;
+  private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
+  private ring: FrameRing | undefined;
+  private onReadable: (() => void) | undefined;
+  private readonly s: LinkStats = emptyStats();
+
+  constructor(sw: MemorySwitch, opts: SwitchPortOptions) {
+    this.switch = sw;
+    this.name = opts.name;
+    this.mac = toMac(opts.mac);
+    this.mtu = opts.mtu ?? 1500;
+    this.maxFrame = this.mtu + 18;
+    this.limit = opts.queueFrames ?? sw.queueFrames;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.closed || frame.length < 14 || frame.length > this.maxFrame) {
+      this.s.txDropped++;
+      return false;
+    }
+    this.s.txFrames++;
+    this.s.txBytes += frame.length;
+    this.switch.forward(this, frame);
+    return true;
+  }
+
+  sendBatch(frames: readonly Uint8Array[]): number {
+    let n = 0;
+    for (const f of frames) if (this.send(f)) n++;
+    return n;
+  }
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.handlers.push(handler);
+    if (this.queue.length) this.kick();
+  }
+
+  attachRxRing(ring: FrameRing, onReadable?: () => void): void {
+    this.ring = ring;
+    this.onReadable = onReadable;
+    if (this.queue.length) this.kick();
+  }
+
+  /** Copies the frame into this port's receive queue (the sender may reuse its buffer). */
+  enqueue(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (this.queue.length >= this.limit) {
+      this.s.rxDropped++;
+      return;
+    }
+    this.queue.push(frame.slice());
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.scheduled || (this.handlers.length === 0 && this.ring === undefined)) return;
+    this.scheduled = true;
+    this.switch.schedule(() => this.deliver());
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    if (this.closed) return;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    let bytes = 0;
+    for (const f of batch) bytes += f.length;
+    if (this.ring) {
+      const n = this.ring.pushBatch(batch, 'drop');
+      this.s.rxDropped += batch.length - n;
+      this.s.rxFrames += n;
+      for (let i = 0; i < n; i++) this.s.rxBytes += batch[i]!.length;
+      if (n > 0) {
+        this.ring.notifyConsumer();
+        this.onReadable?.();
+      }
+      return;
+    }
+    this.s.rxFrames += batch.length;
+    this.s.rxBytes += bytes;
+    for (const h of this.handlers) h(batch);
+  }
+
+  stats(): LinkStats {
+    return { ...this.s, rxQueued: this.queue.length };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.switch.remove(this);
+  }
+
+  toString(): string {
+    return `MemorySwitchPort(${this.name})`;
+  }
+}

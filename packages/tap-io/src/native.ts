@@ -1,0 +1,78 @@
+/**
+ * Lazy loader for the TAP addon (build/Release/tapio.node, built at install time).
+ * Only the TAP link needs it; on other platforms or without a build, loading throws
+ * ENOTSUP and everything else in the package keeps working.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LinkError } from './link.js';
+
+export interface NativeTap {
+  open(
+    name: string,
+    mtu: number | undefined,
+    mac: Uint8Array | undefined,
+    up: boolean,
+    nonBlocking: boolean,
+  ): { fd: number; name: string; mac: Uint8Array; mtu: number };
+  close(fd: number): number;
+  writeBatch(fd: number, buf: Uint8Array, lengths: Uint32Array, count: number, out?: Float64Array): number;
+  readerStart(fd: number, ring: Int32Array, onWake: () => void): unknown;
+  readerStop(handle: unknown): void;
+  readerStats(handle: unknown): {
+    frames: number;
+    bytes: number;
+    dropped: number;
+    readErrors: number;
+    wakeups: number;
+    batches: number;
+    lastErrno: number;
+  };
+  readerRef(handle: unknown, ref: boolean): void;
+  blastStart(ifname: string, frame: Uint8Array): unknown;
+  blastStop(handle: unknown): { sent: number; errors: number };
+}
+
+let cached: NativeTap | undefined;
+let loadError: LinkError | undefined;
+
+/** Package root: src/ and dist/ both sit one level below it. */
+export function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+export function loadNative(): NativeTap {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  if (process.platform !== 'linux') {
+    loadError = new LinkError(`TAP devices need Linux; this is ${process.platform}`, 'ENOTSUP');
+    throw loadError;
+  }
+  const file = join(packageRoot(), 'build', 'Release', 'tapio.node');
+  if (!existsSync(file)) {
+    loadError = new LinkError(
+      `the TAP addon is not built (${file} missing; run 'node scripts/build-addon.mjs' in @tapstack/tap-io)`,
+      'ENOTSUP',
+    );
+    throw loadError;
+  }
+  try {
+    cached = createRequire(import.meta.url)(file) as NativeTap;
+    return cached;
+  } catch (e) {
+    loadError = new LinkError(`cannot load the TAP addon: ${(e as Error).message}`, 'ENOTSUP', { cause: e });
+    throw loadError;
+  }
+}
+
+/** True when TAP links can be opened here (addon loads, /dev/net/tun exists). */
+export function tapAvailable(): boolean {
+  try {
+    loadNative();
+    return existsSync('/dev/net/tun');
+  } catch {
+    return false;
+  }
+}

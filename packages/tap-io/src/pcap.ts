@@ -1,0 +1,110 @@
+/**
+ * withPcap(link, path): writes every frame that passes, both directions, to a classic
+ * pcap file (linktype 1, Ethernet, microsecond timestamps) that Wireshark and tshark
+ * read. Writes are buffered and flushed when the buffer fills, once a second, and at close.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { Link, LinkStats } from './link.js';
+import { WrappedLink } from './wrapped-link.js';
+
+const BUF_BYTES = 256 * 1024;
+const SNAPLEN = 65535;
+
+/** Appends pcap records to a file through a buffer. */
+export class PcapWriter {
+  private fd: number;
+  private buf = Buffer.allocUnsafe(BUF_BYTES);
+  private used = 0;
+  private timer: NodeJS.Timeout | undefined;
+  records = 0;
+
+  constructor(path: string, linktype = 1) {
+    this.fd = openSync(path, 'w');
+    const h = this.buf;
+    h.writeUInt32LE(0xa1b2c3d4, 0); // magic: microsecond timestamps, little-endian file
+    h.writeUInt16LE(2, 4);
+    h.writeUInt16LE(4, 6);
+    h.writeInt32LE(0, 8); // thiszone
+    h.writeUInt32LE(0, 12); // sigfigs
+    h.writeUInt32LE(SNAPLEN, 16);
+    h.writeUInt32LE(linktype, 20);
+    this.used = 24;
+    this.timer = setInterval(() => this.flush(), 1000);
+    this.timer.unref();
+  }
+
+  write(frame: Uint8Array, timeMs = performance.timeOrigin + performance.now()): void {
+    if (this.fd < 0) return;
+    const incl = Math.min(frame.length, SNAPLEN);
+    if (this.used + 16 + incl > this.buf.length) {
+      this.flush();
+      if (16 + incl > this.buf.length) this.buf = Buffer.allocUnsafe(16 + incl);
+    }
+    const sec = Math.floor(timeMs / 1000);
+    const usec = Math.floor((timeMs - sec * 1000) * 1000);
+    const b = this.buf;
+    b.writeUInt32LE(sec >>> 0, this.used);
+    b.writeUInt32LE(Math.min(usec, 999_999), this.used + 4);
+    b.writeUInt32LE(incl, this.used + 8);
+    b.writeUInt32LE(frame.length, this.used + 12);
+    b.set(incl === frame.length ? frame : frame.subarray(0, incl), this.used + 16);
+    this.used += 16 + incl;
+    this.records++;
+  }
+
+  flush(): void {
+    if (this.fd < 0 || this.used === 0) return;
+    let off = 0;
+    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    this.used = 0;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    this.flush();
+    clearInterval(this.timer);
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+export interface PcapOptions {
+  /** Which frames to record. Default 'both'. */
+  direction?: 'tx' | 'rx' | 'both';
+}
+
+class PcapLink extends WrappedLink {
+  readonly writer: PcapWriter;
+  private readonly tx: boolean;
+  private readonly rx: boolean;
+  constructor(inner: Link, path: string, opts: PcapOptions) {
+    super(inner);
+    this.writer = new PcapWriter(path);
+    const d = opts.direction ?? 'both';
+    this.tx = d !== 'rx';
+    this.rx = d !== 'tx';
+  }
+  send(frame: Uint8Array): boolean {
+    if (this.tx) this.writer.write(frame);
+    return this.inner.send(frame);
+  }
+  protected receive(frames: readonly Uint8Array[]): void {
+    if (this.rx) for (const f of frames) this.writer.write(f);
+    this.deliver(frames);
+  }
+  override stats(): LinkStats {
+    return { ...super.stats(), pcapRecords: this.writer.records };
+  }
+  override async close(): Promise<void> {
+    try {
+      await this.inner.close();
+    } finally {
+      this.writer.close();
+    }
+  }
+}
+
+/** Records every frame through `link` into a pcap file at `path`; returns the wrapped link. */
+export function withPcap(link: Link, path: string, opts: PcapOptions = {}): Link {
+  return new PcapLink(link, path, opts);
+}

@@ -1,0 +1,268 @@
+/**
+ * A Linux TAP device as a Link, through the package's own N-API addon. Frames are read
+ * on a native thread straight into a frame ring (LAYOUT.md of frame-ring); JS hears of
+ * them through one threadsafe call per consumer sleep, never per frame. Sends are copied
+ * into a staging buffer and written with one native call per batch.
+ */
+import { FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
+import { emptyStats, type Link, LinkError, type LinkStats, randomMac, toMac } from './link.js';
+import { loadNative, type NativeTap } from './native.js';
+
+export interface TapOptions {
+  /** Interface name; created if missing, attached if it exists and is free (EBUSY if in use). */
+  name: string;
+  /** IP MTU to set on the device. Default: leave as is (1500 for a new device). */
+  mtu?: number;
+  /**
+   * The MAC this link (the userspace stack) uses: `link.mac`. Default: a random locally
+   * administered unicast address. The kernel side of the TAP has its own, deviceMac.
+   */
+  mac?: Uint8Array | string;
+  /** MAC to set on the kernel side of the device. Default: leave as is (kernel-chosen). */
+  deviceMac?: Uint8Array | string;
+  /** Bring the link up. Default true. */
+  up?: boolean;
+  /** Bytes of the internal rx ring used by onFrames. Default 4 MiB. */
+  ringBytes?: number;
+  /** Frames staged before send() writes without waiting for the microtask. Default 256. */
+  txBatch?: number;
+}
+
+const MAX_FRAME = 65535;
+
+function wrapError(e: unknown, name: string): never {
+  const err = e as Error & { code?: string; errno?: number; syscall?: string };
+  if (err && typeof err.code === 'string') {
+    let hint = '';
+    if (err.code === 'ENOENT') hint = ' (no /dev/net/tun: load the tun module or run where it exists)';
+    else if (err.code === 'EPERM' || err.code === 'EACCES')
+      hint = ' (needs CAP_NET_ADMIN: run as root or grant the capability)';
+    else if (err.code === 'EBUSY')
+      hint = ` (interface '${name}' is in use by another process or is not a TAP)`;
+    const opts: { errno?: number; syscall?: string; cause: unknown } = { cause: e };
+    if (err.errno !== undefined) opts.errno = err.errno;
+    if (err.syscall !== undefined) opts.syscall = err.syscall;
+    throw new LinkError(`${err.message}${hint}`, err.code === 'EACCES' ? 'EPERM' : err.code, opts);
+  }
+  throw e;
+}
+
+export class TapLink implements Link {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  /** The kernel side's MAC address. */
+  readonly deviceMac: Uint8Array;
+  readonly fd: number;
+  private readonly native: NativeTap;
+  private readonly ringBytes: number;
+  private reader: unknown;
+  private ring: FrameRing | undefined;
+  private internalRing = false;
+  private onReadable: (() => void) | undefined;
+  private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
+  private closed = false;
+  private pumping = false;
+  // tx staging: frames back to back + their lengths, flushed with one native call.
+  private stage = new Uint8Array(256 * 1024);
+  private lengths: Uint32Array;
+  private staged = 0;
+  private stagedBytes = 0;
+  private flushQueued = false;
+  private readonly txBatch: number;
+  private readonly wout = new Float64Array(3);
+  private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0 };
+
+  private constructor(native: NativeTap, opts: TapOptions) {
+    this.native = native;
+    let info: ReturnType<NativeTap['open']>;
+    try {
+      info = native.open(
+        opts.name,
+        opts.mtu,
+        opts.deviceMac === undefined ? undefined : toMac(opts.deviceMac),
+        opts.up ?? true,
+        true,
+      );
+    } catch (e) {
+      wrapError(e, opts.name);
+    }
+    this.fd = info.fd;
+    this.name = info.name;
+    this.deviceMac = Uint8Array.from(info.mac);
+    this.mac = opts.mac === undefined ? randomMac() : toMac(opts.mac);
+    this.mtu = info.mtu;
+    this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
+    this.txBatch = opts.txBatch ?? 256;
+    this.lengths = new Uint32Array(Math.max(this.txBatch, 1024));
+  }
+
+  /** Opens (creating if needed) the TAP device. Throws LinkError: ENOTSUP, ENOENT, EPERM, EBUSY. */
+  static open(opts: TapOptions): TapLink {
+    if (!opts || typeof opts.name !== 'string' || opts.name.length === 0) {
+      throw new LinkError('openTap: options.name is required', 'EINVAL');
+    }
+    return new TapLink(loadNative(), opts);
+  }
+
+  // ------------------------------------------------------------------ tx
+
+  send(frame: Uint8Array): boolean {
+    if (this.closed || frame.length < 14 || frame.length > MAX_FRAME) {
+      this.s.txDropped++;
+      return false;
+    }
+    if (this.staged >= this.lengths.length || this.stagedBytes + frame.length > this.stage.length)
+      this.flush();
+    if (frame.length > this.stage.length) this.stage = new Uint8Array(frame.length * 2);
+    this.stage.set(frame, this.stagedBytes);
+    this.lengths[this.staged++] = frame.length;
+    this.stagedBytes += frame.length;
+    if (this.staged >= this.txBatch) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+    return true;
+  }
+
+  /** Copies the frames into the staging buffer and writes them with one native call. */
+  sendBatch(frames: readonly Uint8Array[]): number {
+    let n = 0;
+    for (const f of frames) {
+      if (this.closed || f.length < 14 || f.length > MAX_FRAME) {
+        this.s.txDropped++;
+        continue;
+      }
+      if (this.staged >= this.lengths.length || this.stagedBytes + f.length > this.stage.length) this.flush();
+      if (f.length > this.stage.length) this.stage = new Uint8Array(f.length * 2);
+      this.stage.set(f, this.stagedBytes);
+      this.lengths[this.staged++] = f.length;
+      this.stagedBytes += f.length;
+      n++;
+    }
+    this.flush();
+    return n;
+  }
+
+  /** Writes everything staged now (send() does this by itself at the end of the tick). */
+  flush(): void {
+    this.flushQueued = false;
+    const count = this.staged;
+    if (count === 0 || this.closed) return;
+    const bytes = this.stagedBytes;
+    this.staged = 0;
+    this.stagedBytes = 0;
+    const written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout);
+    this.s.txCalls++;
+    this.s.txFrames += written;
+    if (written === count) this.s.txBytes += bytes;
+    else {
+      let b = 0;
+      for (let i = 0; i < count; i++) b += this.lengths[i]!;
+      this.s.txBytes += Math.round((b * written) / count);
+      this.s.txErrors += this.wout[1]!;
+      this.s.txDropped += count - written;
+      this.s.txLastErrno = this.wout[2]!;
+    }
+  }
+
+  // ------------------------------------------------------------------ rx
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.handlers.push(handler);
+    if (this.reader === undefined && !this.closed) {
+      const ring = FrameRing.create({ capacity: this.ringBytes, maxFrameSize: MAX_FRAME });
+      this.internalRing = true;
+      this.start(ring, () => this.pump());
+      this.pump();
+    }
+  }
+
+  /** The native reader thread writes into `ring`; a consumer in ring.wait/waitAsync is woken. */
+  attachRxRing(ring: FrameRing, onReadable?: () => void): void {
+    if (this.reader !== undefined) {
+      throw new LinkError(`TAP ${this.name}: the receive path is already started`, 'EBUSY');
+    }
+    if (ring.maxFrameSize < this.mtu + 18) {
+      throw new LinkError(`TAP ${this.name}: ring maxFrameSize ${ring.maxFrameSize} < mtu + 18`, 'EINVAL');
+    }
+    this.start(ring, onReadable);
+  }
+
+  private start(ring: FrameRing, onReadable?: () => void): void {
+    this.ring = ring;
+    this.onReadable = onReadable;
+    const view = new Int32Array(ring.buffer);
+    this.reader = this.native.readerStart(this.fd, view, () => {
+      this.s.rxWakeups++;
+      ring.notifyConsumer();
+      this.onReadable?.();
+    });
+  }
+
+  /** Internal ring -> onFrames handlers; sleeps (CONSUMER_SLEEPING) when empty. */
+  private pump(): void {
+    const ring = this.ring;
+    if (!ring || this.pumping || this.closed) return;
+    this.pumping = true;
+    try {
+      const i32 = new Int32Array(ring.buffer, 0, 64);
+      for (let rounds = 0; ; rounds++) {
+        const batch: Uint8Array[] = [];
+        ring.drainInto(batch, 512);
+        if (batch.length > 0) {
+          for (const h of this.handlers) h(batch);
+          if (rounds < 64) continue;
+          // Let other work run; come back on the next turn.
+          setImmediate(() => this.pump());
+          return;
+        }
+        // Announce the sleep, then re-check (LAYOUT.md "Sleeping and waking").
+        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 1);
+        if (ring.isEmpty()) return;
+        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 0);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Keep (true, default) or stop the reader from keeping the event loop alive. */
+  ref(keep = true): void {
+    if (this.reader !== undefined) this.native.readerRef(this.reader, keep);
+  }
+
+  stats(): LinkStats {
+    const s: LinkStats = { ...this.s };
+    if (this.reader !== undefined) {
+      const r = this.native.readerStats(this.reader);
+      s.rxFrames = r.frames;
+      s.rxBytes = r.bytes;
+      s.rxDropped = r.dropped;
+      s.rxErrors = r.readErrors;
+      s.rxBatches = r.batches;
+    }
+    return s;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    if (this.reader !== undefined) {
+      const final = this.native.readerStats(this.reader);
+      this.native.readerStop(this.reader);
+      this.s.rxFrames = final.frames;
+      this.s.rxBytes = final.bytes;
+      this.s.rxDropped = final.dropped;
+      if (this.internalRing) this.ring = undefined;
+    }
+    this.native.close(this.fd);
+  }
+}
+
+/** Opens a TAP device as a Link (see TapOptions). */
+export function openTap(opts: TapOptions): TapLink {
+  return TapLink.open(opts);
+}

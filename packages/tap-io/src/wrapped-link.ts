@@ -1,0 +1,83 @@
+/**
+ * Base for links that stack on another link (smoltcp phy style): they see every frame in
+ * both directions, so they take the inner link's received frames through onFrames and
+ * feed their own handlers or rx ring.
+ */
+import type { FrameRing } from '@tapstack/frame-ring';
+import type { Link, LinkStats } from './link.js';
+
+export abstract class WrappedLink implements Link {
+  readonly inner: Link;
+  protected handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
+  private ring: FrameRing | undefined;
+  private onReadable: (() => void) | undefined;
+  protected rxRingDropped = 0;
+  private listening = false;
+
+  constructor(inner: Link) {
+    this.inner = inner;
+  }
+
+  get name(): string {
+    return this.inner.name;
+  }
+  get mac(): Uint8Array {
+    return this.inner.mac;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+
+  /** Subclasses: a frame going out. Return false when it was dropped. */
+  abstract send(frame: Uint8Array): boolean;
+
+  sendBatch(frames: readonly Uint8Array[]): number {
+    let n = 0;
+    for (const f of frames) if (this.send(f)) n++;
+    return n;
+  }
+
+  /** Subclasses: a batch that came in from the inner link; call deliver() with what passes. */
+  protected abstract receive(frames: readonly Uint8Array[]): void;
+
+  protected deliver(frames: readonly Uint8Array[]): void {
+    if (frames.length === 0) return;
+    if (this.ring) {
+      const n = this.ring.pushBatch(frames, 'drop');
+      this.rxRingDropped += frames.length - n;
+      if (n > 0) {
+        this.ring.notifyConsumer();
+        this.onReadable?.();
+      }
+      return;
+    }
+    for (const h of this.handlers) h(frames);
+  }
+
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.inner.onFrames((frames) => this.receive(frames));
+  }
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.handlers.push(handler);
+    this.listen();
+  }
+
+  attachRxRing(ring: FrameRing, onReadable?: () => void): void {
+    this.ring = ring;
+    this.onReadable = onReadable;
+    this.listen();
+  }
+
+  stats(): LinkStats {
+    const s = this.inner.stats();
+    if (this.rxRingDropped) s.rxDropped += this.rxRingDropped;
+    return s;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
