@@ -160,7 +160,8 @@ export class FrameRing {
    */
   push(frame: Uint8Array, policy: FullPolicy = 'drop'): boolean {
     const len = frame.length;
-    if (!(len <= this.maxFrameSize)) this.badFrame('push', frame);
+    if (!(len <= this.maxFrameSize && frame instanceof Uint8Array)) this.badFrame('push', frame);
+    if (policy !== 'drop' && policy !== 'full') badPolicy(policy);
     if (this.reserved >= 0) throw new Error('FrameRing.push: a reserve() is pending; commit() it first');
     this.pw = this.i32[W.WRITE]!;
     if (this.write(frame, len)) {
@@ -168,7 +169,6 @@ export class FrameRing {
       return true;
     }
     if (policy === 'drop') addCounter(this.i32, this.big, W.DROPPED, 1);
-    else if (policy !== 'full') badPolicy(policy);
     return false;
   }
 
@@ -185,7 +185,7 @@ export class FrameRing {
     // Validate first so a bad frame leaves the ring untouched.
     for (let i = 0; i < n; i++) {
       const f = frames[i]!;
-      if (!(f?.length <= max)) this.badFrame(`pushBatch (frame ${i})`, f);
+      if (!(f instanceof Uint8Array && f.length <= max)) this.badFrame(`pushBatch (frame ${i})`, f);
     }
     this.pw = this.i32[W.WRITE]!;
     let pushed = 0;
@@ -212,12 +212,12 @@ export class FrameRing {
         `FrameRing.reserve: length ${length} must be an integer from 0 to maxFrameSize ${this.maxFrameSize}`,
       );
     }
+    if (policy !== 'drop' && policy !== 'full') badPolicy(policy);
     if (this.reserved >= 0) throw new Error('FrameRing.reserve: a reserve() is already pending');
     this.pw = this.i32[W.WRITE]!;
     const at = this.claim(length);
     if (at < 0) {
       if (policy === 'drop') addCounter(this.i32, this.big, W.DROPPED, 1);
-      else if (policy !== 'full') badPolicy(policy);
       return undefined;
     }
     this.reserved = length;

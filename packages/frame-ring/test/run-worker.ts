@@ -1,0 +1,28 @@
+/// <reference types="node" />
+// Starts a test worker (.mjs) that imports the package's TypeScript source through tsx, so
+// the thread tests run from a clean clone with no build step.
+import { Worker } from 'node:worker_threads';
+
+export function startWorker(name: string, workerData: unknown): Worker {
+  return new Worker(new URL('./workers/boot.mjs', import.meta.url), {
+    workerData: { ...(workerData as object), script: `./${name}` },
+    execArgv: ['--conditions=development'],
+  });
+}
+
+/** Resolves with the worker's last message (its result) once it exits cleanly. */
+export function result<T>(worker: Worker, onMessage?: (msg: unknown) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let last: unknown;
+    worker.on('message', (m) => {
+      if (typeof m === 'object' && m !== null) last = m;
+      else onMessage?.(m);
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker exited with code ${code}`));
+      else if (last === undefined) reject(new Error('worker exited without a result'));
+      else resolve(last as T);
+    });
+  });
+}

@@ -1,0 +1,77 @@
+/// <reference types="node" />
+// Two-thread tests: a producer worker and a consumer worker on one ring, every frame's
+// order, length and bytes checked. FRAME_RING_STRESS_FRAMES sets the size (default 2M).
+import { FrameRing } from '@tapstack/frame-ring';
+import { describe, expect, it } from 'vitest';
+import { result, startWorker } from './run-worker.js';
+
+const STRESS_FRAMES = Number(process.env.FRAME_RING_STRESS_FRAMES ?? 2_000_000);
+
+interface ConsumerResult {
+  got: number;
+  next: number;
+  error: string;
+  waits: number;
+  idleWaits: number;
+  stats: ReturnType<FrameRing['stats']>;
+}
+interface ProducerResult {
+  accepted: number;
+  refused: number;
+  stats: ReturnType<FrameRing['stats']>;
+}
+
+describe('FrameRing across two worker threads', () => {
+  it(`moves ${STRESS_FRAMES} frames without loss, tearing or reordering ('full' + waitForSpace)`, async () => {
+    const maxLen = 1514;
+    // Small ring: it wraps every few dozen frames and both sides sleep and wake often.
+    const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
+    const consumer = result<ConsumerResult>(
+      startWorker('consumer.mjs', { buffer: ring.buffer, maxLen, lossless: true }),
+    );
+    const producer = result<ProducerResult>(
+      startWorker('producer.mjs', { buffer: ring.buffer, frames: STRESS_FRAMES, maxLen, policy: 'full' }),
+    );
+    const [c, p] = await Promise.all([consumer, producer]);
+    expect(c.error).toBe('');
+    expect(c.got).toBe(STRESS_FRAMES);
+    expect(c.next).toBe(STRESS_FRAMES);
+    expect(p.refused).toBe(0);
+    const s = ring.stats();
+    expect(s.pushed).toBe(STRESS_FRAMES + 1); // + the end frame
+    expect(s.drained).toBe(STRESS_FRAMES + 1);
+    expect(s.dropped).toBe(0);
+    expect(s.highWater).toBeGreaterThan(32768 - 2 * 2056);
+    expect(s.highWater).toBeLessThanOrEqual(32768);
+    expect(ring.isEmpty()).toBe(true);
+  });
+
+  it("'drop' policy: a stalled consumer makes the producer drop and count, never block", async () => {
+    const frames = Math.max(20_000, STRESS_FRAMES >> 4);
+    const maxLen = 1514;
+    const ring = FrameRing.create({ capacity: 65536, maxFrameSize: 2048 });
+    const gate = new SharedArrayBuffer(4);
+    const consumer = result<ConsumerResult>(
+      startWorker('consumer.mjs', { buffer: ring.buffer, maxLen, lossless: false, gate }),
+    );
+    const producer = result<ProducerResult>(
+      startWorker('producer.mjs', { buffer: ring.buffer, frames, maxLen, policy: 'drop', halfSignal: true }),
+      (msg) => {
+        if (msg === 'half') {
+          // The first half went into a ring nobody drained: open the consumer's gate.
+          Atomics.store(new Int32Array(gate), 0, 1);
+          Atomics.notify(new Int32Array(gate), 0);
+        }
+      },
+    );
+    const [c, p] = await Promise.all([consumer, producer]);
+    expect(c.error).toBe('');
+    expect(p.accepted + p.refused).toBe(frames);
+    expect(p.refused).toBeGreaterThan(0);
+    expect(c.got).toBe(p.accepted);
+    const s = ring.stats();
+    expect(s.dropped).toBe(p.refused);
+    expect(s.pushed).toBe(p.accepted + 1);
+    expect(s.drained).toBe(s.pushed);
+  });
+});
