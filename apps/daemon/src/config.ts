@@ -1,0 +1,342 @@
+/**
+ * The daemon's configuration: one zod schema (the single source of every field, its
+ * default and its check), loading from YAML or JSON, and error messages that name the
+ * bad field as a path (`links[0].mtu: ...`). Command-line flags are applied to the raw
+ * file contents before validation (see cli.ts), so a bad flag is reported the same way.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** Default path of the bridge socket: per user, in the temp dir. */
+export function defaultBridgePath(): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), `tapstackd-${uid}.sock`);
+}
+
+const port = z.number().int().min(0).max(65535);
+
+const cidr = z.string().refine(
+  (s) => {
+    const slash = s.indexOf('/');
+    if (slash < 0) return false;
+    const ip = s.slice(0, slash);
+    const len = s.slice(slash + 1);
+    const v = isIP(ip);
+    if (v === 0 || !/^\d{1,3}$/.test(len)) return false;
+    return Number(len) <= (v === 4 ? 32 : 128);
+  },
+  { message: 'expected an address with a prefix length, like 192.0.2.1/24 or 2001:db8::1/64' },
+);
+
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IPv4 or IPv6 address' });
+
+const mac = z
+  .string()
+  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'expected a MAC address like 02:00:00:00:00:01' })
+  .refine((s) => (Number.parseInt(s.slice(0, 2), 16) & 1) === 0, {
+    message: 'a multicast MAC (lowest bit of the first byte set) cannot be an interface address',
+  });
+
+/** "host:port" / "[v6]:port" / "port" (host defaults), checked but kept as text. */
+function hostPort(defaultHost: string | undefined, what: string) {
+  return z.string().transform((s, ctx) => {
+    const parsed = splitHostPort(s, defaultHost);
+    if (!parsed) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected ${what} as host:port${defaultHost ? ' or a port' : ''} (IPv6 in brackets), got "${s}"`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Splits "host:port", "[v6]:port", or (with a default host) "port". */
+export function splitHostPort(text: string, defaultHost?: string): HostPort | undefined {
+  let host: string;
+  let portText: string;
+  if (/^\d+$/.test(text)) {
+    if (defaultHost === undefined) return undefined;
+    host = defaultHost;
+    portText = text;
+  } else if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end < 0 || text[end + 1] !== ':') return undefined;
+    host = text.slice(1, end);
+    portText = text.slice(end + 2);
+    if (isIP(host) !== 6) return undefined;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon <= 0) return undefined;
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(':')) return undefined;
+  }
+  if (!/^\d{1,5}$/.test(portText)) return undefined;
+  const p = Number(portText);
+  if (p > 65535) return undefined;
+  return { host, port: p };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/** Addressing, common to every link type. */
+const addressing = {
+  /** Static addresses with prefix length. */
+  addresses: z.array(cidr).default([]),
+  /** Form IPv6 addresses from router advertisements (RFC 4862). */
+  slaac: z.boolean().default(false),
+  /** Get an IPv4 address by DHCP. */
+  dhcp: z.boolean().default(false),
+  /** Default gateway (IPv4 or IPv6), on this link. */
+  gateway: z.array(ipAddress).default([]),
+  /** IP MTU. */
+  mtu: z.number().int().min(576).max(65521).default(1500),
+  /** Interface MAC; derived from the link name and the process when absent. */
+  mac: mac.optional(),
+  /** Write every frame on this link to a pcap file. */
+  pcap: z.string().min(1).optional(),
+};
+
+const tapLink = z
+  .object({
+    type: z.literal('tap'),
+    /** Kernel device name (created when absent; needs CAP_NET_ADMIN). */
+    name: z
+      .string()
+      .min(1)
+      .max(15)
+      .regex(/^[A-Za-z0-9_.-]+$/, { message: 'expected a device name of letters, digits, _ . -' })
+      .default('tapstack0'),
+    ...addressing,
+  })
+  .strict();
+
+const vxlanLink = z
+  .object({
+    type: z.literal('vxlan'),
+    name: z.string().min(1).default('vx0'),
+    /** Local UDP address to bind. */
+    localAddress: ipAddress.default('127.0.0.1'),
+    /** Local UDP port (0 = any free port; 4789 is the IANA VXLAN port). */
+    localPort: port.default(4789),
+    /** Static peers: every frame is sent to each (unicast learning not needed for two nodes). */
+    peers: z.array(hostPort(undefined, 'a peer')).default([]),
+    /** VXLAN network identifier (24 bits). */
+    vni: z.number().int().min(0).max(0xffffff).default(42),
+    ...addressing,
+    mtu: addressing.mtu.default(1450),
+  })
+  .strict();
+
+const memoryLink = z
+  .object({
+    type: z.literal('memory'),
+    name: z.string().min(1).default('mem0'),
+    /** In-process switch name: daemons in one process with the same name share a segment (tests). */
+    switch: z.string().min(1).default('default'),
+    ...addressing,
+  })
+  .strict();
+
+export const linkSchema = z.discriminatedUnion('type', [tapLink, vxlanLink, memoryLink], {
+  error: (iss) =>
+    iss.code === 'invalid_union' ? 'expected type to be one of "tap", "vxlan", "memory"' : undefined,
+});
+
+const hostToVirtual = z
+  .object({
+    /** Host side: a loopback address and port ("8080" means 127.0.0.1:8080). */
+    listen: hostPort('127.0.0.1', 'the host listen address').refine((hp) => isLoopback(hp.host), {
+      message: 'host forwards listen on loopback only (127.0.0.0/8, ::1, localhost)',
+    }),
+    /** Virtual side: address (or name) and port to connect to through the stack. */
+    connect: hostPort(undefined, 'the virtual target'),
+  })
+  .strict();
+
+const virtualToHost = z
+  .object({
+    /** Virtual side: port (all addresses) or address:port to listen on in the stack. */
+    listen: hostPort('0.0.0.0', 'the virtual listen address'),
+    /** Host side: address and port to connect to with the host's own network. */
+    connect: hostPort(undefined, 'the host target'),
+  })
+  .strict();
+
+const metricsListen = z.string().transform((s, ctx) => {
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (path === '') {
+      ctx.addIssue({ code: 'custom', message: 'expected a socket path after "unix:"' });
+      return z.NEVER;
+    }
+    return { kind: 'unix' as const, path };
+  }
+  const hp = splitHostPort(s, '127.0.0.1');
+  if (!hp || !isLoopback(hp.host)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected "unix:<path>" or a loopback host:port (or a port), got "${s}"`,
+    });
+    return z.NEVER;
+  }
+  return { kind: 'tcp' as const, host: hp.host, port: hp.port };
+});
+
+export const configSchema = z
+  .object({
+    /** Name shown in logs and metrics labels. */
+    name: z.string().min(1).default('tapstackd'),
+    links: z
+      .array(linkSchema)
+      .min(1, { message: 'at least one link is needed' })
+      .prefault([{ type: 'memory' }]),
+    /** DNS servers (virtual addresses) used for names in forwards, the bridge and SOCKS5. */
+    dns: z.array(ipAddress).default([]),
+    bridge: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** AF_UNIX socket path for the bridge. */
+        path: z.string().min(1).default(defaultBridgePath()),
+      })
+      .strict()
+      .prefault({}),
+    socks: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** Loopback address:port of the SOCKS5 front. */
+        listen: hostPort('127.0.0.1', 'the SOCKS5 listen address')
+          .refine((hp) => isLoopback(hp.host), { message: 'SOCKS5 listens on loopback only' })
+          .default({ host: '127.0.0.1', port: 1080 }),
+      })
+      .strict()
+      .prefault({}),
+    forwards: z
+      .object({
+        hostToVirtual: z.array(hostToVirtual).default([]),
+        virtualToHost: z.array(virtualToHost).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Small built-in TCP services on virtual ports (0 = off): for demos and tests. */
+    services: z
+      .object({
+        echo: port.default(0),
+        discard: port.default(0),
+        /** Answers any HTTP request with a small page that names the daemon. */
+        http: port.default(0),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        /** "unix:<path>" or a loopback host:port; absent = no metrics endpoint. */
+        listen: metricsListen.optional(),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** One JSON object per line instead of readable text. */
+        json: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** pcap file for every link (a link's own `pcap` wins); `%l` is replaced by the link name. */
+    pcap: z.string().min(1).optional(),
+    shutdown: z
+      .object({
+        /** How long SIGINT/SIGTERM waits for open connections before closing them. */
+        drainTimeoutMs: z.number().int().min(0).max(600_000).default(5000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type DaemonConfig = z.output<typeof configSchema>;
+export type DaemonConfigInput = z.input<typeof configSchema>;
+export type LinkConfig = z.output<typeof linkSchema>;
+
+const brand = Symbol.for('tapstack.daemon.ConfigError');
+
+/** A configuration error; `issues` name each bad field by path. */
+export class ConfigError extends Error {
+  readonly issues: { path: string; message: string }[];
+  constructor(source: string, issues: { path: string; message: string }[]) {
+    super(
+      `invalid configuration${source ? ` (${source})` : ''}:\n${issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`).join('\n')}`,
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+    Object.defineProperty(this, brand, { value: true });
+  }
+  static isInstance(e: unknown): e is ConfigError {
+    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true;
+  }
+}
+
+/** `links[0].mtu` from zod's path array. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  return issue.message;
+}
+
+/** Validates a raw object (parsed file + flags) into a full config, or throws ConfigError. */
+export function validateConfig(raw: unknown, source = ''): DaemonConfig {
+  const result = configSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => {
+    let path = formatPath(i.path);
+    if (i.code === 'unrecognized_keys' && i.keys.length === 1) {
+      path = path ? `${path}.${i.keys[0]}` : String(i.keys[0]);
+    }
+    return { path, message: describe(i) };
+  });
+  throw new ConfigError(source, issues);
+}
+
+/** Reads a YAML or JSON file (JSON is YAML, but .json gets JSON's own error messages). */
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(e as Error).message}` }]);
+  }
+  try {
+    const data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    if (data !== null && data !== undefined && (typeof data !== 'object' || Array.isArray(data))) {
+      throw new Error('the top level must be a mapping of fields');
+    }
+    return data ?? {};
+  } catch (e) {
+    throw new ConfigError(file, [
+      { path: '', message: `cannot parse: ${(e as Error).message.split('\n')[0]}` },
+    ]);
+  }
+}

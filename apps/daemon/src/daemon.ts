@@ -1,0 +1,261 @@
+/**
+ * `Daemon`: one running tapstack node. start() opens the links, builds the stack
+ * driver, then the fronts (AF_UNIX bridge, SOCKS5, port forwards, built-in services)
+ * and the metrics endpoint; stop() drains: it stops taking new connections, waits up
+ * to `shutdown.drainTimeoutMs` for the open ones to finish, closes what is left (the
+ * clients see a reset, never a hang), then closes the stack and the links.
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import { BridgeServer, createNet, Socks5Server } from '@tapstack/socket-bridge';
+import { StackDriver } from '@tapstack/stack-driver';
+import type { DaemonConfig } from './config.js';
+import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
+import { openLink, type OpenedLink } from './links.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { type RunningService, startServices, type VirtualNet } from './services.js';
+import { type SessionKind, SessionTable } from './sessions.js';
+import type { Registry } from 'prom-client';
+
+export interface DaemonOptions {
+  /** A logger to use instead of one built from config.log (tests). */
+  logger?: Logger;
+}
+
+export interface DaemonInfo {
+  name: string;
+  bridge: string | undefined;
+  socks: string | undefined;
+  metrics: string | undefined;
+  links: { name: string; type: string; mac: string; udp?: string; addresses: string[] }[];
+  forwards: string[];
+  services: { name: string; port: number }[];
+}
+
+export class Daemon {
+  readonly config: DaemonConfig;
+  readonly log: Logger;
+  readonly sessions = new SessionTable();
+  readonly registry: Registry;
+  driver: StackDriver | undefined;
+  private links: OpenedLink[] = [];
+  private bridge: BridgeServer | undefined;
+  private socks: Socks5Server | undefined;
+  private socksAddress: string | undefined;
+  private forwards: RunningForward[] = [];
+  private services: RunningService[] = [];
+  private metricsServer: MetricsServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private draining = false;
+
+  private constructor(config: DaemonConfig, options: DaemonOptions) {
+    this.config = config;
+    this.log =
+      options.logger ?? createLogger({ level: config.log.level, json: config.log.json, name: config.name });
+    this.registry = createMetrics({
+      daemon: config.name,
+      open: () => this.openSessions(),
+      totals: (k) => this.sessions.total(k),
+      bytes: (k) => this.sessions.bytesOf(k),
+      stack: () => this.driver?.stack.stats(),
+      driver: () => this.driver?.loop.stats() as unknown as Record<string, number> | undefined,
+      links: () => Object.fromEntries(this.links.map((l) => [l.link.name, l.link.stats()])),
+      bridge: () =>
+        this.bridge
+          ? {
+              sessions: this.bridge.sessions,
+              openHandles: this.bridge.openHandles,
+              rejected: this.bridge.rejected,
+            }
+          : undefined,
+      socks: () =>
+        this.socks ? { sessions: this.socks.sessions, openHandles: this.socks.openHandles } : undefined,
+      draining: () => this.draining,
+    });
+  }
+
+  /** Starts a daemon; on any failure, what was already opened is closed again. */
+  static async start(config: DaemonConfig, options: DaemonOptions = {}): Promise<Daemon> {
+    const d = new Daemon(config, options);
+    try {
+      await d.open();
+    } catch (e) {
+      await d.close().catch(() => {});
+      throw e;
+    }
+    return d;
+  }
+
+  private async open(): Promise<void> {
+    const c = this.config;
+    const multi = c.links.length > 1;
+    for (const lc of c.links) {
+      let pcap = c.pcap;
+      if (pcap && multi && !pcap.includes('%l')) pcap = pcap.replace(/(\.pcap)?$/, '.%l$1');
+      const opened = await openLink(c.name, lc, pcap);
+      this.links.push(opened);
+      this.log.info(
+        {
+          link: lc.name,
+          type: lc.type,
+          mtu: opened.link.mtu,
+          ...(opened.udp ? { udp: `${opened.udp.address}:${opened.udp.port}` } : {}),
+          ...(opened.pcap ? { pcap: opened.pcap } : {}),
+        },
+        'link up',
+      );
+    }
+    this.driver = await StackDriver.create({
+      links: this.links.map((l) => ({
+        link: l.link,
+        addresses: l.config.addresses,
+        gateway: l.config.gateway,
+        slaac: l.config.slaac,
+        dhcp: l.config.dhcp ? { hostname: c.name } : false,
+      })),
+      dns: { servers: c.dns },
+    });
+    for (const [i, l] of this.links.entries()) {
+      for (const a of l.config.addresses)
+        this.log.info({ link: l.config.name, address: a, iface: i }, 'address');
+    }
+    const host = this.driver.sockets;
+    const net = createNet(host) as unknown as VirtualNet;
+    if (c.bridge.enabled) {
+      this.bridge = new BridgeServer(host, { path: c.bridge.path });
+      this.bridge.on('error', (e: Error) => this.log.error({ err: e }, 'bridge error'));
+      await this.bridge.listen();
+      this.log.info({ path: c.bridge.path }, 'bridge listening');
+    }
+    if (c.socks.enabled) {
+      this.socks = new Socks5Server(host);
+      this.socks.on('error', (e: Error) => this.log.error({ err: e }, 'socks error'));
+      const a = await this.socks.listen(c.socks.listen.port, c.socks.listen.host);
+      this.socksAddress = a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+      this.log.info({ listen: this.socksAddress }, 'SOCKS5 listening');
+    }
+    for (const fw of c.forwards.hostToVirtual) {
+      const f = await startHostToVirtual(net, fw, { log: this.log, sessions: this.sessions });
+      this.forwards.push(f);
+      this.log.info({ forward: f.description }, 'forward listening');
+    }
+    for (const fw of c.forwards.virtualToHost) {
+      const f = await startVirtualToHost(net, fw, { log: this.log, sessions: this.sessions });
+      this.forwards.push(f);
+      this.log.info({ forward: f.description }, 'forward listening');
+    }
+    this.services = await startServices(net, c.services, {
+      name: c.name,
+      log: this.log,
+      sessions: this.sessions,
+    });
+    for (const s of this.services) this.log.info({ service: s.name, port: s.port }, 'service listening');
+    if (c.metrics.listen) {
+      this.metricsServer = await serveMetrics(this.registry, c.metrics.listen);
+      this.log.info({ listen: this.metricsServer.address }, 'metrics listening');
+    }
+  }
+
+  /** Open sessions by kind: bridge and SOCKS5 from their servers, the rest from the table. */
+  openSessions(): Record<SessionKind, number> {
+    return {
+      bridge: this.bridge?.sessions ?? 0,
+      socks: this.socks?.sessions ?? 0,
+      forward: this.sessions.count('forward'),
+      service: this.sessions.count('service'),
+    };
+  }
+
+  private totalOpen(): number {
+    const o = this.openSessions();
+    return o.bridge + o.socks + o.forward + o.service;
+  }
+
+  info(): DaemonInfo {
+    return {
+      name: this.config.name,
+      bridge: this.bridge ? this.config.bridge.path : undefined,
+      socks: this.socksAddress,
+      metrics: this.metricsServer?.address,
+      links: this.links.map((l, i) => ({
+        name: l.config.name,
+        type: l.config.type,
+        mac: [...l.link.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+        ...(l.udp ? { udp: `${l.udp.address}:${l.udp.port}` } : {}),
+        addresses: this.driver
+          ? this.driver.stack
+              .addresses(i)
+              .map(
+                (a: { address: unknown; prefixLength: number }) => `${String(a.address)}/${a.prefixLength}`,
+              )
+          : [],
+      })),
+      forwards: this.forwards.map((f) => f.description),
+      services: this.services.map((s) => ({ name: s.name, port: s.port })),
+    };
+  }
+
+  /**
+   * Graceful stop: no new connections, wait up to the drain timeout for the open ones,
+   * then close everything. Safe to call more than once (returns the same promise).
+   */
+  stop(drainTimeoutMs = this.config.shutdown.drainTimeoutMs): Promise<void> {
+    this.stopping ??= this.drainAndClose(drainTimeoutMs);
+    return this.stopping;
+  }
+
+  private async drainAndClose(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const open = this.totalOpen();
+    this.log.info({ open, drainTimeoutMs: timeoutMs }, 'stopping: no new connections, draining');
+    // New bridge clients connect by path: removing it refuses them (ENOENT) while the
+    // sessions already open keep running.
+    if (this.bridge && existsSync(this.config.bridge.path)) {
+      try {
+        unlinkSync(this.config.bridge.path);
+      } catch {
+        /* already gone */
+      }
+    }
+    await Promise.all(
+      [...this.forwards.map((f) => f.close()), ...this.services.map((s) => s.close())].map(settle),
+    );
+    if (open > 0 && timeoutMs > 0) {
+      const deadline = Date.now() + timeoutMs;
+      while (this.totalOpen() > 0 && Date.now() < deadline) await sleep(Math.min(50, deadline - Date.now()));
+    }
+    const left = this.totalOpen();
+    if (left > 0) this.log.warn({ open: left }, 'drain timeout: closing the remaining connections');
+    await this.close();
+    this.log.info('stopped');
+  }
+
+  /** Closes everything at once (connections are reset). */
+  private async close(): Promise<void> {
+    this.sessions.abortAll();
+    await Promise.all([this.bridge?.close(), this.socks?.close()].map(settle));
+    await Promise.all(
+      [...this.forwards.map((f) => f.close()), ...this.services.map((s) => s.close())].map(settle),
+    );
+    this.forwards = [];
+    this.services = [];
+    // Let the resets go out before the links close.
+    await sleep(10);
+    if (this.driver) await this.driver.close();
+    else await Promise.all(this.links.map((l) => settle(l.link.close())));
+    if (this.metricsServer) await this.metricsServer.close();
+  }
+}
+
+function settle(p: Promise<unknown> | undefined): Promise<void> {
+  return p
+    ? p.then(
+        () => {},
+        () => {},
+      )
+    : Promise.resolve();
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
