@@ -6,3 +6,14 @@
 export * from './registration.js';
 export * from './wire/checksum.js';
 export * from './wire/ip-address.js';
+export * from './wire/wire-error.js';
+export * from './wire/ethernet.js';
+export * from './wire/arp.js';
+export * from './wire/ipv4.js';
+export * from './wire/ipv6.js';
+export * from './wire/icmpv4.js';
+export * from './wire/icmpv6.js';
+export * from './wire/udp.js';
+export { NeighborCache, NeighborState, type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
+export { Reassembler, type ReassemblyConfig, defaultReassemblyConfig } from './reassembly.js';
+export { Stack, DROP_COUNTERS, type DropCounter } from './stack.js';

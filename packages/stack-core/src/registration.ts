@@ -211,7 +211,7 @@ export interface TcpApi {
   tcpListen(h: Handle, backlog: number): 0 | SocketError;
   /** Takes an established connection from a listener's accept queue. */
   tcpAccept(h: Handle): Handle | undefined;
-  /** Copies up to data.length bytes into the send buffer; returns how many it took (0 when full), or an error. */
+  /** Copies up to data.length bytes into the send buffer; returns how many it took (0 when full), or -(SocketError). */
   tcpSend(h: Handle, data: Uint8Array): number | SocketError;
   /** Free bytes in the send buffer. */
   tcpSendSpace(h: Handle): number;

@@ -1,0 +1,768 @@
+/**
+ * The TCP layer: demultiplexes segments to connections by 4-tuple, answers
+ * closed ports with RST, runs listeners (bounded SYN queue with eviction, accept
+ * queue), picks ISNs (RFC 6528) and ephemeral ports (RFC 6056), and keeps every
+ * socket's timers as deadlines in one heap checked by poll().
+ */
+import type {
+  Handle,
+  IcmpErrorKind,
+  Instant,
+  IpHost,
+  TcpApi,
+  TcpConfig,
+  TcpInfo,
+  TcpSocketOptions,
+  TransportProtocol,
+} from '../registration.js';
+import { EOF, IcmpErrorKind as Icmp, SocketError, SocketEvent } from '../registration.js';
+import { seqAdd, seqGt } from '../seq.js';
+import type { IpAddress } from '../wire/ip-address.js';
+import { fillTcpChecksum, readU32, TCP_PROTOCOL, TcpFlags, TcpRepr, verifyTcpChecksum } from '../wire/tcp.js';
+import { KeyedHash } from './isn.js';
+import { type TcpContext, TcpSocket } from './socket.js';
+import {
+  CLOSE_WAIT,
+  CLOSED,
+  ESTABLISHED,
+  LISTEN,
+  SYN_RECEIVED,
+  SYN_SENT,
+  stateNames,
+  TIME_WAIT,
+} from './state.js';
+
+const { FIN, SYN, RST, ACK } = TcpFlags;
+
+export const defaultTcpConfig: TcpConfig = {
+  minRto: 200,
+  initialRto: 1000,
+  maxRto: 120_000,
+  maxRetries: 15,
+  maxSynRetries: 6,
+  msl: 30_000,
+  delayedAckTimeout: 40,
+  defaults: {
+    sendBufferSize: 262144,
+    recvBufferSize: 262144,
+    noDelay: false,
+    keepAlive: 0,
+    congestionControl: 'cubic',
+  },
+  ephemeralPortMin: 49152,
+  ephemeralPortMax: 65535,
+};
+
+/** SYN-RECEIVED children kept per listener before the oldest is evicted. */
+const MIN_SYN_QUEUE = 128;
+/** RFC 5961 §7: challenge ACKs per second, stack-wide. */
+const CHALLENGE_ACK_LIMIT = 1000;
+/** RSTs queued for closed ports between polls. */
+const MAX_QUEUED_RSTS = 256;
+
+interface PendingRst {
+  src: IpAddress;
+  dst: IpAddress;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+}
+
+function addrKey(a: IpAddress | undefined): string {
+  if (a === undefined) return '*';
+  return a.version === 4 ? String(a.value) : a.key();
+}
+
+function tupleKey(local: IpAddress, lport: number, remote: IpAddress, rport: number): string {
+  return `${addrKey(local)}/${lport}/${addrKey(remote)}/${rport}`;
+}
+
+export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
+  readonly protocol = TCP_PROTOCOL;
+  readonly config: TcpConfig;
+  readonly scratch = new Uint8Array(65536 + 64);
+  readonly txRepr = new TcpRepr();
+  private readonly rx = new TcpRepr();
+  private readonly handles = new Map<Handle, TcpSocket>();
+  private readonly conns = new Map<string, TcpSocket>();
+  /** Ports held by bind()/listen(). */
+  private readonly bindings = new Map<number, TcpSocket[]>();
+  private readonly listeners = new Map<number, TcpSocket[]>();
+  private readonly outQueue: TcpSocket[] = [];
+  private readonly deferred: TcpSocket[] = [];
+  private readonly rsts: PendingRst[] = [];
+  // Timer heap: parallel arrays of deadline and socket.
+  private readonly heapAt: number[] = [];
+  private readonly heapSock: TcpSocket[] = [];
+  private lastNow = 0;
+  private readonly hash: KeyedHash;
+  private nextEphemeral = 0;
+  private lastHit: TcpSocket | undefined;
+  private challengeWindow = -1;
+  private challengeCount = 0;
+
+  constructor(
+    readonly host: IpHost,
+    config: Partial<TcpConfig> = {},
+  ) {
+    this.config = {
+      ...defaultTcpConfig,
+      ...config,
+      defaults: { ...defaultTcpConfig.defaults, ...(config.defaults ?? {}) },
+    };
+    this.hash = new KeyedHash((b) => host.random(b));
+  }
+
+  // ---------------------------------------------------------------- TcpContext
+
+  markOutput(s: TcpSocket): void {
+    if (!s.queuedForOutput) {
+      s.queuedForOutput = true;
+      this.outQueue.push(s);
+    }
+  }
+
+  schedule(s: TcpSocket): void {
+    const at = s.nextDeadline();
+    if (at < s.scheduledAt) {
+      s.scheduledAt = at;
+      this.heapPush(at, s);
+    }
+  }
+
+  emit(s: TcpSocket, events: number): void {
+    if (s.released) return;
+    if (!s.accepted) {
+      s.deferredEvents |= events;
+      return;
+    }
+    this.host.emit(s.handle, events);
+  }
+
+  closed(s: TcpSocket): void {
+    if (s.key !== '') {
+      if (this.conns.get(s.key) === s) this.conns.delete(s.key);
+      s.key = '';
+    }
+    if (this.lastHit === s) this.lastHit = undefined;
+    if (s.bound) this.unbind(s);
+    const l = s.listener;
+    if (l) {
+      removeFrom(l.synQueue, s);
+      removeFrom(l.acceptQueue, s);
+    }
+    if (s.released || !s.accepted) this.handles.delete(s.handle);
+    // A closed listener resets the connections nobody accepted.
+    for (const c of s.synQueue.splice(0)) c.abortWithRst();
+    for (const c of s.acceptQueue.splice(0)) c.abortWithRst();
+  }
+
+  established(s: TcpSocket): boolean {
+    const l = s.listener!;
+    if (l.state !== LISTEN || l.acceptQueue.length >= l.backlog) {
+      this.host.count('tcp.listenOverflow');
+      return false;
+    }
+    removeFrom(l.synQueue, s);
+    l.acceptQueue.push(s);
+    this.emit(l, SocketEvent.Acceptable);
+    return true;
+  }
+
+  challengeAckAllowed(now: number): boolean {
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.challengeWindow) {
+      this.challengeWindow = sec;
+      this.challengeCount = 0;
+    }
+    this.host.count('tcp.challengeAcks');
+    return ++this.challengeCount <= CHALLENGE_ACK_LIMIT;
+  }
+
+  // ---------------------------------------------------------------- TransportProtocol
+
+  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant): void {
+    this.lastNow = now;
+    const r = this.rx;
+    if (!r.parse(segment)) {
+      this.host.count('tcp.malformed');
+      return;
+    }
+    if (!verifyTcpChecksum(src, dst, segment)) {
+      this.host.count('tcp.badChecksum');
+      return;
+    }
+    const data = segment.subarray(r.headerLength);
+    let s = this.lastHit;
+    if (
+      s === undefined ||
+      s.localPort !== r.dstPort ||
+      s.remotePort !== r.srcPort ||
+      !s.remoteAddr!.equals(src) ||
+      !s.localAddr!.equals(dst)
+    ) {
+      s = this.conns.get(tupleKey(dst, r.dstPort, src, r.srcPort));
+    }
+    if (s !== undefined) {
+      if (s.state === TIME_WAIT) {
+        if (!this.timeWaitInput(s, r, data, now)) return;
+      } else {
+        this.lastHit = s;
+        s.input(r, data, now);
+        return;
+      }
+    }
+    const l = this.findListener(dst, r.dstPort);
+    if (l !== undefined) {
+      this.listenInput(l, src, dst, r, data, now);
+      return;
+    }
+    this.host.count('tcp.noSocket');
+    // RFC 9293 §3.10.7.1: CLOSED answers everything but RST with RST.
+    if (!(r.flags & RST)) this.queueRstReply(dst, src, r, data.length);
+  }
+
+  /** TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191). Returns true when a new SYN may reuse the tuple. */
+  private timeWaitInput(s: TcpSocket, r: TcpRepr, data: Uint8Array, now: number): boolean {
+    const f = r.flags;
+    if (f & SYN && !(f & ACK)) {
+      const newer = s.tsOk && r.hasTimestamp ? seqGt(r.tsVal, s.tsRecent) : seqGt(r.seq, s.rcvNxt);
+      if (newer) {
+        s.toClosed();
+        return true;
+      }
+      s.timeWaitFin(now);
+      this.schedule(s);
+      return false;
+    }
+    if (f & RST) return false; // RFC 1337: ignore RSTs in TIME-WAIT.
+    if (f & FIN || data.length > 0) {
+      s.timeWaitFin(now);
+      this.schedule(s);
+    }
+    return false;
+  }
+
+  private findListener(dst: IpAddress, port: number): TcpSocket | undefined {
+    const list = this.listeners.get(port);
+    if (list === undefined) return undefined;
+    let wild: TcpSocket | undefined;
+    for (const l of list) {
+      if (l.localAddr === undefined) wild = l;
+      else if (l.localAddr.equals(dst)) return l;
+    }
+    return wild;
+  }
+
+  /** LISTEN (RFC 9293 §3.10.7.2). */
+  private listenInput(
+    l: TcpSocket,
+    src: IpAddress,
+    dst: IpAddress,
+    r: TcpRepr,
+    data: Uint8Array,
+    now: number,
+  ): void {
+    const f = r.flags;
+    if (f & RST) return;
+    if (f & ACK) {
+      this.queueRstReply(dst, src, r, data.length);
+      return;
+    }
+    if (!(f & SYN)) return;
+    if (l.acceptQueue.length >= l.backlog) {
+      this.host.count('tcp.listenOverflow');
+      return;
+    }
+    // Bounded SYN queue: under a flood the oldest half-open connection makes room.
+    if (l.synQueue.length >= Math.max(MIN_SYN_QUEUE, l.backlog)) {
+      const victim = l.synQueue.shift()!;
+      victim.toClosed();
+      this.host.count('tcp.synQueueEvictions');
+    }
+    const c = new TcpSocket(this, this.host.allocHandle(), l.opts);
+    c.listener = l;
+    c.accepted = false;
+    c.localAddr = dst;
+    c.localPort = r.dstPort;
+    c.remoteAddr = src;
+    c.remotePort = r.srcPort;
+    c.key = tupleKey(dst, r.dstPort, src, r.srcPort);
+    this.conns.set(c.key, c);
+    this.handles.set(c.handle, c);
+    l.synQueue.push(c);
+    c.acceptSyn(
+      r,
+      this.isn(dst, r.dstPort, src, r.srcPort, now),
+      this.tsOffset(dst, r.dstPort, src, r.srcPort),
+      now,
+    );
+    this.schedule(c);
+  }
+
+  icmpError(
+    kind: IcmpErrorKind,
+    src: IpAddress,
+    dst: IpAddress,
+    quoted: Uint8Array,
+    mtu: number,
+    now: Instant,
+  ): void {
+    if (quoted.length < 8) return;
+    // `quoted` is a segment we sent from src to dst.
+    const sport = (quoted[0]! << 8) | quoted[1]!;
+    const dport = (quoted[2]! << 8) | quoted[3]!;
+    const seq = readU32(quoted, 4);
+    const s = this.conns.get(tupleKey(src, sport, dst, dport));
+    if (s === undefined) return;
+    // RFC 5927 §4.1: the quoted sequence number must be in flight.
+    if (seqGt(s.sndUna, seq) || seqGt(seq, s.sndMax)) return;
+    if (kind === Icmp.PacketTooBig) {
+      const before = s.pathMax;
+      s.pathMax = Math.max(Math.min(this.host.maxTransportPayload(dst), mtu > 0 ? mtu : before), 68);
+      if (s.pathMax < before && s.sndMax !== s.sndUna) {
+        // RFC 1191 §6.5 / RFC 8201: resend what was in flight at the smaller size.
+        s.sndNxt = s.sndUna;
+        this.markOutput(s);
+      }
+    } else if (s.state === SYN_SENT) {
+      // RFC 1122 §4.2.3.9: a hard error while connecting ends the attempt.
+      s.fail(SocketError.EHOSTUNREACH);
+    }
+    this.lastNow = now;
+  }
+
+  poll(now: Instant): void {
+    this.lastNow = now;
+    const at = this.heapAt;
+    const socks = this.heapSock;
+    while (at.length > 0 && at[0]! <= now) {
+      const t = at[0]!;
+      const s = socks[0]!;
+      this.heapPop();
+      if (t !== s.scheduledAt) continue;
+      s.scheduledAt = Infinity;
+      if (s.state === CLOSED && !s.rstPending) continue;
+      s.onTimer(now);
+      this.schedule(s);
+    }
+    if (this.deferred.length > 0) {
+      for (const s of this.deferred.splice(0)) {
+        const ev = s.deferredEvents;
+        s.deferredEvents = 0;
+        if (ev && !s.released) this.host.emit(s.handle, ev);
+      }
+    }
+    const q = this.outQueue;
+    for (let i = 0; i < q.length; i++) {
+      const s = q[i]!;
+      s.queuedForOutput = false;
+      s.output(now);
+    }
+    q.length = 0;
+    for (const p of this.rsts.splice(0)) this.sendRst(p, now);
+  }
+
+  pollAt(): Instant {
+    if (this.outQueue.length > 0 || this.rsts.length > 0 || this.deferred.length > 0) return this.lastNow;
+    const at = this.heapAt;
+    while (at.length > 0 && at[0] !== this.heapSock[0]!.scheduledAt) this.heapPop();
+    return at.length > 0 ? at[0]! : Infinity;
+  }
+
+  // ---------------------------------------------------------------- RST for closed ports
+
+  /** RFC 9293 §3.10.7.1: the reset that answers `r`. */
+  private queueRstReply(src: IpAddress, dst: IpAddress, r: TcpRepr, dataLen: number): void {
+    if (this.rsts.length >= MAX_QUEUED_RSTS) {
+      this.host.count('tcp.rstDropped');
+      return;
+    }
+    const segLen = dataLen + (r.flags & SYN ? 1 : 0) + (r.flags & FIN ? 1 : 0);
+    this.rsts.push(
+      r.flags & ACK
+        ? { src, dst, srcPort: r.dstPort, dstPort: r.srcPort, seq: r.ack, ack: 0, flags: RST }
+        : {
+            src,
+            dst,
+            srcPort: r.dstPort,
+            dstPort: r.srcPort,
+            seq: 0,
+            ack: seqAdd(r.seq, segLen),
+            flags: RST | ACK,
+          },
+    );
+  }
+
+  /** An unacceptable ACK in SYN-SENT / SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST> (§3.10.7.3, §3.10.7.4). */
+  replyRst(s: TcpSocket, r: TcpRepr): void {
+    this.queueRstReply(s.localAddr!, s.remoteAddr!, r, 0);
+  }
+
+  private sendRst(p: PendingRst, now: number): void {
+    const r = this.txRepr;
+    r.srcPort = p.srcPort;
+    r.dstPort = p.dstPort;
+    r.seq = p.seq;
+    r.ack = p.ack;
+    r.flags = p.flags;
+    r.window = 0;
+    r.urgent = 0;
+    r.checksum = 0;
+    r.clearOptions();
+    const hlen = r.emit(this.scratch, 0);
+    const seg = this.scratch.subarray(0, hlen);
+    fillTcpChecksum(p.src, p.dst, seg);
+    this.host.sendIp(p.src, p.dst, TCP_PROTOCOL, seg, now);
+    this.host.count('tcp.rstSent');
+  }
+
+  // ---------------------------------------------------------------- ISN, ports
+
+  /** RFC 6528 §3: ISN = M + F(4-tuple, secret), M a 4 µs clock. */
+  private isn(local: IpAddress, lport: number, remote: IpAddress, rport: number, now: number): number {
+    return (this.hash.tuple(local, lport, remote, rport, 0) + Math.floor(now * 250)) >>> 0;
+  }
+
+  /** RFC 7323 §5.4: a per-connection timestamp offset. */
+  private tsOffset(local: IpAddress, lport: number, remote: IpAddress, rport: number): number {
+    return this.hash.tuple(local, lport, remote, rport, 1);
+  }
+
+  /** RFC 6056 §3.3.3 (Algorithm 3): a hashed starting point per destination, then a counter. */
+  private ephemeralPort(local: IpAddress, remote: IpAddress | undefined, rport: number): number {
+    const min = this.config.ephemeralPortMin;
+    const num = this.config.ephemeralPortMax - min + 1;
+    const offset = remote
+      ? this.hash.tuple(local, 0, remote, rport, 2)
+      : this.hash.tuple(local, 0, local, 0, 3);
+    for (let i = 0; i < num; i++) {
+      const port = min + ((offset + this.nextEphemeral + i) % num);
+      if (this.bindings.has(port)) continue;
+      if (remote === undefined) {
+        if (this.portInUse(port)) continue;
+      } else if (this.conns.has(tupleKey(local, port, remote, rport))) continue;
+      this.nextEphemeral = (this.nextEphemeral + i + 1) % num;
+      return port;
+    }
+    return 0;
+  }
+
+  private portInUse(port: number): boolean {
+    for (const s of this.conns.values()) if (s.localPort === port) return true;
+    return false;
+  }
+
+  private bindConflict(addr: IpAddress | undefined, port: number): boolean {
+    const list = this.bindings.get(port);
+    if (list === undefined) return false;
+    for (const b of list) {
+      if (b.localAddr === undefined || addr === undefined || b.localAddr.equals(addr)) return true;
+    }
+    return false;
+  }
+
+  private addBinding(s: TcpSocket): void {
+    let list = this.bindings.get(s.localPort);
+    if (list === undefined) this.bindings.set(s.localPort, (list = []));
+    list.push(s);
+    s.bound = true;
+  }
+
+  private unbind(s: TcpSocket): void {
+    const list = this.bindings.get(s.localPort);
+    if (list) {
+      removeFrom(list, s);
+      if (list.length === 0) this.bindings.delete(s.localPort);
+    }
+    const ls = this.listeners.get(s.localPort);
+    if (ls) {
+      removeFrom(ls, s);
+      if (ls.length === 0) this.listeners.delete(s.localPort);
+    }
+    s.bound = false;
+  }
+
+  // ---------------------------------------------------------------- TcpApi
+
+  private sock(h: Handle): TcpSocket | undefined {
+    const s = this.handles.get(h);
+    return s !== undefined && !s.released ? s : undefined;
+  }
+
+  /** Does this layer own the handle? (The stack routes socketError() by it.) */
+  owns(h: Handle): boolean {
+    return this.sock(h) !== undefined;
+  }
+
+  /** The recorded error (read once), 0 when none. */
+  socketError(h: Handle): 0 | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return SocketError.EBADF;
+    const e = s.error;
+    s.error = 0;
+    if (e !== 0) s.errorReported = e;
+    return e;
+  }
+
+  tcpOpen(options: TcpSocketOptions = {}): Handle {
+    const opts = { ...this.config.defaults, ...options };
+    const s = new TcpSocket(this, this.host.allocHandle(), opts);
+    this.handles.set(s.handle, s);
+    return s.handle;
+  }
+
+  tcpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return SocketError.EBADF;
+    if (
+      s.state !== CLOSED ||
+      s.bound ||
+      s.localPort !== 0 ||
+      !Number.isInteger(port) ||
+      port < 0 ||
+      port > 65535
+    ) {
+      return SocketError.EINVAL;
+    }
+    if (address?.isUnspecified()) address = undefined;
+    if (address !== undefined && !this.host.isLocalAddress(address)) return SocketError.EADDRNOTAVAIL;
+    if (port === 0) {
+      port = this.ephemeralPort(address ?? this.anyLocal(), undefined, 0);
+      if (port === 0) return SocketError.EADDRINUSE;
+    } else if (this.bindConflict(address, port)) {
+      return SocketError.EADDRINUSE;
+    }
+    s.localAddr = address;
+    s.localPort = port;
+    this.addBinding(s);
+    return 0;
+  }
+
+  private anyLocal(): IpAddress {
+    return { version: 4, value: 0 } as IpAddress;
+  }
+
+  tcpConnect(h: Handle, address: IpAddress, port: number, now: Instant): 0 | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return SocketError.EBADF;
+    this.lastNow = now;
+    if (s.state !== CLOSED) return s.state === LISTEN ? SocketError.EINVAL : SocketError.EISCONN;
+    if (s.remoteAddr !== undefined) return SocketError.EISCONN;
+    if (port <= 0 || port > 65535 || address.isUnspecified() || address.isMulticast())
+      return SocketError.EINVAL;
+    if (s.localAddr !== undefined && s.localAddr.version !== address.version) return SocketError.EINVAL;
+    const src = s.localAddr ?? this.host.selectSource(address);
+    if (src === undefined) return SocketError.EHOSTUNREACH;
+    let lport = s.localPort;
+    if (lport === 0) {
+      lport = this.ephemeralPort(src, address, port);
+      if (lport === 0) return SocketError.EADDRNOTAVAIL;
+    }
+    const key = tupleKey(src, lport, address, port);
+    const old = this.conns.get(key);
+    if (old !== undefined) {
+      // A TIME-WAIT tuple may be reused by an explicit bind (as with SO_REUSEADDR); nothing else.
+      if (old.state !== TIME_WAIT) return SocketError.EADDRINUSE;
+      old.toClosed();
+    }
+    s.localAddr = src;
+    s.localPort = lport;
+    s.remoteAddr = address;
+    s.remotePort = port;
+    s.key = key;
+    this.conns.set(key, s);
+    s.startConnect(this.isn(src, lport, address, port, now), this.tsOffset(src, lport, address, port), now);
+    this.schedule(s);
+    return 0;
+  }
+
+  tcpListen(h: Handle, backlog: number): 0 | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return SocketError.EBADF;
+    if (s.state === LISTEN) {
+      s.backlog = Math.max(1, backlog | 0);
+      return 0;
+    }
+    if (s.state !== CLOSED || s.remoteAddr !== undefined) return SocketError.EINVAL;
+    if (!s.bound) {
+      const e = this.tcpBind(h, undefined, 0);
+      if (e !== 0) return e;
+    }
+    s.state = LISTEN;
+    s.backlog = Math.max(1, backlog | 0);
+    let ls = this.listeners.get(s.localPort);
+    if (ls === undefined) this.listeners.set(s.localPort, (ls = []));
+    ls.push(s);
+    return 0;
+  }
+
+  tcpAccept(h: Handle): Handle | undefined {
+    const l = this.sock(h);
+    if (l === undefined || l.state !== LISTEN) return undefined;
+    const c = l.acceptQueue.shift();
+    if (c === undefined) return undefined;
+    c.accepted = true;
+    c.listener = undefined;
+    if (c.deferredEvents !== 0) this.deferred.push(c);
+    return c.handle;
+  }
+
+  tcpSend(h: Handle, data: Uint8Array): number | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return -SocketError.EBADF;
+    if (s.error !== 0) return -s.error;
+    const st = s.state;
+    if (s.finQueued || (st > ESTABLISHED && st !== CLOSE_WAIT)) return -SocketError.EPIPE;
+    if (st === CLOSED)
+      return s.remoteAddr !== undefined || s.errorReported ? -SocketError.EPIPE : -SocketError.ENOTCONN;
+    if (st === LISTEN) return -SocketError.ENOTCONN;
+    return s.send(data);
+  }
+
+  tcpSendSpace(h: Handle): number {
+    const s = this.sock(h);
+    return s === undefined ? 0 : s.sendRing.free;
+  }
+
+  tcpRecv(h: Handle, into: Uint8Array): number {
+    const s = this.sock(h);
+    if (s === undefined) return -SocketError.EBADF;
+    if (s.error !== 0 && s.error !== SocketError.ETIMEDOUT && s.recvRing.length === 0) return -s.error;
+    if (s.error === SocketError.ECONNRESET) return -s.error;
+    const n = s.recv(into);
+    if (n > 0) return n;
+    if (s.finReceived) return EOF;
+    if (s.error !== 0) return -s.error;
+    if (s.state === CLOSED && s.remoteAddr === undefined) return -SocketError.ENOTCONN;
+    if (s.state === CLOSED) return s.errorReported ? -s.errorReported : EOF;
+    return 0;
+  }
+
+  tcpShutdown(h: Handle): 0 | SocketError {
+    const s = this.sock(h);
+    if (s === undefined) return SocketError.EBADF;
+    return s.shutdown();
+  }
+
+  tcpClose(h: Handle): void {
+    const s = this.sock(h);
+    if (s === undefined) return;
+    s.released = true;
+    const st = s.state;
+    if (st === CLOSED || st === LISTEN || st === SYN_SENT) {
+      this.handles.delete(h);
+      if (st !== CLOSED) s.toClosed();
+      return;
+    }
+    // RFC 2525 §2.17: closing with unread data resets the connection.
+    if (s.recvRing.length > 0) {
+      this.handles.delete(h);
+      s.abortWithRst();
+      return;
+    }
+    this.handles.delete(h);
+    if (st === SYN_RECEIVED && s.listener === undefined) {
+      s.shutdown();
+      return;
+    }
+    s.shutdown();
+    if (s.finReceived && s.state === TIME_WAIT) return;
+  }
+
+  tcpAbort(h: Handle): void {
+    const s = this.sock(h);
+    if (s === undefined) return;
+    s.released = true;
+    this.handles.delete(h);
+    if (s.state === CLOSED) return;
+    s.abortWithRst();
+  }
+
+  tcpSetNoDelay(h: Handle, on: boolean): void {
+    const s = this.sock(h);
+    if (s === undefined) return;
+    s.noDelay = on;
+    if (on && s.sendRing.length > 0) this.markOutput(s);
+  }
+
+  tcpSetKeepAlive(h: Handle, idleMs: number): void {
+    const s = this.sock(h);
+    if (s === undefined) return;
+    s.setKeepAlive(Math.max(0, idleMs), this.lastNow);
+  }
+
+  tcpInfo(h: Handle): TcpInfo | undefined {
+    const s = this.sock(h);
+    if (s === undefined) return undefined;
+    return {
+      state: stateNames[s.state]!,
+      localAddress: s.localAddr,
+      localPort: s.localPort,
+      remoteAddress: s.remoteAddr,
+      remotePort: s.remotePort,
+      sendQueued: s.sendRing.length,
+      recvQueued: s.recvRing.length,
+      srtt: s.srtt,
+      rto: s.rto,
+      cwnd: Math.floor(s.cc.cwnd),
+      ssthresh: Math.min(Math.floor(s.cc.ssthresh), 0x7fffffff),
+      mss: s.smss,
+      sendWindow: s.sndWnd,
+      retransmits: s.retransmits,
+    };
+  }
+
+  /** Connections the layer still tracks (including TIME-WAIT and orphans): for tests and stats. */
+  connectionCount(): number {
+    return this.conns.size;
+  }
+
+  // ---------------------------------------------------------------- timer heap
+
+  private heapPush(at: number, s: TcpSocket): void {
+    const a = this.heapAt;
+    const b = this.heapSock;
+    let i = a.length;
+    a.push(at);
+    b.push(s);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]! <= at) break;
+      a[i] = a[p]!;
+      b[i] = b[p]!;
+      i = p;
+    }
+    a[i] = at;
+    b[i] = s;
+  }
+
+  private heapPop(): void {
+    const a = this.heapAt;
+    const b = this.heapSock;
+    const lastAt = a.pop()!;
+    const lastS = b.pop()!;
+    const n = a.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && a[r]! < a[l]! ? r : l;
+      if (a[c]! >= lastAt) break;
+      a[i] = a[c]!;
+      b[i] = b[c]!;
+      i = c;
+    }
+    a[i] = lastAt;
+    b[i] = lastS;
+  }
+}
+
+function removeFrom<T>(list: T[], x: T): void {
+  const i = list.indexOf(x);
+  if (i >= 0) list.splice(i, 1);
+}

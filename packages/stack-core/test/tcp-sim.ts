@@ -1,0 +1,184 @@
+/**
+ * A seeded in-memory link joining two TcpLayers (each over a FakeHost), with loss,
+ * reordering, duplication, corruption and delay, and a discrete-event clock.
+ */
+import type { TcpConfig } from '../src/registration.js';
+import { TcpLayer } from '../src/tcp/index.js';
+import type { IpAddress } from '../src/wire/ip-address.js';
+import { FakeHost, prng } from './tcp-helpers.js';
+
+export interface LinkOptions {
+  seed?: number;
+  /** One-way delay, ms. */
+  delay?: number;
+  /** Extra random delay up to this many ms (reorders). */
+  jitter?: number;
+  loss?: number;
+  duplicate?: number;
+  corrupt?: number;
+  /** Probability that a packet is held back by `reorderDelay` ms. */
+  reorder?: number;
+  reorderDelay?: number;
+  /** Link rate in bytes per ms (0 = unlimited) and the queue limit in bytes (tail drop). */
+  rate?: number;
+  queueBytes?: number;
+  mtu?: number;
+  v6?: boolean;
+  config?: Partial<TcpConfig>;
+}
+
+interface Packet {
+  at: number;
+  order: number;
+  to: 0 | 1;
+  src: IpAddress;
+  dst: IpAddress;
+  bytes: Uint8Array;
+}
+
+export class SimPair {
+  readonly hosts: [FakeHost, FakeHost];
+  readonly tcps: [TcpLayer, TcpLayer];
+  now = 0;
+  readonly stats = { sent: 0, lost: 0, duplicated: 0, corrupted: 0, reordered: 0, queueDrops: 0 };
+  private readonly heap: Packet[] = [];
+  private order = 0;
+  private readonly rand: () => number;
+  private readonly busyUntil = [0, 0];
+  private readonly queued = [0, 0];
+
+  constructor(readonly o: LinkOptions = {}) {
+    this.rand = prng(o.seed ?? 7);
+    const v6 = o.v6 ?? false;
+    const mtu = o.mtu ?? 1500;
+    this.hosts = [
+      new FakeHost([v6 ? '2001:db8::1' : '192.0.2.1'], { mtu, seed: (o.seed ?? 7) * 3 + 1 }),
+      new FakeHost([v6 ? '2001:db8::2' : '192.0.2.2'], { mtu, seed: (o.seed ?? 7) * 5 + 2 }),
+    ];
+    this.tcps = [new TcpLayer(this.hosts[0], o.config), new TcpLayer(this.hosts[1], o.config)];
+    this.hosts[0].onSend = (src, dst, p, now) => this.transmit(1, src, dst, p, now);
+    this.hosts[1].onSend = (src, dst, p, now) => this.transmit(0, src, dst, p, now);
+  }
+
+  get addr(): [IpAddress, IpAddress] {
+    return [this.hosts[0].addresses[0]!, this.hosts[1].addresses[0]!];
+  }
+
+  private transmit(to: 0 | 1, src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
+    const o = this.o;
+    this.stats.sent++;
+    if (o.loss && this.rand() < o.loss) {
+      this.stats.lost++;
+      return;
+    }
+    let at = now + (o.delay ?? 1);
+    const from = 1 - to;
+    if (o.rate) {
+      if (this.queued[from]! + payload.length > (o.queueBytes ?? 1 << 20)) {
+        this.stats.queueDrops++;
+        return;
+      }
+      const start = Math.max(now, this.busyUntil[from]!);
+      this.busyUntil[from] = start + payload.length / o.rate;
+      at = this.busyUntil[from]! + (o.delay ?? 1);
+      this.queued[from]! += payload.length;
+    }
+    if (o.jitter) at += this.rand() * o.jitter;
+    if (o.reorder && this.rand() < o.reorder) {
+      at += o.reorderDelay ?? 3;
+      this.stats.reordered++;
+    }
+    const bytes = payload.slice();
+    if (o.corrupt && this.rand() < o.corrupt) {
+      const i = Math.floor(this.rand() * bytes.length);
+      bytes[i] = bytes[i]! ^ (1 + Math.floor(this.rand() * 255));
+      this.stats.corrupted++;
+    }
+    this.push({ at, order: this.order++, to, src, dst, bytes });
+    if (o.duplicate && this.rand() < o.duplicate) {
+      this.stats.duplicated++;
+      this.push({ at: at + this.rand() * 2, order: this.order++, to, src, dst, bytes: bytes.slice() });
+    }
+  }
+
+  private push(p: Packet): void {
+    const h = this.heap;
+    h.push(p);
+    let i = h.length - 1;
+    while (i > 0) {
+      const q = (i - 1) >> 1;
+      if (less(h[q]!, p)) break;
+      h[i] = h[q]!;
+      i = q;
+    }
+    h[i] = p;
+  }
+
+  private pop(): Packet {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && less(h[r]!, h[l]!) ? r : l;
+        if (!less(h[c]!, last)) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+
+  /** Delivers due packets and polls both layers at `now`. */
+  private runAt(now: number): void {
+    this.now = now;
+    while (this.heap.length > 0 && this.heap[0]!.at <= now) {
+      const p = this.pop();
+      if (this.o.rate) this.queued[1 - p.to]! -= p.bytes.length;
+      this.tcps[p.to].input(p.src, p.dst, p.bytes, now);
+    }
+    this.tcps[0].poll(now);
+    this.tcps[1].poll(now);
+  }
+
+  /** The next time something happens, or Infinity. */
+  nextEvent(): number {
+    const a = this.tcps[0].pollAt();
+    const b = this.tcps[1].pollAt();
+    const p = this.heap.length > 0 ? this.heap[0]!.at : Infinity;
+    return Math.max(this.now, Math.min(a, b, p));
+  }
+
+  /**
+   * Runs until `done()` or simulated time `limit`; `app` is called after every step
+   * (it reads/writes sockets). Returns true when done() became true.
+   */
+  run(done: () => boolean, limit: number, app?: () => void): boolean {
+    for (;;) {
+      app?.();
+      // Socket calls from app may have queued output.
+      this.tcps[0].poll(this.now);
+      this.tcps[1].poll(this.now);
+      if (done()) return true;
+      const next = this.nextEvent();
+      if (next > limit) return done();
+      this.runAt(next);
+    }
+  }
+
+  /** Runs until simulated time t. */
+  advance(ms: number, app?: () => void): void {
+    const limit = this.now + ms;
+    this.run(() => false, limit, app);
+    this.now = limit;
+  }
+}
+
+function less(a: Packet, b: Packet): boolean {
+  return a.at < b.at || (a.at === b.at && a.order < b.order);
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { EOF, SocketEvent } from '../src/registration.js';
+import { SimPair } from './tcp-sim.js';
+import { fillPattern, patternByte } from './tcp-helpers.js';
+
+describe('two TcpLayers over a clean link', () => {
+  it('connects, moves 1 MiB each way and closes', () => {
+    const sim = new SimPair({ delay: 1 });
+    const [A, B] = sim.tcps;
+    const lh = B.tcpOpen();
+    expect(B.tcpBind(lh, undefined, 80)).toBe(0);
+    expect(B.tcpListen(lh, 16)).toBe(0);
+    const c = A.tcpOpen();
+    expect(A.tcpConnect(c, sim.addr[1], 80, 0)).toBe(0);
+    let s: number | undefined;
+    expect(sim.run(() => (s = s ?? B.tcpAccept(lh)) !== undefined, 5000)).toBe(true);
+    expect(sim.hosts[0].takeEvents(c) & SocketEvent.Connected).toBeTruthy();
+    const total = 1 << 20;
+    let sent = 0;
+    let got = 0;
+    const chunk = new Uint8Array(65536);
+    const rbuf = new Uint8Array(65536);
+    let bad = -1;
+    const ok = sim.run(
+      () => got === total,
+      60_000,
+      () => {
+        while (sent < total) {
+          fillPattern(chunk, sent);
+          const n = A.tcpSend(c, chunk.subarray(0, Math.min(chunk.length, total - sent)));
+          if (n <= 0) break;
+          sent += n;
+        }
+        for (;;) {
+          const n = B.tcpRecv(s!, rbuf);
+          if (n <= 0) break;
+          for (let i = 0; i < n; i++) if (rbuf[i] !== patternByte(got + i) && bad < 0) bad = got + i;
+          got += n;
+        }
+      },
+    );
+    expect(bad).toBe(-1);
+    expect(ok).toBe(true);
+    expect(A.tcpShutdown(c)).toBe(0);
+    let eof = false;
+    sim.run(
+      () => eof,
+      5000,
+      () => {
+        if (B.tcpRecv(s!, rbuf) === EOF) eof = true;
+      },
+    );
+    expect(eof).toBe(true);
+    B.tcpClose(s!);
+    A.tcpClose(c);
+    sim.advance(1000);
+    expect(B.connectionCount()).toBe(0);
+    // The active closer waits in TIME-WAIT.
+    expect(A.connectionCount()).toBe(1);
+    sim.advance(61_000);
+    expect(A.connectionCount()).toBe(0);
+  });
+});
