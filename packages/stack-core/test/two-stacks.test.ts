@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { SocketEvent } from '../src/registration.js';
+import { Ipv4Address, Ipv6Address, parseIpAddress } from '../src/wire/ip-address.js';
+import { Segment, newStack, runUntil, settle } from './harness.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function pair() {
+  const seg = new Segment();
+  const a = newStack(1);
+  const b = newStack(2);
+  const ia = seg.attach(a, 'eth0', '02:00:00:00:00:0a');
+  const ib = seg.attach(b, 'eth0', '02:00:00:00:00:0b');
+  a.addAddress(ia, '192.0.2.1/24');
+  b.addAddress(ib, '192.0.2.2/24');
+  a.addAddress(ia, '2001:db8::1/64');
+  b.addAddress(ib, '2001:db8::2/64');
+  return { seg, a, b, ia, ib };
+}
+
+describe('two stacks on one segment', () => {
+  it('ping each other over IPv4 (ARP resolves first)', () => {
+    const { seg, a, b } = pair();
+    settle([a, b], [seg], 0);
+    const h = a.icmpOpen();
+    expect(a.icmpSendEcho(h, Ipv4Address.parse('192.0.2.2'), 7, enc.encode('hello'))).toBe(0);
+    expect(a.pollAt()).toBeLessThanOrEqual(0);
+    settle([a, b], [seg], 1);
+    const r = a.icmpRecv(h);
+    expect(r).toBeDefined();
+    expect(r!.from.toString()).toBe('192.0.2.2');
+    expect(r!.sequence).toBe(7);
+    expect(dec.decode(r!.payload)).toBe('hello');
+    expect(r!.ttl).toBe(64);
+    expect(b.stats()['icmpv4.echoRequests']).toBe(1);
+    expect(a.stats()['arp.requestsSent']).toBe(1);
+    expect(a.neighbors(0).find((n) => n.address.toString() === '192.0.2.2')?.state).toBe('REACHABLE');
+  });
+
+  it('ping each other over IPv6 (NDP resolves first)', () => {
+    const { seg, a, b } = pair();
+    settle([a, b], [seg], 0);
+    const h = b.icmpOpen();
+    expect(b.icmpSendEcho(h, Ipv6Address.parse('2001:db8::1'), 1, enc.encode('six'))).toBe(0);
+    settle([a, b], [seg], 1);
+    const r = b.icmpRecv(h);
+    expect(r?.from.toString()).toBe('2001:db8::1');
+    expect(dec.decode(r!.payload)).toBe('six');
+    expect(b.stats()['ndp.solicitsSent']).toBe(1);
+  });
+
+  it('exchange UDP both ways, v4 and v6, with the source address and port', () => {
+    const { seg, a, b } = pair();
+    const events: [number, number][] = [];
+    b.setEventHandler((h, e) => events.push([h, e]));
+    const sb = b.udpOpen();
+    expect(b.udpBind(sb, undefined, 5353)).toBe(0);
+    const sa = a.udpOpen();
+    for (const [dst, text] of [
+      ['192.0.2.2', 'over v4'],
+      ['2001:db8::2', 'over v6'],
+    ] as const) {
+      expect(a.udpSend(sa, enc.encode(text), parseIpAddress(dst), 5353)).toBe(text.length);
+    }
+    const port = a.udpLocal(sa)!.port;
+    expect(port).toBeGreaterThanOrEqual(49152);
+    settle([a, b], [seg], 0);
+    const d1 = b.udpRecv(sb)!;
+    const d2 = b.udpRecv(sb)!;
+    expect(dec.decode(d1.data)).toBe('over v4');
+    expect(d1.address.toString()).toBe('192.0.2.1');
+    expect(d1.port).toBe(port);
+    expect(dec.decode(d2.data)).toBe('over v6');
+    expect(d2.address.toString()).toBe('2001:db8::1');
+    expect(events.filter(([h, e]) => h === sb && e & SocketEvent.Readable).length).toBe(2);
+    // Reply.
+    expect(b.udpSend(sb, enc.encode('pong'), d1.address, d1.port)).toBe(4);
+    settle([a, b], [seg], 1);
+    expect(dec.decode(a.udpRecv(sa)!.data)).toBe('pong');
+  });
+
+  it('fragments a large UDP datagram and reassembles it (v4 and v6)', () => {
+    const { seg, a, b } = pair();
+    const sb = b.udpOpen();
+    b.udpBind(sb, undefined, 9000);
+    const sa = a.udpOpen();
+    const big = new Uint8Array(5000).map((_, i) => (i * 7) & 0xff);
+    a.udpSend(sa, big, parseIpAddress('192.0.2.2'), 9000);
+    a.udpSend(sa, big, parseIpAddress('2001:db8::2'), 9000);
+    settle([a, b], [seg], 0);
+    expect(b.udpRecv(sb)!.data).toEqual(big);
+    expect(b.udpRecv(sb)!.data).toEqual(big);
+    expect(a.stats()['ipv4.txFragments']).toBe(4);
+    expect(a.stats()['ipv6.txFragments']).toBe(4);
+    expect(b.stats()['ipv4.reassembled']).toBe(1);
+    expect(b.stats()['ipv6.reassembled']).toBe(1);
+  });
+
+  it('answers a closed port with ICMP port unreachable', () => {
+    const { seg, a, b } = pair();
+    const sa = a.udpOpen();
+    a.udpSend(sa, enc.encode('x'), parseIpAddress('192.0.2.2'), 9);
+    a.udpSend(sa, enc.encode('x'), parseIpAddress('2001:db8::2'), 9);
+    settle([a, b], [seg], 0);
+    expect(b.stats()['udp.noSocket']).toBe(2);
+    expect(b.stats()['icmpv4.errorsSent']).toBe(1);
+    expect(b.stats()['icmpv6.errorsSent']).toBe(1);
+    expect(a.stats()['icmpv4.rxUnreachable']).toBe(1);
+    expect(a.stats()['icmpv6.rx.dstUnreachable']).toBe(1);
+  });
+
+  it('link-local addresses pass DAD, then work', () => {
+    const { seg, a, b } = pair();
+    expect(a.addresses(0).find((x) => x.address.toString().startsWith('fe80'))?.tentative).toBe(true);
+    runUntil([a, b], [seg], 0, 1500);
+    const ll = a.addresses(0).find((x) => x.address.toString().startsWith('fe80'))!;
+    expect(ll.tentative).toBe(false);
+    expect(ll.address.toString()).toBe('fe80::ff:fe00:a');
+    const h = b.icmpOpen();
+    b.icmpSendEcho(h, ll.address, 3, enc.encode('ll'));
+    settle([a, b], [seg], 2000);
+    expect(b.icmpRecv(h)?.from.toString()).toBe('fe80::ff:fe00:a');
+  });
+});
