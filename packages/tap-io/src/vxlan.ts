@@ -39,6 +39,20 @@ export interface VxlanOptions {
   socketBufferBytes?: number;
 }
 
+export interface VxlanStats extends LinkStats {
+  /** Datagrams shorter than a VXLAN header plus an Ethernet header. */
+  rxMalformed: number;
+  /** Datagrams without the I flag. */
+  rxBadFlags: number;
+  /** Datagrams for another VNI. */
+  rxWrongVni: number;
+  /** Frames sent to every known endpoint (broadcast, multicast, unknown unicast). */
+  txFlooded: number;
+  socketErrors: number;
+  peers: number;
+  learnedMacs: number;
+}
+
 interface Endpoint {
   address: string;
   port: number;
@@ -179,7 +193,12 @@ export class VxlanLink implements Link {
       this.s.rxDropped++;
       return;
     }
-    const frame = msg.subarray(VXLAN_HEADER_BYTES);
+    // A plain Uint8Array, not a Buffer: Buffer#slice does not copy, a trap for handlers.
+    const frame = new Uint8Array(
+      msg.buffer,
+      msg.byteOffset + VXLAN_HEADER_BYTES,
+      msg.length - VXLAN_HEADER_BYTES,
+    );
     if (this.learn && !isGroupMac(frame, 6)) {
       // A peer we configured is answered on its configured port: a kernel vxlan device
       // sends from a hashed source port but listens on its dstport.
@@ -259,7 +278,7 @@ export class VxlanLink implements Link {
     this.onReadable = onReadable;
   }
 
-  stats(): LinkStats {
+  stats(): VxlanStats {
     return { ...this.s, peers: this.endpoints.size, learnedMacs: this.learned.size };
   }
 

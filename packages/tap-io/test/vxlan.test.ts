@@ -1,0 +1,115 @@
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Link, openVxlan, type VxlanLink } from '../src/index.js';
+import { BROADCAST, frame, mac, sleep, until } from './helpers.js';
+
+const open: Link[] = [];
+afterEach(async () => {
+  for (const l of open.splice(0)) await l.close();
+});
+
+async function node(
+  m: number,
+  peers: Array<{ address: string; port: number }> = [],
+  vni = 42,
+): Promise<VxlanLink> {
+  const l = await openVxlan({ name: `vx${m}`, mac: mac(m), vni, address: '127.0.0.1', port: 0, peers });
+  open.push(l);
+  return l;
+}
+
+function collect(l: Link): Uint8Array[] {
+  const got: Uint8Array[] = [];
+  l.onFrames((fs) => {
+    for (const f of fs) got.push(f.slice());
+  });
+  return got;
+}
+
+describe('VxlanLink over loopback', () => {
+  it('two nodes form one LAN: flood to a static peer, learn, answer by unicast', async () => {
+    const a = await node(1);
+    const b = await node(2, [{ address: '127.0.0.1', port: a.address().port }]);
+    const ga = collect(a);
+    const gb = collect(b);
+    // b knows a statically; a knows nobody yet and cannot flood
+    expect(a.send(frame(BROADCAST, mac(1)))).toBe(false);
+    expect(a.stats().txDropped).toBe(1);
+    expect(b.send(frame(BROADCAST, mac(2), 80, 0x88b5, 9))).toBe(true);
+    await until(() => ga.length === 1);
+    expect(ga[0]!.length).toBe(80);
+    expect(ga[0]![40]).toBe(9);
+    // a learned mac(2) -> b's endpoint (its source port) and answers unicast
+    expect(a.peers()).toEqual([{ address: '127.0.0.1', port: b.address().port, learned: true }]);
+    expect(a.send(frame(mac(2), mac(1)))).toBe(true);
+    await until(() => gb.length === 1);
+    expect(a.stats().txFlooded).toBe(0);
+    expect(b.stats().txFlooded).toBe(1);
+    expect(a.stats().learnedMacs).toBe(1);
+  });
+
+  it('floods unknown destinations to every known peer, unicasts known ones', async () => {
+    const hub = await node(1);
+    const p2 = await node(2, [{ address: '127.0.0.1', port: hub.address().port }]);
+    const p3 = await node(3, [{ address: '127.0.0.1', port: hub.address().port }]);
+    const g2 = collect(p2);
+    const g3 = collect(p3);
+    const gh = collect(hub);
+    p2.send(frame(BROADCAST, mac(2)));
+    p3.send(frame(BROADCAST, mac(3)));
+    await until(() => gh.length === 2);
+    hub.send(frame(mac(99), mac(1))); // unknown: both
+    await until(() => g2.length === 1 && g3.length === 1);
+    hub.send(frame(mac(3), mac(1))); // known: p3 only
+    await until(() => g3.length === 2);
+    await sleep(20);
+    expect(g2.length).toBe(1);
+  });
+
+  it('counts and drops short datagrams, wrong flags and a wrong VNI', async () => {
+    const a = await node(1, [], 42);
+    const ga = collect(a);
+    const port = a.address().port;
+    const s = createSocket('udp4');
+    const send = (b: Uint8Array) => new Promise<void>((r) => s.send(b, port, '127.0.0.1', () => r()));
+    const hdr = (flags: number, vni: number) => [flags, 0, 0, 0, vni >> 16, (vni >> 8) & 255, vni & 255, 0];
+    const inner = frame(mac(1), mac(7));
+    await send(new Uint8Array([8, 0, 0, 0]));
+    await send(new Uint8Array([...hdr(8, 42), 1, 2, 3]));
+    await send(new Uint8Array([...hdr(0, 42), ...inner]));
+    await send(new Uint8Array([...hdr(8, 43), ...inner]));
+    await send(new Uint8Array([...hdr(8, 42), ...inner])); // the only good one
+    await until(() => ga.length === 1);
+    s.close();
+    const st = a.stats();
+    expect(st.rxMalformed).toBe(2);
+    expect(st.rxBadFlags).toBe(1);
+    expect(st.rxWrongVni).toBe(1);
+    expect(st.rxDropped).toBe(4);
+    expect(st.rxFrames).toBe(1);
+    expect([...ga[0]!]).toEqual([...inner]);
+  });
+
+  it('encodes RFC 7348 headers: I flag, 24-bit VNI, reserved zero', async () => {
+    const rx = createSocket('udp4');
+    await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    rx.on('message', (m) => got.push(m));
+    const a = await node(1, [{ address: '127.0.0.1', port: rx.address().port }], 0xabcdef);
+    a.send(frame(BROADCAST, mac(1), 60));
+    await until(() => got.length === 1);
+    rx.close();
+    expect([...got[0]!.subarray(0, 8)]).toEqual([0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
+    expect(got[0]!.length).toBe(68);
+  });
+
+  it('rejects an out-of-range VNI and reports a bind failure with a code', async () => {
+    await expect(openVxlan({ mac: mac(1), vni: 1 << 24, port: 0 })).rejects.toMatchObject({ code: 'EINVAL' });
+    const a = await node(1);
+    await expect(
+      openVxlan({ mac: mac(2), address: '127.0.0.1', port: a.address().port }),
+    ).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
+  });
+});

@@ -1,0 +1,153 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeFrame, MemorySwitch, withFaults, withPcap, withTracer } from '../src/index.js';
+import { BROADCAST, frame, hasCommand, ip4, mac, Responder, until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tapio-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An ICMP echo request 192.0.2.1 -> 192.0.2.2 from mac(1) to mac(2). */
+function echoRequest(seq: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 8 + 16);
+  f.set(mac(2), 0);
+  f.set(mac(1), 6);
+  f.set([0x08, 0x00], 12);
+  f.set([0x45, 0, 0, 44, 0, 1, 0, 0, 64, 1, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2], 14);
+  f.set([8, 0, 0, 0, 0, 1, 0, seq], 34);
+  return f;
+}
+
+describe('describeFrame', () => {
+  it('decodes ARP, IPv4/ICMP, IPv6/UDP, VLAN and unknown ethertypes', () => {
+    const arp = new Uint8Array(42);
+    arp.set(BROADCAST, 0);
+    arp.set(mac(1), 6);
+    arp.set([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1], 12);
+    arp.set(mac(1), 22);
+    arp.set(ip4('192.0.2.1'), 28);
+    arp.set(ip4('192.0.2.2'), 38);
+    expect(describeFrame(arp)).toBe(
+      '02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff ARP who-has 192.0.2.2 tell 192.0.2.1',
+    );
+    expect(describeFrame(echoRequest(1))).toBe(
+      '02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 192.0.2.1 > 192.0.2.2 ICMP type 8',
+    );
+    const v6 = new Uint8Array(14 + 40 + 8);
+    v6.set([0x86, 0xdd], 12);
+    v6[14] = 0x60;
+    v6[20] = 17;
+    v6.set([0x20, 0x01, 0x0d, 0xb8], 22);
+    v6[37] = 1;
+    v6.set([0x20, 0x01, 0x0d, 0xb8], 38);
+    v6[53] = 2;
+    v6.set([0x30, 0x39, 0x00, 0x35], 54);
+    expect(describeFrame(v6)).toContain('IPv6 2001:db8::1 > 2001:db8::2 UDP 12345 > 53');
+    const tagged = new Uint8Array(64);
+    tagged.set([0x81, 0x00, 0x00, 0x2a, 0x88, 0xb5], 12);
+    expect(describeFrame(tagged)).toContain('vlan 42 ethertype 0x88b5');
+    expect(describeFrame(new Uint8Array(5))).toBe('truncated (5 B)');
+    expect(describeFrame(arp.subarray(0, 20))).toContain('ARP truncated');
+  });
+});
+
+describe('withTracer', () => {
+  it('writes one line per frame in each direction', async () => {
+    const sw = new MemorySwitch();
+    const lines: string[] = [];
+    const a = withTracer(sw.createPort({ name: 'a', mac: mac(1) }), (l) => lines.push(l));
+    const b = sw.createPort({ name: 'b', mac: mac(2) });
+    const r = new Responder(ip4('192.0.2.2'), mac(2));
+    b.onFrames((fs) => {
+      for (const f of fs) {
+        const ans = r.answer(f);
+        if (ans) b.send(ans);
+      }
+    });
+    let rx = 0;
+    a.onFrames((fs) => {
+      rx += fs.length;
+    });
+    a.send(echoRequest(1));
+    await until(() => rx === 1);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^\d+\.\d{6} a tx 58 02:00:00:00:00:01 > 02:00:00:00:00:02 IPv4 192.0.2.1 > 192.0.2.2 ICMP type 8$/,
+    );
+    expect(lines[1]).toMatch(/ a rx 58 .* IPv4 192\.0\.2\.2 > 192\.0\.2\.1 ICMP type 0$/);
+  });
+});
+
+describe('withPcap', () => {
+  it('writes a classic pcap that records both directions and survives close', async () => {
+    const path = join(dir, 'cap.pcap');
+    const sw = new MemorySwitch();
+    const a = withPcap(sw.createPort({ name: 'a', mac: mac(1) }), path);
+    const b = sw.createPort({ name: 'b', mac: mac(2) });
+    const r = new Responder(ip4('192.0.2.2'), mac(2));
+    b.onFrames((fs) => {
+      for (const f of fs) {
+        const ans = r.answer(f);
+        if (ans) b.send(ans);
+      }
+    });
+    let rx = 0;
+    a.onFrames((fs) => {
+      rx += fs.length;
+    });
+    for (let i = 0; i < 50; i++) a.send(echoRequest(i));
+    await until(() => rx === 50);
+    await a.close();
+    const buf = readFileSync(path);
+    expect(buf.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    expect(buf.readUInt32LE(20)).toBe(1); // LINKTYPE_ETHERNET
+    // walk the records
+    let off = 24;
+    let n = 0;
+    while (off < buf.length) {
+      const incl = buf.readUInt32LE(off + 8);
+      expect(buf.readUInt32LE(off + 12)).toBe(incl);
+      off += 16 + incl;
+      n++;
+    }
+    expect(off).toBe(buf.length);
+    expect(n).toBe(100);
+    if (!hasCommand('tshark')) {
+      console.warn('tshark not installed: skipping the Wireshark read check (apt-get install tshark)');
+      return;
+    }
+    const res = execFileSync('tshark', ['-r', path, '-T', 'fields', '-e', 'icmp.type'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const types = res.trim().split('\n');
+    expect(types.filter((t) => t === '8')).toHaveLength(50);
+    expect(types.filter((t) => t === '0')).toHaveLength(50);
+    // no warnings: tshark exits 0 with nothing on stderr
+    const full = execFileSync('sh', ['-c', `tshark -r '${path}' 2>&1 >/dev/null`], { encoding: 'utf8' });
+    const warnings = full.split('\n').filter((l) => l.trim() !== '' && !l.includes('Running as user "root"'));
+    expect(warnings).toEqual([]);
+  });
+
+  it('stacks with faults: the capture shows what survived', async () => {
+    const path = join(dir, 'lossy.pcap');
+    const sw = new MemorySwitch();
+    const port = sw.createPort({ name: 'a', mac: mac(1) });
+    // faults below the capture: the pcap sees every frame the stack sent
+    const a = withPcap(withFaults(port, { seed: 1, loss: 0.5, direction: 'tx' }), path);
+    const b = sw.createPort({ name: 'b', mac: mac(2) });
+    let got = 0;
+    b.onFrames((fs) => {
+      got += fs.length;
+    });
+    for (let i = 0; i < 200; i++) a.send(frame(mac(2), mac(1)));
+    await new Promise((r) => setTimeout(r, 20));
+    await a.close();
+    expect(a.stats().pcapRecords).toBe(200);
+    expect(got).toBe(200 - a.stats().txFaultLost!);
+    expect(got).toBeGreaterThan(50);
+    expect(got).toBeLessThan(150);
+  });
+});
