@@ -143,11 +143,19 @@ export class DhcpClient {
     });
   }
 
-  /** Releases the lease (RELEASE to the server, §4.4.6), removes the address and stops. */
-  stop(): void {
+  /**
+   * Releases the lease (RELEASE to the server, §4.4.6), removes the address and stops.
+   * The address stays for `graceMs` so the unicast RELEASE can leave (it may need ARP).
+   */
+  async stop(graceMs = 100): Promise<void> {
     if (this.state === 'STOPPED') return;
     const lease = this.lease;
-    if (lease && (this.state === 'BOUND' || this.state === 'RENEWING' || this.state === 'REBINDING')) {
+    const bound = this.state === 'BOUND' || this.state === 'RENEWING' || this.state === 'REBINDING';
+    this.clearTimers();
+    this.state = 'STOPPED';
+    for (const w of this.waiters) w.reject(new Error('DHCP client stopped'));
+    this.waiters = [];
+    if (lease && bound) {
       this.counters.releases++;
       this.newXid();
       const opts = new Map<number, Uint8Array>([
@@ -156,14 +164,12 @@ export class DhcpClient {
         [DhcpOption.ClientId, this.clientId()],
       ]);
       this.send(this.message(lease.address, opts, false), lease.server);
+      if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
       this.uninstall(lease);
+      this.lease = undefined;
     }
-    this.clearTimers();
-    this.state = 'STOPPED';
     this.o.host.unwatch(this.handle);
     this.o.host.udpClose(this.handle);
-    for (const w of this.waiters) w.reject(new Error('DHCP client stopped'));
-    this.waiters = [];
   }
 
   // --- states -----------------------------------------------------------------------
@@ -272,11 +278,11 @@ export class DhcpClient {
     };
     const old = this.lease;
     const sameAddress =
-      old !== undefined && old.address.equals(lease.address) && old.prefixLength === lease.prefixLength;
+      old?.address.equals(lease.address) === true && old.prefixLength === lease.prefixLength;
     if (old && !sameAddress) this.uninstall(old);
     if (!sameAddress) this.install(lease);
-    else if (!sameRouter(old.router, lease.router)) {
-      this.uninstallRoute(old);
+    else if (!sameRouter(old!.router, lease.router)) {
+      this.uninstallRoute(old!);
       this.installRoute(lease);
     }
     if (this.state === 'RENEWING') this.counters.renewals++;

@@ -6,8 +6,10 @@
 export * from './socket-host.js';
 export * from './link.js';
 export * from './loop.js';
-// export * from './driver.js'; (once stack-core's Stack lands)
+export * from './driver.js';
 export * from './dns.js';
 export * from './dns-message.js';
 export * from './dhcp.js';
 export * from './dhcp-message.js';
+export * from './threaded-link.js';
+export type { IoWorkerData, WorkerLinkSpec } from './io-worker.js';

@@ -2,7 +2,7 @@
  * The single-threaded driver loop: it owns the clock, the one timer and the order of
  * work. Received frames are queued and handled in bounded batches (then the loop
  * yields with setImmediate, so a flood never starves the event loop); after every
- * batch the stack is polled, what it emitted is sent, socket events are dispatched,
+ * batch the stack is polled (what it emits goes straight to the link), socket events are dispatched,
  * and one timer is armed for `stack.pollAt()`. With no traffic and nothing pending,
  * nothing runs. It also implements `SocketHost`: every call goes to the stack and then
  * `kick()`s a coalesced (microtask) poll.
@@ -33,6 +33,7 @@ export interface LoopOptions {
 export interface LoopStats {
   rxFrames: number;
   txFrames: number;
+  txDropped: number;
   turns: number;
   polls: number;
   timerFires: number;
@@ -48,7 +49,6 @@ interface LinkSlot {
   rx: Uint8Array[][];
   rxHead: number;
   rxCount: number;
-  tx: Uint8Array[];
 }
 
 export class DriverLoop implements SocketHost {
@@ -68,6 +68,7 @@ export class DriverLoop implements SocketHost {
   private readonly counters: LoopStats = {
     rxFrames: 0,
     txFrames: 0,
+    txDropped: 0,
     turns: 0,
     polls: 0,
     timerFires: 0,
@@ -89,17 +90,20 @@ export class DriverLoop implements SocketHost {
 
   /**
    * Adds a link as a stack interface and starts receiving from it. Returns the
-   * interface index. Frames the stack transmits are copied (the stack reuses its
-   * buffer) and sent in one batch per turn.
+   * interface index.
    */
   addLink(link: DriverLink): number {
-    const slot: LinkSlot = { link, iface: -1, rx: [], rxHead: 0, rxCount: 0, tx: [] };
+    const slot: LinkSlot = { link, iface: -1, rx: [], rxHead: 0, rxCount: 0 };
     slot.iface = this.stack.addInterface({
       name: link.name,
       mac: link.mac,
       mtu: link.mtu,
+      // Link.send copies or writes the frame before returning (the tap-io contract), so
+      // the stack's reused buffer can go straight out: no copy here, and TAP batches the
+      // writes of one turn into one native call by itself.
       transmit: (frame) => {
-        slot.tx.push(frame.slice());
+        this.counters.txFrames++;
+        if (!link.send(frame)) this.counters.txDropped++;
       },
     });
     this.slots.push(slot);
@@ -173,7 +177,7 @@ export class DriverLoop implements SocketHost {
 
   /**
    * One turn: a bounded rx batch (first the frames handed in by a link callback, used
-   * in place; then queued copies), a poll, the transmit flush, event dispatch, re-arm.
+   * in place; then queued copies), a poll, event dispatch, re-arm.
    */
   private turn(direct?: LinkSlot, frames?: readonly Uint8Array[]): void {
     if (this.closed) return;
@@ -209,24 +213,11 @@ export class DriverLoop implements SocketHost {
       }
       this.counters.polls++;
       this.stack.poll(now);
-      this.flushTx();
       this.dispatch();
       if (this.backlog() > 0) this.scheduleRx();
       this.arm(now);
     } finally {
       this.running = false;
-    }
-  }
-
-  private flushTx(): void {
-    for (const slot of this.slots) {
-      const n = slot.tx.length;
-      if (n === 0) continue;
-      const frames = slot.tx;
-      slot.tx = [];
-      this.counters.txFrames += n;
-      if (n > 1 && slot.link.sendBatch) slot.link.sendBatch(frames);
-      else for (const f of frames) slot.link.send(f);
     }
   }
 

@@ -1,0 +1,88 @@
+/**
+ * The frame I/O thread of threaded mode (the seed's "service thread"). It opens the
+ * link named by a `WorkerLinkSpec`, feeds received frames into the rx ring (a TAP
+ * link's native reader thread writes straight into it) and writes what the stack
+ * thread pushed into the tx ring. It never touches the stack.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { FrameRing } from '@tapstack/frame-ring';
+import type { DriverLink } from './link.js';
+
+export interface WorkerLinkSpec {
+  /** Module to import in the worker (a package name or an absolute file URL). */
+  module: string;
+  /** Name of the exported factory: `(...args) => Link | Promise<Link>`. */
+  export: string;
+  args?: unknown[];
+}
+
+export interface IoWorkerData {
+  spec: WorkerLinkSpec;
+  rx: SharedArrayBuffer;
+  tx: SharedArrayBuffer;
+  /** Frames drained from the tx ring per write batch. */
+  txBatch: number;
+}
+
+type RingCapableLink = DriverLink & {
+  attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
+};
+
+async function main(): Promise<void> {
+  const data = workerData as IoWorkerData;
+  const rx = FrameRing.attach(data.rx);
+  const tx = FrameRing.attach(data.tx);
+  const mod = (await import(data.spec.module)) as Record<string, unknown>;
+  const factory = mod[data.spec.export];
+  if (typeof factory !== 'function')
+    throw new TypeError(`${data.spec.module} has no export ${data.spec.export}`);
+  const link = (await factory(...(data.spec.args ?? []))) as RingCapableLink;
+  let closed = false;
+  if (typeof link.attachRxRing === 'function') {
+    // The native reader thread writes into the ring the stack thread drains: no JS hop.
+    link.attachRxRing(rx);
+  } else {
+    link.onFrames((frames) => {
+      rx.pushBatch(frames);
+    });
+  }
+  parentPort!.postMessage({
+    type: 'ready',
+    name: link.name,
+    mac: Uint8Array.from(link.mac),
+    mtu: link.mtu,
+    nativeRx: typeof link.attachRxRing === 'function',
+  });
+  const postStats = () => parentPort!.postMessage({ type: 'stats', stats: link.stats() });
+  const statsTimer = setInterval(postStats, 500);
+  statsTimer.unref();
+  parentPort!.on('message', async (m: { type: string }) => {
+    if (m.type === 'stats') postStats();
+    if (m.type === 'close') {
+      closed = true;
+      clearInterval(statsTimer);
+      tx.notifyConsumer();
+      postStats();
+      await link.close();
+      parentPort!.postMessage({ type: 'closed' });
+      parentPort!.close();
+    }
+  });
+  const flush = (link as { flush?: () => void }).flush?.bind(link);
+  const send = (f: Uint8Array) => {
+    // The view is valid only inside the drain callback; Link.send copies it (TAP: into
+    // its staging buffer, written with one native call per batch on flush()).
+    link.send(f);
+  };
+  let turns = 0;
+  while (!closed) {
+    if (!(await tx.waitAsync(1000))) continue;
+    if (tx.drain(data.txBatch, send) > 0) flush?.();
+    // waitAsync on a non-empty ring only yields to microtasks: give messages a turn.
+    if (++turns % 64 === 0) await new Promise((r) => setImmediate(r));
+  }
+}
+
+main().catch((e) => {
+  parentPort!.postMessage({ type: 'error', message: String(e?.stack ?? e), code: e?.code });
+});

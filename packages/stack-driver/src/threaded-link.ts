@@ -1,0 +1,168 @@
+/**
+ * Threaded mode's stack-side link: the real link lives on a frame I/O worker thread
+ * (io-worker.ts); this side only sees two frame rings. `send` pushes into the tx ring
+ * (the worker writes it to the wire); received frames are drained from the rx ring,
+ * which the worker (or a TAP link's native reader thread) fills. The stack, and so the
+ * socket API, stay on this thread.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FrameRing } from '@tapstack/frame-ring';
+import type { IoWorkerData, WorkerLinkSpec } from './io-worker.js';
+import type { DriverLink } from './link.js';
+
+export interface ThreadedLinkOptions {
+  /** Bytes of each ring (a power of two) [8 MiB]. */
+  ringBytes?: number;
+  /** Frames drained per batch on either side [256]. */
+  batch?: number;
+}
+
+/** Starts io-worker: the built .js, or from source through tsx (tests, `--conditions=development`). */
+function startWorker(workerData: IoWorkerData): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./io-worker.js', here), { workerData });
+  // tsx's CommonJS entry of esm/api points at a missing file: use the .mjs beside it.
+  const tsxApi = pathToFileURL(
+    createRequire(here)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href;
+  const entry = new URL('./io-worker.ts', here).href;
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(boot, { eval: true, workerData, execArgv: ['--conditions=development'] });
+}
+
+export class ThreadedLink implements DriverLink {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  /** The frame I/O worker writes into the rx ring from a native thread (TAP) rather than from JS. */
+  readonly nativeRx: boolean;
+  readonly rx: FrameRing;
+  readonly tx: FrameRing;
+  private readonly worker: Worker;
+  private readonly batch: number;
+  private handler: ((frames: readonly Uint8Array[]) => void) | undefined;
+  private closed = false;
+  private linkStats: Record<string, number> = {};
+  private readonly s = { txRingFull: 0, rxPumps: 0 };
+
+  private constructor(
+    worker: Worker,
+    rx: FrameRing,
+    tx: FrameRing,
+    ready: { name: string; mac: Uint8Array; mtu: number; nativeRx: boolean },
+    batch: number,
+  ) {
+    this.worker = worker;
+    this.rx = rx;
+    this.tx = tx;
+    this.name = ready.name;
+    this.mac = ready.mac;
+    this.mtu = ready.mtu;
+    this.nativeRx = ready.nativeRx;
+    this.batch = batch;
+    worker.on('message', (m: { type: string; stats?: Record<string, number> }) => {
+      if (m.type === 'stats' && m.stats) this.linkStats = m.stats;
+    });
+  }
+
+  /** Starts the frame I/O worker, which opens the link described by `spec`. */
+  static async open(spec: WorkerLinkSpec, options: ThreadedLinkOptions = {}): Promise<ThreadedLink> {
+    const capacity = options.ringBytes ?? 8 * 1024 * 1024;
+    const batch = options.batch ?? 256;
+    const rx = FrameRing.create({ capacity, maxFrameSize: 65535 });
+    const tx = FrameRing.create({ capacity, maxFrameSize: 65535 });
+    const worker = startWorker({ spec, rx: rx.buffer, tx: tx.buffer, txBatch: batch });
+    const ready = await new Promise<{ name: string; mac: Uint8Array; mtu: number; nativeRx: boolean }>(
+      (resolve, reject) => {
+        const onMsg = (m: { type: string; message?: string; code?: string }) => {
+          if (m.type === 'ready') {
+            worker.off('message', onMsg);
+            resolve(m as never);
+          } else if (m.type === 'error') {
+            worker.off('message', onMsg);
+            void worker.terminate();
+            reject(Object.assign(new Error(`frame I/O worker: ${m.message}`), { code: m.code }));
+          }
+        };
+        worker.on('message', onMsg);
+        worker.once('error', reject);
+      },
+    );
+    return new ThreadedLink(worker, rx, tx, ready, batch);
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.tx.push(frame, 'full')) return true;
+    // Full: the I/O thread is behind. Drop like a NIC queue (TCP retransmits).
+    this.s.txRingFull++;
+    return false;
+  }
+
+  sendBatch(frames: readonly Uint8Array[]): number {
+    if (this.closed) return 0;
+    const n = this.tx.pushBatch(frames, 'drop');
+    if (n < frames.length) this.s.txRingFull += frames.length - n;
+    return n;
+  }
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.handler = handler;
+    void this.pump();
+  }
+
+  /** rx ring → handler, in bounded batches; sleeps in waitAsync when the ring is empty. */
+  private async pump(): Promise<void> {
+    const out: Uint8Array[] = [];
+    let rounds = 0;
+    while (!this.closed) {
+      if (!(await this.rx.waitAsync(1000))) continue;
+      if (this.closed) return;
+      this.s.rxPumps++;
+      this.rx.drainInto(out, this.batch);
+      if (out.length > 0) {
+        this.handler?.(out);
+        out.length = 0;
+      }
+      // A ring that never empties must not starve the rest of this thread.
+      if (++rounds % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  stats(): { [k: string]: number } {
+    const rx = this.rx.stats();
+    const tx = this.tx.stats();
+    const out: Record<string, number> = { ...this.linkStats, ...this.s };
+    for (const [k, v] of Object.entries(rx)) out[`rxRing.${k}`] = v;
+    for (const [k, v] of Object.entries(tx)) out[`txRing.${k}`] = v;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.rx.notifyConsumer();
+    const done = new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        void this.worker.terminate().then(() => resolve());
+      }, 2000);
+      this.worker.on('message', (m: { type: string }) => {
+        if (m.type === 'closed') {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      this.worker.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.worker.postMessage({ type: 'close' });
+    await done;
+    await this.worker.terminate();
+  }
+}
