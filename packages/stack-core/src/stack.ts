@@ -6,6 +6,7 @@
  */
 import { NeighborCache, defaultNeighborConfig } from './neighbor.js';
 import { Reassembler } from './reassembly.js';
+import { TcpLayer } from './tcp/index.js';
 import {
   type AddressInfo,
   type EventHandler,
@@ -204,9 +205,6 @@ type Rx = undefined;
 
 type TcpTransport = TransportProtocol & TcpApi & { socketError?(h: Handle): 0 | SocketError };
 
-/** A transport factory, so the IP layer can be built and tested without the TCP module. */
-export type TcpFactory = (host: IpHost, config: StackConfig['tcp']) => TcpTransport;
-
 const LOOPBACK_MTU = 65535;
 const LOOPBACK_QUEUE_MAX = 1024;
 const UDP_DEFAULT_RECV_BYTES = 262_144;
@@ -224,12 +222,6 @@ const RETRANS_TIMER = 1000;
 const PMTU_TIMEOUT = 600_000;
 const EPHEMERAL_MIN = 49152;
 const EPHEMERAL_MAX = 65535;
-
-let tcpFactory: TcpFactory | undefined;
-/** Registers the TCP implementation (tcp/ calls this when it is imported). */
-export function registerTcp(factory: TcpFactory): void {
-  tcpFactory = factory;
-}
 
 export class Stack implements StackApi {
   private readonly ifaces: Iface[] = [];
@@ -273,7 +265,7 @@ export class Stack implements StackApi {
       emit: (h, ev) => this.emit(h, ev),
       count: (name, n = 1) => this.count(name, n),
     };
-    this.tcp = tcpFactory?.(this.host, config.tcp);
+    this.tcp = new TcpLayer(this.host, config.tcp);
   }
 
   // ---------------------------------------------------------------------------------

@@ -123,3 +123,44 @@ describe('two stacks on one segment', () => {
     expect(b.icmpRecv(h)?.from.toString()).toBe('fe80::ff:fe00:a');
   });
 });
+
+describe('TCP through the IP layer', () => {
+  for (const [fam, addr] of [
+    ['v4', '192.0.2.2'],
+    ['v6', '2001:db8::2'],
+  ] as const) {
+    it(`connects, transfers and closes over ${fam}`, () => {
+      const { seg, a, b } = pair();
+      const l = b.tcpOpen();
+      expect(b.tcpBind(l, undefined, 80)).toBe(0);
+      expect(b.tcpListen(l, 4)).toBe(0);
+      const c = a.tcpOpen();
+      expect(a.tcpConnect(c, parseIpAddress(addr), 80, 0)).toBe(0);
+      let t = runUntil([a, b], [seg], 0, 500, 10);
+      expect(a.tcpInfo(c)?.state).toBe('ESTABLISHED');
+      const s = b.tcpAccept(l)!;
+      expect(s).toBeGreaterThan(0);
+      const data = new Uint8Array(100_000).map((_, i) => (i * 13) & 0xff);
+      let sent = 0;
+      const got: number[] = [];
+      const buf = new Uint8Array(65536);
+      for (let i = 0; i < 2000 && got.length < data.length; i++) {
+        if (sent < data.length) sent += a.tcpSend(c, data.subarray(sent)) as number;
+        t = runUntil([a, b], [seg], t, t + 10, 10);
+        for (;;) {
+          const n = b.tcpRecv(s, buf);
+          if (n <= 0) break;
+          for (let k = 0; k < n; k++) got.push(buf[k]!);
+        }
+      }
+      expect(got.length).toBe(data.length);
+      expect(Uint8Array.from(got)).toEqual(data);
+      // MSS follows the link MTU through IpHost.maxTransportPayload.
+      // (TCP options such as timestamps may take up to 40 bytes of it.)
+      const mss = a.tcpInfo(c)!.mss;
+      const max = fam === 'v4' ? 1460 : 1440;
+      expect(mss).toBeLessThanOrEqual(max);
+      expect(mss).toBeGreaterThanOrEqual(max - 40);
+    });
+  }
+});
