@@ -1,5 +1,5 @@
 /*
- * frame_ring.h — native producer (and consumer) for @tapstack/frame-ring, layout version 1.
+ * frame_ring.h — native producer (and consumer) for @tapstack/frame-ring, layout version 2.
  * The format and the ordering rules are in ../LAYOUT.md; this header is that file in C.
  * Header-only, C99 or C++, GCC/Clang (__atomic builtins). One producer and one consumer.
  *
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define FR_MAGIC 0x474e5246u
-#define FR_VERSION 1u
+#define FR_VERSION 2u
 #define FR_HEADER_BYTES 256u
 #define FR_WRAP_MARKER 0xffffffffu
 #define FR_MAX_FRAME_SIZE_LIMIT 65536u
@@ -44,7 +44,7 @@ enum {
   FR_W_PRODUCER_WAKEUPS = 37
 };
 
-static inline uint32_t fr_record_bytes(uint32_t len) { return (len + 11u) & ~7u; }
+static inline uint32_t fr_record_bytes(uint32_t len) { return (len + 15u) & ~7u; /* 8-byte record header, 8-byte alignment */ }
 
 typedef struct fr_ring {
   uint32_t *hdr;  /* start of the SharedArrayBuffer */
@@ -144,13 +144,15 @@ static inline uint8_t *fr_reserve(fr_producer *p, uint32_t len, int *woke) {
     p->w += to_end;
     pos = 0;
   }
-  return ring->data + pos + 4;
+  return ring->data + pos + 8;
 }
 
 /* Finishes the record from fr_reserve with its real length (<= the reserved length). */
 static inline void fr_commit(fr_producer *p, uint32_t len) {
   fr_ring *ring = p->ring;
-  *(uint32_t *)(ring->data + (p->w & (ring->capacity - 1))) = len;
+  uint32_t *rec = (uint32_t *)(ring->data + (p->w & (ring->capacity - 1)));
+  rec[0] = len;
+  rec[1] = 0; /* reserved */
   p->w += fr_record_bytes(len);
   p->unpublished++;
 }
@@ -192,7 +194,7 @@ static inline uint32_t fr_drain(fr_ring *ring, uint32_t max,
       continue;
     }
     if (len > ring->max_frame_size) break; /* corrupt */
-    on_frame(ctx, ring->data + pos + 4, len);
+    on_frame(ctx, ring->data + pos + 8, len);
     r += fr_record_bytes(len);
     n++;
   }

@@ -221,7 +221,7 @@ export class FrameRing {
       return undefined;
     }
     this.reserved = length;
-    return new Uint8Array(this.buffer, at + 4, length);
+    return new Uint8Array(this.buffer, at + 8, length);
   }
 
   /** Publishes the frame written into the view from reserve(); `length` <= the reserved length. */
@@ -236,6 +236,7 @@ export class FrameRing {
     this.reserved = -1;
     const at = HEADER_BYTES + (this.pw & this.mask);
     this.i32[at >> 2] = length;
+    this.i32[(at >> 2) + 1] = 0;
     this.pw = (this.pw + recordBytes(length)) | 0;
     this.unpublished++;
     this.publish();
@@ -296,8 +297,9 @@ export class FrameRing {
     const at = this.claim(len);
     if (at < 0) return false;
     this.i32[at >> 2] = len;
-    this.u8.set(frame, at + 4);
-    this.pw = (this.pw + ((len + 11) & ~7)) | 0;
+    this.i32[(at >> 2) + 1] = 0;
+    this.u8.set(frame, at + 8);
+    this.pw = (this.pw + ((len + 15) & ~7)) | 0;
     this.unpublished++;
     return true;
   }
@@ -309,7 +311,7 @@ export class FrameRing {
    */
   private claim(len: number): number {
     const capacity = this.capacity;
-    const rec = (len + 11) & ~7;
+    const rec = (len + 15) & ~7;
     const w = this.pw;
     const pos = w & this.mask;
     const toEnd = capacity - pos;
@@ -411,9 +413,9 @@ export class FrameRing {
           continue;
         }
         if (len >>> 0 > maxFrame) this.corrupt(r, len);
-        r = (r + ((len + 11) & ~7)) | 0;
+        r = (r + ((len + 15) & ~7)) | 0;
         n++;
-        onFrame(u8, at + 4, len);
+        onFrame(u8, at + 8, len);
       }
     } finally {
       this.draining = false;
@@ -448,7 +450,7 @@ export class FrameRing {
   peek(): Uint8Array | undefined {
     const at = this.oldest();
     if (at < 0) return undefined;
-    return new Uint8Array(this.buffer, at + 4, this.i32[at >> 2]!);
+    return new Uint8Array(this.buffer, at + 8, this.i32[at >> 2]!);
   }
 
   /** Frees the oldest frame (the one peek() returned). Throws if the ring is empty. */
@@ -461,7 +463,7 @@ export class FrameRing {
     const r0 = this.i32[W.READ]!;
     const pos = r0 & this.mask;
     const skip = at - HEADER_BYTES === pos ? 0 : this.capacity - pos;
-    this.release_((r0 + skip + ((len + 11) & ~7)) | 0, 1);
+    this.release_((r0 + skip + ((len + 15) & ~7)) | 0, 1);
   }
 
   /** Absolute byte offset of the oldest record (past any wrap marker), or -1 when empty. */

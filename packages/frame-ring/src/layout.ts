@@ -6,15 +6,15 @@
 
 /** "FRNG" in memory on a little-endian host (u32 0x474e5246). */
 export const MAGIC = 0x474e5246;
-export const VERSION = 1;
+export const VERSION = 2;
 /** Bytes before the data area. The data area starts at this byte offset. */
 export const HEADER_BYTES = 256;
 /** Largest frame the format allows (the 64 KiB). */
 export const MAX_FRAME_SIZE_LIMIT = 65536;
 /** Largest data area: indices are free-running u32 byte counters, so capacity must divide 2^32. */
 export const MAX_CAPACITY = 2 ** 30;
-/** Bytes of the length word in front of every record's payload. */
-export const RECORD_HEADER_BYTES = 4;
+/** Bytes in front of every payload: u32 length, u32 reserved (0). 8, so payloads are 8-byte aligned. */
+export const RECORD_HEADER_BYTES = 8;
 /** Records start on this boundary inside the data area. */
 export const RECORD_ALIGN = 8;
 /** Length word value that means "no record here; continue at data-area offset 0". */

@@ -47,6 +47,7 @@ describe('create / attach', () => {
   it('rejects bad capacities and frame sizes with the numbers in the message', () => {
     expect(() => FrameRing.create({ capacity: 4096, maxFrameSize: 2048 })).toThrow(RangeError);
     expect(() => FrameRing.create({ capacity: 4096, maxFrameSize: 2048 })).toThrow(/4096.*2048.*8192/);
+    expect(recordBytes(1514)).toBe(1528);
     expect(() => FrameRing.create({ capacity: 12288, maxFrameSize: 1500 })).toThrow(
       /12288 must be a power of two/,
     );
@@ -202,21 +203,31 @@ describe('wrap-around', () => {
   it('writes a wrap marker when a record does not fit before the end, and none when it fits exactly', () => {
     const r = ringAt(200, 256, 64);
     const h = new Int32Array(r.buffer);
-    expect(r.push(frame(1, 60))).toBe(true); // 64-byte record, 56 bytes left: wraps
+    expect(r.push(frame(1, 60))).toBe(true); // 72-byte record, 56 bytes left: wraps
     expect(h[(HEADER_BYTES + 200) >> 2]).toBe(-1);
     expect(h[HEADER_BYTES >> 2]).toBe(60);
-    expect(h[HEADER_WORDS.WRITE]).toBe(200 + 56 + 64);
-    expect(r.usedBytes()).toBe(56 + 64);
+    expect(h[(HEADER_BYTES >> 2) + 1]).toBe(0);
+    expect(new Uint8Array(r.buffer, HEADER_BYTES + 8, 60)).toEqual(frame(1, 60));
+    expect(h[HEADER_WORDS.WRITE]).toBe(200 + 56 + 72);
+    expect(r.usedBytes()).toBe(56 + 72);
     expect([...drainAll(r)[0]!]).toEqual([...frame(1, 60)]);
 
-    const e = ringAt(192, 256, 64);
+    const e = ringAt(184, 256, 64);
     const he = new Int32Array(e.buffer);
-    expect(e.push(frame(2, 60))).toBe(true); // 64-byte record, 64 bytes left: no marker
-    expect(he[(HEADER_BYTES + 192) >> 2]).toBe(60);
+    expect(e.push(frame(2, 60))).toBe(true); // 72-byte record, 72 bytes left: no marker
+    expect(he[(HEADER_BYTES + 184) >> 2]).toBe(60);
     expect(he[HEADER_WORDS.WRITE]).toBe(256);
     expect(e.push(frame(3, 4))).toBe(true);
     expect(he[HEADER_BYTES >> 2]).toBe(4);
     expect(drainAll(e).map((f) => f.length)).toEqual([60, 4]);
+  });
+
+  it('payloads start 8-byte aligned (the fast copy path)', () => {
+    const r = FrameRing.create({ capacity: 4096, maxFrameSize: 100 });
+    for (let len = 0; len < 100; len++) {
+      r.push(frame(len, len));
+      r.drain(1, (f) => expect(f.byteOffset % 8).toBe(0));
+    }
   });
 
   it('maximum-size (64 KiB) frames survive many laps of a minimum-size ring', () => {
@@ -275,7 +286,7 @@ describe('full ring', () => {
     const r = FrameRing.create({ capacity: 1024, maxFrameSize: 100 });
     fillUp(r);
     drainAll(r);
-    expect(r.stats().highWater).toBe(Math.floor(1024 / 104) * 104);
+    expect(r.stats().highWater).toBe(Math.floor(1024 / recordBytes(100)) * recordBytes(100));
   });
 });
 

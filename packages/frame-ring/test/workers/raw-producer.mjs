@@ -32,7 +32,7 @@ function publish() {
 }
 
 function put(seq, len) {
-  const rec = (len + 11) & ~7;
+  const rec = (len + 15) & ~7;
   for (;;) {
     let pos = w & mask;
     const toEnd = cap - pos;
@@ -51,7 +51,8 @@ function put(seq, len) {
       pos = 0;
     }
     h[(256 + pos) >> 2] = len;
-    if (len > 0) fill(u8, 256 + pos + 4, seq, len);
+    h[((256 + pos) >> 2) + 1] = 0; // reserved word
+    if (len > 0) fill(u8, 256 + pos + 8, seq, len);
     w = (w + rec) | 0;
     pushed++;
     return;
