@@ -23,8 +23,12 @@ const consumer = spawn('consumer');
 
 function run(w: Worker, msg: object, transfer: never[] = []): Promise<{ ms: number; check: number }> {
   return new Promise((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
+    const fail = (e: Error) => reject(e);
+    w.once('error', fail);
+    w.once('message', (m) => {
+      w.off('error', fail);
+      resolve(m);
+    });
     w.postMessage(msg, transfer);
   });
 }
@@ -61,6 +65,10 @@ for (const size of SIZES) {
     warmup: 1,
     rounds: quick ? 2 : 5,
   });
+  const copy = await medianOfRounds(() => round('ring', size, Math.round(ringN / 2), 'drainInto'), {
+    warmup: 1,
+    rounds: quick ? 2 : 3,
+  });
   const gb = (fps: number) => (fps * size) / 1e9;
   const base = { name: `postMessage/transfer/${size}B/frames-per-s`, value: post };
   const baseGb = { name: `postMessage/transfer/${size}B/gbytes-per-s`, value: gb(post) };
@@ -79,6 +87,14 @@ for (const size of SIZES) {
     unit: 'GB/s',
     higherIsBetter: true,
     baseline: baseGb,
+  });
+  report({
+    package: PKG,
+    name: `frame-ring/threads-copy-out/${size}B/frames-per-s`,
+    value: copy,
+    unit: 'frames/s',
+    higherIsBetter: true,
+    baseline: base,
   });
   report({
     package: PKG,

@@ -13,7 +13,7 @@ interface RunMsg {
   port?: MessagePort;
   frames: number;
   size: number;
-  api?: 'drain' | 'drainRaw';
+  api?: 'drain' | 'drainRaw' | 'drainInto';
 }
 
 const role: 'producer' | 'consumer' = workerData.role;
@@ -55,8 +55,20 @@ function ringConsumer(m: RunMsg): number {
   const view = (f: Uint8Array) => {
     sum += f[0]! + f.length;
   };
+  const copies: Uint8Array[] = [];
+  const drainCopies = () => {
+    copies.length = 0;
+    const n = ring.drainInto(copies, 1024);
+    for (let i = 0; i < n; i++) view(copies[i]!);
+    return n;
+  };
   while (got < m.frames) {
-    const n = m.api === 'drainRaw' ? ring.drainRaw(1024, raw) : ring.drain(1024, view);
+    const n =
+      m.api === 'drainRaw'
+        ? ring.drainRaw(1024, raw)
+        : m.api === 'drainInto'
+          ? drainCopies()
+          : ring.drain(1024, view);
     if (n === 0) ring.wait(50);
     got += n;
   }
