@@ -198,9 +198,9 @@ export class FakeHost implements SocketHost {
   }
   tcpSend(h: Handle, data: Uint8Array): number {
     const c = this.conns.get(h);
-    if (!c) return SocketError.EBADF;
-    if (c.err) return c.err;
-    if (c.finQueued || !c.peer) return SocketError.EPIPE;
+    if (!c) return -SocketError.EBADF;
+    if (c.err) return -c.err;
+    if (c.finQueued || !c.peer) return -SocketError.EPIPE;
     const n = Math.min(data.length, c.sendCap - c.sendLen);
     if (n > 0) {
       c.send.push(data.slice(0, n));
