@@ -50,6 +50,7 @@ export function normalizeName(name: string): string {
 }
 
 function encodeName(name: string, out: number[]): void {
+  const start = out.length;
   const n = normalizeName(name);
   if (n.length > 0) {
     for (const label of n.split('.')) {
@@ -60,7 +61,7 @@ function encodeName(name: string, out: number[]): void {
     }
   }
   out.push(0);
-  if (out.length > 300) throw new TypeError(`DNS name too long: ${JSON.stringify(name)}`);
+  if (out.length - start > 255) throw new TypeError(`DNS name too long: ${JSON.stringify(name)}`);
 }
 
 /** Builds a standard query (RD set) for one question. */

@@ -319,6 +319,7 @@ export class DnsResolver {
         }
         if (ev & (SocketEvent.Connected | SocketEvent.Writable)) pump();
         if (ev & (SocketEvent.Readable | SocketEvent.PeerClosed)) {
+          let eof = false;
           for (;;) {
             const n = host.tcpRecv(h, buf);
             if (n > 0) {
@@ -326,8 +327,9 @@ export class DnsResolver {
               have += n;
               continue;
             }
-            if (n < 0) {
-              finish(new DnsError('ETIMEOUT', server.toString(), 'TCP closed early'));
+            if (n === -1) eof = true;
+            else if (n < 0) {
+              finish(new DnsError('ECONNREFUSED', server.toString(), `TCP error ${-n}`));
               return;
             }
             break;
@@ -335,8 +337,12 @@ export class DnsResolver {
           const all = concat(chunks, have);
           if (all.length >= 2) {
             const len = (all[0]! << 8) | all[1]!;
-            if (all.length >= 2 + len) finish(undefined, all.slice(2, 2 + len));
+            if (all.length >= 2 + len) {
+              finish(undefined, all.slice(2, 2 + len));
+              return;
+            }
           }
+          if (eof) finish(new DnsError('ETIMEOUT', server.toString(), 'TCP closed before the whole answer'));
         }
       });
       const e = host.tcpConnect(h, server, 53, host.now());

@@ -1,0 +1,351 @@
+/**
+ * Interop with the Linux kernel as the peer (DESIGN.md test layer 5). The TAP device is
+ * made in the root namespace through tap-io, then moved into a namespace this test
+ * creates and always deletes: our fd keeps working, the kernel side lives in the
+ * namespace with 192.0.2.1/24 and 2001:db8::1/64; tapstack is 192.0.2.2 / 2001:db8::2.
+ * Root-only; skipped with a message elsewhere (CI runs it as root).
+ *
+ * INTEROP_BYTES sets the bulk transfer size (default below); each transfer is checked
+ * by sha256 on both sides.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ipv4Address, parseIpAddress, SocketEvent } from '@tapstack/stack-core';
+import { openTap, tapAvailable, withFaults } from '@tapstack/tap-io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createNamespace,
+  deleteLinkIfPresent,
+  type Namespace,
+  skipReason,
+  waitFor,
+} from '../../../tools/interop/netns.js';
+import { StackDriver } from '../src/driver.js';
+import type { DriverLink } from '../src/link.js';
+import type { SocketHost } from '../src/socket-host.js';
+import { acceptOne, connect, pattern, readAll, sha256, writeAll } from './helpers.js';
+
+const TOOLS = ['ping', 'socat', 'curl', 'dnsmasq', 'sha256sum'];
+const skip = skipReason(TOOLS) ?? (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
+if (skip) console.warn(`stack-driver interop tests skipped: ${skip}`);
+
+const BYTES = Number(process.env.INTEROP_BYTES ?? 64 * 1024 * 1024);
+const LOSSY_BYTES = Math.min(BYTES, Number(process.env.INTEROP_LOSSY_BYTES ?? 16 * 1024 * 1024));
+const tag = process.pid % 100000;
+const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsd-interop-'));
+
+interface Fixture {
+  ns: Namespace;
+  tapName: string;
+  driver: StackDriver;
+}
+const fixtures: Fixture[] = [];
+
+async function fixture(
+  n: number,
+  opts: { wrap?: (l: DriverLink) => DriverLink; addresses?: string[]; dhcp?: boolean } = {},
+): Promise<Fixture> {
+  const tapName = `tsd${tag}x${n}`;
+  deleteLinkIfPresent(tapName);
+  const tap = openTap({ name: tapName });
+  const ns = createNamespace();
+  const f: Partial<Fixture> = { ns, tapName };
+  try {
+    ns.adoptLink(tapName, ['192.0.2.1/24', '2001:db8::1/64']);
+    const link = opts.wrap ? opts.wrap(tap) : tap;
+    f.driver = await StackDriver.create({
+      links: [
+        {
+          link,
+          mac: '02:00:00:00:00:02',
+          addresses: opts.addresses ?? ['192.0.2.2/24', '2001:db8::2/64'],
+          ...(opts.dhcp ? { dhcp: { initialTimeoutMs: 1000 } } : {}),
+        },
+      ],
+    });
+  } catch (e) {
+    await tap.close();
+    ns.delete();
+    deleteLinkIfPresent(tapName);
+    throw e;
+  }
+  fixtures.push(f as Fixture);
+  return f as Fixture;
+}
+
+afterAll(async () => {
+  for (const f of fixtures.splice(0)) {
+    await f.driver.close().catch(() => {});
+    f.ns.delete();
+    deleteLinkIfPresent(f.tapName);
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Kernel pings us until it gets a reply (our IPv6 address may still be in DAD). */
+async function kernelPings(ns: Namespace, addr: string): Promise<string> {
+  let out = '';
+  await waitFor(
+    async () => {
+      const r = await ns.exec(['ping', '-c', '1', '-W', '1', addr], { allowFailure: true });
+      out = r.stdout;
+      return r.code === 0;
+    },
+    { timeoutMs: 10_000, intervalMs: 100, what: `kernel ping ${addr}` },
+  );
+  return out;
+}
+
+/** A one-shot HTTP/1.0 responder on a SocketHost listener (what `curl` fetches). */
+function serveHttp(host: SocketHost, port: number, body: Uint8Array): () => void {
+  const l = host.tcpOpen();
+  host.tcpBind(l, undefined, port);
+  host.tcpListen(l, 16);
+  const conns = new Set<number>();
+  host.watch(l, (ev) => {
+    if (!(ev & SocketEvent.Acceptable)) return;
+    for (let c = host.tcpAccept(l); c !== undefined; c = host.tcpAccept(l)) {
+      const conn = c;
+      conns.add(conn);
+      let req = '';
+      let sent = -1;
+      const head = new TextEncoder().encode(
+        `HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
+      const whole = new Uint8Array(head.length + body.length);
+      whole.set(head);
+      whole.set(body, head.length);
+      const buf = new Uint8Array(4096);
+      host.watch(conn, (e) => {
+        if (e & SocketEvent.Readable && sent < 0) {
+          for (let n = host.tcpRecv(conn, buf); n > 0; n = host.tcpRecv(conn, buf)) {
+            req += new TextDecoder().decode(buf.subarray(0, n));
+          }
+          if (req.includes('\r\n\r\n')) sent = 0;
+        }
+        if (sent >= 0 && sent < whole.length) {
+          for (;;) {
+            const n = host.tcpSend(conn, whole.subarray(sent, Math.min(whole.length, sent + 65536)));
+            if (n <= 0) break;
+            sent += n;
+          }
+          if (sent === whole.length) host.tcpShutdown(conn);
+        }
+        if (e & SocketEvent.Closed) conns.delete(conn);
+      });
+    }
+  });
+  return () => {
+    host.unwatch(l);
+    host.tcpClose(l);
+  };
+}
+
+/** GET over a SocketHost connection; returns the body. */
+async function httpGet(host: SocketHost, address: string, port: number, path: string): Promise<Uint8Array> {
+  const h = await connect(host, parseIpAddress(address), port);
+  host.tcpSend(h, new TextEncoder().encode(`GET ${path} HTTP/1.0\r\nHost: ${address}\r\n\r\n`));
+  const chunks: Uint8Array[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const buf = new Uint8Array(65536);
+    const drain = () => {
+      for (;;) {
+        const n = host.tcpRecv(h, buf);
+        if (n > 0) chunks.push(buf.slice(0, n));
+        else if (n === -1) return resolve();
+        else if (n < 0) return reject(new Error(`recv ${-n}`));
+        else return;
+      }
+    };
+    host.watch(h, (ev) => {
+      if (ev & (SocketEvent.Readable | SocketEvent.PeerClosed)) drain();
+      if (ev & SocketEvent.Error) reject(new Error(`socket error ${host.socketError(h)}`));
+    });
+    drain();
+  });
+  host.unwatch(h);
+  host.tcpClose(h);
+  const all = Buffer.concat(chunks);
+  const sep = all.indexOf('\r\n\r\n');
+  expect(all.subarray(0, 12).toString()).toMatch(/^HTTP\/1\.[01] 200/);
+  return new Uint8Array(all.subarray(sep + 4));
+}
+
+describe.skipIf(skip !== undefined)('interop with the Linux kernel over TAP', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await fixture(0);
+  });
+
+  it('pings the kernel and is pinged by it, over IPv4 and IPv6', async () => {
+    expect((await f.driver.ping('192.0.2.1')).from).toBe('192.0.2.1');
+    await waitFor(
+      async () =>
+        f.driver.ping('2001:db8::1', { timeoutMs: 500 }).then(
+          () => true,
+          () => false,
+        ),
+      {
+        timeoutMs: 10_000,
+        what: 'ping 2001:db8::1',
+      },
+    );
+    expect(await kernelPings(f.ns, '192.0.2.2')).toMatch(/1 received/);
+    expect(await kernelPings(f.ns, '2001:db8::2')).toMatch(/1 received/);
+  });
+
+  it('accepts a TCP connection from the kernel (kernel → tapstack, sha256)', async () => {
+    const data = pattern(BYTES, 11);
+    const file = join(dir, 'to-tapstack.bin');
+    writeFileSync(file, data);
+    const h = f.driver.sockets;
+    const accepted = acceptOne(h, undefined, 5001);
+    const sender = f.ns.exec(['socat', '-u', `FILE:${file}`, 'TCP:192.0.2.2:5001'], { timeoutMs: 240_000 });
+    const c = await accepted;
+    const got = await readAll(h, c);
+    await sender;
+    expect(got.length).toBe(BYTES);
+    expect(got.sha256).toBe(sha256(data));
+    h.unwatch(c);
+    h.tcpClose(c);
+  });
+
+  it('connects to the kernel over IPv6 (tapstack → kernel, sha256)', async () => {
+    const data = pattern(BYTES, 12);
+    const receiver = f.ns.exec(
+      ['sh', '-c', 'socat -u TCP6-LISTEN:5002,bind=[2001:db8::1] STDOUT | sha256sum'],
+      {
+        timeoutMs: 240_000,
+      },
+    );
+    let c = 0;
+    await waitFor(
+      async () =>
+        connect(f.driver.sockets, parseIpAddress('2001:db8::1'), 5002).then(
+          (h) => ((c = h), true),
+          () => false,
+        ),
+      { timeoutMs: 10_000, intervalMs: 100, what: 'kernel listener' },
+    );
+    await writeAll(f.driver.sockets, c, data);
+    const out = await receiver;
+    expect(out.stdout.split(' ')[0]).toBe(sha256(data));
+    f.driver.sockets.unwatch(c);
+    f.driver.sockets.tcpClose(c);
+  });
+
+  it("serves HTTP to the kernel's curl", async () => {
+    const body = pattern(300_000, 3);
+    const stop = serveHttp(f.driver.sockets, 8080, body);
+    try {
+      const r = await f.ns.exec(['sh', '-c', 'curl -sS --max-time 20 http://192.0.2.2:8080/x | sha256sum']);
+      expect(r.stdout.split(' ')[0]).toBe(sha256(body));
+    } finally {
+      stop();
+    }
+  });
+
+  it('fetches from an HTTP server on the kernel side', async () => {
+    const body = pattern(200_000, 4);
+    const www = join(dir, 'www');
+    rmSync(www, { recursive: true, force: true });
+    await import('node:fs').then((fs) => fs.mkdirSync(www));
+    writeFileSync(join(www, 'file.bin'), body);
+    const server = f.ns.spawn([
+      'python3',
+      '-m',
+      'http.server',
+      '--bind',
+      '192.0.2.1',
+      '--directory',
+      www,
+      '8000',
+    ]);
+    try {
+      let got: Uint8Array | undefined;
+      await waitFor(
+        async () =>
+          httpGet(f.driver.sockets, '192.0.2.1', 8000, '/file.bin').then(
+            (b) => ((got = b), true),
+            () => false,
+          ),
+        { timeoutMs: 15_000, intervalMs: 200, what: 'python3 http.server' },
+      );
+      expect(sha256(got!)).toBe(sha256(body));
+    } finally {
+      if (server.pid) process.kill(server.pid, 'SIGKILL');
+    }
+  });
+});
+
+describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io withFaults', () => {
+  it('moves data both ways intact (sha256) despite the loss', async () => {
+    const f = await fixture(1, { wrap: (l) => withFaults(l as never, { loss: 0.02, seed: 42 }) as never });
+    const data = pattern(LOSSY_BYTES, 21);
+    const file = join(dir, 'lossy.bin');
+    writeFileSync(file, data);
+    const h = f.driver.sockets;
+    // kernel → tapstack
+    const accepted = acceptOne(h, undefined, 5003);
+    const sender = f.ns.exec(['socat', '-u', `FILE:${file}`, 'TCP:192.0.2.2:5003'], { timeoutMs: 240_000 });
+    const c = await accepted;
+    const got = await readAll(h, c);
+    await sender;
+    expect(got.sha256).toBe(sha256(data));
+    h.unwatch(c);
+    h.tcpClose(c);
+    // tapstack → kernel
+    const receiver = f.ns.exec(['sh', '-c', 'socat -u TCP-LISTEN:5004,bind=192.0.2.1 STDOUT | sha256sum'], {
+      timeoutMs: 240_000,
+    });
+    let d = 0;
+    await waitFor(
+      async () =>
+        connect(h, Ipv4Address.parse('192.0.2.1'), 5004).then(
+          (x) => ((d = x), true),
+          () => false,
+        ),
+      { timeoutMs: 10_000, intervalMs: 100, what: 'kernel listener' },
+    );
+    await writeAll(h, d, data);
+    expect((await receiver).stdout.split(' ')[0]).toBe(sha256(data));
+    h.unwatch(d);
+    h.tcpClose(d);
+    expect(f.driver.stats()['tcp.retransmits'] ?? 1).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(skip !== undefined)('interop with dnsmasq: DHCP lease and DNS', () => {
+  it('gets a lease from dnsmasq and resolves names through its DNS', async () => {
+    const f = await fixture(2, { addresses: [], dhcp: true });
+    const leases = join(dir, 'dnsmasq.leases');
+    f.ns.spawn([
+      'dnsmasq',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      `--interface=${f.tapName}`,
+      '--bind-interfaces',
+      '--except-interface=lo',
+      '--no-resolv',
+      '--no-hosts',
+      `--dhcp-leasefile=${leases}`,
+      '--pid-file=',
+      '--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,1h',
+      '--dhcp-option=option:router,192.0.2.1',
+      '--host-record=www.interop.test,192.0.2.80,2001:db8::80',
+      '--local=/interop.test/',
+      '--user=root',
+    ]);
+    const lease = await f.driver.lease(0, 30_000);
+    expect(lease.address.toString()).toMatch(/^192\.0\.2\.(5\d|60)$/);
+    expect(lease.router?.toString()).toBe('192.0.2.1');
+    expect(lease.dnsServers.map(String)).toContain('192.0.2.1');
+    expect(f.driver.resolver.getServers()).toContain('192.0.2.1');
+    // The kernel reaches us on the leased address.
+    expect(await kernelPings(f.ns, lease.address.toString())).toMatch(/1 received/);
+    const addrs = await f.driver.sockets.lookup('www.interop.test');
+    expect(addrs.map(String)).toEqual(['192.0.2.80', '2001:db8::80']);
+    await expect(f.driver.sockets.lookup('nope.interop.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+});
