@@ -421,7 +421,7 @@ export class TcpSocket {
       return;
     }
     if (!ok) {
-      if (segLen > 0 && wnd === 0 && seq === this.rcvNxt) this.ctx.host.count('tcp.zeroWindowDrop');
+      if (segLen > 0 && wnd === 0) this.ctx.host.count('tcp.zeroWindowDrop');
       this.ackNow = true;
       this.ctx.markOutput(this);
       // Still use its ACK when it is only an old duplicate (helps recovery): fall through
