@@ -10,7 +10,8 @@ import { fillPattern, patternByte } from './tcp-helpers.js';
 import { type LinkOptions, SimPair } from './tcp-sim.js';
 
 const MiB = 1 << 20;
-const envBytes = Number(process.env.TCP_SIM_BYTES ?? 0);
+const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+const envBytes = Number(env.TCP_SIM_BYTES ?? 0);
 
 interface Result {
   ok: boolean;
@@ -79,15 +80,6 @@ export function transfer(o: LinkOptions, total: number, limitMs: number, readLim
     },
   );
   const info = A.tcpInfo(c);
-  if (process.env.TCP_SIM_DEBUG)
-    console.log(
-      sent,
-      got,
-      info,
-      s !== undefined ? B.tcpInfo(s) : undefined,
-      (A as any).handles.get(c),
-      (B as any).handles.get(s),
-    );
   return {
     ok: ok && got === total && firstBad < 0,
     simMs: sim.now,
