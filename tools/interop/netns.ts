@@ -238,3 +238,19 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Calls `fn` until it resolves (a server in the namespace may still be starting); rethrows the last error after `timeoutMs`. */
+export async function retry<T>(
+  fn: () => Promise<T>,
+  { timeoutMs = 10_000, intervalMs = 100 } = {},
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+}

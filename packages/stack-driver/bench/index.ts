@@ -16,6 +16,7 @@ import {
   createNamespace,
   deleteLinkIfPresent,
   type Namespace,
+  retry,
   skipReason,
   waitFor,
 } from '../../../tools/interop/netns.js';
@@ -106,15 +107,7 @@ async function tapBench(threaded: boolean, dir: string): Promise<void> {
         const sink = k.exec(['socat', '-u', `TCP-LISTEN:${p},bind=192.0.2.1`, 'OPEN:/dev/null'], {
           timeoutMs: 120_000,
         });
-        let c = 0;
-        await waitFor(
-          async () =>
-            connect(d.sockets, parseIpAddress('192.0.2.1'), p).then(
-              (h) => ((c = h), true),
-              () => false,
-            ),
-          { intervalMs: 20, what: 'kernel sink' },
-        );
+        const c = await retry(() => connect(d.sockets, parseIpAddress('192.0.2.1'), p), { intervalMs: 20 });
         const t0 = performance.now();
         await writeAll(d.sockets, c, data);
         await sink;

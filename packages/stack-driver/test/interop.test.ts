@@ -18,6 +18,7 @@ import {
   createNamespace,
   deleteLinkIfPresent,
   type Namespace,
+  retry,
   skipReason,
   waitFor,
 } from '../../../tools/interop/netns.js';
@@ -219,15 +220,7 @@ describe.skipIf(skip !== undefined)('interop with the Linux kernel over TAP', ()
         timeoutMs: 240_000,
       },
     );
-    let c = 0;
-    await waitFor(
-      async () =>
-        connect(f.driver.sockets, parseIpAddress('2001:db8::1'), 5002).then(
-          (h) => ((c = h), true),
-          () => false,
-        ),
-      { timeoutMs: 10_000, intervalMs: 100, what: 'kernel listener' },
-    );
+    const c = await retry(() => connect(f.driver.sockets, parseIpAddress('2001:db8::1'), 5002));
     await writeAll(f.driver.sockets, c, data);
     const out = await receiver;
     expect(out.stdout.split(' ')[0]).toBe(sha256(data));
@@ -263,16 +256,11 @@ describe.skipIf(skip !== undefined)('interop with the Linux kernel over TAP', ()
       '8000',
     ]);
     try {
-      let got: Uint8Array | undefined;
-      await waitFor(
-        async () =>
-          httpGet(f.driver.sockets, '192.0.2.1', 8000, '/file.bin').then(
-            (b) => ((got = b), true),
-            () => false,
-          ),
-        { timeoutMs: 15_000, intervalMs: 200, what: 'python3 http.server' },
-      );
-      expect(sha256(got!)).toBe(sha256(body));
+      const got = await retry(() => httpGet(f.driver.sockets, '192.0.2.1', 8000, '/file.bin'), {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+      });
+      expect(sha256(got)).toBe(sha256(body));
     } finally {
       if (server.pid) process.kill(server.pid, 'SIGKILL');
     }
@@ -299,15 +287,7 @@ describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io wi
     const receiver = f.ns.exec(['sh', '-c', 'socat -u TCP-LISTEN:5004,bind=192.0.2.1 STDOUT | sha256sum'], {
       timeoutMs: 240_000,
     });
-    let d = 0;
-    await waitFor(
-      async () =>
-        connect(h, Ipv4Address.parse('192.0.2.1'), 5004).then(
-          (x) => ((d = x), true),
-          () => false,
-        ),
-      { timeoutMs: 10_000, intervalMs: 100, what: 'kernel listener' },
-    );
+    const d = await retry(() => connect(h, Ipv4Address.parse('192.0.2.1'), 5004));
     await writeAll(h, d, data);
     expect((await receiver).stdout.split(' ')[0]).toBe(sha256(data));
     h.unwatch(d);
