@@ -5,88 +5,11 @@
  * cases, 8 MiB for the others).
  */
 import { describe, expect, it } from 'vitest';
-import { EOF } from '../src/registration.js';
-import { fillPattern, patternByte } from './tcp-helpers.js';
-import { type LinkOptions, SimPair } from './tcp-sim.js';
+import { type LinkOptions, transfer } from './tcp-sim.js';
 
 const MiB = 1 << 20;
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 const envBytes = Number(env.TCP_SIM_BYTES ?? 0);
-
-interface Result {
-  ok: boolean;
-  simMs: number;
-  firstBad: number;
-  retransmits: number;
-}
-
-/** Connects A→B, sends `total` bytes from A, reads on B (optionally slowly), checks, closes both ways. */
-export function transfer(o: LinkOptions, total: number, limitMs: number, readLimit = Infinity): Result {
-  const sim = new SimPair(o);
-  const [A, B] = sim.tcps;
-  const lh = B.tcpOpen();
-  B.tcpBind(lh, undefined, 5001);
-  B.tcpListen(lh, 8);
-  const c = A.tcpOpen();
-  A.tcpConnect(c, sim.addr[1], 5001, 0);
-  let s: number | undefined;
-  let sent = 0;
-  let got = 0;
-  let firstBad = -1;
-  let eof = false;
-  let shut = false;
-  const chunk = new Uint8Array(256 * 1024);
-  let chunkAt = -1;
-  const rbuf = new Uint8Array(64 * 1024);
-  const ok = sim.run(
-    () => eof,
-    limitMs,
-    () => {
-      if (s === undefined) s = B.tcpAccept(lh);
-      while (sent < total) {
-        if (chunkAt !== sent) {
-          fillPattern(chunk, sent);
-          chunkAt = sent;
-        }
-        const n = A.tcpSend(c, chunk.subarray(0, Math.min(chunk.length, total - sent)));
-        if (n <= 0) break;
-        sent += n;
-        chunkAt = -1;
-      }
-      if (sent === total && !shut) {
-        A.tcpShutdown(c);
-        shut = true;
-      }
-      if (s === undefined) return;
-      let budget = readLimit;
-      while (budget > 0) {
-        const n = B.tcpRecv(s, budget < rbuf.length ? rbuf.subarray(0, budget) : rbuf);
-        if (n === EOF) {
-          eof = true;
-          break;
-        }
-        if (n <= 0) break;
-        if (firstBad < 0) {
-          for (let i = 0; i < n; i++) {
-            if (rbuf[i] !== patternByte(got + i)) {
-              firstBad = got + i;
-              break;
-            }
-          }
-        }
-        got += n;
-        budget -= n;
-      }
-    },
-  );
-  const info = A.tcpInfo(c);
-  return {
-    ok: ok && got === total && firstBad < 0,
-    simMs: sim.now,
-    firstBad,
-    retransmits: info?.retransmits ?? -1,
-  };
-}
 
 const cases: { name: string; o: LinkOptions; big: boolean }[] = [
   { name: 'clean', o: { delay: 1 }, big: true },
