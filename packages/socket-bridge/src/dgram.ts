@@ -117,6 +117,15 @@ export class TapUdpSocket extends EventEmitter {
    * send(msg, port, address[, cb]) or send(msg, offset, length, port, address[, cb]).
    * Host names are resolved through the host; the callback gets (err, bytes).
    */
+  send(msg: Uint8Array | string | (Uint8Array | string)[], port: number, address?: string, cb?: SendCb): void;
+  send(
+    msg: Uint8Array | string,
+    offset: number,
+    length: number,
+    port: number,
+    address?: string,
+    cb?: SendCb,
+  ): void;
   send(msg: Uint8Array | string | (Uint8Array | string)[], ...rest: unknown[]): void {
     const cb = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as SendCb) : undefined;
     let data: Buffer;

@@ -12,6 +12,7 @@ import {
   EOF,
   type Handle,
   type IpAddress,
+  SocketError,
   SocketEvent,
   type SocketError as StackSocketError,
   type TcpSocketOptions,
@@ -228,6 +229,12 @@ export class TapSocket extends Duplex {
   }
 
   private fail(e: StackSocketError): void {
+    // After the peer's FIN only writes remain; a reset then means the peer is gone for
+    // writing, which Linux reports on the next write as EPIPE.
+    if (e === SocketError.ECONNRESET && this.peerEnded && !this.writableFinished) {
+      this.destroy(socketError('EPIPE', 'write'));
+      return;
+    }
     const syscall = this.connecting ? 'connect' : this.pendingWrite ? 'write' : 'read';
     const where = this.connecting ? this.connectTarget : undefined;
     this.connecting = false;

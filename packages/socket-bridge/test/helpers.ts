@@ -1,10 +1,17 @@
 /** Two StackDrivers on a tap-io MemorySwitch: A = 192.0.2.1 / 2001:db8::1, B = 192.0.2.2 / 2001:db8::2. */
-import { StackDriver } from '@tapstack/stack-driver';
+import { Ipv4Address, Ipv6Address, type TcpConfig } from '@tapstack/stack-core';
+import { DnsType, StackDriver, encodeMessage, parseMessage } from '@tapstack/stack-driver';
 import { MemorySwitch } from '@tapstack/tap-io';
+import { createDgram } from '../src/dgram.js';
 
-export async function stackPair() {
+/**
+ * A has B (192.0.2.2) as its DNS server; call `serveDns` on B to answer names.
+ */
+export async function stackPair(opts: { tcp?: Partial<TcpConfig> } = {}) {
   const sw = new MemorySwitch();
   const A = await StackDriver.create({
+    dns: { servers: ['192.0.2.2'], timeoutMs: 500, retries: 1 },
+    ...(opts.tcp ? { tcp: opts.tcp } : {}),
     links: [
       {
         link: sw.createPort({ name: 'a0', mac: '02:00:00:00:00:0a' }),
@@ -13,6 +20,7 @@ export async function stackPair() {
     ],
   });
   const B = await StackDriver.create({
+    ...(opts.tcp ? { tcp: opts.tcp } : {}),
     links: [
       {
         link: sw.createPort({ name: 'b0', mac: '02:00:00:00:00:0b' }),
@@ -46,4 +54,36 @@ export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
     await sleep(10);
   }
   return true;
+}
+
+/** A tiny authoritative DNS server on `driver` (UDP 53) built on our dgram socket. */
+export function serveDns(driver: StackDriver, zone: Record<string, string[]>) {
+  const sock = createDgram(driver.sockets).createSocket('udp4');
+  sock.bind(53);
+  sock.on('message', (msg, rinfo) => {
+    const q = parseMessage(msg);
+    const question = q.questions[0];
+    if (!question) return;
+    const addrs = zone[question.name.toLowerCase()];
+    const answers = (addrs ?? [])
+      .map((a) => (a.includes(':') ? Ipv6Address.parse(a) : Ipv4Address.parse(a)))
+      .filter((a) =>
+        question.type === DnsType.A ? a.version === 4 : question.type === DnsType.AAAA && a.version === 6,
+      )
+      .map((a) => {
+        const data = new Uint8Array(a.version === 4 ? 4 : 16);
+        a.writeTo(data);
+        return { name: question.name, type: question.type, class: 1, ttl: 60, data };
+      });
+    const reply = encodeMessage({
+      id: q.id,
+      response: true,
+      authoritative: true,
+      rcode: addrs ? 0 : 3,
+      questions: [question],
+      answers,
+    });
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  return sock;
 }
