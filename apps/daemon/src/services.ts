@@ -109,9 +109,13 @@ export async function startServices(
     http.keepAliveTimeout = 5000;
     const server = net.createServer({}, (s) => {
       track(s);
-      // node:http serves any Duplex handed to it as a connection.
+      // node:http serves any Duplex handed to it as a connection. It also sets
+      // `socket.server` to itself, where TapSocket expects its TapServer (to report
+      // the connection closed): forward that call to the TapServer.
       http.emit('connection', s);
     });
+    (http as unknown as { connectionClosed: () => void }).connectionClosed = () =>
+      (server as unknown as { connectionClosed?: () => void }).connectionClosed?.();
     await listen(server, cfg.http);
     running.push({
       name: 'http',
