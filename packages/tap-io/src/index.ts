@@ -35,5 +35,6 @@ export {
   VxlanLink,
   type VxlanOptions,
   type VxlanPeer,
+  type VxlanStats,
 } from './vxlan.js';
 export { WrappedLink } from './wrapped-link.js';

@@ -82,7 +82,7 @@ export class TapLink implements Link {
         opts.mtu,
         opts.deviceMac === undefined ? undefined : toMac(opts.deviceMac),
         opts.up ?? true,
-        true,
+        false, // blocking: the reader thread blocks in read(2); TAP writes never block
       );
     } catch (e) {
       wrapError(e, opts.name);

@@ -1,0 +1,301 @@
+/**
+ * tap-io benchmarks. TAP write and read at 64 B and 1514 B against a reference measured
+ * in the same run: a blocking write()/read() loop on a TAP fd in a worker thread. VXLAN
+ * over loopback against raw node:dgram with the same send pattern.
+ *
+ * Write path: frames into a TAP whose kernel side drops them (ethertype 0x88b5 to a MAC
+ * that is not the device's; IPv6 off, no addresses). Read path: a native thread sends one
+ * frame over and over through an AF_PACKET socket bound to the TAP, so the kernel hands
+ * frames to the TAP fd; we count frames that reached JS. Both sides use the same source.
+ */
+import { createSocket } from 'node:dgram';
+import { existsSync, writeFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
+import { FrameRing } from '@tapstack/frame-ring';
+import { openTap, openVxlan, type TapLink } from '../src/index.js';
+import { loadNative } from '../src/native.js';
+
+const PKG = 'tap-io';
+const ROUND_MS = quick ? 150 : 500;
+const ROUNDS = quick ? 1 : 3;
+const sizes = [64, 1514] as const;
+const tag = `${process.pid % 100000}`;
+
+function frame(size: number, src: number): Uint8Array {
+  const f = new Uint8Array(size).fill(0xab);
+  f.set([0x02, 0, 0, 0, 0x7e, 0x7e], 0); // not the device's MAC
+  f.set([0x02, 0, 0, 0, 0x5e, src], 6);
+  f.set([0x88, 0xb5], 12); // local experimental ethertype: the kernel drops it
+  return f;
+}
+
+function quietDevice(name: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
+  } catch {
+    // no IPv6 in this kernel
+  }
+}
+
+// The reference: one worker, blocking syscalls, one frame per call.
+const workerSrc = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+parentPort.on('message', (m) => {
+  const buf = Buffer.alloc(Math.max(m.size, 65536));
+  buf.fill(0xab, 0, m.size);
+  if (m.frame) buf.set(m.frame, 0);
+  let n = 0;
+  const end = performance.now() + m.ms;
+  const t0 = performance.now();
+  if (m.op === 'write') {
+    while (true) {
+      for (let i = 0; i < 64; i++) { fs.writeSync(m.fd, buf, 0, m.size); n++; }
+      if (performance.now() >= end) break;
+    }
+  } else {
+    while (performance.now() < end) { fs.readSync(m.fd, buf, 0, buf.length, null); n++; }
+  }
+  parentPort.postMessage({ n, ms: performance.now() - t0 });
+});`;
+
+function refRun(w: Worker, msg: Record<string, unknown>): Promise<{ n: number; ms: number }> {
+  return new Promise((resolve) => {
+    w.once('message', resolve);
+    w.postMessage(msg);
+  });
+}
+
+async function tapBenches(): Promise<void> {
+  const native = loadNative();
+  const ours = openTap({ name: `tbo${tag}` });
+  const refDev = native.open(`tbr${tag}`, undefined, undefined, true, false); // blocking fd
+  quietDevice(ours.name);
+  quietDevice(refDev.name);
+  const worker = new Worker(workerSrc, { eval: true });
+  try {
+    for (const size of sizes) {
+      // ---------------- write
+      const f = frame(size, 1);
+      const batch = Array.from({ length: 256 }, () => f);
+      const writeOurs = await medianOfRounds(
+        () => {
+          const t0 = performance.now();
+          let n = 0;
+          const end = t0 + ROUND_MS;
+          do {
+            n += ours.sendBatch(batch);
+          } while (performance.now() < end);
+          return n / ((performance.now() - t0) / 1000);
+        },
+        { rounds: ROUNDS },
+      );
+      const writeRef = await medianOfRounds(
+        async () => {
+          const r = await refRun(worker, { op: 'write', fd: refDev.fd, size, ms: ROUND_MS, frame: f });
+          return r.n / (r.ms / 1000);
+        },
+        { rounds: ROUNDS },
+      );
+      const refName = `${PKG}/tap/${size}B/blocking-write-worker-frames-per-s`;
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/write-frames-per-s`,
+        value: writeOurs,
+        unit: 'frames/s',
+        higherIsBetter: true,
+        baseline: { name: refName, value: writeRef },
+      });
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/write-MB-per-s`,
+        value: (writeOurs * size) / 1e6,
+        unit: 'MB/s',
+        higherIsBetter: true,
+        baseline: { name: `${refName.replace('frames-per-s', 'MB-per-s')}`, value: (writeRef * size) / 1e6 },
+      });
+      // per-frame send(): staged, flushed once per 256 frames or per tick
+      const sendOurs = await medianOfRounds(
+        async () => {
+          const t0 = performance.now();
+          let n = 0;
+          const end = t0 + ROUND_MS;
+          do {
+            for (let i = 0; i < 256; i++) ours.send(f);
+            n += 256;
+          } while (performance.now() < end);
+          ours.flush();
+          return n / ((performance.now() - t0) / 1000);
+        },
+        { rounds: ROUNDS },
+      );
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/send-frames-per-s`,
+        value: sendOurs,
+        unit: 'frames/s',
+        higherIsBetter: true,
+        baseline: { name: refName, value: writeRef },
+      });
+    }
+    if (ours.stats().txErrors > 0) console.warn(`warning: ${ours.stats().txErrors} TAP write errors`);
+
+    // ---------------- read: ours through the native reader thread into a frame ring
+    const ring = FrameRing.create({ capacity: 8 << 20, maxFrameSize: 2048 });
+    ours.attachRxRing(ring);
+    for (const size of sizes) {
+      const src = frame(size, 2);
+      let sink = 0;
+      const onFrame = (u8: Uint8Array, off: number, len: number) => {
+        sink += u8[off + len - 1]!;
+      };
+      const readOurs = await medianOfRounds(
+        async () => {
+          const b = native.blastStart(ours.name, src);
+          try {
+            await new Promise((r) => setTimeout(r, 20));
+            while (ring.drainRaw(1 << 20, onFrame) > 0);
+            const t0 = performance.now();
+            const end = t0 + ROUND_MS;
+            let n = 0;
+            while (performance.now() < end) {
+              const k = ring.drainRaw(4096, onFrame);
+              n += k;
+              if (k === 0) await ring.waitAsync(5);
+            }
+            return n / ((performance.now() - t0) / 1000);
+          } finally {
+            native.blastStop(b);
+          }
+        },
+        { rounds: ROUNDS },
+      );
+      const readRef = await medianOfRounds(
+        async () => {
+          const b = native.blastStart(refDev.name, src);
+          try {
+            await new Promise((r) => setTimeout(r, 20));
+            const r = await refRun(worker, { op: 'read', fd: refDev.fd, size, ms: ROUND_MS });
+            return r.n / (r.ms / 1000);
+          } finally {
+            native.blastStop(b);
+          }
+        },
+        { rounds: ROUNDS },
+      );
+      const refName = `${PKG}/tap/${size}B/blocking-read-worker-frames-per-s`;
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/read-frames-per-s`,
+        value: readOurs,
+        unit: 'frames/s',
+        higherIsBetter: true,
+        baseline: { name: refName, value: readRef },
+      });
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/read-MB-per-s`,
+        value: (readOurs * size) / 1e6,
+        unit: 'MB/s',
+        higherIsBetter: true,
+        baseline: { name: refName.replace('frames-per-s', 'MB-per-s'), value: (readRef * size) / 1e6 },
+      });
+      if (sink === -1) console.log(sink);
+      // let the kernel queue drain before the next size
+      await new Promise((r) => setTimeout(r, 20));
+      while (ring.drainRaw(1 << 20, onFrame) > 0);
+    }
+    const s = ours.stats();
+    console.log(
+      `  (reader: ${s.rxFrames} frames in ${s.rxBatches} batches, ${s.rxWakeups} JS wakeups, ${s.rxDropped} dropped on a full ring)`,
+    );
+  } finally {
+    await worker.terminate();
+    await ours.close();
+    native.close(refDev.fd);
+  }
+}
+
+/** Sends for ROUND_MS in chunks, yielding so the receiver runs; returns received frames/s. */
+async function pump(send: () => void, received: () => number): Promise<number> {
+  const start = received();
+  const t0 = performance.now();
+  const end = t0 + ROUND_MS;
+  while (performance.now() < end) {
+    for (let i = 0; i < 64; i++) send();
+    await new Promise((r) => setImmediate(r));
+  }
+  await new Promise((r) => setTimeout(r, 10));
+  return (received() - start) / ((performance.now() - t0) / 1000);
+}
+
+async function vxlanBenches(): Promise<void> {
+  const a = await openVxlan({ mac: '02:00:00:00:00:01', address: '127.0.0.1', port: 0, mtu: 1500 });
+  const b = await openVxlan({ mac: '02:00:00:00:00:02', address: '127.0.0.1', port: 0, mtu: 1500 });
+  a.addPeer({ address: '127.0.0.1', port: b.address().port });
+  let got = 0;
+  b.onFrames((fs) => {
+    got += fs.length;
+  });
+  const rawA = createSocket('udp4');
+  const rawB = createSocket('udp4');
+  await new Promise<void>((r) => rawA.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => rawB.bind(0, '127.0.0.1', () => r()));
+  let rawGot = 0;
+  rawB.on('message', () => {
+    rawGot++;
+  });
+  const rawPort = rawB.address().port;
+  try {
+    for (const size of sizes) {
+      const f = new Uint8Array(size);
+      f.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5], 0);
+      const ours = await medianOfRounds(
+        () =>
+          pump(
+            () => a.send(f),
+            () => got,
+          ),
+        { rounds: ROUNDS },
+      );
+      const raw = await medianOfRounds(
+        () =>
+          pump(
+            () => {
+              const p = Buffer.allocUnsafe(size + 8);
+              p.set(f, 8);
+              rawA.send(p, rawPort, '127.0.0.1');
+            },
+            () => rawGot,
+          ),
+        { rounds: ROUNDS },
+      );
+      report({
+        package: PKG,
+        name: `${PKG}/vxlan/loopback/${size}B/frames-per-s`,
+        value: ours,
+        unit: 'frames/s',
+        higherIsBetter: true,
+        baseline: { name: `${PKG}/vxlan/loopback/${size}B/raw-dgram-frames-per-s`, value: raw },
+      });
+    }
+  } finally {
+    rawA.close();
+    rawB.close();
+    await a.close();
+    await b.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const root = process.getuid?.() === 0;
+  if (process.platform !== 'linux' || !root || !existsSync('/dev/net/tun')) {
+    console.log('tap-io: TAP benchmarks skipped (need Linux, root and /dev/net/tun)');
+  } else {
+    await tapBenches();
+  }
+  await vxlanBenches();
+}
+
+await main();
