@@ -30,6 +30,8 @@ interface Datagram {
   /** Payload length once the last fragment (MF=0) arrived, else -1. */
   total: number;
   received: number;
+  /** The highest fragment end seen. */
+  maxEnd: number;
   deadline: Instant;
   /** The first fragment's header (offset 0), kept for the rebuilt packet and ICMP quoting. */
   header: Uint8Array | undefined;
@@ -73,12 +75,19 @@ export class Reassembler {
     let d = this.datagrams.get(key);
     if (d === undefined) {
       if (this.datagrams.size >= this.config.maxDatagrams) return { kind: 'noMemory' };
-      d = { fragments: [], total: -1, received: 0, deadline: now + this.config.timeout, header: undefined };
+      d = {
+        fragments: [],
+        total: -1,
+        received: 0,
+        maxEnd: 0,
+        deadline: now + this.config.timeout,
+        header: undefined,
+      };
       this.datagrams.set(key, d);
       if (d.deadline < this.nextDeadline) this.nextDeadline = d.deadline;
     }
     if (!more) {
-      if ((d.total >= 0 && d.total !== end) || end < d.received) return this.kill(key, 'malformed');
+      if ((d.total >= 0 && d.total !== end) || end < d.maxEnd) return this.kill(key, 'malformed');
       d.total = end;
     } else if (d.total >= 0 && end > d.total) {
       return this.kill(key, 'malformed');
@@ -96,6 +105,7 @@ export class Reassembler {
     if (this.bytes + data.length > this.config.maxBytes) return { kind: 'noMemory' };
     frags.splice(i, 0, { offset, data: data.slice() });
     d.received += data.length;
+    if (end > d.maxEnd) d.maxEnd = end;
     this.bytes += data.length;
     if (offset === 0) d.header = header.slice();
     if (d.total >= 0 && d.received === d.total && d.header !== undefined) {

@@ -250,6 +250,8 @@ export class Stack implements StackApi {
   private rxLinkSrc: Uint8Array | undefined;
   /** The frame being received was link-layer broadcast/multicast: no ICMP errors about it (RFC 1122 §3.2.2). */
   private rxLinkMulticast = false;
+  /** The last exception caught by the last-resort handler (a bug; see `stack.internalError`). */
+  lastInternalError: unknown;
   /** The IpHost the transport layer runs on. */
   readonly host: IpHost;
 
@@ -438,8 +440,8 @@ export class Stack implements StackApi {
       const iface = this.ifaces[index];
       if (iface === undefined) this.drop('stack.badInterface');
       else this.ethernetInput(iface, frame, now);
-    } catch {
-      this.count('stack.internalError');
+    } catch (e) {
+      this.internalError(e);
     }
     this.rxLinkSrc = undefined;
     this.rxLinkMulticast = false;
@@ -459,8 +461,8 @@ export class Stack implements StackApi {
       this.reasm4.poll(now, (_k, hdr, first) => this.reassemblyExpired(4, hdr, first, now));
       this.reasm6.poll(now, (_k, hdr, first) => this.reassemblyExpired(6, hdr, first, now));
       this.tcp?.poll(now);
-    } catch {
-      this.count('stack.internalError');
+    } catch (e) {
+      this.internalError(e);
     }
   }
 
@@ -1995,6 +1997,12 @@ export class Stack implements StackApi {
 
   private emit(h: Handle, events: SocketEventMask): void {
     this.handler?.(h, events);
+  }
+
+  /** A bug: counted, kept for `lastInternalError`, never thrown out of receive()/poll(). */
+  private internalError(e: unknown): void {
+    this.count('stack.internalError');
+    this.lastInternalError = e;
   }
 
   private count(name: string, n = 1): void {
