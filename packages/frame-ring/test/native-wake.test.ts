@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FrameRing } from '@tapstack/frame-ring';
 import { afterAll, describe, expect, it } from 'vitest';
-import { result, startWorker } from './run-worker.js';
+import { result, runPair, startWorker } from './run-worker.js';
 
 interface ConsumerResult {
   got: number;
@@ -28,11 +28,9 @@ describe('a producer that never calls Atomics.notify (LAYOUT.md protocol, from a
   it('wakes a consumer blocked in wait() by relaying through a JS thread (notifyConsumer)', async () => {
     const frames = 30_000;
     const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
-    const consumer = result<ConsumerResult>(
-      startWorker('consumer.mjs', { buffer: ring.buffer, maxLen: MAX_LEN, lossless: true }),
-    );
     let relayed = 0;
-    const producer = result<{ wakes: number }>(
+    const [c, p] = await runPair<ConsumerResult, { wakes: number }>(
+      startWorker('consumer.mjs', { buffer: ring.buffer, maxLen: MAX_LEN, lossless: true }),
       startWorker('raw-producer.mjs', {
         buffer: ring.buffer,
         frames,
@@ -48,23 +46,20 @@ describe('a producer that never calls Atomics.notify (LAYOUT.md protocol, from a
         }
       },
     );
-    const [c, p] = await Promise.all([consumer, producer]);
     expect(c.error).toBe('');
     expect(c.got).toBe(frames);
     expect(c.idleWaits).toBe(0); // wait() has no timeout here: every sleep ended by a wakeup
     expect(p.wakes).toBeGreaterThan(0);
     expect(relayed).toBe(p.wakes);
-    expect(ring.stats().consumerWakeups).toBe(p.wakes);
+    expect(ring.stats().consumerWakeups).toBeGreaterThanOrEqual(p.wakes);
     expect(p.wakes).toBeLessThan(frames / 10); // once per consumer sleep, not once per frame
   });
 
   it('without a relay, a consumer using short wait timeouts still gets every frame', async () => {
     const frames = 10_000;
     const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
-    const consumer = result<ConsumerResult>(
+    const [c] = await runPair<ConsumerResult, { wakes: number }>(
       startWorker('consumer.mjs', { buffer: ring.buffer, maxLen: MAX_LEN, lossless: true, waitMs: 1 }),
-    );
-    const producer = result<{ wakes: number }>(
       startWorker('raw-producer.mjs', {
         buffer: ring.buffer,
         frames,
@@ -74,7 +69,6 @@ describe('a producer that never calls Atomics.notify (LAYOUT.md protocol, from a
         relay: false,
       }),
     );
-    const [c] = await Promise.all([consumer, producer]);
     expect(c.error).toBe('');
     expect(c.got).toBe(frames);
   });
@@ -148,7 +142,8 @@ describe.skipIf(!haveToolchain)('a C++ producer thread using include/frame_ring.
     const s = ring.stats();
     expect(s.pushed).toBe(frames + 1); // u64 written by C, read by JS
     expect(s.drained).toBe(frames + 1);
-    expect(s.consumerWakeups).toBe(relayed);
+    // Native wakeups plus any late relay that found the consumer asleep again.
+    expect(s.consumerWakeups).toBeGreaterThanOrEqual(relayed);
   });
 
   it('a native store + FUTEX_WAKE does not wake a JS Atomics.wait (why the relay is needed)', () => {

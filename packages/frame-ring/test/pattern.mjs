@@ -33,9 +33,9 @@ export function verify(bytes, offset, len, seq, maxLen) {
   const want = lenOf(seq, maxLen);
   if (len !== want) return `frame ${seq}: length ${len}, expected ${want}`;
   for (let i = 4; i < len; i++) {
-    if (bytes[offset + i] !== ((seq + 7 * i) & 255)) {
-      return `frame ${seq}: byte ${i} is ${bytes[offset + i]}, expected ${(seq + 7 * i) & 255}`;
-    }
+    const b = bytes[offset + i]; // read once: a torn frame may change under us
+    if (b !== ((seq + 7 * i) & 255))
+      return `frame ${seq}: byte ${i} is ${b}, expected ${(seq + 7 * i) & 255}`;
   }
   return '';
 }

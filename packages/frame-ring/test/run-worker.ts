@@ -26,3 +26,27 @@ export function result<T>(worker: Worker, onMessage?: (msg: unknown) => void): P
     });
   });
 }
+
+/**
+ * Runs a consumer and a producer worker. If the consumer stops with an error the producer
+ * (possibly blocked on a full ring) is terminated, so a broken ring fails fast instead of
+ * timing out. Resolves with both results.
+ */
+export async function runPair<C extends { error: string }, P>(
+  consumerWorker: Worker,
+  producerWorker: Worker,
+  onProducerMessage?: (msg: unknown) => void,
+): Promise<[C, P]> {
+  const producer = result<P>(producerWorker, onProducerMessage).then(
+    (v) => ({ ok: true as const, v }),
+    (e: unknown) => ({ ok: false as const, e }),
+  );
+  const c = await result<C>(consumerWorker);
+  if (c.error) {
+    await producerWorker.terminate();
+    return [c, undefined as P];
+  }
+  const p = await producer;
+  if (!p.ok) throw p.e;
+  return [c, p.v];
+}

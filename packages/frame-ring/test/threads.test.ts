@@ -3,7 +3,7 @@
 // order, length and bytes checked. FRAME_RING_STRESS_FRAMES sets the size (default 2M).
 import { FrameRing } from '@tapstack/frame-ring';
 import { describe, expect, it } from 'vitest';
-import { result, startWorker } from './run-worker.js';
+import { runPair, startWorker } from './run-worker.js';
 
 const STRESS_FRAMES = Number(process.env.FRAME_RING_STRESS_FRAMES ?? 2_000_000);
 
@@ -26,13 +26,10 @@ describe('FrameRing across two worker threads', () => {
     const maxLen = 1514;
     // Small ring: it wraps every few dozen frames and both sides sleep and wake often.
     const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
-    const consumer = result<ConsumerResult>(
+    const [c, p] = await runPair<ConsumerResult, ProducerResult>(
       startWorker('consumer.mjs', { buffer: ring.buffer, maxLen, lossless: true }),
-    );
-    const producer = result<ProducerResult>(
       startWorker('producer.mjs', { buffer: ring.buffer, frames: STRESS_FRAMES, maxLen, policy: 'full' }),
     );
-    const [c, p] = await Promise.all([consumer, producer]);
     expect(c.error).toBe('');
     expect(c.got).toBe(STRESS_FRAMES);
     expect(c.next).toBe(STRESS_FRAMES);
@@ -51,10 +48,8 @@ describe('FrameRing across two worker threads', () => {
     const maxLen = 1514;
     const ring = FrameRing.create({ capacity: 65536, maxFrameSize: 2048 });
     const gate = new SharedArrayBuffer(4);
-    const consumer = result<ConsumerResult>(
+    const [c, p] = await runPair<ConsumerResult, ProducerResult>(
       startWorker('consumer.mjs', { buffer: ring.buffer, maxLen, lossless: false, gate }),
-    );
-    const producer = result<ProducerResult>(
       startWorker('producer.mjs', { buffer: ring.buffer, frames, maxLen, policy: 'drop', halfSignal: true }),
       (msg) => {
         if (msg === 'half') {
@@ -64,7 +59,6 @@ describe('FrameRing across two worker threads', () => {
         }
       },
     );
-    const [c, p] = await Promise.all([consumer, producer]);
     expect(c.error).toBe('');
     expect(p.accepted + p.refused).toBe(frames);
     expect(p.refused).toBeGreaterThan(0);
