@@ -36,7 +36,7 @@ describe('ICMPv4 (RFC 792)', () => {
   it('refuses truncated messages, bad checksums and unknown types', () => {
     expect(Icmpv4Packet.newChecked(new Uint8Array(7))).toBe('truncated');
     const bad = icmp(icmpv4EchoRequest);
-    bad[9] ^= 1;
+    bad[9] = bad[9]! ^ 1;
     expect(parseIcmpv4(Icmpv4Packet.newChecked(bad) as Icmpv4Packet)).toBe('badChecksum');
     const unknown = new Uint8Array(8);
     unknown[0] = 42;

@@ -87,7 +87,7 @@ describe('ICMPv6 (RFC 4443) and NDP (RFC 4861)', () => {
     const { ip, body } = parse(neighborSolicit);
     expect(parseIcmpv6(Icmpv6Packet.newChecked(body) as Icmpv6Packet, ip.src, ip.dst, 64)).toBe('malformed');
     const bad = body.slice();
-    bad[10] ^= 0x40;
+    bad[10] = bad[10]! ^ 0x40;
     expect(parseIcmpv6(Icmpv6Packet.newChecked(bad) as Icmpv6Packet, ip.src, ip.dst, 255)).toBe(
       'badChecksum',
     );

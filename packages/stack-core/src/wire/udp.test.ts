@@ -46,7 +46,7 @@ describe('UDP (RFC 768)', () => {
     short[5] = 4;
     expect(UdpPacket.newChecked(short)).toBe('malformed');
     const flip = ip4.payload.slice();
-    flip[9] ^= 0xff;
+    flip[9] = flip[9]! ^ 0xff;
     expect(UdpRepr.parse(UdpPacket.newChecked(flip) as UdpPacket, ip4.src, ip4.dst)).toBe('badChecksum');
     const wrongSrc = Ipv4Address.parse('192.0.2.9');
     expect(UdpRepr.parse(UdpPacket.newChecked(ip4.payload) as UdpPacket, wrongSrc, ip4.dst)).toBe(
