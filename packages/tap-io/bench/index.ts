@@ -11,7 +11,7 @@
 import { createSocket } from 'node:dgram';
 import { existsSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
+import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { FrameRing } from '@tapstack/frame-ring';
 import { openTap, openVxlan, type TapLink } from '../src/index.js';
 import { loadNative } from '../src/native.js';
@@ -60,6 +60,25 @@ parentPort.on('message', (m) => {
   parentPort.postMessage({ n, ms: performance.now() - t0 });
 });`;
 
+/**
+ * Runs ours and the reference alternately, round by round, so both see the same machine
+ * load (this box's 2 cores are shared), after one warm-up of each; returns both medians.
+ */
+async function paired(
+  ours: () => number | Promise<number>,
+  ref: () => number | Promise<number>,
+): Promise<[number, number]> {
+  await ours();
+  await ref();
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    a.push(await ours());
+    b.push(await ref());
+  }
+  return [median(a), median(b)];
+}
+
 function refRun(w: Worker, msg: Record<string, unknown>): Promise<{ n: number; ms: number }> {
   return new Promise((resolve) => {
     w.once('message', resolve);
@@ -79,7 +98,7 @@ async function tapBenches(): Promise<void> {
       // ---------------- write
       const f = frame(size, 1);
       const batch = Array.from({ length: 256 }, () => f);
-      const writeOurs = await medianOfRounds(
+      const [writeOurs, writeRef] = await paired(
         () => {
           const t0 = performance.now();
           let n = 0;
@@ -89,14 +108,10 @@ async function tapBenches(): Promise<void> {
           } while (performance.now() < end);
           return n / ((performance.now() - t0) / 1000);
         },
-        { rounds: ROUNDS },
-      );
-      const writeRef = await medianOfRounds(
         async () => {
           const r = await refRun(worker, { op: 'write', fd: refDev.fd, size, ms: ROUND_MS, frame: f });
           return r.n / (r.ms / 1000);
         },
-        { rounds: ROUNDS },
       );
       const refName = `${PKG}/tap/${size}B/blocking-write-worker-frames-per-s`;
       report({
@@ -150,7 +165,7 @@ async function tapBenches(): Promise<void> {
       const onFrame = (u8: Uint8Array, off: number, len: number) => {
         sink += u8[off + len - 1]!;
       };
-      const readOurs = await medianOfRounds(
+      const [readOurs, readRef] = await paired(
         async () => {
           const b = native.blastStart(ours.name, src);
           try {
@@ -169,9 +184,6 @@ async function tapBenches(): Promise<void> {
             native.blastStop(b);
           }
         },
-        { rounds: ROUNDS },
-      );
-      const readRef = await medianOfRounds(
         async () => {
           const b = native.blastStart(refDev.name, src);
           try {
@@ -182,7 +194,6 @@ async function tapBenches(): Promise<void> {
             native.blastStop(b);
           }
         },
-        { rounds: ROUNDS },
       );
       const refName = `${PKG}/tap/${size}B/blocking-read-worker-frames-per-s`;
       report({
@@ -251,15 +262,12 @@ async function vxlanBenches(): Promise<void> {
     for (const size of sizes) {
       const f = new Uint8Array(size);
       f.set([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x88, 0xb5], 0);
-      const ours = await medianOfRounds(
+      const [ours, raw] = await paired(
         () =>
           pump(
             () => a.send(f),
             () => got,
           ),
-        { rounds: ROUNDS },
-      );
-      const raw = await medianOfRounds(
         () =>
           pump(
             () => {
@@ -269,7 +277,6 @@ async function vxlanBenches(): Promise<void> {
             },
             () => rawGot,
           ),
-        { rounds: ROUNDS },
       );
       report({
         package: PKG,

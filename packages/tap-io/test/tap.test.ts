@@ -153,6 +153,34 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     }
   });
 
+  it('onFrames gets every frame the reader thread read, in batches', async () => {
+    const name = `tsof${tag}`;
+    const tap = openTap({ name, ringBytes: 1 << 22 });
+    links.push(tap);
+    noIpv6(name);
+    const native = (await import('../src/native.js')).loadNative();
+    let frames = 0;
+    let batches = 0;
+    let ok = 0;
+    tap.onFrames((fs) => {
+      batches++;
+      frames += fs.length;
+      for (const f of fs) if (f.length === 128 && f[12] === 0x88 && f[13] === 0xb5 && f[127] === 0x77) ok++;
+    });
+    try {
+      const b = native.blastStart(name, frame(mac(0x44), mac(0x33), 128, 0x88b5, 0x77));
+      await new Promise((r) => setTimeout(r, 150));
+      native.blastStop(b);
+      await until(() => frames === tap.stats().rxFrames && frames > 100, 3000, 'delivery');
+      expect(ok).toBeGreaterThan(100);
+      expect(ok).toBeLessThanOrEqual(frames);
+      expect(tap.stats().rxDropped).toBe(0);
+      expect(frames / batches).toBeGreaterThan(1);
+    } finally {
+      await tap.close();
+    }
+  });
+
   it('sendBatch writes many frames with one native call; the kernel counts them', async () => {
     const name = `tstx${tag}`;
     const tap = openTap({ name });
