@@ -190,6 +190,8 @@ export interface TransferResult {
   simMs: number;
   firstBad: number;
   retransmits: number;
+  /** Sender-side counters ("tcp.rtoTimeouts", ...). */
+  counters: Map<string, number>;
 }
 
 /** Connects A→B, sends `total` bytes from A, reads on B (optionally slowly), checks, closes both ways. */
@@ -262,5 +264,6 @@ export function transfer(
     simMs: sim.now,
     firstBad,
     retransmits: info?.retransmits ?? -1,
+    counters: sim.hosts[0].counters,
   };
 }

@@ -632,7 +632,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (s === undefined) return -SocketError.EBADF;
     if (s.error !== 0 && s.error !== SocketError.ETIMEDOUT && s.recvRing.length === 0) return -s.error;
     if (s.error === SocketError.ECONNRESET) return -s.error;
-    const n = s.recv(into);
+    const n = s.recv(into, this.lastNow);
     if (n > 0) return n;
     if (s.finReceived) return EOF;
     if (s.error !== 0) return -s.error;

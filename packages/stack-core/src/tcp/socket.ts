@@ -58,6 +58,8 @@ const KEEPALIVE_INTERVAL = 75_000;
 const KEEPALIVE_PROBES = 9;
 /** Largest window scale shift (RFC 7323 §2.3). */
 const MAX_WSCALE = 14;
+/** Empty rings of an idle connection are freed after this long (ms). */
+const IDLE_RELEASE = 5_000;
 /** RFC 6675 DupThresh. */
 const DUP_THRESH = 3;
 
@@ -146,6 +148,15 @@ export class TcpSocket {
   persistAt = Infinity;
   keepaliveAt = Infinity;
   closeAt = Infinity;
+  /** Tail loss probe (RFC 8985 §7) and reordering-window loss detection deadlines. */
+  tlpAt = Infinity;
+  reoAt = Infinity;
+  /** When to give back ring storage if both rings are still empty (idle connections stay small). */
+  idleAt = Infinity;
+  /** When the current pass over the holes began (for lost-retransmission detection). */
+  rtxScanAt = 0;
+  /** Lowest RTT seen (RFC 8985 §6.2 reordering window). */
+  minRtt = Infinity;
   /** Earliest entry this socket has in the layer's timer heap. */
   scheduledAt = Infinity;
   queuedForOutput = false;
@@ -518,7 +529,7 @@ export class TcpSocket {
       return false;
     }
     const wnd = seg.window * 2 ** this.sndShift;
-    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg);
+    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg, now);
     if (seqGt(ack, this.sndUna)) {
       this.newAck(seg, ack, now);
     } else if (
@@ -546,7 +557,7 @@ export class TcpSocket {
     return this.state !== CLOSED;
   }
 
-  private takeSack(seg: TcpRepr): void {
+  private takeSack(seg: TcpRepr, now: number): void {
     if (!this.sacked) this.sacked = new SeqRangeSet();
     let grew = false;
     for (let i = 0; i < seg.sackCount; i++) {
@@ -556,7 +567,18 @@ export class TcpSocket {
       if (seqLe(e, this.sndUna) || seqGt(e, this.sndMax) || seqGe(s, e)) continue;
       if (this.sacked.add(seqMax(s, this.sndUna), e)) grew = true;
     }
-    if (grew && this.inRecovery) this.ctx.markOutput(this);
+    if (!grew) return;
+    if (this.inRecovery) {
+      this.ctx.markOutput(this);
+    } else if (this.reoAt === Infinity) {
+      // RFC 8985 §6.2 (simplified): a hole below SACKed data counts as lost once a
+      // reordering window (min RTT / 4) has passed without it being filled.
+      this.reoAt = now + this.reorderWindow();
+    }
+  }
+
+  private reorderWindow(): number {
+    return Math.max(this.minRtt === Infinity ? 1 : this.minRtt / 4, 0.25);
   }
 
   private rttSample(seg: TcpRepr, now: number, synAcked: boolean): void {
@@ -569,6 +591,7 @@ export class TcpSocket {
       this.rttSeq = -1;
     }
     if (r < 0 || (synAcked && this.retries > 0 && !this.tsOk)) return;
+    if (r < this.minRtt) this.minRtt = r;
     // RFC 6298 §2.
     if (this.srtt === 0) {
       this.srtt = Math.max(r, 0.001);
@@ -637,23 +660,17 @@ export class TcpSocket {
     }
 
     this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rto;
+    this.armTlp(now);
+    if (this.sacked === undefined || this.sacked.count === 0) this.reoAt = Infinity;
     if (this.sendWasFull && this.sendRing.free >= this.sendRing.capacity >>> 1) {
       this.sendWasFull = false;
       this.emitEvents(SocketEvent.Writable);
     }
-    if (
-      this.sendRing.length === 0 &&
-      !this.finQueued &&
-      this.sendRing.allocated &&
-      this.state === ESTABLISHED
-    ) {
-      // Idle connections keep no send storage.
-      this.sendRing.release();
-    }
+    if (this.sendRing.length === 0) this.armIdleRelease(now);
     this.ctx.markOutput(this);
   }
 
-  private dupAck(_now: number): void {
+  private dupAck(now: number): void {
     this.dupAcks++;
     if (this.inRecovery) {
       if (!this.sackOk) this.cc.cwnd += this.smss; // RFC 6582 §3.2 step 4 inflation
@@ -663,16 +680,19 @@ export class TcpSocket {
     const sackedEnough =
       this.sackOk && this.sacked !== undefined && this.sacked.bytes() >= DUP_THRESH * this.smss;
     if ((this.dupAcks >= DUP_THRESH || sackedEnough) && seqGt(this.sndUna, this.recoverSeq)) {
-      this.enterRecovery();
+      this.enterRecovery(now);
     } else if (this.dupAcks >= DUP_THRESH && this.sndUna === this.recoverSeq) {
-      this.enterRecovery();
+      this.enterRecovery(now);
     }
   }
 
   /** RFC 6675 §5 / RFC 6582 §3.2 step 2: fast retransmit and recovery. */
-  private enterRecovery(): void {
+  private enterRecovery(now: number): void {
     const flight = seqDiff(this.sndMax, this.sndUna);
     this.inRecovery = true;
+    this.rtxScanAt = now;
+    this.reoAt = Infinity;
+    this.tlpAt = Infinity;
     this.recoverSeq = this.sndMax;
     this.cc.onLoss(flight, this.smss, 0);
     this.highRxt = this.sndUna;
@@ -797,6 +817,7 @@ export class TcpSocket {
     const wasTimeWait = this.state === TIME_WAIT;
     this.state = CLOSED;
     this.rtoAt = this.delackAt = this.persistAt = this.keepaliveAt = this.closeAt = Infinity;
+    this.tlpAt = this.reoAt = this.idleAt = Infinity;
     this.ackNow = false;
     if (!wasClosed) {
       this.ctx.closed(this);
@@ -851,9 +872,13 @@ export class TcpSocket {
     return took;
   }
 
-  recv(into: Uint8Array): number {
+  recv(into: Uint8Array, now: number): number {
     const n = this.recvRing.read(into);
     if (n > 0) {
+      if (this.recvRing.length === 0 && this.idleAt === Infinity) {
+        this.armIdleRelease(now);
+        this.ctx.schedule(this);
+      }
       // Window update once the window can grow by enough (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3).
       const potential = seqAdd(this.rcvNxt, Math.min(this.recvRing.free, 65535 * 2 ** this.rcvShift));
       const grow = seqDiff(potential, this.rcvAdvEnd);
@@ -875,7 +900,16 @@ export class TcpSocket {
   // ---------------------------------------------------------------- timers
 
   nextDeadline(): number {
-    return Math.min(this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.closeAt);
+    return Math.min(
+      this.rtoAt,
+      this.delackAt,
+      this.persistAt,
+      this.keepaliveAt,
+      this.closeAt,
+      this.tlpAt,
+      this.reoAt,
+      this.idleAt,
+    );
   }
 
   onTimer(now: number): void {
@@ -888,6 +922,14 @@ export class TcpSocket {
     }
     if (this.rtoAt <= now) this.onRto(now);
     if (this.state === CLOSED) return;
+    if (this.tlpAt <= now) this.onTlp(now);
+    if (this.reoAt <= now) {
+      this.reoAt = Infinity;
+      const sacked = this.sacked;
+      if (!this.inRecovery && sacked && sacked.count > 0 && seqLt(this.sndUna, sacked.r[0]!)) {
+        this.enterRecovery(now);
+      }
+    }
     if (this.persistAt <= now) {
       // RFC 9293 §3.8.6.1: probe the zero window.
       this.persistAt = Infinity;
@@ -903,11 +945,17 @@ export class TcpSocket {
       this.ctx.markOutput(this);
     }
     if (this.keepaliveAt <= now) this.onKeepalive(now);
+    if (this.idleAt <= now) {
+      this.idleAt = Infinity;
+      this.releaseIdleStorage();
+    }
     this.ctx.schedule(this);
   }
 
   private onRto(now: number): void {
     this.rtoAt = Infinity;
+    this.tlpAt = Infinity;
+    this.reoAt = Infinity;
     if (this.sndUna === this.sndMax) return;
     this.retries++;
     const c = this.ctx.config;
@@ -938,6 +986,67 @@ export class TcpSocket {
     }
     this.rtoAt = now + this.rto;
     this.ctx.markOutput(this);
+  }
+
+  /** Rings are kept while a connection is busy and freed after IDLE_RELEASE of emptiness. */
+  armIdleRelease(now: number): void {
+    if (this.idleAt === Infinity) this.idleAt = now + IDLE_RELEASE;
+  }
+
+  private releaseIdleStorage(): void {
+    if (this.sendRing.length === 0 && this.sndUna === this.sndMax) this.sendRing.release();
+    if (this.recvRing.length === 0 && (this.ooo === undefined || this.ooo.count === 0))
+      this.recvRing.release();
+  }
+
+  /** RFC 8985 §7.2: PTO = 2·SRTT (+ a delayed-ACK allowance for a single segment), at most the RTO. */
+  private armTlp(now: number): void {
+    if (
+      !this.sackOk ||
+      this.inRecovery ||
+      this.srtt === 0 ||
+      this.sndUna === this.sndMax ||
+      this.state < ESTABLISHED
+    ) {
+      this.tlpAt = Infinity;
+      return;
+    }
+    let pto = 2 * this.srtt;
+    if (seqDiff(this.sndMax, this.sndUna) <= this.smss) pto += this.ctx.config.delayedAckTimeout * 5;
+    pto = Math.max(pto, 1);
+    this.tlpAt = now + Math.min(pto, this.rto);
+  }
+
+  /** RFC 8985 §7.3: send one new segment if possible, else the last one again. */
+  private onTlp(now: number): void {
+    this.tlpAt = Infinity;
+    if (this.inRecovery || this.sndUna === this.sndMax) return;
+    const dataEnd = seqAdd(this.sndBase, this.sendRing.length);
+    const room = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndMax);
+    const avail = seqDiff(dataEnd, this.sndMax);
+    let seq: number;
+    let len: number;
+    if (avail > 0 && room > 0 && this.sndNxt === this.sndMax) {
+      seq = this.sndMax;
+      len = Math.min(avail, room, this.smss);
+    } else {
+      const dataSent = seqDiff(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, this.sndUna);
+      len = Math.min(this.smss, Math.max(dataSent, 0));
+      seq = seqAdd(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, -len);
+    }
+    const end = seqAdd(seq, len);
+    const fin = this.finQueued && end === dataEnd && seqGt(this.sndMax, dataEnd);
+    if (len === 0 && !fin) return;
+    this.emitSegment(now, seq, ACK | (fin ? FIN : 0), len);
+    this.ctx.host.count('tcp.tlpProbes');
+    const sent = seqAdd(end, fin ? 1 : 0);
+    if (seqGt(sent, this.sndMax)) {
+      this.sndMax = sent;
+      this.sndNxt = sent;
+    } else {
+      this.retransmits++;
+    }
+    this.rtoAt = now + this.rto;
   }
 
   private onKeepalive(now: number): void {
@@ -1017,6 +1126,18 @@ export class TcpSocket {
           if (sacked) {
             for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
             const high = sacked.highest(una);
+            if (
+              !seqLt(s, high) &&
+              seqLt(una, high) &&
+              now - this.rtxScanAt > this.srtt + this.reorderWindow()
+            ) {
+              // Every hole was resent an RTT ago and some are still open: those resends were
+              // lost too (RFC 8985 §6.2 applied to retransmissions); start over.
+              this.highRxt = una;
+              this.rtxScanAt = now;
+              s = una;
+              for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
+            }
             if (seqLt(s, high)) {
               const nextSacked = sacked.nextStartAfter(s);
               let len = Math.min(
@@ -1120,6 +1241,7 @@ export class TcpSocket {
       }
       if (this.inRecovery) this.sndNxt = this.sndMax;
       if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
+      if (!isRtx) this.armTlp(now);
       this.persistAt = Infinity;
       if (fin) return;
     }

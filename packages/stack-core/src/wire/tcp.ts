@@ -256,16 +256,25 @@ export function writeU32(buf: Uint8Array, i: number, v: number): void {
   buf[i + 3] = v & 0xff;
 }
 
+// A word view of the last buffer summed (a sender's scratch buffer, a frame ring): reused
+// so the hot path allocates no view per segment.
+let cachedBuffer: ArrayBufferLike | undefined;
+let cachedWords: Uint16Array | undefined;
+
 /** Ones'-complement sum of a segment, 16-bit words read two at a time through a Uint16Array when aligned. */
 function segmentSum(seg: Uint8Array, initial: number): number {
   const len = seg.length;
   if ((seg.byteOffset & 1) !== 0 || len < 64) return onesSum(seg, 0, len, initial);
   // RFC 1071 §2(B): the sum is byte-order independent, so sum little-endian words and
   // swap the folded result once.
-  const words = new Uint16Array(seg.buffer, seg.byteOffset, len >>> 1);
+  if (seg.buffer !== cachedBuffer) {
+    cachedBuffer = seg.buffer;
+    cachedWords = new Uint16Array(seg.buffer, 0, seg.buffer.byteLength >>> 1);
+  }
+  const words = cachedWords!;
   let sum = 0;
-  const n = words.length;
-  let i = 0;
+  let i = seg.byteOffset >>> 1;
+  const n = i + (len >>> 1);
   for (; i + 4 <= n; i += 4) sum += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
   for (; i < n; i++) sum += words[i]!;
   while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
