@@ -1,0 +1,294 @@
+/**
+ * The AF_UNIX bridge end to end: BridgeServer on stack A, peers on stack B, clients
+ * by hand (socat), through the client library, and misbehaving ones.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { type Socket, connect as unixConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bridgeConnect, bridgeListen, bridgeUdp } from '../src/bridge-client.js';
+import { BridgeServer } from '../src/bridge-server.js';
+import { createDgram } from '../src/dgram.js';
+import { type TapNet, type TapSocket, createNet } from '../src/net.js';
+import { pattern, serveDns, sleep, stackPair, until } from './helpers.js';
+
+const run = promisify(execFile);
+
+let pair: Awaited<ReturnType<typeof stackPair>>;
+let netA: TapNet;
+let netB: TapNet;
+let dir: string;
+let path: string;
+let bridge: BridgeServer;
+/** Sockets accepted by the sink on B (port 9), with what they received. */
+const sinkConns: { sock: TapSocket; bytes: number; errors: string[] }[] = [];
+
+function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  s.on('data', (c: Buffer) => parts.push(c));
+  return new Promise((resolve, reject) => {
+    s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  pair = await stackPair();
+  netA = createNet(pair.A.sockets);
+  netB = createNet(pair.B.sockets);
+  serveDns(pair.B, { 'echo.test': ['192.0.2.2'] });
+  netB.createServer((s) => s.pipe(s)).listen(7);
+  netB
+    .createServer((s) => {
+      const e = { sock: s, bytes: 0, errors: [] as string[] };
+      sinkConns.push(e);
+      s.on('data', (c: Buffer) => (e.bytes += c.length));
+      s.on('error', (err: NodeJS.ErrnoException) => e.errors.push(err.code!));
+    })
+    .listen(9);
+  dir = mkdtempSync(join(tmpdir(), 'tapstack-bridge-'));
+  path = join(dir, 'bridge.sock');
+  bridge = new BridgeServer(pair.A.sockets, { path, requestTimeout: 300 });
+  await bridge.listen();
+});
+
+afterAll(async () => {
+  await bridge.close();
+  await pair.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Sends raw bytes on a fresh bridge connection and returns everything until the daemon closes. */
+async function rawExchange(bytes: string | Buffer, opts: { end?: boolean } = {}): Promise<string> {
+  const s = unixConnect(path);
+  await once(s, 'connect');
+  const got = readAll(s);
+  if (opts.end === false) s.write(bytes);
+  else s.end(bytes);
+  return (await got).toString();
+}
+
+describe('AF_UNIX bridge', () => {
+  it('creates the socket with mode 0600', () => {
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('can be used by hand with socat', async () => {
+    const { stdout } = await run(
+      'sh',
+      [
+        '-c',
+        `printf 'TAPSTACK/1 CONNECT 192.0.2.2:7\\nhello by hand\\n' | socat -t 5 - UNIX-CONNECT:${path}`,
+      ],
+      { timeout: 10_000 },
+    );
+    expect(stdout).toMatch(/^OK 192\.0\.2\.1:\d+ 192\.0\.2\.2:7\nhello by hand\n$/);
+    const refused = await run(
+      'sh',
+      ['-c', `printf 'TAPSTACK/1 CONNECT 192.0.2.2:1\\n' | socat -t 5 - UNIX-CONNECT:${path}`],
+      { timeout: 10_000 },
+    );
+    expect(refused.stdout).toBe('ERR ECONNREFUSED connection refused\n');
+  });
+
+  it('bridgeConnect gives a net.Socket carrying the TCP stream (names resolved in the daemon)', async () => {
+    const s = await bridgeConnect({ path, host: 'echo.test', port: 7 });
+    expect(s.tapstack.remote).toBe('192.0.2.2:7');
+    expect(s.tapstack.local).toMatch(/^192\.0\.2\.1:\d+$/);
+    const data = pattern(4 << 20, 3);
+    const got = readAll(s);
+    s.end(data);
+    const echoed = await got;
+    expect(echoed.length).toBe(data.length);
+    expect(echoed.equals(data)).toBe(true);
+  });
+
+  it('rejects with the daemon error code', async () => {
+    await expect(bridgeConnect({ path, host: '192.0.2.2', port: 1 })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+      errno: -111,
+    });
+    await expect(bridgeConnect({ path, host: 'nope.test', port: 7 })).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+    });
+  });
+
+  it('LISTEN + ACCEPT: a stack peer connects to an application behind the bridge', async () => {
+    const l = await bridgeListen({ path, port: 9100 });
+    expect(l.id).toBeGreaterThan(0);
+    expect(l.port).toBe(9100);
+    const accepted = l.accept();
+    const c = netB.createConnection(9100, '192.0.2.1');
+    const connected = once(c, 'connect');
+    const s = await accepted;
+    await connected;
+    expect(s.tapstack.local).toBe('192.0.2.1:9100');
+    expect(s.tapstack.remote).toBe(`192.0.2.2:${c.localPort}`);
+    s.on('data', (d: Buffer) => s.write(d.toString().split('').reverse().join('')));
+    s.on('end', () => s.end());
+    const got = readAll(c);
+    c.end('stressed');
+    expect((await got).toString()).toBe('desserts');
+    // A second accept on the same listener, then the listener goes away with its control socket.
+    const a2 = l.accept();
+    const c2 = netB.createConnection(9100, '192.0.2.1');
+    const s2 = await a2;
+    s2.end('second');
+    expect((await readAll(c2)).toString()).toBe('second');
+    l.close();
+    await until(() => bridge.openHandles === 0);
+    const c3 = netB.createConnection(9100, '192.0.2.1');
+    const [err] = await once(c3, 'error');
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+
+  it('UDP: framed datagrams with address headers', async () => {
+    const echo = createDgram(pair.B.sockets).createSocket('udp4');
+    echo.bind(5300);
+    echo.on('message', (m, r) => echo.send(Buffer.concat([m, Buffer.from('!')]), r.port, r.address));
+    await once(echo, 'listening');
+    const u = await bridgeUdp({ path });
+    expect(u.port).toBeGreaterThan(0);
+    const got: string[] = [];
+    u.on('message', (m: Buffer, r) => got.push(`${m.toString()} from ${r.address}:${r.port}`));
+    for (const w of ['one', 'two', 'three']) u.send(w, 5300, '192.0.2.2');
+    expect(await until(() => got.length === 3)).toBe(true);
+    expect(got.sort()).toEqual([
+      'one! from 192.0.2.2:5300',
+      'three! from 192.0.2.2:5300',
+      'two! from 192.0.2.2:5300',
+    ]);
+    u.close();
+    echo.close();
+  });
+
+  it('answers garbage, long lines, silence and unknown ids with ERR and a close', async () => {
+    expect(await rawExchange('GET / HTTP/1.1\r\n\r\n')).toMatch(/^ERR EPROTO /);
+    expect(await rawExchange('TAPSTACK/9 CONNECT a:1\n')).toMatch(/^ERR EPROTONOSUPPORT /);
+    expect(await rawExchange(Buffer.alloc(5000, 0x41), { end: false })).toBe(
+      'ERR EPROTO request line too long\n',
+    );
+    expect(await rawExchange('TAPSTACK/1 CONN', { end: false })).toBe(
+      'ERR ETIMEDOUT request line not received in time\n',
+    );
+    expect(await rawExchange('TAPSTACK/1 ACCEPT 4242\n')).toBe('ERR EBADF no listener 4242\n');
+    expect(await rawExchange('\x00\xff\n')).toMatch(/^ERR EPROTO /);
+    // Clients that connect and vanish.
+    for (let i = 0; i < 20; i++) {
+      const s = unixConnect(path);
+      await once(s, 'connect');
+      if (i % 2) s.write('TAPSTACK/1 CONNECT 192.0.2.2:7\n');
+      s.destroy();
+    }
+    expect(await until(() => bridge.sessions === 0 && bridge.openHandles === 0)).toBe(true);
+  });
+
+  it('a slow client pushes back to the TCP sender instead of being buffered', async () => {
+    let serverSide: TapSocket | undefined;
+    const total = 16 << 20;
+    const data = pattern(total, 5);
+    let writeReturnedFalse = false;
+    netB
+      .createServer((s) => {
+        serverSide = s;
+        let off = 0;
+        const more = () => {
+          while (off < total) {
+            const ok = s.write(data.subarray(off, off + 65536));
+            off += 65536;
+            if (!ok) {
+              writeReturnedFalse = true;
+              s.once('drain', more);
+              return;
+            }
+          }
+          s.end();
+        };
+        more();
+      })
+      .listen(9200);
+    const c = await bridgeConnect({ path, host: '192.0.2.2', port: 9200 });
+    c.pause();
+    await sleep(400);
+    const stuckAt = serverSide!.bytesWritten;
+    await sleep(200);
+    expect(writeReturnedFalse).toBe(true);
+    expect(serverSide!.bytesWritten).toBe(stuckAt); // nothing moves while the client is not reading
+    expect(stuckAt).toBeLessThan(total / 2);
+    const got = readAll(c);
+    c.resume();
+    const buf = await got;
+    expect(buf.length).toBe(total);
+    expect(createHash('sha256').update(buf).digest('hex')).toBe(
+      createHash('sha256').update(data).digest('hex'),
+    );
+  });
+
+  it('a client process killed mid-transfer: the peer sees the end, nothing leaks', async () => {
+    // The child writes without ever reading, to the echo server: replies pile up in its
+    // socket, so its death is a reset (unread data), which the bridge relays as RST.
+    const peers: { bytes: number; events: string[] }[] = [];
+    netB
+      .createServer((s) => {
+        const e = { bytes: 0, events: [] as string[] };
+        peers.push(e);
+        s.on('data', (c: Buffer) => {
+          e.bytes += c.length;
+          s.write(c);
+        });
+        s.on('end', () => e.events.push('end'));
+        s.on('error', (err: NodeJS.ErrnoException) => e.events.push(err.code!));
+        s.on('close', () => e.events.push('close'));
+      })
+      .listen(9300);
+    const script = `
+      const s = require('node:net').connect(${JSON.stringify(path)}, () => {
+        s.write('TAPSTACK/1 CONNECT 192.0.2.2:9300\\n');
+        const chunk = Buffer.alloc(65536, 7);
+        const pump = () => { while (s.write(chunk)); s.once('drain', pump); };
+        pump();
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    try {
+      expect(await until(() => peers.length === 1 && peers[0]!.bytes > 256 << 10, 10_000)).toBe(true);
+      process.kill(child.pid!, 'SIGKILL');
+      await once(child, 'exit');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    }
+    const peer = peers[0]!;
+    expect(await until(() => peer.events.includes('close'))).toBe(true);
+    expect(peer.events).toEqual(['ECONNRESET', 'close']);
+    expect(await until(() => bridge.sessions === 0 && bridge.openHandles === 0)).toBe(true);
+  });
+
+  it('a client that dies after sending half-closes toward the peer (FIN), nothing leaks', async () => {
+    const before = sinkConns.length;
+    const script = `
+      const s = require('node:net').connect(${JSON.stringify(path)}, () => {
+        s.write('TAPSTACK/1 CONNECT 192.0.2.2:9\\n');
+        const chunk = Buffer.alloc(65536, 7);
+        const pump = () => { while (s.write(chunk)); s.once('drain', pump); };
+        s.once('data', pump);
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    try {
+      expect(await until(() => sinkConns.length > before && sinkConns[before]!.bytes > 1 << 20, 10_000)).toBe(
+        true,
+      );
+      process.kill(child.pid!, 'SIGKILL');
+      await once(child, 'exit');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    }
+    const conn = sinkConns[before]!;
+    expect(await until(() => conn.sock.destroyed)).toBe(true);
+    expect(conn.errors).toEqual([]);
+    expect(await until(() => bridge.sessions === 0 && bridge.openHandles === 0)).toBe(true);
+  });
+});
