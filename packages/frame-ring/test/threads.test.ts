@@ -3,7 +3,8 @@
 // order, length and bytes checked. FRAME_RING_STRESS_FRAMES sets the size (default 2M).
 import { FrameRing } from '@tapstack/frame-ring';
 import { describe, expect, it } from 'vitest';
-import { runPair, startWorker } from './run-worker.js';
+import { seqOf, verify } from './pattern.mjs';
+import { result, runPair, startWorker } from './run-worker.js';
 
 const STRESS_FRAMES = Number(process.env.FRAME_RING_STRESS_FRAMES ?? 2_000_000);
 
@@ -67,5 +68,38 @@ describe('FrameRing across two worker threads', () => {
     expect(s.dropped).toBe(p.refused);
     expect(s.pushed).toBe(p.accepted + 1);
     expect(s.drained).toBe(s.pushed);
+  });
+
+  it('main-thread consumer with waitAsync keeps up with a producer worker', async () => {
+    const frames = 100_000;
+    const maxLen = 1514;
+    const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
+    const producer = result<ProducerResult>(
+      startWorker('producer.mjs', { buffer: ring.buffer, frames, maxLen, policy: 'full' }),
+    );
+    let next = 0;
+    let error = '';
+    let done = false;
+    let sleeps = 0;
+    while (!done && !error) {
+      const n = ring.drainRaw(256, (bytes, off, len) => {
+        if (len === 0) {
+          done = true;
+          return;
+        }
+        const seq = seqOf(bytes, off);
+        if (seq !== next) error ||= `order: got ${seq}, expected ${next}`;
+        error ||= verify(bytes, off, len, seq, maxLen);
+        next = seq + 1;
+      });
+      if (n === 0) {
+        sleeps++;
+        await ring.waitAsync(); // no timeout: only a notify from the worker can end it
+      }
+    }
+    expect(error).toBe('');
+    expect(next).toBe(frames);
+    expect(sleeps).toBeGreaterThan(0);
+    await producer;
   });
 });
