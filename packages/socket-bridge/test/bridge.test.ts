@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { type Socket, connect as unixConnect } from 'node:net';
+import { connect as unixConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,7 +20,6 @@ import { pattern, serveDns, sleep, stackPair, until } from './helpers.js';
 const run = promisify(execFile);
 
 let pair: Awaited<ReturnType<typeof stackPair>>;
-let netA: TapNet;
 let netB: TapNet;
 let dir: string;
 let path: string;
@@ -39,7 +38,6 @@ function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
 
 beforeAll(async () => {
   pair = await stackPair();
-  netA = createNet(pair.A.sockets);
   netB = createNet(pair.B.sockets);
   serveDns(pair.B, { 'echo.test': ['192.0.2.2'] });
   netB.createServer((s) => s.pipe(s)).listen(7);

@@ -1,0 +1,162 @@
+/**
+ * The SOCKS5 front on stack A, used by curl (an unmodified program) and by a
+ * hand-written RFC 1928 client for UDP ASSOCIATE; servers run on stack B.
+ */
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import http from 'node:http';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import { Ipv4Address } from '@tapstack/stack-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDgram } from '../src/dgram.js';
+import { createNet } from '../src/net.js';
+import { encodeUdpDatagram, parseUdpDatagram } from '../src/socks5-codec.js';
+import { Socks5Server } from '../src/socks5-server.js';
+import { pattern, serveDns, stackPair, until } from './helpers.js';
+
+const run = promisify(execFile);
+
+let pair: Awaited<ReturnType<typeof stackPair>>;
+let socks: Socks5Server;
+let port: number;
+let authed: Socks5Server;
+let authPort: number;
+const big = pattern(3 << 20, 11);
+
+beforeAll(async () => {
+  pair = await stackPair();
+  const netB = createNet(pair.B.sockets);
+  serveDns(pair.B, { 'web.test': ['192.0.2.2'] });
+  const httpServer = http.createServer((req, res) => {
+    if (req.url === '/big') res.end(big);
+    else res.end(`hello from ${req.socket.localAddress} to ${req.headers.host}\n`);
+  });
+  netB.createServer((s) => httpServer.emit('connection', s)).listen(80);
+  socks = new Socks5Server(pair.A.sockets);
+  ({ port } = await socks.listen(0));
+  authed = new Socks5Server(pair.A.sockets, { auth: { username: 'alice', password: 's3cret' } });
+  ({ port: authPort } = await authed.listen(0));
+});
+
+afterAll(async () => {
+  await socks.close();
+  await authed.close();
+  await pair.close();
+});
+
+const curl = (args: string[]) =>
+  run('curl', ['-sS', '--max-time', '20', ...args], {
+    timeout: 30_000,
+    encoding: 'buffer',
+    maxBuffer: 64 << 20,
+  });
+
+describe('SOCKS5 front', () => {
+  it('binds to loopback by default', async () => {
+    const s = new Socks5Server(pair.A.sockets);
+    const a = await s.listen(0);
+    expect(a.address).toBe('127.0.0.1');
+    await s.close();
+  });
+
+  it('curl --socks5-hostname fetches from an HTTP server on the virtual network', async () => {
+    const { stdout } = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://web.test/']);
+    expect(stdout.toString()).toBe('hello from 192.0.2.2 to web.test\n');
+    const r = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://web.test/big']);
+    expect(r.stdout.length).toBe(big.length);
+    expect(Buffer.compare(r.stdout, big)).toBe(0);
+  });
+
+  it('CONNECT to IPv4 and IPv6 literals', async () => {
+    const v4 = await curl(['--socks5', `127.0.0.1:${port}`, 'http://192.0.2.2/']);
+    expect(v4.stdout.toString()).toBe('hello from 192.0.2.2 to 192.0.2.2\n');
+    const v6 = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://[2001:db8::2]/']);
+    expect(v6.stdout.toString()).toBe('hello from 2001:db8::2 to [2001:db8::2]\n');
+  });
+
+  it('reports refused connections and unknown names with SOCKS reply codes', async () => {
+    const refused = await curl(['--socks5', `127.0.0.1:${port}`, 'http://192.0.2.2:81/']).catch((e) => e);
+    // curl prints the RFC 1928 reply code: 5 = connection refused, 4 = host unreachable.
+    expect(refused.stderr.toString()).toMatch(/SOCKS5 connection to 192\.0\.2\.2\. \(5\)/);
+    const unknown = await curl(['--socks5-hostname', `127.0.0.1:${port}`, 'http://nope.test/']).catch(
+      (e) => e,
+    );
+    expect(unknown.stderr.toString()).toMatch(/SOCKS5 connection to nope\.test\. \(4\)/);
+  });
+
+  it('username/password (RFC 1929): right credentials pass, wrong ones are refused', async () => {
+    const ok = await curl(['--socks5-hostname', `alice:s3cret@127.0.0.1:${authPort}`, 'http://web.test/']);
+    expect(ok.stdout.toString()).toBe('hello from 192.0.2.2 to web.test\n');
+    const bad = await curl([
+      '--socks5-hostname',
+      `alice:nope@127.0.0.1:${authPort}`,
+      'http://web.test/',
+    ]).catch((e) => e);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout.length).toBe(0);
+    const none = await curl(['--socks5-hostname', `127.0.0.1:${authPort}`, 'http://web.test/']).catch(
+      (e) => e,
+    );
+    expect(none.code).not.toBe(0);
+  });
+
+  it('UDP ASSOCIATE relays datagrams both ways (RFC 1928 section 7)', async () => {
+    const echo = createDgram(pair.B.sockets).createSocket('udp4');
+    echo.bind(5400);
+    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
+    await once(echo, 'listening');
+
+    const ctl = connect(port, '127.0.0.1');
+    await once(ctl, 'connect');
+    const replies: Buffer[] = [];
+    ctl.on('data', (d: Buffer) => replies.push(d));
+    ctl.write(Buffer.from([5, 1, 0]));
+    ctl.write(Buffer.from([5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
+    const r = Buffer.concat(replies);
+    expect([...r.subarray(0, 2)]).toEqual([5, 0]);
+    expect([...r.subarray(2, 6)]).toEqual([5, 0, 0, 1]);
+    const relayAddr = `${r[6]}.${r[7]}.${r[8]}.${r[9]}`;
+    const relayPort = r.readUInt16BE(10);
+    expect(relayAddr).toBe('127.0.0.1');
+
+    const u = createSocket('udp4');
+    u.bind(0, '127.0.0.1');
+    await once(u, 'listening');
+    const got: string[] = [];
+    u.on('message', (m) => {
+      const d = parseUdpDatagram(m);
+      if (d && d.address.type === 'ip')
+        got.push(`${Buffer.from(d.data)} from ${d.address.address}:${d.port}`);
+    });
+    u.send(
+      encodeUdpDatagram(Ipv4Address.parse('192.0.2.2'), 5400, Buffer.from('ping')),
+      relayPort,
+      relayAddr,
+    );
+    expect(await until(() => got.length === 1)).toBe(true);
+    expect(got).toEqual(['echo:ping from 192.0.2.2:5400']);
+    expect(socks.openHandles).toBe(1);
+    ctl.destroy();
+    u.close();
+    echo.close();
+    expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
+  });
+
+  it('drops garbage without crashing and leaks nothing', async () => {
+    for (const bytes of [
+      Buffer.from('GET / HTTP/1.0\r\n\r\n'),
+      Buffer.from([5, 1, 0, 5, 9, 0, 0, 0, 0, 0, 0]),
+    ]) {
+      const s = connect(port, '127.0.0.1');
+      await once(s, 'connect');
+      s.on('error', () => {});
+      s.end(bytes);
+      s.resume();
+      await once(s, 'close');
+    }
+    expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
+  });
+});
