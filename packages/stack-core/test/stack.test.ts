@@ -1,0 +1,525 @@
+/**
+ * IP-layer behaviour of one Stack with explicit time: routing over several interfaces,
+ * loopback, SLAAC (RFC 4862) with DAD, path MTU (RFC 8201 / RFC 1191), ICMP error rules
+ * (RFC 1122 §3.2.2, RFC 4443 §2.4), reassembly limits, UDP sockets and the DHCP-client case.
+ */
+import { describe, expect, it } from 'vitest';
+import { SocketError } from '../src/registration.js';
+import { Stack } from '../src/stack.js';
+import { emitEthernetHeader, macToString, parseMac } from '../src/wire/ethernet.js';
+import {
+  type Icmpv4Repr,
+  Icmpv4Packet,
+  emitIcmpv4,
+  icmpv4BufferLen,
+  parseIcmpv4,
+} from '../src/wire/icmpv4.js';
+import {
+  type Icmpv6Repr,
+  Icmpv6Packet,
+  emitIcmpv6,
+  icmpv6BufferLen,
+  parseIcmpv6,
+} from '../src/wire/icmpv6.js';
+import { Ipv4Address, Ipv6Address, parseIpAddress } from '../src/wire/ip-address.js';
+import { Ipv4Packet, emitIpv4Header } from '../src/wire/ipv4.js';
+import { Ipv6Packet, emitIpv6Header } from '../src/wire/ipv6.js';
+import { UdpPacket, emitUdp } from '../src/wire/udp.js';
+import { seededRandom } from './harness.js';
+
+const US = parseMac('02:00:00:00:00:0b');
+const PEER = parseMac('02:00:00:00:00:0a');
+const enc = new TextEncoder();
+
+function host(ifaces = 1) {
+  const out: { iface: number; frame: Uint8Array }[] = [];
+  const s = new Stack({ random: seededRandom(3) });
+  for (let k = 0; k < ifaces; k++) {
+    const mac = US.slice();
+    mac[5] = 0x0b + k;
+    s.addInterface({
+      name: `eth${k}`,
+      mac,
+      mtu: 1500,
+      transmit: (f) => out.push({ iface: k, frame: f.slice() }),
+    });
+  }
+  return { s, out };
+}
+
+/** An Ethernet + IPv4 frame carrying `l4` (whose checksum the caller filled). */
+function v4Frame(
+  src: string,
+  dst: string,
+  proto: number,
+  l4: Uint8Array,
+  opts: { flags?: number; ident?: number; dstMac?: Uint8Array } = {},
+) {
+  const f = new Uint8Array(34 + l4.length);
+  emitEthernetHeader(f, 0, opts.dstMac ?? US, PEER, 0x0800);
+  emitIpv4Header(
+    f,
+    14,
+    Ipv4Address.parse(src).value,
+    Ipv4Address.parse(dst).value,
+    proto,
+    l4.length,
+    64,
+    opts.ident ?? 1,
+    opts.flags ?? 0,
+  );
+  f.set(l4, 34);
+  return f;
+}
+function udp4(src: string, dst: string, sport: number, dport: number, data: Uint8Array, dstMac?: Uint8Array) {
+  const l4 = new Uint8Array(8 + data.length);
+  emitUdp(l4, 0, sport, dport, data, Ipv4Address.parse(src), Ipv4Address.parse(dst));
+  return v4Frame(src, dst, 17, l4, { dstMac });
+}
+function v6Frame(src: string, dst: string, proto: number, l4: Uint8Array, hopLimit = 64, dstMac = US) {
+  const f = new Uint8Array(54 + l4.length);
+  emitEthernetHeader(f, 0, dstMac, PEER, 0x86dd);
+  emitIpv6Header(f, 14, Ipv6Address.parse(src), Ipv6Address.parse(dst), proto, l4.length, hopLimit);
+  f.set(l4, 54);
+  return f;
+}
+function icmp6(src: string, dst: string, r: Icmpv6Repr, hopLimit = 64, dstMac = US) {
+  const l4 = new Uint8Array(icmpv6BufferLen(r));
+  emitIcmpv6(l4, 0, r, Ipv6Address.parse(src), Ipv6Address.parse(dst));
+  return v6Frame(src, dst, 58, l4, hopLimit, dstMac);
+}
+/** An ARP reply from `ip` (at PEER) to our address `ours`, as a broadcast so any interface takes it. */
+function arpReply(s: Stack, iface: number, ip: string, ours: string) {
+  const f = new Uint8Array(42);
+  emitEthernetHeader(f, 0, parseMac('ff:ff:ff:ff:ff:ff'), PEER, 0x0806);
+  f.set([0, 1, 8, 0, 6, 4, 0, 2], 14);
+  f.set(PEER, 22);
+  Ipv4Address.parse(ip).writeTo(f, 28);
+  Ipv4Address.parse(ours).writeTo(f, 38);
+  s.receive(iface, f, 0);
+}
+const isIpv4 = (f: Uint8Array) => f[12] === 0x08 && f[13] === 0x00;
+const ipv4Of = (f: Uint8Array) => Ipv4Packet.newChecked(f.subarray(14)) as Ipv4Packet;
+function icmp4Of(f: Uint8Array): Icmpv4Repr | undefined {
+  if (!isIpv4(f) || ipv4Of(f).protocol !== 1) return undefined;
+  return parseIcmpv4(Icmpv4Packet.newChecked(ipv4Of(f).payload) as Icmpv4Packet) as Icmpv4Repr;
+}
+function icmp6Of(f: Uint8Array): Icmpv6Repr | undefined {
+  if (f[12] !== 0x86 || f[13] !== 0xdd) return undefined;
+  const ip = Ipv6Packet.newChecked(f.subarray(14)) as Ipv6Packet;
+  if (ip.nextHeader !== 58) return undefined;
+  return parseIcmpv6(
+    Icmpv6Packet.newChecked(ip.payload) as Icmpv6Packet,
+    ip.src,
+    ip.dst,
+    ip.hopLimit,
+  ) as Icmpv6Repr;
+}
+
+describe('routing', () => {
+  it('longest prefix match across interfaces, gateways resolved by ARP', () => {
+    const { s, out } = host(2);
+    s.addAddress(0, '192.0.2.2/24');
+    s.addAddress(1, '198.51.100.2/24');
+    s.addRoute({ destination: '0.0.0.0/0', gateway: '192.0.2.1', iface: 0 });
+    s.addRoute({ destination: '203.0.113.0/24', gateway: '198.51.100.1', iface: 1 });
+    s.addRoute({ destination: '203.0.113.128/25', gateway: '192.0.2.254', iface: 0 });
+    s.poll(0);
+    out.length = 0;
+    const u = s.udpOpen();
+    const go = (dst: string) => {
+      out.length = 0;
+      s.udpSend(u, enc.encode('x'), parseIpAddress(dst), 9);
+      s.poll(0);
+      const arp = out[0]!;
+      return {
+        iface: out[0]!.iface,
+        asked: Ipv4Address.fromBytes(arp.frame, 38).toString(),
+        src: Ipv4Address.fromBytes(arp.frame, 28).toString(),
+      };
+    };
+    expect(go('203.0.113.5')).toEqual({ iface: 1, asked: '198.51.100.1', src: '198.51.100.2' });
+    expect(go('203.0.113.200')).toEqual({ iface: 0, asked: '192.0.2.254', src: '192.0.2.2' });
+    expect(go('8.8.8.8')).toEqual({ iface: 0, asked: '192.0.2.1', src: '192.0.2.2' });
+    expect(go('198.51.100.77')).toEqual({ iface: 1, asked: '198.51.100.77', src: '198.51.100.2' });
+    // Once the gateway answers, datagrams go to its MAC with the final destination in the header.
+    arpReply(s, 1, '198.51.100.1', '198.51.100.2');
+    const ip = out.filter((o) => isIpv4(o.frame)).map((o) => ipv4Of(o.frame));
+    expect(ip.map((p) => p.dst.toString())).toContain('203.0.113.5');
+    s.removeRoute('0.0.0.0/0');
+    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('8.8.8.8'), 9)).toBe(SocketError.EHOSTUNREACH);
+  });
+
+  it('loopback: 127.0.0.1, ::1 and our own addresses are delivered on the next poll', () => {
+    const { s, out } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    s.addAddress(0, '2001:db8::2/64');
+    s.poll(0);
+    out.length = 0;
+    const r = s.udpOpen();
+    s.udpBind(r, undefined, 7000);
+    const t = s.udpOpen();
+    for (const dst of ['127.0.0.1', '::1', '192.0.2.2', '2001:db8::2']) {
+      expect(s.udpSend(t, enc.encode(dst), parseIpAddress(dst), 7000)).toBe(dst.length);
+    }
+    s.poll(1); // sends into the loopback queue
+    expect(s.pollAt()).toBe(1);
+    s.poll(1); // delivers
+    const got: string[] = [];
+    for (let d = s.udpRecv(r); d; d = s.udpRecv(r))
+      got.push(`${new TextDecoder().decode(d.data)} from ${d.address}`);
+    expect(got).toEqual([
+      '127.0.0.1 from 127.0.0.1',
+      '::1 from ::1',
+      '192.0.2.2 from 192.0.2.2',
+      '2001:db8::2 from 2001:db8::2',
+    ]);
+    const ping = s.icmpOpen();
+    s.icmpSendEcho(ping, Ipv6Address.LOOPBACK, 5, enc.encode('me'));
+    for (let k = 0; k < 4; k++) s.poll(2);
+    expect(s.icmpRecv(ping)?.sequence).toBe(5);
+    expect(out.length).toBe(0); // nothing left on the wire
+  });
+});
+
+describe('SLAAC (RFC 4862)', () => {
+  const ra = (lifetime: number, prefix = '2001:db8:1::', valid = 3600, mtu?: number): Icmpv6Repr => ({
+    kind: 'routerAdvert',
+    hopLimit: 64,
+    managed: false,
+    other: false,
+    routerLifetime: lifetime,
+    reachableTime: 0,
+    retransTimer: 0,
+    options: {
+      sourceLinkAddr: PEER,
+      mtu,
+      prefixes: [
+        {
+          prefixLength: 64,
+          onLink: true,
+          autonomous: true,
+          validLifetime: valid,
+          preferredLifetime: valid,
+          prefix: Ipv6Address.parse(prefix),
+        },
+      ],
+    },
+  });
+  const allNodesMac = parseMac('33:33:00:00:00:01');
+
+  it('solicits routers, forms an address from the prefix, runs DAD, installs the default route', () => {
+    const { s, out } = host();
+    s.enableSlaac(0);
+    s.poll(0);
+    const rs = out.map((o) => icmp6Of(o.frame)).filter((r) => r?.kind === 'routerSolicit');
+    expect(rs.length).toBe(1);
+    expect(s.pollAt()).toBe(1000); // DAD of the link-local address
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(1800, '2001:db8:1::', 3600, 1400), 255, allNodesMac), 500);
+    const addr = s.addresses(0).find((a) => a.address.toString().startsWith('2001:db8:1:'))!;
+    expect(addr.address.toString()).toBe('2001:db8:1::ff:fe00:b');
+    expect(addr.tentative).toBe(true);
+    out.length = 0;
+    s.poll(500);
+    const dad = out.map((o) => icmp6Of(o.frame)).find((r) => r?.kind === 'neighborSolicit');
+    expect(dad).toMatchObject({ kind: 'neighborSolicit', sourceLinkAddr: undefined });
+    s.poll(1500);
+    expect(s.addresses(0).find((a) => a.address.equals(addr.address))?.tentative).toBe(false);
+    // Off-link destinations go to the router (its MAC learned from the RA), from the SLAAC address.
+    expect(s.host.selectSource(parseIpAddress('2001:db8:99::1'))?.toString()).toBe('2001:db8:1::ff:fe00:b');
+    expect(s.host.maxTransportPayload(parseIpAddress('2001:db8:99::1'))).toBe(1400 - 40); // RA MTU option
+    const u = s.udpOpen();
+    out.length = 0;
+    s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9);
+    s.poll(1600);
+    expect(macToString(out[0]!.frame.subarray(0, 6))).toBe(macToString(PEER));
+    // Router lifetime 0 withdraws the default route.
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(0), 255, allNodesMac), 2000);
+    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9)).toBe(SocketError.EHOSTUNREACH);
+  });
+
+  it('a neighbour advertising our tentative address makes DAD fail; valid lifetime expiry removes it', () => {
+    const { s } = host();
+    s.enableSlaac(0);
+    s.poll(0);
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(1800, '2001:db8:1::', 60), 255, allNodesMac), 10);
+    const na: Icmpv6Repr = {
+      kind: 'neighborAdvert',
+      router: false,
+      solicited: false,
+      override: true,
+      target: Ipv6Address.parse('2001:db8:1::ff:fe00:b'),
+      targetLinkAddr: PEER,
+    };
+    s.receive(0, icmp6('fe80::2', 'ff02::1', na, 255, allNodesMac), 20);
+    expect(s.addresses(0).some((a) => a.address.toString() === '2001:db8:1::ff:fe00:b')).toBe(false);
+    expect(s.stats()['ndp.dadFailed']).toBe(1);
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(1800, '2001:db8:2::', 60), 255, allNodesMac), 100);
+    s.poll(1100);
+    s.poll(2100);
+    expect(s.addresses(0).find((a) => a.address.toString() === '2001:db8:2::ff:fe00:b')?.tentative).toBe(
+      false,
+    );
+    s.poll(60_100);
+    expect(s.addresses(0).some((a) => a.address.toString() === '2001:db8:2::ff:fe00:b')).toBe(false);
+  });
+
+  it('ignores RAs unless SLAAC is on, and RAs from non-link-local sources or with hop limit < 255', () => {
+    const { s } = host();
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(1800), 255, allNodesMac), 0);
+    expect(s.addresses(0).length).toBe(1);
+    s.enableSlaac(0);
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra(1800), 64, allNodesMac), 0);
+    s.addAddress(0, '2001:db8:5::2/64');
+    s.receive(0, icmp6('2001:db8:5::1', 'ff02::1', ra(1800), 255, allNodesMac), 0);
+    expect(s.stats()['icmpv6.malformed']).toBe(1);
+    expect(s.stats()['ndp.badRouterAdvert']).toBe(1);
+    expect(s.addresses(0).length).toBe(2);
+  });
+});
+
+describe('path MTU', () => {
+  it('Packet Too Big lowers maxTransportPayload and UDP fragments to it (RFC 8201)', () => {
+    const { s, out } = host();
+    s.addAddress(0, '2001:db8::2/64');
+    const dst = parseIpAddress('2001:db8::1');
+    expect(s.host.maxTransportPayload(dst)).toBe(1460);
+    const quoted = new Uint8Array(48);
+    quoted[0] = 0x60;
+    quoted[6] = 6;
+    Ipv6Address.parse('2001:db8::2').writeTo(quoted, 8);
+    Ipv6Address.parse('2001:db8::1').writeTo(quoted, 24);
+    s.receive(0, icmp6('2001:db8::1', '2001:db8::2', { kind: 'packetTooBig', mtu: 1300, data: quoted }), 0);
+    expect(s.host.maxTransportPayload(dst)).toBe(1260);
+    // Never below the IPv6 minimum.
+    s.receive(0, icmp6('2001:db8::1', '2001:db8::2', { kind: 'packetTooBig', mtu: 500, data: quoted }), 0);
+    expect(s.host.maxTransportPayload(dst)).toBe(1240);
+    // Ages out after 10 minutes.
+    s.poll(600_001);
+    expect(s.host.maxTransportPayload(dst)).toBe(1460);
+    void out;
+  });
+
+  it('Fragmentation Needed (RFC 1191) lowers it for IPv4; TCP-sized sends with DF are refused', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    const dst = parseIpAddress('192.0.2.1');
+    expect(s.host.maxTransportPayload(dst)).toBe(1480);
+    const q = new Uint8Array(28);
+    emitIpv4Header(
+      q,
+      0,
+      Ipv4Address.parse('192.0.2.2').value,
+      Ipv4Address.parse('192.0.2.1').value,
+      6,
+      8,
+      64,
+      9,
+      0x4000,
+    );
+    const l4 = new Uint8Array(icmpv4BufferLen({ kind: 'dstUnreachable', code: 4, mtu: 1400, data: q }));
+    emitIcmpv4(l4, 0, { kind: 'dstUnreachable', code: 4, mtu: 1400, data: q });
+    s.receive(0, v4Frame('192.0.2.1', '192.0.2.2', 1, l4), 0);
+    expect(s.host.maxTransportPayload(dst)).toBe(1380);
+    expect(s.host.sendIp(parseIpAddress('192.0.2.2'), dst, 6, new Uint8Array(1600), 0)).toBe(false);
+    expect(s.stats()['ipv4.txTooBigDf']).toBe(1);
+  });
+});
+
+describe('ICMP errors we send', () => {
+  it('are rate limited (burst 50, then 1 per ms)', () => {
+    const { s, out } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    arpReply(s, 0, '192.0.2.1', '192.0.2.2');
+    s.poll(0);
+    out.length = 0;
+    for (let k = 0; k < 100; k++) s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1)), 0);
+    expect(out.filter((o) => icmp4Of(o.frame)?.kind === 'dstUnreachable').length).toBe(50);
+    expect(s.stats()['icmp.rateLimited']).toBe(50);
+    for (let k = 0; k < 10; k++) s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1)), 5);
+    expect(out.filter((o) => icmp4Of(o.frame)?.kind === 'dstUnreachable').length).toBe(55);
+  });
+
+  it('are never sent about broadcasts, link-layer broadcasts or ICMP errors', () => {
+    const { s, out } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    arpReply(s, 0, '192.0.2.1', '192.0.2.2');
+    s.poll(0);
+    out.length = 0;
+    s.receive(
+      0,
+      udp4('192.0.2.1', '255.255.255.255', 1, 9, new Uint8Array(1), parseMac('ff:ff:ff:ff:ff:ff')),
+      0,
+    );
+    s.receive(0, udp4('192.0.2.1', '192.0.2.255', 1, 9, new Uint8Array(1), parseMac('ff:ff:ff:ff:ff:ff')), 0);
+    s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1), parseMac('ff:ff:ff:ff:ff:ff')), 0);
+    // An ICMP error with an unknown protocol inside would earn a protocol unreachable — but not about an error.
+    const err = new Uint8Array(icmpv4BufferLen({ kind: 'timeExceeded', code: 0, data: new Uint8Array(28) }));
+    emitIcmpv4(err, 0, { kind: 'timeExceeded', code: 0, data: new Uint8Array(28) });
+    s.receive(0, v4Frame('192.0.2.1', '192.0.2.2', 1, err), 0);
+    expect(out.length).toBe(0);
+    expect(s.stats()['udp.noSocket']).toBe(3);
+    // Unknown protocol → protocol unreachable (code 2).
+    s.receive(0, v4Frame('192.0.2.1', '192.0.2.2', 253, new Uint8Array(8)), 0);
+    expect(icmp4Of(out[0]!.frame)).toMatchObject({ kind: 'dstUnreachable', code: 2 });
+  });
+});
+
+describe('reassembly', () => {
+  const frag = (ident: number, off: number, more: boolean, data: Uint8Array) =>
+    v4Frame('192.0.2.1', '192.0.2.2', 17, data, { ident, flags: (more ? 0x2000 : 0) | (off >>> 3) });
+
+  it('drops a datagram with overlapping fragments (RFC 5722 rule)', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    const u = s.udpOpen();
+    s.udpBind(u, undefined, 9);
+    const whole = new Uint8Array(8 + 24);
+    emitUdp(
+      whole,
+      0,
+      1,
+      9,
+      new Uint8Array(24).fill(5),
+      Ipv4Address.parse('192.0.2.1'),
+      Ipv4Address.parse('192.0.2.2'),
+    );
+    s.receive(0, frag(1, 0, true, whole.subarray(0, 16)), 0);
+    s.receive(0, frag(1, 8, true, whole.subarray(8, 24)), 0); // overlaps [8,16)
+    s.receive(0, frag(1, 16, false, whole.subarray(16)), 0);
+    expect(s.udpRecv(u)).toBeUndefined();
+    expect(s.stats()['ipv4.fragOverlap']).toBe(1);
+    // The same fragments without the overlap reassemble, in any order.
+    s.receive(0, frag(2, 16, false, whole.subarray(16)), 0);
+    s.receive(0, frag(2, 0, true, whole.subarray(0, 16)), 0);
+    expect(s.udpRecv(u)?.data).toEqual(new Uint8Array(24).fill(5));
+  });
+
+  it('times out after 30 s with Time Exceeded (code 1) when the first fragment came', () => {
+    const { s, out } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    arpReply(s, 0, '192.0.2.1', '192.0.2.2');
+    s.poll(0);
+    out.length = 0;
+    s.receive(0, frag(3, 0, true, new Uint8Array(16)), 1000);
+    s.receive(0, frag(4, 8, true, new Uint8Array(16)), 1000); // no first fragment
+    expect(s.stats()['ipv4.reassemblyPending']).toBe(2);
+    s.poll(1000); // link-local DAD finishes
+    expect(s.pollAt()).toBe(31_000);
+    s.poll(31_000);
+    expect(s.stats()['ipv4.reassemblyTimeout']).toBe(2);
+    expect(out.map((o) => icmp4Of(o.frame))).toMatchObject([{ kind: 'timeExceeded', code: 1 }]);
+  });
+
+  it('caps memory in total', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    // 4 MiB cap: 3000 datagrams × 1480 bytes would be 4.4 MB.
+    for (let k = 0; k < 3000; k++) s.receive(0, frag(k, 0, true, new Uint8Array(1480)), 0);
+    expect(s.stats()['ipv4.fragNoMemory']).toBeGreaterThan(0);
+    expect(s.stats()['ipv4.reassemblyPending']).toBeLessThanOrEqual(256);
+  });
+});
+
+describe('UDP sockets', () => {
+  it('binds: EADDRINUSE, EADDRNOTAVAIL, EINVAL when bound twice, ephemeral ports in 49152-65535', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    const a = s.udpOpen();
+    const b = s.udpOpen();
+    expect(s.udpBind(a, undefined, 53)).toBe(0);
+    expect(s.udpBind(b, parseIpAddress('192.0.2.2'), 53)).toBe(SocketError.EADDRINUSE);
+    expect(s.udpBind(b, parseIpAddress('192.0.2.9'), 54)).toBe(SocketError.EADDRNOTAVAIL);
+    expect(s.udpBind(a, undefined, 55)).toBe(SocketError.EINVAL);
+    expect(s.udpBind(999, undefined, 55)).toBe(SocketError.EBADF);
+    const ports = new Set<number>();
+    for (let k = 0; k < 50; k++) {
+      const h = s.udpOpen();
+      expect(s.udpBind(h, undefined, 0)).toBe(0);
+      ports.add(s.udpLocal(h)!.port);
+    }
+    expect(ports.size).toBe(50);
+    expect([...ports].every((p) => p >= 49152 && p <= 65535)).toBe(true);
+    s.udpClose(a);
+    expect(s.udpBind(b, undefined, 53)).toBe(0);
+  });
+
+  it('bounds the receive queue and counts drops per socket', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    const h = s.udpOpen({ recvQueueBytes: 250 });
+    s.udpBind(h, undefined, 9);
+    for (let k = 0; k < 5; k++) s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(100)), 0);
+    expect(s.udpDrops(h)).toBe(3);
+    expect(s.stats()['udp.recvQueueFull']).toBe(3);
+    s.udpRecv(h);
+    s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(100)), 0);
+    expect(s.udpDrops(h)).toBe(3);
+  });
+
+  it('sends EMSGSIZE/EINVAL/EBADF for bad sends, broadcast only when asked', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    const h = s.udpOpen();
+    expect(s.udpSend(h, new Uint8Array(65508), parseIpAddress('192.0.2.1'), 9)).toBe(SocketError.EMSGSIZE);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.1'), 0)).toBe(SocketError.EINVAL);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('255.255.255.255'), 9)).toBe(SocketError.EINVAL);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(SocketError.EINVAL);
+    expect(s.udpSend(77, new Uint8Array(1), parseIpAddress('192.0.2.1'), 9)).toBe(SocketError.EBADF);
+    const b = s.udpOpen({ broadcast: true });
+    expect(s.udpSend(b, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(1);
+  });
+
+  it('a DHCP client: broadcast from 0.0.0.0 before the interface has an address, replies on port 68', () => {
+    const { s, out } = host();
+    const c = s.udpOpen({ iface: 0, broadcast: true });
+    expect(s.udpBind(c, undefined, 68)).toBe(0);
+    const other = s.udpOpen(); // no broadcast option: must not see the broadcast
+    expect(s.udpBind(other, undefined, 69)).toBe(0);
+    expect(s.udpSend(c, enc.encode('DISCOVER'), Ipv4Address.BROADCAST, 67)).toBe(8);
+    s.poll(0);
+    const f = out.find((o) => isIpv4(o.frame))!.frame;
+    expect(macToString(f.subarray(0, 6))).toBe('ff:ff:ff:ff:ff:ff');
+    const ip = ipv4Of(f);
+    expect([ip.src.toString(), ip.dst.toString()]).toEqual(['0.0.0.0', '255.255.255.255']);
+    const udp = UdpPacket.newChecked(ip.payload) as UdpPacket;
+    expect([udp.srcPort, udp.dstPort]).toEqual([68, 67]);
+    expect(udp.verifyChecksum(ip.src, ip.dst)).toBe(true);
+    // The server's broadcast OFFER and a unicast OFFER to the offered address both arrive.
+    s.receive(
+      0,
+      udp4('192.0.2.1', '255.255.255.255', 67, 68, enc.encode('OFFER-b'), parseMac('ff:ff:ff:ff:ff:ff')),
+      1,
+    );
+    s.receive(0, udp4('192.0.2.1', '192.0.2.50', 67, 68, enc.encode('OFFER-u')), 1);
+    s.receive(
+      0,
+      udp4('192.0.2.1', '255.255.255.255', 67, 69, enc.encode('x'), parseMac('ff:ff:ff:ff:ff:ff')),
+      1,
+    );
+    expect(new TextDecoder().decode(s.udpRecv(c)!.data)).toBe('OFFER-b');
+    expect(new TextDecoder().decode(s.udpRecv(c)!.data)).toBe('OFFER-u');
+    expect(s.udpRecv(other)).toBeUndefined();
+    // Unicast to an address that is not ours is not delivered once the interface has one.
+    s.addAddress(0, '192.0.2.50/24');
+    s.receive(0, udp4('192.0.2.1', '192.0.2.51', 67, 68, enc.encode('late')), 2);
+    expect(s.udpRecv(c)).toBeUndefined();
+    expect(s.stats()['ipv4.notForUs']).toBe(1);
+  });
+});
+
+describe('Ethernet filtering', () => {
+  it('drops frames for other hosts and VLAN-tagged frames, by name', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1), parseMac('02:00:00:00:00:99')), 0);
+    const tagged = udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1));
+    tagged[12] = 0x81;
+    tagged[13] = 0;
+    s.receive(0, tagged, 0);
+    s.receive(5, tagged, 0);
+    expect(s.stats()['eth.otherHost']).toBe(1);
+    expect(s.stats()['eth.vlanTagged']).toBe(1);
+    expect(s.stats()['stack.badInterface']).toBe(1);
+  });
+});
