@@ -87,6 +87,31 @@ describe('StackDriver over a memory switch', () => {
     for (const k of stackKeys) expect(s).toHaveProperty([k]);
   });
 
+  it('captures every frame sent and received to a pcap file', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'tsd-pcap-'));
+    try {
+      const file = join(dir, 'a.pcap');
+      const p = await driverPair({}, {}, { pcap: file });
+      await p.A.ping('192.0.2.2');
+      const frames = p.A.stats()['driver.rxFrames']! + p.A.stats()['driver.txFrames']!;
+      await p.close();
+      const b = readFileSync(file);
+      // libpcap global header (24 bytes), then 16-byte record headers.
+      expect(b.readUInt32LE(0)).toBe(0xa1b2c3d4);
+      expect(b.readUInt32LE(20)).toBe(1); // LINKTYPE_ETHERNET
+      let records = 0;
+      for (let off = 24; off + 16 <= b.length; off += 16 + b.readUInt32LE(off + 8)) records++;
+      // ARP request + reply, echo request + reply at least; every frame the driver saw.
+      expect(records).toBeGreaterThanOrEqual(4);
+      expect(records).toBe(frames);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('lookup() returns literals directly and fails with ENOTFOUND without servers', async () => {
     const p = await driverPair();
     cleanup = p.close;

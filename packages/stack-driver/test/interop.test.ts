@@ -51,6 +51,7 @@ async function fixture(
     wrap?: (l: DriverLink) => DriverLink;
     addresses?: string[];
     dhcp?: boolean;
+    slaac?: boolean;
     threaded?: boolean;
   } = {},
 ): Promise<Fixture> {
@@ -70,6 +71,7 @@ async function fixture(
           mac: '02:00:00:00:00:02',
           addresses: opts.addresses ?? ['192.0.2.2/24', '2001:db8::2/64'],
           ...(opts.dhcp ? { dhcp: { initialTimeoutMs: 1000 } } : {}),
+          ...(opts.slaac ? { slaac: true } : {}),
         },
       ],
     });
@@ -302,8 +304,8 @@ describe.skipIf(skip !== undefined)('interop in threaded mode (TAP opened on the
     h.unwatch(d);
     h.tcpClose(d);
     const s = f.driver.stats();
-    expect(s['link.' + f.tapName + '.rxRing.drained']).toBeGreaterThan(0);
-    expect(s['link.' + f.tapName + '.txRing.pushed']).toBeGreaterThan(0);
+    expect(s[`link.${f.tapName}.rxRing.drained`]).toBeGreaterThan(0);
+    expect(s[`link.${f.tapName}.txRing.pushed`]).toBeGreaterThan(0);
   });
 });
 
@@ -337,8 +339,8 @@ describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io wi
 });
 
 describe.skipIf(skip !== undefined)('interop with dnsmasq: DHCP lease and DNS', () => {
-  it('gets a lease from dnsmasq and resolves names through its DNS', async () => {
-    const f = await fixture(2, { addresses: [], dhcp: true });
+  it('gets a lease from dnsmasq, resolves names through its DNS, and forms a SLAAC address from its RAs', async () => {
+    const f = await fixture(2, { addresses: [], dhcp: true, slaac: true });
     const leases = join(dir, 'dnsmasq.leases');
     f.ns.spawn([
       'dnsmasq',
@@ -353,6 +355,9 @@ describe.skipIf(skip !== undefined)('interop with dnsmasq: DHCP lease and DNS', 
       '--pid-file=',
       '--dhcp-range=192.0.2.50,192.0.2.60,255.255.255.0,1h',
       '--dhcp-option=option:router,192.0.2.1',
+      // Router advertisements for 2001:db8::/64 (the prefix on the interface): SLAAC.
+      '--enable-ra',
+      '--dhcp-range=2001:db8::,ra-only,64',
       '--host-record=www.interop.test,192.0.2.80,2001:db8::80',
       '--local=/interop.test/',
       '--user=root',
@@ -367,5 +372,16 @@ describe.skipIf(skip !== undefined)('interop with dnsmasq: DHCP lease and DNS', 
     const addrs = await f.driver.sockets.lookup('www.interop.test');
     expect(addrs.map(String)).toEqual(['192.0.2.80', '2001:db8::80']);
     await expect(f.driver.sockets.lookup('nope.interop.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    // SLAAC from dnsmasq's router advertisements: an address in 2001:db8::/64 that the kernel can reach.
+    let slaac = '';
+    await waitFor(
+      () => {
+        const a = f.driver.stack.addresses(0).find((x) => x.origin === 'slaac' && !x.tentative);
+        slaac = a ? a.address.toString() : '';
+        return slaac.startsWith('2001:db8:');
+      },
+      { timeoutMs: 20_000, what: 'a SLAAC address' },
+    );
+    expect(await kernelPings(f.ns, slaac)).toMatch(/1 received/);
   });
 });
