@@ -13,7 +13,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { FrameRing } from '@tapstack/frame-ring';
-import { openTap, openVxlan, type TapLink } from '../src/index.js';
+import { openTap, openVxlan } from '../src/index.js';
 import { loadNative } from '../src/native.js';
 
 const PKG = 'tap-io';

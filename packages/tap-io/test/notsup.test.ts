@@ -30,7 +30,9 @@ describe('without TAP support', () => {
     const mod = await import('../src/index.js');
     expect(() => mod.openTap({ name: '' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
     if (process.platform === 'linux' && mod.tapAvailable()) {
-      expect(() => mod.openTap({ name: 'x'.repeat(20) })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+      expect(() => mod.openTap({ name: 'x'.repeat(20) })).toThrow(
+        expect.objectContaining({ code: 'EINVAL' }),
+      );
     }
   });
 });
