@@ -15,7 +15,7 @@
 //   node tools/demo.mjs [--bytes 32MiB] [--keep-logs]
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,7 +39,9 @@ const t0 = performance.now();
 const dir = mkdtempSync(join(tmpdir(), 'tapstack-demo-'));
 /** Every child we started, by PID. */
 const children = new Map();
-let cleaningUp = false;
+/** The one cleanup run (a promise), shared by success, failure, the deadline and signals. */
+let cleaningUp;
+let interrupted = false;
 
 function say(line) {
   process.stdout.write(`${line}\n`);
@@ -66,13 +68,12 @@ function freeUdpPort() {
  * Its stderr goes to a log file in the temp dir (shown if the demo fails).
  */
 function start(name, file, argv, ready) {
-  const logPath = join(dir, `${name}.log`);
   const child = spawn(process.execPath, [file, ...argv], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FORCE_COLOR: '0' },
   });
-  children.set(child.pid, { name, child, logPath, log: [] });
+  children.set(child.pid, { name, child, log: [] });
   const entry = children.get(child.pid);
   child.stderr.on('data', (d) => entry.log.push(d.toString()));
   return new Promise((resolve, reject) => {
@@ -267,10 +268,16 @@ function waitExit(entry, ms) {
   });
 }
 
-/** Stops every child we started: SIGTERM (the daemons drain), then SIGKILL — always by PID. */
-async function cleanup() {
-  if (cleaningUp) return;
-  cleaningUp = true;
+/**
+ * Stops every child we started: SIGTERM (the daemons drain and exit 0), then SIGKILL
+ * after 5 s — always by PID. Returns how each one ended.
+ */
+function cleanup() {
+  cleaningUp ??= stopAll();
+  return cleaningUp;
+}
+
+async function stopAll() {
   const entries = [...children.values()];
   for (const e of entries) {
     if (e.child.exitCode === null && e.child.signalCode === null) {
@@ -282,17 +289,28 @@ async function cleanup() {
     }
   }
   const stopped = await Promise.all(entries.map((e) => waitExit(e, 5000)));
-  entries.forEach((e, i) => {
-    if (!stopped[i]) {
-      try {
-        process.kill(e.child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+  const killed = entries.filter((_, i) => !stopped[i]);
+  for (const e of killed) {
+    try {
+      process.kill(e.child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
     }
-  });
-  if (!KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
-  else say(`logs kept in ${dir}`);
+  }
+  await Promise.all(killed.map((e) => waitExit(e, 2000)));
+  if (KEEP_LOGS) {
+    for (const e of entries) writeFileSync(join(dir, `${e.name.replaceAll(' ', '-')}.log`), e.log.join(''));
+    say(`logs kept in ${dir}`);
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return entries.map((e) => ({
+    name: e.name,
+    pid: e.child.pid,
+    killed: killed.includes(e),
+    code: e.child.exitCode,
+    signal: e.child.signalCode,
+  }));
 }
 
 function dumpLogs() {
@@ -307,6 +325,7 @@ function dumpLogs() {
 
 async function main() {
   say('tapstack demo: two userspace TCP/IP stacks on loopback, joined by VXLAN over UDP');
+  say(`temp dir ${dir} (sockets, logs; removed at the end)`);
   const [portA, portB] = [await freeUdpPort(), await freeUdpPort()];
   const sock = (n) => join(dir, n);
   const common = [
@@ -377,7 +396,7 @@ async function main() {
     const l = info.links[0];
     say(
       `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp}, mac ${l.mac}, ${l.addresses.join(' ')}; ` +
-        `bridge ${info.bridge.replace(dir, '$TMP')}`,
+        `bridge ${info.bridge.replace(dir, '$TMP')}, metrics ${info.metrics.replace(dir, '$TMP')}`,
     );
   }
   say(`daemon B runs its built-in echo service on virtual port 7`);
@@ -388,7 +407,9 @@ async function main() {
     ['--bridge', sock('b.sock'), 'serve', '--http', '80', '--name', 'a server attached to daemon B'],
     (line) => line.startsWith('serving on'),
   );
-  say(`web server (pid ${server.child.pid}) attached through B's bridge: ${server.line}`);
+  say(
+    `web server (pid ${server.child.pid}) attached through B's bridge: ${server.line.replace(dir, '$TMP')}`,
+  );
   say('');
   say(`example client -> daemon A's bridge (${elapsed()}):`);
   const lines = await run('example client', clientBin, [
@@ -418,11 +439,14 @@ async function main() {
       `(avg rtt ${r.echo.rttMs.avg.toFixed(2)} ms), ${(r.throughput.bytes / 1048576).toFixed(0)} MiB there and back at ` +
       `${r.throughput.mibPerSecond.toFixed(1)} MiB/s, all checked`,
   );
-  await cleanup();
-  const left = [...children.values()].filter((e) => e.child.exitCode === null && e.child.signalCode === null);
+  const ended = await cleanup();
   say(
-    `demo ok in ${elapsed()}: stopped ${children.size} processes${left.length ? ` (${left.length} needed SIGKILL)` : ''}, removed ${dir.replace(tmpdir(), '$TMPDIR')}`,
+    `stopped: ${ended.map((e) => `${e.name} (pid ${e.pid}) ${e.killed ? 'SIGKILL' : e.code !== null ? `exit ${e.code}` : e.signal}`).join(', ')}`,
   );
+  const unclean = ended.filter((e) => e.killed || (e.name.startsWith('daemon') && e.code !== 0));
+  if (unclean.length)
+    throw new Error(`did not stop cleanly on SIGTERM: ${unclean.map((e) => e.name).join(', ')}`);
+  say(`demo ok in ${elapsed()}${KEEP_LOGS ? '' : `, removed ${dir}`}`);
 }
 
 const deadline = setTimeout(() => {
@@ -433,6 +457,7 @@ const deadline = setTimeout(() => {
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => {
+    interrupted = true;
     process.stderr.write(`\ndemo: ${sig}, stopping everything\n`);
     clearTimeout(deadline);
     cleanup().finally(() => process.exit(130));
@@ -445,6 +470,8 @@ main().then(
   },
   async (e) => {
     clearTimeout(deadline);
+    // After a signal, failures are the children being stopped: the signal path exits.
+    if (interrupted) return;
     process.stderr.write(`demo failed: ${e.message}\n`);
     dumpLogs();
     await cleanup();

@@ -28,7 +28,7 @@ export interface DaemonInfo {
   socks: string | undefined;
   metrics: string | undefined;
   links: { name: string; type: string; mac: string; udp?: string; addresses: string[] }[];
-  forwards: string[];
+  forwards: { description: string; listen: string }[];
   services: { name: string; port: number }[];
 }
 
@@ -47,6 +47,7 @@ export class Daemon {
   private metricsServer: MetricsServer | undefined;
   private stopping: Promise<void> | undefined;
   private draining = false;
+  private listenersClosing: Promise<void>[] | undefined;
 
   private constructor(config: DaemonConfig, options: DaemonOptions) {
     this.config = config;
@@ -190,7 +191,12 @@ export class Daemon {
               )
           : [],
       })),
-      forwards: this.forwards.map((f) => f.description),
+      forwards: this.forwards.map((f) => ({
+        description: f.description,
+        listen: f.listening.host.includes(':')
+          ? `[${f.listening.host}]:${f.listening.port}`
+          : `${f.listening.host}:${f.listening.port}`,
+      })),
       services: this.services.map((s) => ({ name: s.name, port: s.port })),
     };
   }
@@ -217,9 +223,9 @@ export class Daemon {
         /* already gone */
       }
     }
-    await Promise.all(
-      [...this.forwards.map((f) => f.close()), ...this.services.map((s) => s.close())].map(settle),
-    );
+    // Listeners stop accepting now; their close promises settle only once their
+    // connections have ended, which is what the drain below waits for (bounded).
+    this.listenersClosing = [...this.forwards.map((f) => f.close()), ...this.services.map((s) => s.close())];
     if (open > 0 && timeoutMs > 0) {
       const deadline = Date.now() + timeoutMs;
       while (this.totalOpen() > 0 && Date.now() < deadline) await sleep(Math.min(50, deadline - Date.now()));
@@ -233,27 +239,33 @@ export class Daemon {
   /** Closes everything at once (connections are reset). */
   private async close(): Promise<void> {
     this.sessions.abortAll();
-    await Promise.all([this.bridge?.close(), this.socks?.close()].map(settle));
-    await Promise.all(
-      [...this.forwards.map((f) => f.close()), ...this.services.map((s) => s.close())].map(settle),
-    );
+    await Promise.all([this.bridge?.close(), this.socks?.close()].map((p) => settle(p)));
+    const closing = this.listenersClosing ?? [
+      ...this.forwards.map((f) => f.close()),
+      ...this.services.map((s) => s.close()),
+    ];
+    await Promise.all(closing.map((p) => settle(p, 500)));
     this.forwards = [];
     this.services = [];
     // Let the resets go out before the links close.
     await sleep(10);
-    if (this.driver) await this.driver.close();
+    if (this.driver) await settle(this.driver.close());
     else await Promise.all(this.links.map((l) => settle(l.link.close())));
-    if (this.metricsServer) await this.metricsServer.close();
+    if (this.metricsServer) await settle(this.metricsServer.close());
   }
 }
 
-function settle(p: Promise<unknown> | undefined): Promise<void> {
-  return p
-    ? p.then(
-        () => {},
-        () => {},
-      )
-    : Promise.resolve();
+/** Waits for `p` (errors ignored), but never longer than `ms`: a stuck close must not stop the shutdown. */
+function settle(p: Promise<unknown> | undefined, ms = 2000): Promise<void> {
+  if (!p) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(t);
+      resolve();
+    };
+    p.then(done, done);
+  });
 }
 
 function sleep(ms: number): Promise<void> {
