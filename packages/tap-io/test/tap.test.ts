@@ -239,4 +239,27 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     }
     expect(child.stdout.trim()).toBe('CODE=EPERM');
   });
+
+  it('ENOENT when /dev/net/tun is missing (a private mount namespace hides it)', () => {
+    if (!hasCommand('unshare')) {
+      console.warn('unshare not installed: ENOENT check skipped');
+      return;
+    }
+    const script = `import('${join(__dirname, '..', 'src', 'index.ts')}').then(({ openTap }) => { try { openTap({ name: 'tsnoent${tag}' }); console.log('OPENED'); } catch (e) { console.log('CODE=' + e.code); } });`;
+    const child = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        `mount -t tmpfs none /dev/net && exec "$0" --conditions=development --import tsx -e "$1"`,
+        process.execPath,
+        script,
+      ],
+      { encoding: 'utf8', cwd: join(__dirname, '..') },
+    );
+    expect(child.stdout.trim()).toBe('CODE=ENOENT');
+  });
 });
