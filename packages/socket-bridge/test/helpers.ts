@@ -7,8 +7,8 @@ import { createDgram } from '../src/dgram.js';
 /**
  * A has B (192.0.2.2) as its DNS server; call `serveDns` on B to answer names.
  */
-export async function stackPair(opts: { tcp?: Partial<TcpConfig> } = {}) {
-  const sw = new MemorySwitch();
+export async function stackPair(opts: { tcp?: Partial<TcpConfig>; queueFrames?: number } = {}) {
+  const sw = new MemorySwitch(opts.queueFrames ? { queueFrames: opts.queueFrames } : {});
   const A = await StackDriver.create({
     dns: { servers: ['192.0.2.2'], timeoutMs: 500, retries: 1 },
     ...(opts.tcp ? { tcp: opts.tcp } : {}),
