@@ -207,6 +207,26 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     expect(() => sh('ip', ['link', 'show', name])).toThrow();
   });
 
+  it('attaches to an existing persistent TAP by name and leaves it in place at close', async () => {
+    const name = `tsper${tag}`;
+    const ns = fixture(`tsperns${tag}`);
+    ns.ownRootLink(name); // deleted in cleanup whatever happens
+    sh('ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+    try {
+      const tap = openTap({ name, mtu: 1280 });
+      links.push(tap);
+      expect(tap.name).toBe(name);
+      const shown = sh('ip', ['link', 'show', name]);
+      expect(shown).toContain('mtu 1280');
+      expect(shown).toMatch(/[<,]UP[,>]/);
+      await tap.close();
+      expect(sh('ip', ['link', 'show', name])).toContain(name); // persistent: still there
+    } finally {
+      ns.cleanup();
+    }
+    expect(() => sh('ip', ['link', 'show', name])).toThrow();
+  });
+
   it('errors carry codes: EBUSY for a name in use, EPERM without CAP_NET_ADMIN', () => {
     const name = `tsbz${tag}`;
     const tap = openTap({ name });
