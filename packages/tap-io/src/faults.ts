@@ -220,7 +220,7 @@ class FaultLink extends WrappedLink {
     const d = o.direction ?? 'both';
     if (d !== 'rx') {
       this.txImp = new Impairer(o, seed, (frames) => {
-        for (const f of frames) if (!this.inner.send(f)) this.txRefused++;
+        this.txRefused += frames.length - this.innerSendBatch(frames);
       });
     }
     if (d !== 'tx') this.rxImp = new Impairer(o, seed ^ 0x5bd1e995, (frames) => this.deliver(frames));
@@ -233,11 +233,7 @@ class FaultLink extends WrappedLink {
   }
 
   override sendBatch(frames: readonly Uint8Array[]): number {
-    if (!this.txImp) {
-      let n = 0;
-      for (const f of frames) if (this.inner.send(f)) n++;
-      return n;
-    }
+    if (!this.txImp) return this.innerSendBatch(frames);
     this.txImp.process(frames);
     return frames.length;
   }

@@ -88,6 +88,10 @@ class PcapLink extends WrappedLink {
     if (this.tx) this.writer.write(frame);
     return this.inner.send(frame);
   }
+  override sendBatch(frames: readonly Uint8Array[]): number {
+    if (this.tx) for (const f of frames) this.writer.write(f);
+    return this.innerSendBatch(frames);
+  }
   protected receive(frames: readonly Uint8Array[]): void {
     if (this.rx) for (const f of frames) this.writer.write(f);
     this.deliver(frames);

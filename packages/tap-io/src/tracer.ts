@@ -23,6 +23,10 @@ class TracerLink extends WrappedLink {
     this.line('tx', frame);
     return this.inner.send(frame);
   }
+  override sendBatch(frames: readonly Uint8Array[]): number {
+    for (const f of frames) this.line('tx', f);
+    return this.innerSendBatch(frames);
+  }
   protected receive(frames: readonly Uint8Array[]): void {
     for (const f of frames) this.line('rx', f);
     this.deliver(frames);

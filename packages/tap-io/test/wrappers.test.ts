@@ -131,6 +131,26 @@ describe('withPcap', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('sendBatch through wrappers records every frame and keeps the batch', async () => {
+    const path = join(dir, 'batch.pcap');
+    const sw = new MemorySwitch();
+    const lines: string[] = [];
+    const a = withTracer(withPcap(sw.createPort({ name: 'a', mac: mac(1) }), path), (l) => lines.push(l));
+    const b = sw.createPort({ name: 'b', mac: mac(2) });
+    let got = 0;
+    let batches = 0;
+    b.onFrames((fs) => {
+      got += fs.length;
+      batches++;
+    });
+    expect(a.sendBatch!(Array.from({ length: 30 }, () => frame(mac(2), mac(1))))).toBe(30);
+    await until(() => got === 30);
+    expect(batches).toBe(1);
+    expect(lines).toHaveLength(30);
+    expect(a.stats().pcapRecords).toBe(30);
+    await a.close();
+  });
+
   it('stacks with faults: the capture shows what survived', async () => {
     const path = join(dir, 'lossy.pcap');
     const sw = new MemorySwitch();
