@@ -12,6 +12,7 @@ import {
   type StackConfig,
   type TcpConfig,
 } from '@tapstack/stack-core';
+import { FrameRing } from '@tapstack/frame-ring';
 import { parseMac, TapLink, withPcap } from '@tapstack/tap-io';
 import { DhcpClient, type DhcpLease } from './dhcp.js';
 import { DnsResolver } from './dns.js';
@@ -43,6 +44,8 @@ export interface LinkConfig {
   gateway?: string | string[];
   /** Accept router advertisements and form SLAAC addresses (RFC 4862). */
   slaac?: boolean;
+  /** TAP links: let the native reader thread write into a ring drained in place [true]. */
+  rxRing?: boolean;
   /** Get an IPv4 lease with the DHCPv4 client. */
   dhcp?: boolean | { hostname?: string; initialTimeoutMs?: number };
 }
@@ -93,6 +96,7 @@ export class StackDriver {
   private readonly random: (buf: Uint8Array) => void;
   private readonly links: DriverLink[] = [];
   private readonly macs: Uint8Array[] = [];
+  private readonly rxRings: (FrameRing | undefined)[] = [];
   private closed = false;
 
   private constructor(options: StackDriverOptions) {
@@ -168,11 +172,19 @@ export class StackDriver {
               ? { sendBatch: (fs: readonly Uint8Array[]) => captured.sendBatch!(fs) }
               : {}),
             onFrames: (h) => captured.onFrames(h),
+            ...(captured.attachRxRing
+              ? { attachRxRing: (r: FrameRing, w?: () => void) => captured.attachRxRing!(r, w) }
+              : {}),
             stats: () => captured.stats(),
             close: () => captured.close(),
           };
     if (pcap) this.links[this.links.length - 1] = captured;
-    const iface = this.loop.addLink(link);
+    // A TAP link's native reader thread writes straight into a ring the loop drains in
+    // place: no copy and no allocation per received frame (pcap needs every frame: no ring).
+    const useRing = !pcap && raw instanceof TapLink && lc.rxRing !== false;
+    const rxRing = useRing ? FrameRing.create({ capacity: 4 * 1024 * 1024, maxFrameSize: 65535 }) : undefined;
+    const iface = this.loop.addLink(link, rxRing ? { rxRing } : {});
+    if (rxRing) this.rxRings[iface] = rxRing;
     this.macs[iface] = mac;
     for (const a of lc.addresses ?? []) this.stack.addAddress(iface, a, 'static');
     const gws = lc.gateway === undefined ? [] : Array.isArray(lc.gateway) ? lc.gateway : [lc.gateway];
@@ -270,9 +282,11 @@ export class StackDriver {
   stats(): Record<string, number> {
     const out: Record<string, number> = { ...this.stack.stats() };
     for (const [k, v] of Object.entries(this.loop.stats())) out[`driver.${k}`] = v;
-    for (const l of this.links) {
+    this.links.forEach((l, i) => {
       for (const [k, v] of Object.entries(l.stats())) out[`link.${l.name}.${k}`] = v;
-    }
+      const ring = this.rxRings[i];
+      if (ring) for (const [k, v] of Object.entries(ring.stats())) out[`link.${l.name}.rxRing.${k}`] = v;
+    });
     for (const [k, v] of Object.entries(this.resolver.counters)) out[`dns.${k}`] = v;
     this.dhcp.forEach((c, i) => {
       if (c) for (const [k, v] of Object.entries(c.counters)) out[`dhcp.${i}.${k}`] = v;

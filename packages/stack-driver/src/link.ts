@@ -2,6 +2,8 @@
  * The shape of a tap-io link as the driver uses it (structural, so any link that
  * carries Ethernet frames works: TAP, VXLAN tunnel, memory switch port, wrappers).
  */
+import type { FrameRing } from '@tapstack/frame-ring';
+
 export interface DriverLink {
   readonly name: string;
   /** 6-byte MAC address the stack uses on this link. */
@@ -14,6 +16,12 @@ export interface DriverLink {
   sendBatch?(frames: readonly Uint8Array[]): number;
   /** Registers the receive handler; frames arrive in batches, views valid only during the call. */
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void;
+  /**
+   * Optional (tap-io): the link writes received frames into `ring` instead of calling
+   * onFrames (TAP: from its native reader thread); `onReadable` runs on this thread when
+   * frames arrive while the consumer had announced it was asleep.
+   */
+  attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
   /** Counters of the link ("rxFrames", "txDropped", ...). */
   stats(): { [k: string]: number };
   close(): Promise<void>;

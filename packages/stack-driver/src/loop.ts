@@ -17,6 +17,7 @@ import type {
   TcpInfo,
   TcpSocketOptions,
 } from '@tapstack/stack-core';
+import { type FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
 import type { DriverLink } from './link.js';
 import type { SocketHost } from './socket-host.js';
 
@@ -48,6 +49,9 @@ export interface LoopStats {
 interface LinkSlot {
   link: DriverLink;
   iface: number;
+  /** Ring mode: the link's reader thread writes frames here; the loop drains views in place. */
+  ring: FrameRing | undefined;
+  ringSleep: Int32Array | undefined;
   rx: Uint8Array[][];
   rxHead: number;
   rxCount: number;
@@ -97,8 +101,17 @@ export class DriverLoop implements SocketHost {
    * Adds a link as a stack interface and starts receiving from it. Returns the
    * interface index.
    */
-  addLink(link: DriverLink): number {
-    const slot: LinkSlot = { link, iface: -1, rx: [], rxHead: 0, rxCount: 0 };
+  addLink(link: DriverLink, options: { rxRing?: FrameRing } = {}): number {
+    const ring = options.rxRing;
+    const slot: LinkSlot = {
+      link,
+      iface: -1,
+      ring,
+      ringSleep: ring ? new Int32Array(ring.buffer, 0, 64) : undefined,
+      rx: [],
+      rxHead: 0,
+      rxCount: 0,
+    };
     slot.iface = this.stack.addInterface({
       name: link.name,
       mac: link.mac,
@@ -112,6 +125,13 @@ export class DriverLoop implements SocketHost {
       },
     });
     this.slots.push(slot);
+    if (ring) {
+      if (!link.attachRxRing) throw new TypeError(`link ${link.name} cannot write into a ring`);
+      // The native reader thread fills the ring; onReadable runs here when it finds us asleep.
+      link.attachRxRing(ring, () => this.scheduleRx());
+      this.scheduleRx();
+      return slot.iface;
+    }
     link.onFrames((frames) => {
       if (this.closed || frames.length === 0) return;
       if (this.running || this.backlog() > 0) {
@@ -131,6 +151,22 @@ export class DriverLoop implements SocketHost {
 
   stats(): LoopStats {
     return { ...this.counters };
+  }
+
+  /**
+   * Announces sleep on every ring (frame-ring LAYOUT.md "Sleeping and waking"): set
+   * CONSUMER_SLEEPING, then re-check; false when a ring still has frames.
+   */
+  private ringsAsleep(): boolean {
+    for (const s of this.slots) {
+      if (!s.ring) continue;
+      Atomics.store(s.ringSleep!, HEADER_WORDS.CONSUMER_SLEEPING, 1);
+      if (!s.ring.isEmpty()) {
+        Atomics.store(s.ringSleep!, HEADER_WORDS.CONSUMER_SLEEPING, 0);
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Frames received but not yet handed to the stack. */
@@ -218,6 +254,16 @@ export class DriverLoop implements SocketHost {
         if (n < frames.length) this.enqueueCopies(direct, frames, n);
       }
       for (const slot of this.slots) {
+        if (slot.ring && budget > 0) {
+          const iface = slot.iface;
+          // Views into the ring, valid during the callback: stack.receive copies what it keeps.
+          const n = slot.ring.drain(budget, (f) => {
+            this.stack.receive(iface, f, now);
+            if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
+          });
+          budget -= n;
+          this.counters.rxFrames += n;
+        }
         while (budget > 0 && slot.rxCount > 0) {
           const batch = slot.rx[0]!;
           const frame = batch[slot.rxHead++]!;
@@ -236,7 +282,7 @@ export class DriverLoop implements SocketHost {
       this.sincePoll = 0;
       this.stack.poll(now);
       this.dispatch();
-      if (this.backlog() > 0) this.scheduleRx();
+      if (this.backlog() > 0 || !this.ringsAsleep()) this.scheduleRx();
       this.arm(now);
     } finally {
       this.running = false;

@@ -206,6 +206,8 @@ describe.skipIf(skip !== undefined)('interop with the Linux kernel over TAP', { 
     );
     expect(await kernelPings(f.ns, '192.0.2.2')).toMatch(/1 received/);
     expect(await kernelPings(f.ns, '2001:db8::2')).toMatch(/1 received/);
+    // TAP frames came through the ring the native reader thread writes (drained in place).
+    expect(f.driver.stats()[`link.${f.tapName}.rxRing.drained`]).toBeGreaterThan(0);
   });
 
   it('accepts a TCP connection from the kernel (kernel → tapstack, sha256)', async () => {

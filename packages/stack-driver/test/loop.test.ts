@@ -3,6 +3,7 @@
  * checks the order of work, bounded batches, the single timer and event routing.
  */
 import type { EventHandler, InterfaceConfig, StackApi } from '@tapstack/stack-core';
+import { FrameRing } from '@tapstack/frame-ring';
 import { describe, expect, it } from 'vitest';
 import type { DriverLink } from '../src/link.js';
 import { DriverLoop } from '../src/loop.js';
@@ -82,6 +83,42 @@ function setup(rxBatch = 256) {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('DriverLoop', () => {
+  it('drains a ring link in place and sleeps until the producer wakes it', async () => {
+    const stack = new RecordingStack();
+    const loop = new DriverLoop(stack as unknown as StackApi, { rxBatch: 3, now: () => 5 });
+    const link = new ScriptedLink();
+    let wake: (() => void) | undefined;
+    let attached: FrameRing | undefined;
+    const ringLink = Object.assign(link, {
+      attachRxRing(r: FrameRing, onReadable?: () => void) {
+        attached = r;
+        wake = onReadable;
+      },
+    });
+    const ring = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 2048 });
+    loop.addLink(ringLink, { rxRing: ring });
+    expect(attached).toBe(ring);
+    ring.pushBatch([1, 2, 3, 4, 5].map((i) => Uint8Array.of(i, i)));
+    wake!();
+    await tick();
+    // A bounded batch of 3, then the rest on the next turn.
+    expect(stack.received.map((r) => r.bytes[0])).toEqual([1, 2, 3]);
+    await tick();
+    expect(stack.received.map((r) => r.bytes[0])).toEqual([1, 2, 3, 4, 5]);
+    await tick();
+    const turns = loop.stats().turns;
+    // Empty ring: the loop announced sleep and does not spin.
+    await tick();
+    await tick();
+    expect(loop.stats().turns).toBe(turns);
+    ring.push(Uint8Array.of(6));
+    wake!();
+    await tick();
+    expect(stack.received.at(-1)!.bytes).toEqual([6]);
+    expect(ring.stats().drained).toBe(6);
+    loop.close();
+  });
+
   it('hands received frames to the stack, polls once per batch, and copies frames it cannot use at once', async () => {
     const { stack, loop, link } = setup(2);
     const reused = new Uint8Array(3);
