@@ -157,6 +157,11 @@ export class Daemon {
     }
   }
 
+  /** The pcap files being written (one per captured link). */
+  pcapFiles(): string[] {
+    return this.links.flatMap((l) => (l.pcap ? [l.pcap] : []));
+  }
+
   /** Open sessions by kind: bridge and SOCKS5 from their servers, the rest from the table. */
   openSessions(): Record<SessionKind, number> {
     return {

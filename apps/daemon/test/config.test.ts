@@ -2,7 +2,8 @@
  * Config validation and flag overrides: bad values are reported by their field path,
  * flags override the file, and --help lists every option with its default.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -206,5 +207,34 @@ describe('--help', () => {
       const text = help.slice(start, next < 0 ? undefined : next);
       expect(text, `${o.long} shows a default`).toMatch(/default:/);
     }
+  });
+});
+
+describe('tapstackd with a bad config', () => {
+  it('exits 2 and names the bad fields on stderr, without starting anything', () => {
+    const bad = file(
+      'bad.yaml',
+      'links:\n  - type: vxlan\n    mtu: 9\n    peers: [nowhere]\nlog: { level: chatty }\n',
+    );
+    const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
+    const r = spawnSync(process.execPath, [bin, '-c', bad, '--bridge', join(dir, 'never.sock')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`invalid configuration (${bad} + flags)`);
+    expect(r.stderr).toMatch(/^ {2}links\[0\]\.mtu: /m);
+    expect(r.stderr).toMatch(/^ {2}links\[0\]\.peers\[0\]: expected a peer as host:port/m);
+    expect(r.stderr).toMatch(/^ {2}log\.level: /m);
+    expect(existsSync(join(dir, 'never.sock'))).toBe(false);
+  });
+
+  it('--help exits 0 and prints the options', () => {
+    const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
+    const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: tapstackd [options]');
+    expect(r.stdout).toContain('--metrics <unix:path|[host:]port>');
   });
 });

@@ -2,6 +2,7 @@
  * The metrics endpoint serves the daemon's counters: after traffic through the bridge
  * to B's echo service, link, stack, session and byte counters have moved.
  */
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,17 +58,15 @@ describe('metrics endpoint', () => {
     const path = pair.a.info().metrics!.slice(5);
     const get = (p: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        import('node:http').then(({ request }) => {
-          const req = request({ socketPath: path, path: p }, (res) => {
-            let body = '';
-            res.on('data', (d) => {
-              body += d;
-            });
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        const req = request({ socketPath: path, path: p }, (res) => {
+          let body = '';
+          res.on('data', (d) => {
+            body += d;
           });
-          req.on('error', reject);
-          req.end();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         });
+        req.on('error', reject);
+        req.end();
       });
     expect(await get('/healthz')).toEqual({ status: 200, body: 'ok\n' });
     expect((await get('/nope')).status).toBe(404);

@@ -1,0 +1,164 @@
+/**
+ * A compressed soak: many short and a few long connections through daemon A's bridge to
+ * daemon B's echo service (two stacks on an in-memory switch), ~15 s. Afterwards the
+ * daemons' own metrics must show every session and bridge handle closed, and the
+ * process must hold no more timers and no more heap (after GC) than a bound.
+ */
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { bridgeConnect } from '@tapstack/socket-bridge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Pair, scrape, series, sleep, startPair, until } from './helpers.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const SOAK_MS = Number(process.env.TAPSTACK_SOAK_MS ?? 15_000);
+const SHORT_WORKERS = 12;
+const LONG_WORKERS = 3;
+const LONG_BYTES = 4 * 1024 * 1024;
+
+function heapAfterGc(): number {
+  for (let i = 0; i < 3; i++) gc();
+  return process.memoryUsage().heapUsed;
+}
+
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+/** One connection: send `bytes` (in chunks), read them all back, check, close. */
+async function echoOnce(bridge: string, bytes: number, chunk: number): Promise<void> {
+  const s = await bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+  const expected = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) expected[i] = (i * 7 + bytes) & 255;
+  await new Promise<void>((resolve, reject) => {
+    let got = 0;
+    let ok = true;
+    s.on('data', (d: Buffer) => {
+      if (!d.equals(expected.subarray(got, got + d.length))) ok = false;
+      got += d.length;
+      if (got >= bytes) s.end();
+    });
+    s.on('error', reject);
+    s.on('end', () =>
+      got === bytes && ok ? resolve() : reject(new Error(`echo: ${got}/${bytes} ok=${ok}`)),
+    );
+    let off = 0;
+    const pump = () => {
+      while (off < bytes) {
+        const n = Math.min(chunk, bytes - off);
+        const more = s.write(expected.subarray(off, off + n));
+        off += n;
+        if (!more) {
+          s.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  s.destroy();
+}
+
+describe('soak through the daemon', () => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await startPair({}, { services: { echo: 7 } });
+  });
+  afterAll(async () => {
+    await pair?.stop();
+  });
+
+  it(
+    'many short and long connections leave no sessions, handles, timers or heap growth behind',
+    async () => {
+      const bridge = pair.sock('a.sock');
+      // Warm up (JIT, pools), then take the baseline.
+      for (let i = 0; i < 40; i++) await echoOnce(bridge, 1024, 1024);
+      await sleep(200);
+      const heap0 = heapAfterGc();
+      const timers0 = timers();
+
+      const end = Date.now() + SOAK_MS;
+      let short = 0;
+      let long = 0;
+      let shortBytes = 0;
+      const failures: string[] = [];
+      const shortWorker = async (w: number) => {
+        let i = 0;
+        while (Date.now() < end) {
+          const size = 64 + ((i++ * 977 + w * 131) % 8192);
+          try {
+            await echoOnce(bridge, size, 1500);
+            short++;
+            shortBytes += size;
+          } catch (e) {
+            failures.push(`short: ${(e as Error).message}`);
+          }
+        }
+      };
+      const longWorker = async () => {
+        while (Date.now() < end) {
+          try {
+            await echoOnce(bridge, LONG_BYTES, 16384);
+            long++;
+          } catch (e) {
+            failures.push(`long: ${(e as Error).message}`);
+          }
+        }
+      };
+      // Sample peak open sessions while it runs.
+      let peak = 0;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, pair.a.openSessions().bridge);
+      }, 100);
+      await Promise.all([
+        ...Array.from({ length: SHORT_WORKERS }, (_, w) => shortWorker(w)),
+        ...Array.from({ length: LONG_WORKERS }, () => longWorker()),
+      ]);
+      clearInterval(sampler);
+
+      expect(failures).toEqual([]);
+      expect(short).toBeGreaterThan(200);
+      expect(long).toBeGreaterThanOrEqual(LONG_WORKERS);
+      expect(peak).toBeGreaterThan(5);
+
+      // Everything closes: sessions and bridge handles back to 0 (daemons' own metrics).
+      const settled = await until(async () => {
+        const a = await scrape(pair.a.info().metrics!);
+        const b = await scrape(pair.b.info().metrics!);
+        return (
+          series(a, 'tapstack_sessions_open', { kind: 'bridge' }) === 0 &&
+          series(a, 'tapstack_bridge_counter', { counter: 'openHandles' }) === 0 &&
+          series(b, 'tapstack_sessions_open', { kind: 'service' }) === 0
+        );
+      }, 5000);
+      const a = await scrape(pair.a.info().metrics!);
+      const b = await scrape(pair.b.info().metrics!);
+      expect(
+        settled,
+        JSON.stringify(
+          Object.fromEntries([...a].filter(([k]) => k.includes('session') || k.includes('bridge'))),
+        ),
+      ).toBe(true);
+      // B saw every connection (warm-up included) and echoed every byte.
+      expect(series(b, 'tapstack_sessions_total', { kind: 'service' })).toBe(40 + short + long);
+      expect(series(b, 'tapstack_session_bytes_total', { kind: 'service', direction: 'out' })).toBe(
+        40 * 1024 + shortBytes + long * LONG_BYTES,
+      );
+      expect(series(a, 'tapstack_link_counter', { counter: 'rxDropped' })).toBe(0);
+
+      // No timers left behind, and the heap is back within bounds.
+      await sleep(300);
+      expect(timers()).toBeLessThanOrEqual(timers0 + 2);
+      const heap1 = heapAfterGc();
+      const growthMiB = (heap1 - heap0) / 1048576;
+      console.log(
+        `soak: ${short} short + ${long} long connections in ${SOAK_MS / 1000} s, peak ${peak} open, heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB`,
+      );
+      expect(growthMiB).toBeLessThan(24);
+    },
+    SOAK_MS + 60_000,
+  );
+});
