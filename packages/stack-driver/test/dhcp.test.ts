@@ -23,7 +23,12 @@ interface ServerLog {
 }
 
 /** Hands out 192.0.2.50 with a short lease; NAKs requests for anything else. */
-function serveDhcp(server: StackDriver, times: { lease: number; t1: number; t2: number }): ServerLog {
+function serveDhcp(
+  server: StackDriver,
+  times: { lease: number; t1: number; t2: number },
+  opts: { silentAfterFirstAck?: boolean } = {},
+): ServerLog {
+  let acked = false;
   const host = server.sockets;
   const log: ServerLog = { types: [], requestsFrom: [] };
   const h = host.udpOpen({ broadcast: true, iface: 0 });
@@ -37,6 +42,7 @@ function serveDhcp(server: StackDriver, times: { lease: number; t1: number; t2: 
       const type = m.options.get(DhcpOption.MessageType)![0]!;
       log.types.push(type);
       if (type === DhcpMessageType.Release) continue;
+      if (acked && opts.silentAfterFirstAck) continue;
       log.requestsFrom.push(`${d.address}`);
       const requested = readAddrs(m.options.get(DhcpOption.RequestedAddress))[0] ?? m.ciaddr;
       const replyType =
@@ -69,6 +75,7 @@ function serveDhcp(server: StackDriver, times: { lease: number; t1: number; t2: 
       // Unicast to a renewing client's address; broadcast before it has one.
       const to = m.ciaddr.isUnspecified() ? Ipv4Address.BROADCAST : m.ciaddr;
       host.udpSend(h, encodeDhcp(reply), to, 68);
+      if (replyType === DhcpMessageType.Ack) acked = true;
     }
   });
   return log;
@@ -80,13 +87,16 @@ afterEach(async () => {
   drivers = [];
 });
 
-async function setup(times: { lease: number; t1: number; t2: number }) {
+async function setup(
+  times: { lease: number; t1: number; t2: number },
+  opts: { silentAfterFirstAck?: boolean } = {},
+) {
   const sw = new MemorySwitch();
   const server = await StackDriver.create({
     links: [{ link: sw.createPort({ name: 'srv', mac: '02:00:00:00:01:01' }), addresses: ['192.0.2.1/24'] }],
   });
   drivers.push(server);
-  const log = serveDhcp(server, times);
+  const log = serveDhcp(server, times, opts);
   const client = await StackDriver.create({
     links: [
       { link: sw.createPort({ name: 'cli', mac: '02:00:00:00:01:02' }), dhcp: { initialTimeoutMs: 500 } },
@@ -123,6 +133,25 @@ describe('DhcpClient (RFC 2131) against a DHCP server on a second stack', () => 
     expect(client.dhcp[0]!.counters.renewals).toBe(1);
     expect(client.dhcp[0]!.state).toBe('BOUND');
     expect(log.requestsFrom.at(-1)).toBe('192.0.2.50');
+  });
+
+  it('rebinds by broadcast at T2 and drops the address when the lease expires unanswered', async () => {
+    const { client, log } = await setup({ lease: 3, t1: 1, t2: 2 }, { silentAfterFirstAck: true });
+    await client.lease(0, 10_000);
+    const dhcp = client.dhcp[0]!;
+    const states = new Set<string>();
+    const deadline = Date.now() + 6000;
+    while (dhcp.counters.expiries < 1 && Date.now() < deadline) {
+      states.add(dhcp.state);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect([...states]).toEqual(expect.arrayContaining(['BOUND', 'RENEWING', 'REBINDING']));
+    expect(dhcp.counters.expiries).toBe(1);
+    // Unanswered REQUESTs while renewing/rebinding, then DISCOVER again from INIT.
+    expect(log.types.filter((t) => t === DhcpMessageType.Request).length).toBeGreaterThanOrEqual(3);
+    expect(dhcp.state).toBe('SELECTING');
+    expect(dhcp.lease).toBeUndefined();
+    expect(client.stack.addresses(0).map((a) => a.address.toString())).not.toContain('192.0.2.50');
   });
 
   it('releases the lease and removes the address on close', async () => {
