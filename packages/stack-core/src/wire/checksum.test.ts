@@ -38,3 +38,44 @@ describe('RFC 1071 checksum', () => {
     expect(upd).toBe(internetChecksum(h));
   });
 });
+
+describe('onesSum over 32-bit words', () => {
+  /** The plain definition: big-endian 16-bit words, end-around carry. */
+  function reference(b: Uint8Array, start: number, end: number, initial = 0): number {
+    let s = initial;
+    for (let i = start; i < end; i += 2) s += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+    while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+    return s;
+  }
+  it('agrees with the byte definition at every alignment, length and offset', () => {
+    const backing = new Uint8Array(4096 + 16);
+    let seed = 7;
+    for (let i = 0; i < backing.length; i++) backing[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let shift = 0; shift < 8; shift++) {
+      const view = backing.subarray(shift);
+      for (const len of [0, 1, 2, 3, 31, 32, 33, 34, 35, 63, 64, 65, 100, 1499, 1500, 4000]) {
+        for (const start of [0, 1, 2, 3]) {
+          expect(onesSum(view, start, start + len, 0x1234), `shift ${shift} start ${start} len ${len}`).toBe(
+            reference(view, start, start + len, 0x1234),
+          );
+        }
+      }
+    }
+  });
+  it('handles all-ones data (maximal carries) and buffers whose length is not a multiple of 4', () => {
+    const ff = new Uint8Array(65537).fill(0xff);
+    expect(onesSum(ff, 0, ff.length)).toBe(reference(ff, 0, ff.length));
+    const odd = new Uint8Array(new ArrayBuffer(1027), 1, 1025).fill(0xa5);
+    expect(onesSum(odd, 1, 1025)).toBe(reference(odd, 1, 1025));
+  });
+  it('sums views of different (and shared) buffers one after another (the cached view)', () => {
+    const a = new Uint8Array(256).fill(1);
+    const b = new Uint8Array(512).fill(2);
+    for (let k = 0; k < 3; k++) {
+      expect(onesSum(a, 0, 256)).toBe(reference(a, 0, 256));
+      expect(onesSum(b, 4, 500)).toBe(reference(b, 4, 500));
+      const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(3 + k);
+      expect(onesSum(shared, 0, 64)).toBe(reference(shared, 0, 64));
+    }
+  });
+});
