@@ -155,6 +155,13 @@ export class TcpSocket {
   idleAt = Infinity;
   /** When the current pass over the holes began (for lost-retransmission detection). */
   rtxScanAt = 0;
+  /** Spurious-retransmission detection (RFC 3522 Eifel with timestamps; RFC 4015 undo). */
+  rtxTs = -1;
+  recoveryUna = 0;
+  priorCwnd = 0;
+  priorSsthresh = 0;
+  /** RFC 8985 §6.2: the reordering window grows after a spurious retransmission. */
+  reoMult = 1;
   /** Lowest RTT seen (RFC 8985 §6.2 reordering window). */
   minRtt = Infinity;
   /** Earliest entry this socket has in the layer's timer heap. */
@@ -578,7 +585,37 @@ export class TcpSocket {
   }
 
   private reorderWindow(): number {
-    return Math.max(this.minRtt === Infinity ? 1 : this.minRtt / 4, 0.25);
+    const base = this.minRtt === Infinity ? 1 : (this.minRtt / 4) * this.reoMult;
+    return Math.max(this.srtt > 0 ? Math.min(base, this.srtt) : base, 0.25);
+  }
+
+  /** Remember what a loss response changes, so a spurious one can be undone. */
+  private noteLossResponse(now: number): void {
+    this.priorCwnd = this.cc.cwnd;
+    this.priorSsthresh = this.cc.ssthresh;
+    this.recoveryUna = this.sndUna;
+    this.rtxTs = this.tsOk ? this.tsNow(now) : -1;
+  }
+
+  /**
+   * RFC 3522 §3.2: the first ACK covering the first retransmission echoes a timestamp
+   * older than that retransmission when the original arrived: the loss was not real.
+   * Restore cwnd/ssthresh (RFC 4015 §3) and widen the reordering window.
+   */
+  private checkSpurious(seg: TcpRepr, ack: number): void {
+    if (this.rtxTs < 0 || !seg.hasTimestamp || !seqGt(ack, this.recoveryUna)) return;
+    const spurious = seqLt(seg.tsEcr, this.rtxTs);
+    this.rtxTs = -1;
+    if (!spurious) return;
+    this.ctx.host.count('tcp.spuriousRetransmits');
+    this.cc.cwnd = Math.max(this.cc.cwnd, this.priorCwnd);
+    this.cc.ssthresh = Math.max(this.cc.ssthresh, this.priorSsthresh);
+    if (this.inRecovery) {
+      this.inRecovery = false;
+      this.dupAcks = 0;
+    }
+    if (seqLt(this.sndNxt, this.sndMax)) this.sndNxt = this.sndMax; // stop a go-back-N resend
+    if (this.reoMult < 16) this.reoMult++;
   }
 
   private rttSample(seg: TcpRepr, now: number, synAcked: boolean): void {
@@ -618,6 +655,7 @@ export class TcpSocket {
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.rttSample(seg, now, false);
+    this.checkSpurious(seg, ack);
     this.retries = 0;
     if (this.sacked) this.sacked.trimBelow(ack);
 
@@ -689,12 +727,13 @@ export class TcpSocket {
   /** RFC 6675 §5 / RFC 6582 §3.2 step 2: fast retransmit and recovery. */
   private enterRecovery(now: number): void {
     const flight = seqDiff(this.sndMax, this.sndUna);
+    this.noteLossResponse(now);
     this.inRecovery = true;
     this.rtxScanAt = now;
     this.reoAt = Infinity;
     this.tlpAt = Infinity;
     this.recoverSeq = this.sndMax;
-    this.cc.onLoss(flight, this.smss, 0);
+    this.cc.onLoss(flight, this.smss, now);
     this.highRxt = this.sndUna;
     this.rtxEnd = seqAdd(this.sndUna, this.smss);
     if (!this.sackOk) this.cc.cwnd = this.cc.ssthresh + DUP_THRESH * this.smss;
@@ -926,8 +965,9 @@ export class TcpSocket {
     if (this.reoAt <= now) {
       this.reoAt = Infinity;
       const sacked = this.sacked;
-      if (!this.inRecovery && sacked && sacked.count > 0 && seqLt(this.sndUna, sacked.r[0]!)) {
-        this.enterRecovery(now);
+      if (sacked && sacked.count > 0 && seqLt(this.sndUna, sacked.r[0]!)) {
+        if (!this.inRecovery) this.enterRecovery(now);
+        else this.ctx.markOutput(this); // sendData re-scans the holes when they are overdue
       }
     }
     if (this.persistAt <= now) {
@@ -975,8 +1015,14 @@ export class TcpSocket {
     } else {
       const flight = seqDiff(this.sndMax, this.sndUna);
       // RFC 5681 §3.1 eq. 4: reduce once per loss episode; further timeouts keep ssthresh.
-      if (this.retries === 1) this.cc.onRto(flight, this.smss, now);
-      else this.cc.cwnd = this.smss;
+      if (this.retries === 1) {
+        if (!this.inRecovery) this.noteLossResponse(now);
+        else this.rtxTs = -1;
+        this.cc.onRto(flight, this.smss, now);
+      } else {
+        this.cc.cwnd = this.smss;
+        this.rtxTs = -1;
+      }
       this.recoverSeq = this.sndMax;
       this.inRecovery = false;
       this.dupAcks = 0;
@@ -1116,28 +1162,33 @@ export class TcpSocket {
       let flight: number;
       if (this.inRecovery) {
         if (this.sackOk) {
+          // RFC 6675 §4 NextSeg(): the first unSACKed hole below the highest SACK.
+          let s = seqMax(this.highRxt, una);
+          let high = una;
+          if (sacked) {
+            for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
+            high = sacked.highest(una);
+            if (!seqLt(s, high) && seqLt(una, high)) {
+              if (now - this.rtxScanAt > this.srtt + this.reorderWindow()) {
+                // Every hole was resent an RTT ago and some are still open: those resends were
+                // lost too (RFC 8985 §6.2 applied to retransmissions); start over.
+                this.highRxt = una;
+                this.rtxScanAt = now;
+                this.reoAt = Infinity;
+                s = una;
+                for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
+              } else if (this.reoAt === Infinity) {
+                // RFC 8985 §6.3-style timer: re-scan if the resends are still missing then.
+                this.reoAt = Math.max(this.rtxScanAt + this.srtt + this.reorderWindow() + 0.001, now + 0.25);
+              }
+            }
+          }
           const pipe = this.pipe();
           if (cc.cwnd - pipe < smss) {
             this.cwndLimited = true;
             return;
           }
-          // RFC 6675 §4 NextSeg(): the first unSACKed hole below the highest SACK.
-          let s = seqMax(this.highRxt, una);
           if (sacked) {
-            for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
-            const high = sacked.highest(una);
-            if (
-              !seqLt(s, high) &&
-              seqLt(una, high) &&
-              now - this.rtxScanAt > this.srtt + this.reorderWindow()
-            ) {
-              // Every hole was resent an RTT ago and some are still open: those resends were
-              // lost too (RFC 8985 §6.2 applied to retransmissions); start over.
-              this.highRxt = una;
-              this.rtxScanAt = now;
-              s = una;
-              for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
-            }
             if (seqLt(s, high)) {
               const nextSacked = sacked.nextStartAfter(s);
               let len = Math.min(
