@@ -1,0 +1,164 @@
+/**
+ * socket-bridge benchmarks: bulk throughput and 1-byte request/response round trips
+ * through the in-process API, the AF_UNIX bridge and the SOCKS5 front (two stacks on a
+ * MemorySwitch), with Node's own net over loopback measured in the same run as the ceiling.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type Socket, connect as nodeConnect, createServer as nodeCreateServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
+import { bridgeConnect } from '../src/bridge-client.js';
+import { BridgeServer } from '../src/bridge-server.js';
+import { createNet } from '../src/net.js';
+import { Socks5Server } from '../src/socks5-server.js';
+import { stackPair } from '../test/helpers.js';
+
+const PKG = 'socket-bridge';
+const BYTES = quick ? 16 << 20 : 128 << 20;
+const RR_MS = quick ? 300 : 1500;
+const ROUNDS = { warmup: 1, rounds: quick ? 1 : 3 };
+const CHUNK = Buffer.alloc(65536, 0x5a);
+
+/** Any stream-like socket: Node's net.Socket or our TapSocket. */
+type Duplexish = Socket | import('../src/net.js').TapSocket;
+
+/** Writes BYTES, waits for the sink's one-byte acknowledgement; returns Gbit/s. */
+async function bulk(open: () => Promise<Duplexish>): Promise<number> {
+  const s = await open();
+  const done = once(s, 'data');
+  const t0 = performance.now();
+  let sent = 0;
+  while (sent < BYTES) {
+    if (!s.write(CHUNK)) await once(s, 'drain');
+    sent += CHUNK.length;
+  }
+  await done;
+  const secs = (performance.now() - t0) / 1000;
+  s.destroy();
+  return (BYTES * 8) / secs / 1e9;
+}
+
+/** One-byte ping-pong for RR_MS; returns round trips per second. */
+async function rr(open: () => Promise<Duplexish>): Promise<number> {
+  const s = await open();
+  if ('setNoDelay' in s) s.setNoDelay(true);
+  const one = Buffer.from([1]);
+  let n = 0;
+  const t0 = performance.now();
+  const end = t0 + RR_MS;
+  await new Promise<void>((resolve) => {
+    s.on('data', () => {
+      n++;
+      if (performance.now() < end) s.write(one);
+      else resolve();
+    });
+    s.write(one);
+  });
+  const secs = (performance.now() - t0) / 1000;
+  s.destroy();
+  return n / secs;
+}
+
+/** A sink that acknowledges with one byte after BYTES, or echoes single bytes (rr). */
+function sinkHandler(s: Duplexish): void {
+  let got = 0;
+  s.on('data', (c: Buffer) => {
+    if (c.length === 1 && got === 0) {
+      s.write(c); // rr mode: echo
+      return;
+    }
+    got += c.length;
+    if (got >= BYTES) {
+      got = 0;
+      s.write(Buffer.from([0]));
+    }
+  });
+  s.on('error', () => {});
+}
+
+async function socksOpen(port: number, host: string, dstPort: number): Promise<Socket> {
+  const s = nodeConnect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  await once(s, 'connect');
+  const ip = host.split('.').map(Number);
+  s.write(Buffer.from([5, 1, 0, 5, 1, 0, 1, ...ip, dstPort >> 8, dstPort & 0xff]));
+  let buf = Buffer.alloc(0);
+  while (buf.length < 12) {
+    const [c] = (await once(s, 'data')) as [Buffer];
+    buf = Buffer.concat([buf, c]);
+  }
+  if (buf[1] !== 0 || buf[3] !== 0) throw new Error(`SOCKS5 failed: ${[...buf]}`);
+  return s;
+}
+
+async function main(): Promise<void> {
+  // Ceiling: Node's net over loopback, measured now.
+  const nodeServer = nodeCreateServer(sinkHandler);
+  nodeServer.listen(0, '127.0.0.1');
+  await once(nodeServer, 'listening');
+  const nodePort = (nodeServer.address() as { port: number }).port;
+  const nodeOpen = async () => {
+    const s = nodeConnect(nodePort, '127.0.0.1');
+    await once(s, 'connect');
+    return s;
+  };
+  const nodeGbit = await medianOfRounds(() => bulk(nodeOpen), ROUNDS);
+  const nodeRr = await medianOfRounds(() => rr(nodeOpen), ROUNDS);
+  const gbitBase = { name: 'node-net/loopback/gbit-per-s', value: nodeGbit };
+  const rrBase = { name: 'node-net/loopback/rr-per-s', value: nodeRr };
+  report({ package: PKG, ...gbitBase, unit: 'Gbit/s', higherIsBetter: true, baseline: null });
+  report({ package: PKG, ...rrBase, unit: 'rr/s', higherIsBetter: true, baseline: null });
+
+  const pair = await stackPair();
+  const netA = createNet(pair.A.sockets);
+  createNet(pair.B.sockets).createServer(sinkHandler).listen(9);
+  const dir = mkdtempSync(join(tmpdir(), 'tapstack-bench-'));
+  const bridge = new BridgeServer(pair.A.sockets, { path: join(dir, 'b.sock') });
+  await bridge.listen();
+  const socks = new Socks5Server(pair.A.sockets);
+  const { port: socksPort } = await socks.listen(0);
+
+  const paths: [string, () => Promise<Duplexish>][] = [
+    [
+      'in-process',
+      async () => {
+        const s = netA.createConnection(9, '192.0.2.2');
+        await once(s, 'connect');
+        return s;
+      },
+    ],
+    ['unix-bridge', () => bridgeConnect({ path: bridge.path, host: '192.0.2.2', port: 9 })],
+    ['socks5', () => socksOpen(socksPort, '192.0.2.2', 9)],
+  ];
+  for (const [name, open] of paths) {
+    const g = await medianOfRounds(() => bulk(open), ROUNDS);
+    report({
+      package: PKG,
+      name: `${PKG}/${name}/gbit-per-s`,
+      value: g,
+      unit: 'Gbit/s',
+      higherIsBetter: true,
+      baseline: gbitBase,
+    });
+    const r = await medianOfRounds(() => rr(open), ROUNDS);
+    report({
+      package: PKG,
+      name: `${PKG}/${name}/rr-per-s`,
+      value: r,
+      unit: 'rr/s',
+      higherIsBetter: true,
+      baseline: rrBase,
+    });
+  }
+
+  await socks.close();
+  await bridge.close();
+  await pair.close();
+  nodeServer.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+await main();
+process.exit(0);
