@@ -1,0 +1,93 @@
+/**
+ * Interop with the Linux kernel over a TAP device (needs root; skips otherwise): the
+ * daemon opens a TAP, the test moves its kernel side into a network namespace it
+ * creates (and always deletes) and gives it 192.0.2.254 / 2001:db8::fe. Then the kernel
+ * reaches a service on tapstack (curl to the daemon's HTTP page, v4 and v6), and
+ * tapstack reaches a server on the kernel side (through the daemon's bridge).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bridgeConnect } from '@tapstack/socket-bridge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNamespace, type Namespace, skipReason } from '../../../tools/interop/netns.js';
+import { validateConfig } from '../src/config.js';
+import { Daemon } from '../src/daemon.js';
+import { quietLogger, sleep, until } from './helpers.js';
+
+const reason = skipReason(['curl', 'python3']);
+if (reason) console.log(`tap-netns tests skipped: ${reason}`);
+
+describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
+  let ns: Namespace | undefined;
+  let daemon: Daemon | undefined;
+  let dir = '';
+  const tap = `tsd${process.pid % 100000}`;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tapstackd-tap-'));
+    daemon = await Daemon.start(
+      validateConfig({
+        name: 'tap',
+        links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24', '2001:db8::1/64'] }],
+        bridge: { path: join(dir, 'd.sock') },
+        services: { http: 80, echo: 7 },
+      }),
+      { logger: quietLogger('tap') },
+    );
+    ns = createNamespace();
+    ns.adoptLink(tap, ['192.0.2.254/24', '2001:db8::fe/64']);
+  });
+
+  afterAll(async () => {
+    ns?.delete();
+    await daemon?.stop(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the kernel reaches the daemon HTTP page over IPv4 and IPv6', async () => {
+    const v4 = await ns!.exec(['curl', '-sS', '--max-time', '10', 'http://192.0.2.1/from-kernel']);
+    expect(v4.stdout).toContain('Hello from tapstack node tap');
+    expect(v4.stdout).toMatch(/to 192\.0\.2\.254:\d+, for \/from-kernel/);
+    const v6 = await ns!.exec(['curl', '-sS', '-g', '--max-time', '10', 'http://[2001:db8::1]/v6']);
+    expect(v6.stdout).toMatch(/to 2001:db8::fe:\d+, for \/v6/);
+  });
+
+  it('tapstack reaches a server on the kernel side through the bridge', async () => {
+    const server = ns!.spawn([
+      'python3',
+      '-m',
+      'http.server',
+      '--bind',
+      '192.0.2.254',
+      '8000',
+      '--directory',
+      dir,
+    ]);
+    try {
+      // Wait until the kernel-side server listens.
+      const up = await until(async () => {
+        const r = await ns!.exec(['curl', '-s', '-o', '/dev/null', 'http://192.0.2.254:8000/'], {
+          allowFailure: true,
+        });
+        return r.code === 0;
+      }, 10_000);
+      expect(up).toBe(true);
+      const s = await bridgeConnect({ path: join(dir, 'd.sock'), host: '192.0.2.254', port: 8000 });
+      const body = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        s.on('data', (d) => {
+          text += d;
+        });
+        s.on('end', () => resolve(text));
+        s.on('error', reject);
+        s.end('GET / HTTP/1.0\r\n\r\n');
+      });
+      expect(body).toMatch(/^HTTP\/1\.0 200 OK/);
+      expect(body).toContain('d.sock');
+    } finally {
+      if (server.pid) process.kill(server.pid, 'SIGKILL');
+      await sleep(50);
+    }
+  });
+});
