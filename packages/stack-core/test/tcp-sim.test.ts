@@ -6,7 +6,7 @@
  * overrides the size (e.g. 1048576 for a quick run).
  */
 import { describe, expect, it } from 'vitest';
-import { type LinkOptions, transfer } from './tcp-sim.js';
+import { type LinkOptions, transfer, transferBoth } from './tcp-sim.js';
 
 const MiB = 1 << 20;
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
@@ -50,6 +50,16 @@ describe('simulation: byte-for-byte transfers over an impaired link', () => {
   it('IPv6, MTU 9000, 1 % loss', () => {
     const total = envBytes > 0 ? envBytes : 64 * MiB;
     const r = transfer({ seed: 55, v6: true, mtu: 9000, delay: 1, loss: 0.01 }, total, 3_600_000);
+    expect(r.ok).toBe(true);
+  });
+  it('both directions at once with 3 % loss and reordering (SACK blocks on data segments)', () => {
+    const total = envBytes > 0 ? envBytes : 16 * MiB;
+    const r = transferBoth(
+      { seed: 77, delay: 2, loss: 0.03, reorder: 0.02, reorderDelay: 2 },
+      total,
+      3_600_000,
+    );
+    expect(r.firstBad).toBe(-1);
     expect(r.ok).toBe(true);
   });
   it('slow reader: the window closes and nothing is lost', () => {

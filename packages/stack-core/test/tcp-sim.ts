@@ -267,3 +267,78 @@ export function transfer(
     counters: sim.hosts[0].counters,
   };
 }
+
+/**
+ * Both directions at once: A and B each send `total` bytes (different patterns) and
+ * shut down; both check what they read. Data segments then carry SACK blocks too.
+ */
+export function transferBoth(o: LinkOptions, total: number, limitMs: number): TransferResult {
+  const sim = new SimPair(o);
+  const [A, B] = sim.tcps;
+  const lh = B.tcpOpen();
+  B.tcpBind(lh, undefined, 5002);
+  B.tcpListen(lh, 8);
+  const c = A.tcpOpen();
+  A.tcpConnect(c, sim.addr[1], 5002, 0);
+  let s: number | undefined;
+  const OFFSET_B = 0x5a5a5;
+  const side = (tcp: TcpLayer, base: number) => ({
+    tcp,
+    base,
+    sent: 0,
+    got: 0,
+    shut: false,
+    eof: false,
+    bad: -1,
+  });
+  const a = side(A, 0);
+  const b = side(B, OFFSET_B);
+  const chunk = new Uint8Array(64 * 1024);
+  const rbuf = new Uint8Array(64 * 1024);
+  const pump = (me: ReturnType<typeof side>, h: number, peerBase: number) => {
+    while (me.sent < total) {
+      fillPattern(chunk, me.base + me.sent);
+      const n = me.tcp.tcpSend(h, chunk.subarray(0, Math.min(chunk.length, total - me.sent)));
+      if (n <= 0) break;
+      me.sent += n;
+    }
+    if (me.sent === total && !me.shut) {
+      me.tcp.tcpShutdown(h);
+      me.shut = true;
+    }
+    for (;;) {
+      const n = me.tcp.tcpRecv(h, rbuf);
+      if (n === EOF) {
+        me.eof = true;
+        break;
+      }
+      if (n <= 0) break;
+      if (me.bad < 0) {
+        for (let i = 0; i < n; i++) {
+          if (rbuf[i] !== patternByte(peerBase + me.got + i)) {
+            me.bad = me.got + i;
+            break;
+          }
+        }
+      }
+      me.got += n;
+    }
+  };
+  const ok = sim.run(
+    () => a.eof && b.eof,
+    limitMs,
+    () => {
+      if (s === undefined) s = B.tcpAccept(lh);
+      pump(a, c, OFFSET_B);
+      if (s !== undefined) pump(b, s, 0);
+    },
+  );
+  const bad = a.bad >= 0 ? a.bad : b.bad;
+  return {
+    ok: ok && a.got === total && b.got === total && bad < 0,
+    simMs: sim.now,
+    firstBad: bad,
+    retransmits: (A.tcpInfo(c)?.retransmits ?? 0) + (s !== undefined ? (B.tcpInfo(s)?.retransmits ?? 0) : 0),
+    counters: sim.hosts[0].counters,
+  };
+}

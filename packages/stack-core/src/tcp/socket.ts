@@ -1080,12 +1080,12 @@ export class TcpSocket {
       len = Math.min(this.smss, Math.max(dataSent, 0));
       seq = seqAdd(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, -len);
     }
-    const end = seqAdd(seq, len);
-    const fin = this.finQueued && end === dataEnd && seqGt(this.sndMax, dataEnd);
+    let fin = this.finQueued && seqAdd(seq, len) === dataEnd && seqGt(this.sndMax, dataEnd);
     if (len === 0 && !fin) return;
-    this.emitSegment(now, seq, ACK | (fin ? FIN : 0), len);
+    const took = this.emitSegment(now, seq, ACK | (fin ? FIN : 0), len);
+    if (took < len) fin = false;
     this.ctx.host.count('tcp.tlpProbes');
-    const sent = seqAdd(end, fin ? 1 : 0);
+    const sent = seqAdd(seq, took + (fin ? 1 : 0));
     if (seqGt(sent, this.sndMax)) {
       this.sndMax = sent;
       this.sndNxt = sent;
@@ -1200,8 +1200,8 @@ export class TcpSocket {
                 this.finQueued && len >= 0 && seqAdd(s, len) === dataEnd && seqGt(this.sndMax, dataEnd);
               if (len < 0) len = 0;
               if (len > 0 || finHere) {
-                this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
-                this.highRxt = seqAdd(s, len + (finHere ? 1 : 0));
+                const took = this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
+                this.highRxt = seqAdd(s, took + (finHere && took === len ? 1 : 0));
                 this.retransmits++;
                 this.ctx.host.count('tcp.retransmits');
                 continue;
@@ -1216,8 +1216,8 @@ export class TcpSocket {
             const len = Math.max(0, Math.min(smss, seqDiff(this.rtxEnd, s), seqDiff(dataEnd, s)));
             const finHere = this.finQueued && seqAdd(s, len) === dataEnd && seqGt(this.sndMax, dataEnd);
             if (len > 0 || finHere) {
-              this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
-              this.highRxt = seqAdd(s, len + (finHere ? 1 : 0));
+              const took = this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
+              this.highRxt = seqAdd(s, took + (finHere && took === len ? 1 : 0));
               this.retransmits++;
               this.ctx.host.count('tcp.retransmits');
               continue;
@@ -1240,7 +1240,7 @@ export class TcpSocket {
       const avail = Math.max(0, seqDiff(dataEnd, seq));
       const wndRoom = seqDiff(wndEnd, seq);
       const cwndRoom = Math.floor(cc.cwnd - flight);
-      const len = Math.min(avail, smss, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
+      let len = Math.min(avail, smss, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
       const finPossible = this.finQueued && seqLe(seq, dataEnd) && seqAdd(seq, len) === dataEnd;
       const finSent = this.finQueued && seqGt(this.sndMax, dataEnd);
       const isRtx = seqLt(seq, this.sndMax);
@@ -1272,11 +1272,15 @@ export class TcpSocket {
         // Nagle (RFC 896, RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
         if (!this.noDelay && una !== this.sndMax) return;
       }
-      const fin = finPossible && (isRtx || !finSent || seqLe(seq, dataEnd));
+      let fin = finPossible && (isRtx || !finSent || seqLe(seq, dataEnd));
       let flags = ACK;
       if (fin) flags |= FIN;
       if (len > 0 && seqAdd(seq, len) === dataEnd) flags |= PSH;
-      this.emitSegment(now, seq, flags, len);
+      const took = this.emitSegment(now, seq, flags, len);
+      if (took < len) {
+        len = took;
+        fin = false;
+      }
       if (isRtx) {
         this.retransmits++;
         this.ctx.host.count('tcp.retransmits');
@@ -1299,7 +1303,11 @@ export class TcpSocket {
   }
 
   /** Builds one segment into the layer's scratch buffer, checksums it and hands it to IP. */
-  emitSegment(now: number, seq: number, flags: number, len: number): void {
+  /**
+   * Returns the payload bytes actually sent: fewer than `len` when SACK blocks leave less
+   * room (RFC 9293 §3.7.1), and then without FIN.
+   */
+  emitSegment(now: number, seq: number, flags: number, len: number): number {
     const ctx = this.ctx;
     const r = ctx.txRepr;
     const syn = (flags & SYN) !== 0;
@@ -1337,10 +1345,12 @@ export class TcpSocket {
       }
     }
     const scratch = ctx.scratch;
+    const maxPayload = Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - r.emittedHeaderLength();
+    if (len > maxPayload) {
+      len = Math.max(0, maxPayload);
+      r.flags = flags & ~(FIN | PSH);
+    }
     const hlen = r.emit(scratch, 0);
-    // Shrink the payload if the SACK option left less room (RFC 9293 §3.7.1).
-    const maxPayload = Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - hlen;
-    if (len > maxPayload) len = Math.max(0, maxPayload);
     if (len > 0) this.sendRing.peek(seqDiff(seq, this.sndBase), scratch, hlen, len);
     const seg = scratch.subarray(0, hlen + len);
     fillTcpChecksum(this.localAddr!, this.remoteAddr!, seg);
@@ -1352,6 +1362,7 @@ export class TcpSocket {
     }
     ctx.host.sendIp(this.localAddr!, this.remoteAddr!, TCP_PROTOCOL, seg, now);
     ctx.host.count('tcp.segmentsSent');
+    return len;
   }
 
   /** RFC 2018 §4: the block with the newest data first, then the others. */
