@@ -31,6 +31,11 @@ export interface BridgeOptions {
   path: string;
   /** Reject when no reply came within this many ms [30000]. */
   timeout?: number;
+  /**
+   * Keep our side open after the peer's FIN [false, as for net.Socket]: by default the
+   * socket ends itself when the peer ends, which closes the bridge session.
+   */
+  allowHalfOpen?: boolean;
 }
 
 function replyError(code: string, message: string, syscall: string): SocketBridgeError {
@@ -45,7 +50,7 @@ export function bridgeRequest(
   request: BridgeRequest,
 ): Promise<{ socket: Socket; fields: string[] }> {
   return new Promise((resolve, reject) => {
-    const sock = unixConnect({ path: opts.path, allowHalfOpen: true });
+    const sock = unixConnect({ path: opts.path, allowHalfOpen: opts.allowHalfOpen ?? false });
     let buf: Buffer = Buffer.alloc(0);
     let settled = false;
     const fail = (e: Error) => {

@@ -269,3 +269,32 @@ describe('net over two stacks', () => {
     for (const s of [a4, b4, a6, b6]) s.close();
   });
 });
+
+describe('timeouts', () => {
+  it('reports ETIMEDOUT when SYNs go unanswered', async () => {
+    const p = await stackPair({ tcp: { initialRto: 100, minRto: 50, maxSynRetries: 2 } });
+    try {
+      const nA = createNet(p.A.sockets);
+      const server = createNet(p.B.sockets)
+        .createServer((s) => s.end())
+        .listen(80);
+      await once(server, 'listening');
+      // One connection first, so A knows B's MAC; then B disappears from the switch.
+      const warm = nA.createConnection(80, '192.0.2.2');
+      warm.resume();
+      await once(warm, 'close');
+      await p.B.close();
+      const c = nA.createConnection(80, '192.0.2.2');
+      const [err] = await once(c, 'error');
+      expect(err).toMatchObject({
+        code: 'ETIMEDOUT',
+        errno: -110,
+        syscall: 'connect',
+        address: '192.0.2.2',
+        port: 80,
+      });
+    } finally {
+      await p.A.close();
+    }
+  });
+});
