@@ -1,8 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // io-worker is the frame I/O thread of threaded mode: its own entry, loaded by URL.
-  entry: ['src/index.ts', 'src/io-worker.ts'],
+  // io-worker (frame I/O thread) and stack-worker (stack thread): own entries, loaded by URL.
+  entry: ['src/index.ts', 'src/io-worker.ts', 'src/stack-worker.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

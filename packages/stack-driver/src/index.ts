@@ -13,3 +13,4 @@ export * from './dhcp.js';
 export * from './dhcp-message.js';
 export * from './threaded-link.js';
 export type { IoWorkerData, WorkerLinkSpec } from './io-worker.js';
+export * from './stack-thread.js';

@@ -5,33 +5,17 @@
  * which the worker (or a TAP link's native reader thread) fills. The stack, and so the
  * socket API, stay on this thread.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { FrameRing } from '@tapstack/frame-ring';
 import type { IoWorkerData, WorkerLinkSpec } from './io-worker.js';
 import type { DriverLink } from './link.js';
+import { startWorker } from './worker-boot.js';
 
 export interface ThreadedLinkOptions {
   /** Bytes of each ring (a power of two) [8 MiB]. */
   ringBytes?: number;
   /** Frames drained per batch on either side [256]. */
   batch?: number;
-}
-
-/** Starts io-worker: the built .js, or from source through tsx (tests, `--conditions=development`). */
-function startWorker(workerData: IoWorkerData): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./io-worker.js', here), { workerData });
-  // tsx's CommonJS entry of esm/api points at a missing file: use the .mjs beside it.
-  const tsxApi = pathToFileURL(
-    createRequire(here)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const entry = new URL('./io-worker.ts', here).href;
-  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(boot, { eval: true, workerData, execArgv: ['--conditions=development'] });
 }
 
 export class ThreadedLink implements DriverLink {
@@ -75,7 +59,8 @@ export class ThreadedLink implements DriverLink {
     const batch = options.batch ?? 256;
     const rx = FrameRing.create({ capacity, maxFrameSize: 65535 });
     const tx = FrameRing.create({ capacity, maxFrameSize: 65535 });
-    const worker = startWorker({ spec, rx: rx.buffer, tx: tx.buffer, txBatch: batch });
+    const data: IoWorkerData = { spec, rx: rx.buffer, tx: tx.buffer, txBatch: batch };
+    const worker = startWorker(import.meta.url, 'io-worker', data);
     const ready = await new Promise<{ name: string; mac: Uint8Array; mtu: number; nativeRx: boolean }>(
       (resolve, reject) => {
         const onMsg = (m: { type: string; message?: string; code?: string }) => {

@@ -79,8 +79,9 @@ export function readAll(
     const hash = createHash('sha256');
     let length = 0;
     const buf = new Uint8Array(256 * 1024);
+    let done = false;
     const drain = () => {
-      for (;;) {
+      while (!done) {
         const n = host.tcpRecv(h, buf);
         if (n > 0) {
           hash.update(buf.subarray(0, n));
@@ -88,6 +89,7 @@ export function readAll(
           continue;
         }
         if (n === -1) {
+          done = true;
           resolve({ length, sha256: hash.digest('hex') });
           return;
         }

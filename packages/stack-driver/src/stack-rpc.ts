@@ -1,0 +1,82 @@
+/**
+ * The synchronous call channel between the main thread and the stack thread: one
+ * SharedArrayBuffer with a small header and a data area. The caller writes a request
+ * and blocks in Atomics.wait; the stack thread (Atomics.waitAsync in its event loop)
+ * runs the call on its StackDriver and writes the reply. One call at a time.
+ */
+
+/** Int32 word indexes in the header. */
+export const R = {
+  /** 0 idle, 1 request pending, 2 reply ready. */
+  STATE: 0,
+  OP: 1,
+  A0: 2,
+  A1: 3,
+  A2: 4,
+  /** Result (number; -1 for "undefined" where a handle is expected). */
+  RESULT: 5,
+  /** Bytes used in the data area by the request or the reply. */
+  LEN: 6,
+  /** Second length (udpSend/udpRecv: the address text before the payload). */
+  LEN2: 7,
+} as const;
+
+export const HEADER_BYTES = 64;
+export const IDLE = 0;
+export const REQUEST = 1;
+export const REPLY = 2;
+
+export const Op = {
+  tcpOpen: 1,
+  tcpBind: 2,
+  tcpConnect: 3,
+  tcpListen: 4,
+  tcpAccept: 5,
+  tcpSend: 6,
+  tcpSendSpace: 7,
+  tcpRecv: 8,
+  tcpShutdown: 9,
+  tcpClose: 10,
+  tcpAbort: 11,
+  tcpSetNoDelay: 12,
+  tcpSetKeepAlive: 13,
+  tcpInfo: 14,
+  udpOpen: 15,
+  udpBind: 16,
+  udpSend: 17,
+  udpRecv: 18,
+  udpLocal: 19,
+  udpClose: 20,
+  socketError: 21,
+  watch: 22,
+  unwatch: 23,
+  stats: 24,
+} as const;
+
+export interface StackChannel {
+  sab: SharedArrayBuffer;
+  i32: Int32Array;
+  data: Uint8Array;
+}
+
+export function createChannel(dataBytes: number): StackChannel {
+  const sab = new SharedArrayBuffer(HEADER_BYTES + dataBytes);
+  return attachChannel(sab);
+}
+
+export function attachChannel(sab: SharedArrayBuffer): StackChannel {
+  return { sab, i32: new Int32Array(sab, 0, HEADER_BYTES / 4), data: new Uint8Array(sab, HEADER_BYTES) };
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Writes text at `off` in the data area; returns its byte length. */
+export function putText(ch: StackChannel, text: string, off = 0): number {
+  return enc.encodeInto(text, ch.data.subarray(off)).written;
+}
+
+export function getText(ch: StackChannel, off: number, len: number): string {
+  // TextDecoder cannot read a shared buffer directly: copy out first.
+  return dec.decode(ch.data.slice(off, off + len));
+}
