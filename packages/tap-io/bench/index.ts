@@ -18,7 +18,7 @@ import { loadNative } from '../src/native.js';
 
 const PKG = 'tap-io';
 const ROUND_MS = quick ? 150 : 500;
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 1 : 5;
 const sizes = [64, 1514] as const;
 const tag = `${process.pid % 100000}`;
 
