@@ -326,7 +326,6 @@ function dumpLogs() {
 async function main() {
   say('tapstack demo: two userspace TCP/IP stacks on loopback, joined by VXLAN over UDP');
   say(`temp dir ${dir} (sockets, logs; removed at the end)`);
-  const [portA, portB] = [await freeUdpPort(), await freeUdpPort()];
   const sock = (n) => join(dir, n);
   const common = [
     '--link',
@@ -339,54 +338,75 @@ async function main() {
     '1000',
   ];
   const readyLine = (line) => line.startsWith('{') && JSON.parse(line).ready === true;
-  const [b, a] = await Promise.all([
-    start(
-      'daemon B',
-      daemonBin,
-      [
-        ...common,
-        '--name',
-        'b',
-        '--vxlan-port',
-        String(portB),
-        '--peer',
-        `127.0.0.1:${portA}`,
-        '--address',
-        '192.0.2.2/24',
-        '--address',
-        '2001:db8::2/64',
-        '--bridge',
-        sock('b.sock'),
-        '--metrics',
-        `unix:${sock('b-metrics.sock')}`,
-        '--serve-echo',
-        '7',
-      ],
-      readyLine,
-    ),
-    start(
-      'daemon A',
-      daemonBin,
-      [
-        ...common,
-        '--name',
-        'a',
-        '--vxlan-port',
-        String(portA),
-        '--peer',
-        `127.0.0.1:${portB}`,
-        '--address',
-        '192.0.2.1/24',
-        '--address',
-        '2001:db8::1/64',
-        '--bridge',
-        sock('a.sock'),
-        '--metrics',
-        `unix:${sock('a-metrics.sock')}`,
-      ],
-      readyLine,
-    ),
-  ]);
+  // Free ports are found by binding port 0 and closing; another program may take one
+  // before the daemon binds it, so a start that fails with EADDRINUSE is retried.
+  const startDaemons = async (portA, portB) => {
+    return Promise.all([
+      start(
+        'daemon B',
+        daemonBin,
+        [
+          ...common,
+          '--name',
+          'b',
+          '--vxlan-port',
+          String(portB),
+          '--peer',
+          `127.0.0.1:${portA}`,
+          '--address',
+          '192.0.2.2/24',
+          '--address',
+          '2001:db8::2/64',
+          '--bridge',
+          sock('b.sock'),
+          '--metrics',
+          `unix:${sock('b-metrics.sock')}`,
+          '--serve-echo',
+          '7',
+        ],
+        readyLine,
+      ),
+      start(
+        'daemon A',
+        daemonBin,
+        [
+          ...common,
+          '--name',
+          'a',
+          '--vxlan-port',
+          String(portA),
+          '--peer',
+          `127.0.0.1:${portB}`,
+          '--address',
+          '192.0.2.1/24',
+          '--address',
+          '2001:db8::1/64',
+          '--bridge',
+          sock('a.sock'),
+          '--metrics',
+          `unix:${sock('a-metrics.sock')}`,
+        ],
+        readyLine,
+      ),
+    ]);
+  };
+  let b;
+  let a;
+  for (let attempt = 1; ; attempt++) {
+    const before = new Set(children.keys());
+    try {
+      [b, a] = await startDaemons(await freeUdpPort(), await freeUdpPort());
+      break;
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(e.message)) throw e;
+      for (const [pid, entry] of children) {
+        if (before.has(pid)) continue;
+        if (entry.child.exitCode === null && entry.child.signalCode === null) process.kill(pid, 'SIGKILL');
+        children.delete(pid);
+      }
+      say(`a UDP port was taken meanwhile; retrying with new ports`);
+    }
+  }
   const infoA = JSON.parse(a.line);
   const infoB = JSON.parse(b.line);
   for (const [label, info] of [

@@ -49,31 +49,45 @@ export interface Daemons {
 
 export async function startDaemons(): Promise<Daemons> {
   const dir = mkdtempSync(join(tmpdir(), 'tapstack-example-test-'));
-  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
   const common = ['--link', 'vxlan', '--log-level', 'warn', '--drain-timeout', '200'];
-  const children = await Promise.all([
-    startDaemon([
-      ...common,
-      ...['--name', 'a', '--vxlan-port', String(pa), '--peer', `127.0.0.1:${pb}`],
-      ...['--address', '192.0.2.1/24', '--address', '2001:db8::1/64', '--bridge', join(dir, 'a.sock')],
-    ]),
-    startDaemon([
-      ...common,
-      ...['--name', 'b', '--vxlan-port', String(pb), '--peer', `127.0.0.1:${pa}`],
-      ...['--address', '192.0.2.2/24', '--address', '2001:db8::2/64', '--bridge', join(dir, 'b.sock')],
-      ...['--serve-echo', '7', '--serve-http', '80'],
-    ]),
-  ]).catch((e) => {
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
-  });
+  const start = async (pa: number, pb: number) => {
+    const started = await Promise.allSettled([
+      startDaemon([
+        ...common,
+        ...['--name', 'a', '--vxlan-port', String(pa), '--peer', `127.0.0.1:${pb}`],
+        ...['--address', '192.0.2.1/24', '--address', '2001:db8::1/64', '--bridge', join(dir, 'a.sock')],
+      ]),
+      startDaemon([
+        ...common,
+        ...['--name', 'b', '--vxlan-port', String(pb), '--peer', `127.0.0.1:${pa}`],
+        ...['--address', '192.0.2.2/24', '--address', '2001:db8::2/64', '--bridge', join(dir, 'b.sock')],
+        ...['--serve-echo', '7', '--serve-http', '80'],
+      ]),
+    ]);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (!failed) return started.map((r) => (r as PromiseFulfilledResult<ChildProcess>).value);
+    for (const r of started) if (r.status === 'fulfilled') process.kill(r.value.pid!, 'SIGKILL');
+    throw failed.reason;
+  };
+  let children: ChildProcess[] | undefined;
+  // A port found free may be taken before the daemon binds it: retry on EADDRINUSE.
+  for (let attempt = 1; !children; attempt++) {
+    try {
+      children = await start(await freeUdpPort(), await freeUdpPort());
+    } catch (e) {
+      if (attempt < 3 && /EADDRINUSE/.test((e as Error).message)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  const all = children;
   return {
     dir,
     bridgeA: join(dir, 'a.sock'),
     bridgeB: join(dir, 'b.sock'),
     async stop() {
       await Promise.all(
-        children.map(
+        all.map(
           (c) =>
             new Promise<void>((resolve) => {
               if (c.exitCode !== null) return resolve();
