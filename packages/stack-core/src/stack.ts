@@ -6,6 +6,7 @@
  */
 import { NeighborCache, defaultNeighborConfig } from './neighbor.js';
 import { Reassembler } from './reassembly.js';
+import { SlabCopier } from './slab.js';
 import { TcpLayer } from './tcp/index.js';
 import {
   type AddressInfo,
@@ -245,9 +246,15 @@ export class Stack implements StackApi {
   /** Transport segments (UDP, ICMP) are built here before sendIp copies them into a frame. */
   private readonly seg = new Uint8Array(65536 + 64);
   private readonly rnd = new Uint8Array(4);
+  private readonly copier = new SlabCopier();
+  /** Hot counters live in fields; stats() merges them. */
+  private rxFrames = 0;
+  private rxAccepted = 0;
+  private rxDropped = 0;
+  private udpRxDatagrams = 0;
   private rxOutcome = 0;
-  /** The Ethernet source of the frame being received (for NA replies without a link-layer option). */
-  private rxLinkSrc: Uint8Array | undefined;
+  /** The frame being received (its Ethernet source answers an NS without a link-layer option). */
+  private rxFrame: Uint8Array | undefined;
   /** The frame being received was link-layer broadcast/multicast: no ICMP errors about it (RFC 1122 §3.2.2). */
   private rxLinkMulticast = false;
   /** The last exception caught by the last-resort handler (a bug; see `stack.internalError`). */
@@ -401,8 +408,18 @@ export class Stack implements StackApi {
   }
 
   stats(): Record<string, number> {
+    const c = this.counters;
+    const hot: Record<string, number> = {
+      'eth.rxFrames': this.rxFrames,
+      'stack.rxAccepted': this.rxAccepted,
+      'stack.rxDropped': this.rxDropped,
+      'udp.rxDatagrams': this.udpRxDatagrams,
+    };
     const out: Record<string, number> = {};
-    for (const k of Object.keys(this.counters).sort()) out[k] = this.counters[k]!;
+    for (const k of [...Object.keys(c), ...Object.keys(hot)].sort()) {
+      const v = (c[k] ?? 0) + (hot[k] ?? 0);
+      if (v !== 0 || k in c) out[k] = v;
+    }
     let arp = 0;
     let ndp = 0;
     for (const i of this.ifaces) {
@@ -435,7 +452,7 @@ export class Stack implements StackApi {
   receive(index: number, frame: Uint8Array, now: Instant): void {
     this.lastNow = now;
     this.rxOutcome = 0;
-    this.count('eth.rxFrames');
+    this.rxFrames++;
     try {
       const iface = this.ifaces[index];
       if (iface === undefined) this.drop('stack.badInterface');
@@ -443,7 +460,7 @@ export class Stack implements StackApi {
     } catch (e) {
       this.internalError(e);
     }
-    this.rxLinkSrc = undefined;
+    this.rxFrame = undefined;
     this.rxLinkMulticast = false;
     this.finishRx();
   }
@@ -749,7 +766,7 @@ export class Stack implements StackApi {
     const multicast = (b[0]! & 1) === 1;
     if (!multicast && !macEquals(b, 0, iface.mac)) return this.drop('eth.otherHost');
     const type = eth.ethertype;
-    this.rxLinkSrc = eth.src;
+    this.rxFrame = frame;
     this.rxLinkMulticast = multicast;
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
     switch (type) {
@@ -841,7 +858,19 @@ export class Stack implements StackApi {
           const h = r.header;
           const src = new Ipv4Address(srcV);
           const dst = new Ipv4Address(dstV);
-          return this.ipv4Deliver(iface, h, r.payload, src, dst, proto, h[8]!, bcast, noAddress, now);
+          return this.ipv4Deliver(
+            iface,
+            h,
+            h.length,
+            r.payload,
+            src,
+            dst,
+            proto,
+            h[8]!,
+            bcast,
+            noAddress,
+            now,
+          );
         }
         case 'duplicate':
           return this.drop('ipv4.fragDuplicate');
@@ -857,7 +886,8 @@ export class Stack implements StackApi {
     }
     this.ipv4Deliver(
       iface,
-      buf.subarray(0, hl),
+      buf,
+      hl,
       p.payload,
       new Ipv4Address(srcV),
       new Ipv4Address(dstV),
@@ -871,7 +901,9 @@ export class Stack implements StackApi {
 
   private ipv4Deliver(
     iface: Iface | undefined,
-    header: Uint8Array,
+    /** The packet (or the first fragment's header) whose first `hl` bytes are the IP header. */
+    ip: Uint8Array,
+    hl: number,
     payload: Uint8Array,
     src: Ipv4Address,
     dst: Ipv4Address,
@@ -883,7 +915,7 @@ export class Stack implements StackApi {
   ): Rx {
     switch (proto) {
       case 17:
-        return this.udpInput(iface, src, dst, payload, bcast, noAddress, header, now);
+        return this.udpInput(iface, src, dst, payload, bcast, noAddress, ip, hl, now);
       case 6:
         if (bcast || noAddress) return this.drop('tcp.broadcast');
         if (this.tcp === undefined) return this.drop('tcp.notAvailable');
@@ -893,7 +925,7 @@ export class Stack implements StackApi {
         if (noAddress) return this.drop('ipv4.notForUs');
         return this.icmpv4Input(src, dst, payload, ttl, bcast, now);
       default:
-        if (!bcast && !noAddress) this.icmpv4Error(header, payload, 3, 2, 0, now);
+        if (!bcast && !noAddress) this.icmpv4Error(ip.subarray(0, hl), payload, 3, 2, 0, now);
         return this.drop('ipv4.unknownProtocol');
     }
   }
@@ -961,7 +993,7 @@ export class Stack implements StackApi {
         this.count('icmp.recvQueueFull');
         return this.accept();
       }
-      s.rx.push({ from: src, sequence: seq, payload: data.slice(), ttl });
+      s.rx.push({ from: src, sequence: seq, payload: this.copier.copy(data), ttl });
       this.emit(s.handle, SocketEvent.Readable);
       return this.accept();
     }
@@ -1025,16 +1057,7 @@ export class Stack implements StackApi {
       case 58:
         return this.icmpv6Input(iface, src, dst, upper, p.hopLimit, mcast, now);
       case 17:
-        return this.udpInput(
-          iface,
-          src,
-          dst,
-          upper,
-          mcast,
-          false,
-          buf.subarray(0, IPV6_HEADER_LEN + w.offset),
-          now,
-        );
+        return this.udpInput(iface, src, dst, upper, mcast, false, buf, IPV6_HEADER_LEN + w.offset, now);
       case 6:
         if (mcast) return this.drop('tcp.broadcast');
         if (this.tcp === undefined) return this.drop('tcp.notAvailable');
@@ -1163,7 +1186,7 @@ export class Stack implements StackApi {
       const q = iface.ndp.learn(src.key(), src, mac, true, now);
       if (q) this.flushQueued(iface, q, mac, EtherType.Ipv6);
     } else {
-      mac = iface.ndp.get(src.key())?.mac ?? this.rxLinkSrc?.slice();
+      mac = iface.ndp.get(src.key())?.mac ?? this.rxFrame?.slice(6, 12);
     }
     if (mac === undefined) return this.accept();
     this.sendNdp(iface, own.address, src, mac, {
@@ -1268,7 +1291,9 @@ export class Stack implements StackApi {
     buf: Uint8Array,
     bcast: boolean,
     noAddress: boolean,
-    ipHeader: Uint8Array,
+    /** The IP header is ip[0, ipHeaderLen) (for quoting in an ICMP error). */
+    ip: Uint8Array,
+    ipHeaderLen: number,
     now: Instant,
   ): Rx {
     const u = UdpPacket.newChecked(buf);
@@ -1280,6 +1305,7 @@ export class Stack implements StackApi {
     const s = this.findUdp(port, dst, iface, bcast, noAddress);
     if (s === undefined) {
       if (!bcast && !noAddress) {
+        const ipHeader = ip.subarray(0, ipHeaderLen);
         if (src.version === 4) this.icmpv4Error(ipHeader, buf, 3, 3, 0, now);
         else {
           const pkt = concat(ipHeader, buf);
@@ -1293,9 +1319,9 @@ export class Stack implements StackApi {
       s.drops++;
       return this.drop('udp.recvQueueFull');
     }
-    s.rx.push({ data: payload.slice(), address: src, port: u.srcPort });
+    s.rx.push({ data: this.copier.copy(payload), address: src, port: u.srcPort });
     s.rxBytes += payload.length;
-    this.count('udp.rxDatagrams');
+    this.udpRxDatagrams++;
     this.emit(s.handle, SocketEvent.Readable);
     return this.accept();
   }
@@ -2023,7 +2049,9 @@ export class Stack implements StackApi {
 
   private finishRx(): void {
     const o = this.rxOutcome;
-    this.count(o === 2 ? 'stack.rxAccepted' : o === 1 ? 'stack.rxDropped' : 'stack.rxUnaccounted');
+    if (o === 2) this.rxAccepted++;
+    else if (o === 1) this.rxDropped++;
+    else this.count('stack.rxUnaccounted');
   }
 }
 
