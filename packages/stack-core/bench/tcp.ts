@@ -178,6 +178,40 @@ function heapPerIdleConnection(n: number): number {
   return (after - before) / (2 * n);
 }
 
+/** Heap growth across a long bulk transfer (MTU 65535): should stay flat. */
+function heapGrowthOverTransfer(totalBytes: number): { growth: number; gbps: number } {
+  const collect = gc();
+  const { a, b, addrB } = pair(65535);
+  const [c, s] = connect(a, b, addrB, 5003);
+  const chunk = new Uint8Array(256 * 1024).fill(3);
+  const sink = new Uint8Array(256 * 1024);
+  let got = 0;
+  let now = performance.now();
+  const pump = (until: number) => {
+    while (got < until) {
+      a.tcpSend(c, chunk);
+      a.poll(now);
+      for (;;) {
+        const n = b.tcpRecv(s, sink);
+        if (n <= 0) break;
+        got += n;
+      }
+      b.poll(now);
+      a.poll(now);
+      now = performance.now();
+    }
+  };
+  pump(64 << 20); // warm up: rings allocated, code optimized
+  collect();
+  const before = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  pump(totalBytes);
+  const secs = (performance.now() - t0) / 1000;
+  collect();
+  const after = process.memoryUsage().heapUsed;
+  return { growth: after - before, gbps: ((totalBytes - (64 << 20)) * 8) / secs / 1e9 };
+}
+
 // ---------------------------------------------------------------- Node net baseline
 
 async function nodeBulk(ms: number): Promise<number> {
@@ -333,6 +367,16 @@ report({
   package: PKG,
   name: 'stack-core/tcp/heap-per-idle-conn-bytes',
   value: heapPerIdleConnection(quick ? 500 : 5000),
+  unit: 'B',
+  higherIsBetter: false,
+  baseline: null,
+});
+
+const longRun = heapGrowthOverTransfer(quick ? 512 << 20 : 4 << 30);
+report({
+  package: PKG,
+  name: `stack-core/tcp/heap-growth-${quick ? '512mib' : '4gib'}-transfer-bytes`,
+  value: longRun.growth,
   unit: 'B',
   higherIsBetter: false,
   baseline: null,
