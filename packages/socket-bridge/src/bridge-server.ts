@@ -12,7 +12,7 @@ import {
   type Handle,
   Ipv4Address,
   SocketEvent,
-  type SocketError,
+  SocketError,
   type TcpSocketOptions,
   socketErrorName,
 } from '@tapstack/stack-core';
@@ -214,16 +214,12 @@ export class BridgeServer extends EventEmitter {
             sock.off('close', abandon);
             this.startPump(sock, h);
           } else if (m & (SocketEvent.Error | SocketEvent.Closed)) {
-            const e = this.host.socketError(h) || 1;
+            const e = this.host.socketError(h) || SocketError.ECONNREFUSED;
             sock.off('close', abandon);
             this.host.unwatch(h);
             this.host.tcpClose(h);
             this.handles.delete(h);
-            this.reject(
-              sock,
-              socketErrorName(e as SocketError),
-              messageFor(socketErrorName(e as SocketError)),
-            );
+            this.reject(sock, socketErrorName(e), messageFor(socketErrorName(e)));
           }
         });
         const e = this.host.tcpConnect(h, addr, port, this.host.now());

@@ -56,11 +56,6 @@ const SMALL_READ = 16384;
 /** RFC 1122 4.2.3.6: keepalive idle time defaults to no less than two hours. */
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
 
-/** Result of tcpSend: bytes taken (>= 0) or a negative SocketError. */
-export function sendResult(r: number): number {
-  return r;
-}
-
 /** The TCP socket of the in-process API (what `net.Socket` is to Node). */
 export class TapSocket extends Duplex {
   readonly host: SocketHost;
@@ -284,7 +279,8 @@ export class TapSocket extends Duplex {
     const h = this.handle;
     if (!p || h === undefined || this.connecting) return;
     while (p.offset < p.chunk.length) {
-      const r = sendResult(this.host.tcpSend(h, p.chunk.subarray(p.offset)));
+      // tcpSend: bytes taken (0 when the send buffer is full) or a negative SocketError.
+      const r = this.host.tcpSend(h, p.chunk.subarray(p.offset));
       if (r < 0) {
         this.pendingWrite = undefined;
         p.cb(fromStackError(-r as StackSocketError, 'write'));

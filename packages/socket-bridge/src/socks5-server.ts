@@ -11,7 +11,7 @@ import {
   type Handle,
   type IpAddress,
   SocketEvent,
-  type SocketError,
+  SocketError,
   type TcpSocketOptions,
   parseIpAddress,
   socketErrorName,
@@ -163,12 +163,12 @@ export class Socks5Server extends EventEmitter {
           this.handles.delete(h);
         };
         sock.once('close', abandon);
-        const failed = (e: number) => {
+        const failed = (e: SocketError) => {
           sock.off('close', abandon);
           this.host.unwatch(h);
           this.host.tcpClose(h);
           this.handles.delete(h);
-          sock.end(encodeReply(replyForCode(socketErrorName(e as SocketError))));
+          sock.end(encodeReply(replyForCode(socketErrorName(e))));
         };
         this.host.watch(h, (m) => {
           if (m & SocketEvent.Connected) {
@@ -177,7 +177,8 @@ export class Socks5Server extends EventEmitter {
             sock.write(encodeReply(Reply.Succeeded, info?.localAddress, info?.localPort ?? 0));
             new HandlePump(this.host, h, sock, () => this.handles.delete(h));
             sock.resume();
-          } else if (m & (SocketEvent.Error | SocketEvent.Closed)) failed(this.host.socketError(h) || 1);
+          } else if (m & (SocketEvent.Error | SocketEvent.Closed))
+            failed(this.host.socketError(h) || SocketError.ECONNREFUSED);
         });
         const e = this.host.tcpConnect(h, addr, port, this.host.now());
         if (e) failed(e);

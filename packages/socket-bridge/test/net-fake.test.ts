@@ -188,3 +188,31 @@ describe('net over FakeHost', () => {
     expect(host.openHandles).toBe(0);
   });
 });
+
+describe('socket options reach the stack', () => {
+  it('setNoDelay / setKeepAlive pass through (before and after connect)', async () => {
+    const host = new FakeHost();
+    const calls: string[] = [];
+    host.tcpSetNoDelay = (h, on) => void calls.push(`nodelay ${h} ${on}`);
+    host.tcpSetKeepAlive = (h, ms) => void calls.push(`keepalive ${h} ${ms}`);
+    const net = createNet(host);
+    net.createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 5000 }, () => {}).listen(84);
+    const c = new net.Socket();
+    c.setNoDelay(); // before connect: applied when the handle exists
+    c.connect(84, '192.0.2.1');
+    await once(c, 'connect');
+    c.setKeepAlive(true);
+    c.setKeepAlive(true, 30_000);
+    c.setKeepAlive(false);
+    const h = c.handle!;
+    expect(calls).toEqual([
+      `nodelay ${h} true`,
+      `nodelay ${h + 1} true`, // the accepted socket (server noDelay option)
+      `keepalive ${h + 1} 5000`,
+      `keepalive ${h} 7200000`, // RFC 1122 default idle time
+      `keepalive ${h} 30000`,
+      `keepalive ${h} 0`,
+    ]);
+    c.destroy();
+  });
+});
