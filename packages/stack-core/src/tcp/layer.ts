@@ -321,7 +321,9 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (seqGt(s.sndUna, seq) || seqGt(seq, s.sndMax)) return;
     if (kind === Icmp.PacketTooBig) {
       const before = s.pathMax;
-      s.pathMax = Math.max(Math.min(this.host.maxTransportPayload(dst), mtu > 0 ? mtu : before), 68);
+      // `mtu` is the IP MTU; the path's transport payload is that minus the IP header.
+      const fromIcmp = mtu > 0 ? mtu - (dst.version === 4 ? 20 : 40) : before;
+      s.pathMax = Math.max(Math.min(this.host.maxTransportPayload(dst), fromIcmp), 68);
       if (s.pathMax < before && s.sndMax !== s.sndUna) {
         // RFC 1191 §6.5 / RFC 8201: resend what was in flight at the smaller size.
         s.sndNxt = s.sndUna;

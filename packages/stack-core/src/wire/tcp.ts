@@ -5,9 +5,7 @@
  * whether they were well formed; `emit` writes it back (checksum left to the caller).
  */
 import type { IpAddress } from './ip-address.js';
-import { finishChecksum, fold, onesSum, pseudoHeaderSum } from './checksum.js';
-
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.js';
 
 export const TCP_PROTOCOL = 6;
 export const TCP_HEADER_LEN = 20;
@@ -256,36 +254,9 @@ export function writeU32(buf: Uint8Array, i: number, v: number): void {
   buf[i + 3] = v & 0xff;
 }
 
-// A word view of the last buffer summed (a sender's scratch buffer, a frame ring): reused
-// so the hot path allocates no view per segment.
-let cachedBuffer: ArrayBufferLike | undefined;
-let cachedWords: Uint16Array | undefined;
-
-/** Ones'-complement sum of a segment, 16-bit words read two at a time through a Uint16Array when aligned. */
-function segmentSum(seg: Uint8Array, initial: number): number {
-  const len = seg.length;
-  if ((seg.byteOffset & 1) !== 0 || len < 64) return onesSum(seg, 0, len, initial);
-  // RFC 1071 §2(B): the sum is byte-order independent, so sum little-endian words and
-  // swap the folded result once.
-  if (seg.buffer !== cachedBuffer) {
-    cachedBuffer = seg.buffer;
-    cachedWords = new Uint16Array(seg.buffer, 0, seg.buffer.byteLength >>> 1);
-  }
-  const words = cachedWords!;
-  let sum = 0;
-  let i = seg.byteOffset >>> 1;
-  const n = i + (len >>> 1);
-  for (; i + 4 <= n; i += 4) sum += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
-  for (; i < n; i++) sum += words[i]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  let be = littleEndian ? ((sum & 0xff) << 8) | (sum >>> 8) : sum;
-  if (len & 1) be += seg[len - 1]! << 8;
-  return fold(be + initial);
-}
-
 /** The TCP checksum of `seg` (header + payload, checksum field included) over the pseudo-header. */
 export function tcpChecksum(src: IpAddress, dst: IpAddress, seg: Uint8Array): number {
-  return finishChecksum(segmentSum(seg, pseudoHeaderSum(src, dst, TCP_PROTOCOL, seg.length)));
+  return finishChecksum(onesSum(seg, 0, seg.length, pseudoHeaderSum(src, dst, TCP_PROTOCOL, seg.length)));
 }
 
 /** True when the segment's checksum field is right. */
