@@ -523,3 +523,26 @@ describe('Ethernet filtering', () => {
     expect(s.stats()['stack.badInterface']).toBe(1);
   });
 });
+
+describe('TCP over loopback', () => {
+  for (const addr of ['127.0.0.1', '::1', '192.0.2.2']) {
+    it(`connects to itself via ${addr}`, () => {
+      const { s, out } = host();
+      s.addAddress(0, '192.0.2.2/24');
+      const l = s.tcpOpen();
+      expect(s.tcpBind(l, undefined, 8080)).toBe(0);
+      expect(s.tcpListen(l, 4)).toBe(0);
+      const c = s.tcpOpen();
+      expect(s.tcpConnect(c, parseIpAddress(addr), 8080, 0)).toBe(0);
+      for (let t = 0; t < 50; t++) if (s.pollAt() <= t) s.poll(t);
+      const a = s.tcpAccept(l)!;
+      expect(s.tcpInfo(c)?.state).toBe('ESTABLISHED');
+      expect(s.tcpSend(c, enc.encode('over loopback'))).toBe(13);
+      for (let t = 50; t < 100; t++) if (s.pollAt() <= t) s.poll(t);
+      const buf = new Uint8Array(64);
+      const n = s.tcpRecv(a, buf);
+      expect(new TextDecoder().decode(buf.subarray(0, n))).toBe('over loopback');
+      expect(out.filter((o) => o.frame[12] !== 0x08 || o.frame[13] !== 0x06).filter((o) => isIpv4(o.frame)).length).toBe(0);
+    });
+  }
+});
