@@ -277,8 +277,8 @@ export class FakeHost implements SocketHost {
       this.emit(p.h, SocketEvent.Error | SocketEvent.Closed);
     }
   }
-  tcpSetNoDelay(): void {}
-  tcpSetKeepAlive(): void {}
+  tcpSetNoDelay(_h: Handle, _on: boolean): void {}
+  tcpSetKeepAlive(_h: Handle, _idleMs: number): void {}
   tcpInfo(h: Handle): TcpInfo | undefined {
     const c = this.conns.get(h);
     if (!c) return undefined;
