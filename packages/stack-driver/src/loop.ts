@@ -7,15 +7,16 @@
  * nothing runs. It also implements `SocketHost`: every call goes to the stack and then
  * `kick()`s a coalesced (microtask) poll.
  */
-import type {
-  Handle,
-  Instant,
-  IpAddress,
-  SocketError,
-  SocketEventMask,
-  StackApi,
-  TcpInfo,
-  TcpSocketOptions,
+import {
+  type Handle,
+  type Instant,
+  type IpAddress,
+  type SocketError,
+  SocketEvent,
+  type SocketEventMask,
+  type StackApi,
+  type TcpInfo,
+  type TcpSocketOptions,
 } from '@tapstack/stack-core';
 import { type FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
 import type { DriverLink } from './link.js';
@@ -65,6 +66,8 @@ export class DriverLoop implements SocketHost {
   private readonly lookupFn: LoopOptions['lookup'];
   private readonly listeners = new Map<Handle, (events: SocketEventMask) => void>();
   private pending = new Map<Handle, SocketEventMask>();
+  /** Events for handles nobody watches yet (bounded). */
+  private readonly orphans = new Map<Handle, SocketEventMask>();
   private microtaskQueued = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -295,7 +298,10 @@ export class DriverLoop implements SocketHost {
     this.pending = new Map();
     for (const [h, ev] of events) {
       const l = this.listeners.get(h);
-      if (!l) continue;
+      if (!l) {
+        this.keepOrphan(h, ev);
+        continue;
+      }
       this.counters.eventsDispatched++;
       try {
         l(ev);
@@ -343,17 +349,38 @@ export class DriverLoop implements SocketHost {
     this.immediate = undefined;
     this.listeners.clear();
     this.pending.clear();
+    this.orphans.clear();
   }
 
   // --- SocketHost -----------------------------------------------------------------
 
   watch(handle: Handle, listener: (events: SocketEventMask) => void): void {
     this.listeners.set(handle, listener);
+    // Events that came before watch() (an accepted socket's first data, typically) are
+    // delivered on the next turn rather than lost.
+    const early = this.orphans.get(handle);
+    if (early !== undefined) {
+      this.orphans.delete(handle);
+      this.pending.set(handle, (this.pending.get(handle) ?? 0) | early);
+      this.kick();
+    }
   }
 
   unwatch(handle: Handle): void {
     this.listeners.delete(handle);
     this.pending.delete(handle);
+    this.orphans.delete(handle);
+  }
+
+  private keepOrphan(h: Handle, ev: SocketEventMask): void {
+    // A closed handle may be reused by a new socket: do not hand it the old one's events.
+    if (ev & SocketEvent.Closed) {
+      this.orphans.delete(h);
+      return;
+    }
+    if (this.orphans.size >= 4096 && !this.orphans.has(h))
+      this.orphans.delete(this.orphans.keys().next().value!);
+    this.orphans.set(h, (this.orphans.get(h) ?? 0) | ev);
   }
 
   lookup(hostname: string, family: 0 | 4 | 6 = 0): Promise<IpAddress[]> {

@@ -34,7 +34,8 @@ export interface SocketHost extends SocketCalls {
   /**
    * Routes a socket's events to `listener` (one listener per handle; a new call
    * replaces it). Events arrive from inside the driver's poll, never re-entrantly
-   * from a socket call.
+   * from a socket call. Events that happened before watch() (e.g. data that arrived
+   * with an accepted connection) are delivered, OR-ed together, on the next turn.
    */
   watch(handle: Handle, listener: (events: SocketEventMask) => void): void;
   /** Stops routing events for a handle (call after close/abort). */

@@ -23,6 +23,7 @@ import {
   waitFor,
 } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
+import { StackThread } from '../src/stack-thread.js';
 import type { DriverLink } from '../src/link.js';
 import type { SocketHost } from '../src/socket-host.js';
 import { acceptOne, connect, pattern, readAll, sha256, writeAll } from './helpers.js';
@@ -309,6 +310,64 @@ describe.skipIf(skip !== undefined)('interop in threaded mode (TAP opened on the
     expect(s[`link.${f.tapName}.rxRing.drained`]).toBeGreaterThan(0);
     expect(s[`link.${f.tapName}.txRing.pushed`]).toBeGreaterThan(0);
   });
+});
+
+describe.skipIf(skip !== undefined)('interop with the stack on its own thread (StackThread)', () => {
+  for (const ioThread of [false, true]) {
+    it(`pings, serves curl and moves data both ways (sha256)${ioThread ? ', frame I/O on a third thread' : ''}`, async () => {
+      const tapName = `tsd${tag}y${ioThread ? 1 : 0}`;
+      deleteLinkIfPresent(tapName);
+      const ns = createNamespace();
+      let thread: StackThread | undefined;
+      try {
+        thread = await StackThread.start({
+          links: [
+            {
+              spec: { module: '@tapstack/tap-io', export: 'openTap', args: [{ name: tapName }] },
+              ioThread,
+              mac: '02:00:00:00:00:02',
+              addresses: ['192.0.2.2/24', '2001:db8::2/64'],
+            },
+          ],
+        });
+        ns.adoptLink(tapName, ['192.0.2.1/24', '2001:db8::1/64']);
+        const t = thread;
+        await retry(() => t.ping('192.0.2.1', { timeoutMs: 500 }));
+        expect(await kernelPings(ns, '192.0.2.2')).toMatch(/1 received/);
+        const h = thread.sockets;
+        const body = pattern(100_000, 5);
+        const stop = serveHttp(h, 8080, body);
+        const r = await ns.exec(['sh', '-c', 'curl -sS --max-time 20 http://192.0.2.2:8080/ | sha256sum']);
+        expect(r.stdout.split(' ')[0]).toBe(sha256(body));
+        stop();
+        const data = pattern(LOSSY_BYTES, 41);
+        const file = join(dir, `thread${ioThread ? 1 : 0}.bin`);
+        writeFileSync(file, data);
+        const accepted = acceptOne(h, undefined, 5007);
+        const sender = ns.exec(['socat', '-u', `FILE:${file}`, 'TCP:192.0.2.2:5007'], { timeoutMs: 120_000 });
+        const c = await accepted;
+        expect((await readAll(h, c)).sha256).toBe(sha256(data));
+        await sender;
+        h.unwatch(c);
+        h.tcpClose(c);
+        const receiver = ns.exec(
+          ['sh', '-c', 'socat -u TCP6-LISTEN:5008,bind=[2001:db8::1] STDOUT | sha256sum'],
+          {
+            timeoutMs: 120_000,
+          },
+        );
+        const d = await retry(() => connect(h, parseIpAddress('2001:db8::1'), 5008));
+        await writeAll(h, d, data);
+        expect((await receiver).stdout.split(' ')[0]).toBe(sha256(data));
+        h.unwatch(d);
+        h.tcpClose(d);
+      } finally {
+        await thread?.close();
+        ns.delete();
+        deleteLinkIfPresent(tapName);
+      }
+    });
+  }
 });
 
 describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io withFaults', () => {

@@ -213,6 +213,23 @@ describe('DriverLoop', () => {
     loop.close();
   });
 
+  it('delivers events that came before watch() once the handle is watched', async () => {
+    const { stack, loop } = setup();
+    stack.emitOnPoll.push([5, 1], [5, 16], [6, 32]);
+    loop.kick();
+    await Promise.resolve();
+    const seen: number[] = [];
+    loop.watch(5, (ev) => seen.push(ev));
+    // Handle 6 closed before anyone watched: a later socket reusing 6 must not see it.
+    const seen6: number[] = [];
+    loop.watch(6, (ev) => seen6.push(ev));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(seen).toEqual([17]);
+    expect(seen6).toEqual([]);
+    loop.close();
+  });
+
   it('keeps running when a listener throws, and counts it', async () => {
     const { stack, loop } = setup();
     const errors: unknown[] = [];
