@@ -12,7 +12,7 @@
 // from both daemons' metrics, then stops everything it started (by PID) and removes
 // its temp dir, also on failure and on Ctrl-C.
 //
-//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs]
+//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs] [--io-thread] [--timeout ms]
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ const argValue = (name, def) => {
 };
 const BYTES = argValue('--bytes', '32MiB');
 const KEEP_LOGS = args.includes('--keep-logs');
+/** Both daemons do their link's frame I/O on a worker thread. */
+const IO_THREAD = args.includes('--io-thread');
 /** Whole-demo deadline: a stuck step must not hang CI. */
 const DEADLINE_MS = Number(argValue('--timeout', '90000'));
 
@@ -336,6 +338,7 @@ async function main() {
     'warn',
     '--drain-timeout',
     '1000',
+    ...(IO_THREAD ? ['--io-thread'] : []),
   ];
   const readyLine = (line) => line.startsWith('{') && JSON.parse(line).ready === true;
   // Free ports are found by binding port 0 and closing; another program may take one
@@ -392,10 +395,13 @@ async function main() {
   };
   let b;
   let a;
+  const udpPorts = {};
   for (let attempt = 1; ; attempt++) {
     const before = new Set(children.keys());
     try {
-      [b, a] = await startDaemons(await freeUdpPort(), await freeUdpPort());
+      udpPorts.A = await freeUdpPort();
+      udpPorts.B = await freeUdpPort();
+      [b, a] = await startDaemons(udpPorts.A, udpPorts.B);
       break;
     } catch (e) {
       if (attempt >= 3 || !/EADDRINUSE/.test(e.message)) throw e;
@@ -415,7 +421,7 @@ async function main() {
   ]) {
     const l = info.links[0];
     say(
-      `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp}, mac ${l.mac}, ${l.addresses.join(' ')}; ` +
+      `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp ?? `127.0.0.1:${udpPorts[label]} (I/O thread)`}, mac ${l.mac}, ${l.addresses.join(' ')}; ` +
         `bridge ${info.bridge.replace(dir, '$TMP')}, metrics ${info.metrics.replace(dir, '$TMP')}`,
     );
   }

@@ -57,6 +57,7 @@ export function buildProgram(): Command {
   opt('--peer <host:port>', 'VXLAN peer, repeatable (links[0].peers)', 'none');
   opt('--vni <n>', 'VXLAN network identifier (links[0].vni)', '42');
   opt('--switch <name>', 'in-memory switch name (links[0].switch)', 'default');
+  opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
   opt('--mtu <bytes>', 'IP MTU of the first link (links[0].mtu)', '1500; 1450 for vxlan');
   opt('--mac <mac>', 'MAC of the first link (links[0].mac)', 'derived from name and pid');
   opt('--address <cidr>', 'static address, repeatable (links[0].addresses)', 'none');
@@ -120,7 +121,7 @@ function obj(raw: Raw, key: string): Raw {
 
 const typeSpecific: Record<string, string[]> = {
   tap: [],
-  vxlan: ['localAddress', 'localPort', 'peers', 'vni'],
+  vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread'],
   memory: ['switch'],
 };
 
@@ -169,6 +170,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('peer')) firstLink(raw).peers = opts.peer;
   if (has('address')) firstLink(raw).addresses = opts.address;
   if (has('gateway')) firstLink(raw).gateway = opts.gateway;
+  if (has('ioThread')) firstLink(raw).ioThread = true;
   if (has('slaac')) firstLink(raw).slaac = true;
   if (has('dhcp')) firstLink(raw).dhcp = true;
   if (has('dns')) raw.dns = opts.dns;

@@ -110,6 +110,13 @@ const addressing = {
   pcap: z.string().min(1).optional(),
 };
 
+/** Frame I/O on a worker thread, joined to the stack by two frame rings (not with pcap). */
+const ioThread = z.boolean().default(false);
+const linkName = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9_.-]+$/, { message: 'expected a name of letters, digits, _ . -' });
+
 const tapLink = z
   .object({
     type: z.literal('tap'),
@@ -121,13 +128,14 @@ const tapLink = z
       .regex(/^[A-Za-z0-9_.-]+$/, { message: 'expected a device name of letters, digits, _ . -' })
       .default('tapstack0'),
     ...addressing,
+    ioThread,
   })
   .strict();
 
 const vxlanLink = z
   .object({
     type: z.literal('vxlan'),
-    name: z.string().min(1).default('vx0'),
+    name: linkName.default('vx0'),
     /** Local UDP address to bind. */
     localAddress: ipAddress.default('127.0.0.1'),
     /** Local UDP port (0 = any free port; 4789 is the IANA VXLAN port). */
@@ -138,23 +146,30 @@ const vxlanLink = z
     vni: z.number().int().min(0).max(0xffffff).default(42),
     ...addressing,
     mtu: addressing.mtu.default(1450),
+    ioThread,
   })
   .strict();
 
 const memoryLink = z
   .object({
     type: z.literal('memory'),
-    name: z.string().min(1).default('mem0'),
+    name: linkName.default('mem0'),
     /** In-process switch name: daemons in one process with the same name share a segment (tests). */
     switch: z.string().min(1).default('default'),
     ...addressing,
   })
   .strict();
 
-export const linkSchema = z.discriminatedUnion('type', [tapLink, vxlanLink, memoryLink], {
-  error: (iss) =>
-    iss.code === 'invalid_union' ? 'expected type to be one of "tap", "vxlan", "memory"' : undefined,
-});
+export const linkSchema = z
+  .discriminatedUnion('type', [tapLink, vxlanLink, memoryLink], {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? 'expected type to be one of "tap", "vxlan", "memory"' : undefined,
+  })
+  .superRefine((l, ctx) => {
+    if (l.type !== 'memory' && l.ioThread && l.pcap) {
+      ctx.addIssue({ code: 'custom', path: ['ioThread'], message: 'ioThread cannot be combined with pcap' });
+    }
+  });
 
 const hostToVirtual = z
   .object({
@@ -266,7 +281,12 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.pcap && c.links.some((l) => l.type !== 'memory' && l.ioThread)) {
+      ctx.addIssue({ code: 'custom', path: ['pcap'], message: 'pcap cannot capture links with ioThread' });
+    }
+  });
 
 export type DaemonConfig = z.output<typeof configSchema>;
 export type DaemonConfigInput = z.input<typeof configSchema>;

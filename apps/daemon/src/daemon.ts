@@ -58,9 +58,9 @@ export class Daemon {
       open: () => this.openSessions(),
       totals: (k) => this.sessions.total(k),
       bytes: (k) => this.sessions.bytesOf(k),
-      stack: () => this.driver?.stack.stats(),
-      driver: () => this.driver?.loop.stats() as unknown as Record<string, number> | undefined,
-      links: () => Object.fromEntries(this.links.map((l) => [l.link.name, l.link.stats()])),
+      stack: () => this.stackStats(),
+      driver: () => this.prefixed('driver.'),
+      links: () => this.linkStats(),
       bridge: () =>
         this.bridge
           ? {
@@ -99,16 +99,19 @@ export class Daemon {
         {
           link: lc.name,
           type: lc.type,
-          mtu: opened.link.mtu,
+          mtu: lc.mtu,
+          mac: opened.mac,
+          ...(opened.worker ? { ioThread: true } : {}),
           ...(opened.udp ? { udp: `${opened.udp.address}:${opened.udp.port}` } : {}),
           ...(opened.pcap ? { pcap: opened.pcap } : {}),
         },
-        'link up',
+        opened.worker ? 'link configured (opened on an I/O thread)' : 'link up',
       );
     }
     this.driver = await StackDriver.create({
       links: this.links.map((l) => ({
-        link: l.link,
+        ...(l.link ? { link: l.link } : { worker: l.worker! }),
+        mac: l.mac,
         addresses: l.config.addresses,
         gateway: l.config.gateway,
         slaac: l.config.slaac,
@@ -157,6 +160,35 @@ export class Daemon {
     }
   }
 
+  /**
+   * The driver's one flat snapshot, split for the metrics: stack counters have no
+   * prefix; `driver.`, `link.<name>.`, `dns.` and `dhcp.<i>.` name the other parts.
+   */
+  private snapshot(): Record<string, number> {
+    return this.driver?.stats() ?? {};
+  }
+
+  private prefixed(prefix: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.snapshot()))
+      if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+    return out;
+  }
+
+  private stackStats(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.snapshot())) {
+      if (!/^(driver|link|dhcp)\./.test(k)) out[k] = v;
+    }
+    return out;
+  }
+
+  private linkStats(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const l of this.links) out[l.config.name] = this.prefixed(`link.${l.config.name}.`);
+    return out;
+  }
+
   /** The pcap files being written (one per captured link). */
   pcapFiles(): string[] {
     return this.links.flatMap((l) => (l.pcap ? [l.pcap] : []));
@@ -186,7 +218,7 @@ export class Daemon {
       links: this.links.map((l, i) => ({
         name: l.config.name,
         type: l.config.type,
-        mac: [...l.link.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+        mac: l.mac,
         ...(l.udp ? { udp: `${l.udp.address}:${l.udp.port}` } : {}),
         addresses: this.driver
           ? this.driver.stack
@@ -255,7 +287,7 @@ export class Daemon {
     // Let the resets go out before the links close.
     await sleep(10);
     if (this.driver) await settle(this.driver.close());
-    else await Promise.all(this.links.map((l) => settle(l.link.close())));
+    else await Promise.all(this.links.map((l) => settle(l.link?.close())));
     if (this.metricsServer) await settle(this.metricsServer.close());
   }
 }

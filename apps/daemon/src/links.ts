@@ -1,18 +1,12 @@
 /**
  * Opens the links a config names (tap-io): TAP devices, VXLAN-over-UDP tunnels, and
  * ports on in-process memory switches (tests), each optionally wrapped in a pcap
- * recorder. MACs that the config leaves out are derived, locally administered.
+ * recorder — or, with `ioThread`, a spec from which the driver opens the link on a
+ * frame I/O worker thread. MACs that the config leaves out are derived, locally
+ * administered.
  */
 import { createHash } from 'node:crypto';
-import {
-  type Link,
-  MemorySwitch,
-  openTap,
-  openVxlan,
-  parseMac,
-  WrappedLink,
-  withPcap,
-} from '@tapstack/tap-io';
+import { type Link, MemorySwitch, openTap, openVxlan, withPcap } from '@tapstack/tap-io';
 import type { LinkConfig } from './config.js';
 
 /** In-process switches by name: daemons in one process that name the same switch share a segment. */
@@ -36,31 +30,21 @@ export function deriveMac(daemon: string, link: string): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-/**
- * On a TAP device the kernel owns the device's MAC; the stack behind it needs its own
- * (two hosts on one Ethernet segment). This wrapper gives the inner link another MAC.
- */
-class OwnMacLink extends WrappedLink {
-  private readonly ownMac: Uint8Array;
-  constructor(inner: Link, mac: Uint8Array) {
-    super(inner);
-    this.ownMac = mac;
-  }
-  override get mac(): Uint8Array {
-    return this.ownMac;
-  }
-  send(frame: Uint8Array): boolean {
-    return this.inner.send(frame);
-  }
-  protected receive(frames: readonly Uint8Array[]): void {
-    this.deliver(frames);
-  }
+/** How the driver's I/O worker opens a link on its own thread (stack-driver `WorkerLinkSpec`). */
+export interface WorkerLinkSpec {
+  module: string;
+  export: string;
+  args?: unknown[];
 }
 
 export interface OpenedLink {
-  link: Link;
   config: LinkConfig;
-  /** For VXLAN: the bound UDP endpoint. */
+  /** The stack's MAC on this link (on TAP, the kernel side keeps the device's own). */
+  mac: string;
+  /** The link, opened on this thread; absent when `worker` opens it on an I/O thread. */
+  link?: Link;
+  worker?: WorkerLinkSpec;
+  /** For VXLAN on this thread: the bound UDP endpoint. */
   udp?: { address: string; port: number };
   /** The pcap file being written, if any. */
   pcap?: string;
@@ -72,6 +56,28 @@ export async function openLink(
   pcapDefault: string | undefined,
 ): Promise<OpenedLink> {
   const mac = cfg.mac ?? deriveMac(daemon, cfg.name);
+  if (cfg.type !== 'memory' && cfg.ioThread) {
+    // Opened by the driver on a frame I/O worker thread, joined to the stack by rings.
+    const args =
+      cfg.type === 'tap'
+        ? [{ name: cfg.name, mtu: cfg.mtu }]
+        : [
+            {
+              name: cfg.name,
+              mac,
+              vni: cfg.vni,
+              mtu: cfg.mtu,
+              address: cfg.localAddress,
+              port: cfg.localPort,
+              peers: cfg.peers.map((p) => ({ address: p.host, port: p.port })),
+            },
+          ];
+    return {
+      config: cfg,
+      mac,
+      worker: { module: '@tapstack/tap-io', export: cfg.type === 'tap' ? 'openTap' : 'openVxlan', args },
+    };
+  }
   let link: Link;
   let udp: { address: string; port: number } | undefined;
   switch (cfg.type) {
@@ -92,13 +98,12 @@ export async function openLink(
       link = v;
       break;
     }
-    case 'tap': {
-      const t = openTap({ name: cfg.name, mtu: cfg.mtu });
-      link = new OwnMacLink(t, parseMac(mac));
+    case 'tap':
+      // The device's MAC is the kernel side's; the driver gives the stack `mac`.
+      link = openTap({ name: cfg.name, mtu: cfg.mtu });
       break;
-    }
   }
   const pcapFile = cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name);
   if (pcapFile) link = withPcap(link, pcapFile);
-  return { link, config: cfg, ...(udp ? { udp } : {}), ...(pcapFile ? { pcap: pcapFile } : {}) };
+  return { link, config: cfg, mac, ...(udp ? { udp } : {}), ...(pcapFile ? { pcap: pcapFile } : {}) };
 }
