@@ -91,3 +91,74 @@ describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
     }
   });
 });
+
+const dhcpReason = skipReason(['curl', 'dnsmasq']);
+
+describe.skipIf(dhcpReason !== undefined)('TAP with DHCP and SLAAC from dnsmasq in the namespace', () => {
+  let ns: Namespace | undefined;
+  let daemon: Daemon | undefined;
+  let dir = '';
+  const tap = `tsh${process.pid % 100000}`;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tapstackd-dhcp-'));
+    daemon = await Daemon.start(
+      validateConfig({
+        name: 'auto',
+        links: [{ type: 'tap', name: tap, dhcp: true, slaac: true }],
+        bridge: { enabled: false },
+        services: { http: 80 },
+      }),
+      { logger: quietLogger('auto') },
+    );
+    ns = createNamespace();
+    ns.adoptLink(tap, ['192.0.2.254/24', '2001:db8::fe/64']);
+    ns.spawn([
+      'dnsmasq',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      `--interface=${tap}`,
+      '--bind-interfaces',
+      '--port=0',
+      '--no-resolv',
+      '--no-hosts',
+      `--dhcp-leasefile=${join(dir, 'leases')}`,
+      '--pid-file=',
+      '--dhcp-range=192.0.2.100,192.0.2.150,255.255.255.0,10m',
+      '--enable-ra',
+      '--ra-param=*,3',
+      '--dhcp-range=2001:db8::,ra-only,64,10m',
+    ]);
+  });
+
+  afterAll(async () => {
+    ns?.delete();
+    await daemon?.stop(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gets an IPv4 lease and a SLAAC address, and the kernel reaches it on both', async () => {
+    const addrs = () => daemon!.info().links[0]!.addresses;
+    const v4 = () => addrs().find((a) => a.startsWith('192.0.2.'));
+    const v6 = () => addrs().find((a) => a.startsWith('2001:db8:'));
+    const ok = await until(() => v4() !== undefined && v6() !== undefined, 30_000);
+    expect(ok, `addresses: ${addrs().join(' ')}`).toBe(true);
+    const ip4 = v4()!.split('/')[0]!;
+    const ip6 = v6()!.split('/')[0]!;
+    const n = Number(ip4.split('.')[3]);
+    expect(n).toBeGreaterThanOrEqual(100);
+    expect(n).toBeLessThanOrEqual(150);
+    expect(v4()!.endsWith('/24')).toBe(true);
+    expect(v6()!.endsWith('/64')).toBe(true);
+    const r4 = await ns!.exec(['curl', '-sS', '--max-time', '10', `http://${ip4}/dhcp`]);
+    expect(r4.stdout).toContain('Hello from tapstack node auto');
+    // SLAAC may still be running DAD for a moment after the address appears.
+    const up6 = await until(async () => {
+      const r = await ns!.exec(['curl', '-sS', '-g', '--max-time', '3', `http://[${ip6}]/slaac`], {
+        allowFailure: true,
+      });
+      return r.stdout.includes('for /slaac');
+    }, 10_000);
+    expect(up6).toBe(true);
+  }, 60_000);
+});
