@@ -21,6 +21,7 @@ import {
 import type { SocketHost } from '@tapstack/stack-driver';
 import { type FamilyName, familyName, literalAddress, resolveOne } from './address.js';
 import { type SocketBridgeError, fromStackError, socketError } from './errors.js';
+import { recvChunk } from './recv.js';
 
 export interface AddressInfo {
   address: string;
@@ -50,9 +51,6 @@ export interface ConnectOptions extends SocketOptions {
   keepAliveInitialDelay?: number;
 }
 
-const READ_CHUNK = 65536;
-/** Below this, a read is copied into a right-sized buffer so the scratch can be reused. */
-const SMALL_READ = 16384;
 /** RFC 1122 4.2.3.6: keepalive idle time defaults to no less than two hours. */
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
 
@@ -74,7 +72,6 @@ export class TapSocket extends Duplex {
   private readonly tcpOptions: TcpSocketOptions | undefined;
   private reading = false;
   private peerEnded = false;
-  private scratch: Buffer | undefined;
   private pendingWrite: { chunk: Buffer; offset: number; cb: (e?: Error | null) => void } | undefined;
   private pendingFinal: ((e?: Error | null) => void) | undefined;
   private timeoutMs = 0;
@@ -244,28 +241,21 @@ export class TapSocket extends Duplex {
   private readLoop(): void {
     const h = this.handle;
     while (this.reading && h !== undefined && !this.peerEnded && !this.destroyed) {
-      if (!this.scratch) this.scratch = Buffer.allocUnsafe(READ_CHUNK);
-      const n = this.host.tcpRecv(h, this.scratch);
-      if (n === 0) return;
-      if (n === EOF) {
+      const r = recvChunk(this.host, h);
+      if (r === 0) return;
+      if (r === EOF) {
         this.peerEnded = true;
         this.reading = false;
         this.push(null);
         return;
       }
-      if (n < 0) {
-        this.fail(-n as StackSocketError);
+      if (typeof r === 'number') {
+        this.fail(-r as StackSocketError);
         return;
       }
-      let chunk: Buffer;
-      if (n < SMALL_READ) chunk = Buffer.from(this.scratch.subarray(0, n));
-      else {
-        chunk = this.scratch.subarray(0, n);
-        this.scratch = undefined;
-      }
-      this.bytesRead += n;
+      this.bytesRead += r.length;
       this.touch();
-      if (!this.push(chunk)) this.reading = false;
+      if (!this.push(r)) this.reading = false;
     }
   }
 

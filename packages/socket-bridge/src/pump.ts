@@ -9,9 +9,7 @@ import type { Socket } from 'node:net';
 import { EOF, type Handle, SocketEvent, type SocketError } from '@tapstack/stack-core';
 import type { SocketHost } from '@tapstack/stack-driver';
 import { socketErrorName } from '@tapstack/stack-core';
-
-const READ_CHUNK = 65536;
-const SMALL_READ = 16384;
+import { recvChunk } from './recv.js';
 
 export type PumpEnd = 'closed' | 'aborted' | 'reset';
 
@@ -22,7 +20,6 @@ export class HandlePump {
   private shutdownSent = false;
   private blocked = false;
   private done = false;
-  private scratch: Buffer | undefined;
   /** Bytes moved stream → TCP and TCP → stream. */
   bytesUp = 0;
   bytesDown = 0;
@@ -120,24 +117,18 @@ export class HandlePump {
 
   private readLoop(): void {
     while (!this.blocked && !this.tcpEnded && !this.done) {
-      if (!this.scratch) this.scratch = Buffer.allocUnsafe(READ_CHUNK);
-      const n = this.host.tcpRecv(this.handle, this.scratch);
-      if (n === 0) return;
-      if (n === EOF) {
+      const chunk = recvChunk(this.host, this.handle);
+      if (chunk === 0) return;
+      if (chunk === EOF) {
         this.tcpEnded = true;
         this.stream.end();
         return;
       }
-      if (n < 0) {
-        this.fail(-n as SocketError);
+      if (typeof chunk === 'number') {
+        this.fail(-chunk as SocketError);
         return;
       }
-      let chunk: Buffer;
-      if (n < SMALL_READ) chunk = Buffer.from(this.scratch.subarray(0, n));
-      else {
-        chunk = this.scratch.subarray(0, n);
-        this.scratch = undefined;
-      }
+      const n = chunk.length;
       this.bytesDown += n;
       if (!this.stream.write(chunk)) this.blocked = true;
     }
