@@ -237,7 +237,7 @@ export class Stack implements StackApi {
   private loopQueue: Uint8Array[] = [];
   private readonly reasm4 = new Reassembler();
   private readonly reasm6 = new Reassembler();
-  private readonly pmtu = new Map<string, { mtu: number; expires: Instant }>();
+  private readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
   private ipIdent: number;
   private icmpTokens = ICMP_BURST;
   private icmpRefilled = 0;
@@ -556,9 +556,9 @@ export class Stack implements StackApi {
     if (dst.isLoopback() || this.isLocalAddress(dst)) return LOOPBACK_MTU - hdr;
     const r = this.lookupRoute(dst);
     let mtu = r?.iface ? (dst.version === 4 ? r.iface.mtu : r.iface.mtu6) : dst.version === 4 ? 576 : 1280;
-    const p = this.pmtu.get(dst.key());
+    const p = this.pmtu.get(addrKey(dst));
     if (p !== undefined) {
-      if (p.expires <= this.lastNow) this.pmtu.delete(dst.key());
+      if (p.expires <= this.lastNow) this.pmtu.delete(addrKey(dst));
       else if (p.mtu < mtu) mtu = p.mtu;
     }
     return mtu - hdr;
@@ -1025,7 +1025,7 @@ export class Stack implements StackApi {
       const payload = p.payload;
       const hdr = buf.slice(0, IPV6_HEADER_LEN);
       hdr[6] = payload[f.headerOffset]!;
-      const key = `${src.key()}/${dst.key()}/${f.ident}`;
+      const key = `${v6Key(src)}${v6Key(dst)}${f.ident}`;
       const r = this.reasm6.add(key, f.offset, f.more, payload.subarray(w.offset), hdr, now);
       switch (r.kind) {
         case 'queued':
@@ -1183,10 +1183,10 @@ export class Stack implements StackApi {
     if (own.tentative) return this.accept(); // RFC 4862 §5.4.3: not ours yet
     let mac = r.sourceLinkAddr;
     if (mac) {
-      const q = iface.ndp.learn(src.key(), src, mac, true, now);
+      const q = iface.ndp.learn(v6Key(src), src, mac, true, now);
       if (q) this.flushQueued(iface, q, mac, EtherType.Ipv6);
     } else {
-      mac = iface.ndp.get(src.key())?.mac ?? this.rxFrame?.slice(6, 12);
+      mac = iface.ndp.get(v6Key(src))?.mac ?? this.rxFrame?.slice(6, 12);
     }
     if (mac === undefined) return this.accept();
     this.sendNdp(iface, own.address, src, mac, {
@@ -1212,7 +1212,7 @@ export class Stack implements StackApi {
       else this.count('ndp.addressConflict');
       return this.accept();
     }
-    const q = iface.ndp.confirm(r.target.key(), r.targetLinkAddr, r.solicited, r.override, now);
+    const q = iface.ndp.confirm(v6Key(r.target), r.targetLinkAddr, r.solicited, r.override, now);
     if (q && r.targetLinkAddr) this.flushQueued(iface, q, r.targetLinkAddr, EtherType.Ipv6);
     return this.accept();
   }
@@ -1228,7 +1228,7 @@ export class Stack implements StackApi {
     iface.rsAt = Number.POSITIVE_INFINITY; // RFC 4861 §6.3.7: stop soliciting
     const o = r.options;
     if (o.sourceLinkAddr) {
-      const q = iface.ndp.learn(src.key(), src, o.sourceLinkAddr, true, now);
+      const q = iface.ndp.learn(v6Key(src), src, o.sourceLinkAddr, true, now);
       if (q) this.flushQueued(iface, q, o.sourceLinkAddr, EtherType.Ipv6);
     }
     const any = Ipv6Address.UNSPECIFIED;
@@ -1515,7 +1515,7 @@ export class Stack implements StackApi {
     const d6 = dst as Ipv6Address;
     const nh = route.nextHop as Ipv6Address;
     let mtu = iface.mtu6;
-    const p = this.pmtu.get(d6.key());
+    const p = this.pmtu.get(addrKey(d6));
     if (p !== undefined && p.expires > now && p.mtu < mtu) mtu = p.mtu;
     const tx = iface.tx;
     const len = payload.length;
@@ -1618,14 +1618,14 @@ export class Stack implements StackApi {
   private linkOutput6(iface: Iface, nh: Ipv6Address, len: number, now: Instant): boolean {
     let mac: Uint8Array | undefined;
     if (nh.isMulticast()) mac = multicastMac(nh);
-    else mac = iface.ndp.lookup(nh.key(), now);
+    else mac = iface.ndp.lookup(v6Key(nh), now);
     const tx = iface.tx;
     if (mac !== undefined) {
       emitEthernetHeader(tx, 0, mac, iface.mac, EtherType.Ipv6);
       this.transmit(iface, len);
       return true;
     }
-    const r = iface.ndp.enqueue(nh.key(), nh, tx.subarray(14, len), now);
+    const r = iface.ndp.enqueue(v6Key(nh), nh, tx.subarray(14, len), now);
     if (r === 'full') {
       this.count('ndp.queueFull');
       return false;
@@ -1933,7 +1933,7 @@ export class Stack implements StackApi {
   }
 
   private lowerPmtu(dst: IpAddress, mtu: number, now: Instant): void {
-    const k = dst.key();
+    const k = addrKey(dst);
     const old = this.pmtu.get(k);
     if (old && old.expires > now && old.mtu <= mtu) return;
     this.pmtu.set(k, { mtu, expires: now + PMTU_TIMEOUT });
@@ -2057,6 +2057,29 @@ export class Stack implements StackApi {
 
 const EMPTY = new Uint8Array(0);
 const ZERO_MAC = new Uint8Array(6);
+
+/**
+ * A compact Map key for an IPv6 address (8 UTF-16 units), much cheaper than the
+ * RFC 5952 text form on per-packet paths.
+ */
+function v6Key(a: Ipv6Address): string {
+  const b = a.bytes;
+  return String.fromCharCode(
+    (b[0]! << 8) | b[1]!,
+    (b[2]! << 8) | b[3]!,
+    (b[4]! << 8) | b[5]!,
+    (b[6]! << 8) | b[7]!,
+    (b[8]! << 8) | b[9]!,
+    (b[10]! << 8) | b[11]!,
+    (b[12]! << 8) | b[13]!,
+    (b[14]! << 8) | b[15]!,
+  );
+}
+
+/** Map key for either family: the number for IPv4, `v6Key` for IPv6. */
+function addrKey(a: IpAddress): string | number {
+  return a.version === 4 ? a.value : v6Key(a);
+}
 
 function isIcmpv4Query(type: number): boolean {
   return (
