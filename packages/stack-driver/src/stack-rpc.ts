@@ -51,6 +51,7 @@ export const Op = {
   watch: 22,
   unwatch: 23,
   stats: 24,
+  addresses: 25,
 } as const;
 
 export interface StackChannel {

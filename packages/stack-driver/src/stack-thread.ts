@@ -245,6 +245,12 @@ export class StackThread {
     return (await this.message({ type: 'lease', link, timeoutMs })).lease as never;
   }
 
+  /** The addresses of interface `iface` (as `Stack.addresses`, with text addresses). */
+  addresses(iface = 0): { address: string; prefixLength: number; origin: string; tentative: boolean }[] {
+    this.rpc(Op.addresses, iface);
+    return this.json();
+  }
+
   /** The stack thread's stats snapshot (the same keys as StackDriver.stats()). */
   stats(): Record<string, number> {
     this.rpc(Op.stats);

@@ -161,6 +161,12 @@ async function main(): Promise<void> {
       case Op.unwatch:
         host.unwatch(a0);
         break;
+      case Op.addresses:
+        outLen = putText(
+          ch,
+          JSON.stringify(driver.stack.addresses(a0).map((x) => ({ ...x, address: x.address.toString() }))),
+        );
+        break;
       case Op.stats:
         outLen = putText(ch, JSON.stringify(driver.stats()));
         break;

@@ -103,6 +103,11 @@ describe('StackThread (the stack on a worker, SocketHost on this thread)', () =>
     await expect(thread.sockets.lookup('nowhere.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 
+  it('lists the stack thread interface addresses', () => {
+    const a = thread.addresses(0).map((x) => `${x.address}/${x.prefixLength}`);
+    expect(a).toEqual(expect.arrayContaining(['192.0.2.1/24', '2001:db8::1/64']));
+  });
+
   it('gives the stack thread stats snapshot', () => {
     const s = thread.stats();
     expect(s['driver.rxFrames']).toBeGreaterThan(0);
