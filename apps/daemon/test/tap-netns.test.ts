@@ -29,7 +29,14 @@ describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
     daemon = await Daemon.start(
       validateConfig({
         name: 'tap',
-        links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24', '2001:db8::1/64'] }],
+        links: [
+          {
+            type: 'tap',
+            name: tap,
+            addresses: ['192.0.2.1/24', '2001:db8::1/64'],
+            mac: '02:00:5e:00:53:01',
+          },
+        ],
         bridge: { path: join(dir, 'd.sock') },
         services: { http: 80, echo: 7 },
       }),
@@ -43,6 +50,13 @@ describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
     ns?.delete();
     await daemon?.stop(0);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the stack answers with its configured MAC, not the device one', async () => {
+    const deviceMac = ns!.run(['cat', `/sys/class/net/${tap}/address`]).trim();
+    expect(deviceMac).not.toBe('02:00:5e:00:53:01');
+    await ns!.exec(['ping', '-c', '1', '-W', '2', '192.0.2.1']);
+    expect(ns!.run(['ip', 'neigh', 'show', '192.0.2.1'])).toContain('02:00:5e:00:53:01');
   });
 
   it('the kernel reaches the daemon HTTP page over IPv4 and IPv6', async () => {
