@@ -16,9 +16,9 @@ import { Socks5Server } from '../src/socks5-server.js';
 import { stackPair } from '../test/helpers.js';
 
 const PKG = 'socket-bridge';
-const BYTES = quick ? 16 << 20 : 128 << 20;
-const RR_MS = quick ? 300 : 1500;
-const ROUNDS = { warmup: 1, rounds: quick ? 1 : 3 };
+const BYTES = quick ? 16 << 20 : 64 << 20;
+const RR_MS = quick ? 300 : 1000;
+const ROUNDS = { warmup: quick ? 1 : 2, rounds: quick ? 1 : 5 };
 const CHUNK = Buffer.alloc(65536, 0x5a);
 
 /** Any stream-like socket: Node's net.Socket or our TapSocket. */
