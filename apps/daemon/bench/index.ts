@@ -1,0 +1,152 @@
+/**
+ * Daemon benchmarks: two tapstackd processes joined by VXLAN on loopback (as in the
+ * demo); this process is the client, through daemon A's bridge, to B's echo service.
+ * - bridge echo throughput (MiB/s each way), default single-threaded links vs `ioThread`
+ *   (frame I/O on a worker): the figure that decides the daemon's default mode;
+ * - short connections per second through the bridge (connect, 1 KiB there and back, close).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
+import { bridgeConnect } from '@tapstack/socket-bridge';
+
+const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
+const MiB = 1048576;
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startDaemon(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('"ready":true')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`tapstackd exited ${code}`)));
+  });
+}
+
+async function withPair<T>(extra: string[], fn: (bridge: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'tapstackd-bench-'));
+  const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
+  const common = ['--link', 'vxlan', '--log-level', 'warn', ...extra];
+  const kids = await Promise.all([
+    startDaemon([
+      ...common,
+      '--vxlan-port',
+      String(pa),
+      '--peer',
+      `127.0.0.1:${pb}`,
+      '--address',
+      '192.0.2.1/24',
+      '--bridge',
+      join(dir, 'a.sock'),
+    ]),
+    startDaemon([
+      ...common,
+      ...['--vxlan-port', String(pb), '--peer', `127.0.0.1:${pa}`, '--address', '192.0.2.2/24'],
+      ...['--bridge', join(dir, 'b.sock'), '--serve-echo', '7'],
+    ]),
+  ]);
+  try {
+    return await fn(join(dir, 'a.sock'));
+  } finally {
+    for (const k of kids) if (k.exitCode === null) process.kill(k.pid!, 'SIGTERM');
+    await Promise.all(kids.map((k) => (k.exitCode === null ? new Promise((r) => k.once('exit', r)) : null)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Streams `bytes` to the echo service and reads them back; returns MiB/s each way. */
+async function echoThroughput(bridge: string, bytes: number): Promise<number> {
+  const s = await bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    let got = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= bytes) s.end();
+    });
+    s.on('end', () => (got === bytes ? resolve() : reject(new Error(`got ${got} of ${bytes}`))));
+    s.on('error', reject);
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        const n = Math.min(chunk.length, bytes - sent);
+        sent += n;
+        if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void s.once('drain', pump);
+      }
+    };
+    pump();
+  });
+  s.destroy();
+  return bytes / MiB / ((performance.now() - t0) / 1000);
+}
+
+/** Short connections per second, `parallel` at a time, for `ms`. */
+async function connectionRate(bridge: string, ms: number, parallel: number): Promise<number> {
+  const msg = Buffer.alloc(1024, 0x61);
+  let done = 0;
+  const end = performance.now() + ms;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (performance.now() < end) {
+        const s = await bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+        await new Promise<void>((resolve, reject) => {
+          let got = 0;
+          s.on('data', (d: Buffer) => {
+            got += d.length;
+          });
+          s.on('end', () => (got === msg.length ? resolve() : reject(new Error('short echo'))));
+          s.on('error', reject);
+          s.end(msg);
+        });
+        s.destroy();
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+const bytes = (quick ? 8 : 32) * MiB;
+const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
+
+const single = await withPair([], (bridge) => medianOfRounds(() => echoThroughput(bridge, bytes), rounds));
+const threaded = await withPair(['--io-thread'], (bridge) =>
+  medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
+);
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/vxlan/io-thread/MiB-per-s',
+  value: threaded,
+  unit: 'MiB/s',
+  higherIsBetter: true,
+  baseline: { name: 'single-threaded links', value: single },
+});
+const rate = await withPair([], (bridge) =>
+  medianOfRounds(() => connectionRate(bridge, quick ? 500 : 2000, 8), { warmup: 1, rounds: 3 }),
+);
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-connect-echo-close/conn-per-s',
+  value: rate,
+  unit: 'conn/s',
+  higherIsBetter: true,
+  baseline: null,
+});
