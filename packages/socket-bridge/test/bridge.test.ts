@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect as unixConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -288,5 +288,39 @@ describe('AF_UNIX bridge', () => {
     expect(await until(() => conn.sock.destroyed)).toBe(true);
     expect(conn.errors).toEqual([]);
     expect(await until(() => bridge.sessions === 0 && bridge.openHandles === 0)).toBe(true);
+  });
+});
+
+describe('bridge shutdown', () => {
+  it('close() ends every kind of session, resets stack peers and releases every handle', async () => {
+    const p2 = join(dir, 'shutdown.sock');
+    const b2 = new BridgeServer(pair.A.sockets, { path: p2 });
+    await b2.listen();
+    const peerEvents: string[] = [];
+    netB
+      .createServer((s) => {
+        s.on('error', (e: NodeJS.ErrnoException) => peerEvents.push(e.code!));
+        s.on('close', () => peerEvents.push('close'));
+      })
+      .listen(9400);
+    const conns = await Promise.all(
+      [0, 1, 2].map(() => bridgeConnect({ path: p2, host: '2001:db8::2', port: 9400 })),
+    );
+    expect(conns[0]!.tapstack.remote).toBe('[2001:db8::2]:9400');
+    const l = await bridgeListen({ path: p2, port: 0 });
+    const waiting = l.accept().catch((e: NodeJS.ErrnoException) => e.code);
+    const u = await bridgeUdp({ path: p2 });
+    expect(await until(() => b2.sessions === 6 && b2.openHandles === 5)).toBe(true);
+    const closed = conns.map((c) => new Promise((r) => c.on('close', r)));
+    for (const c of conns) c.on('error', () => {});
+    u.on('error', () => {});
+    await b2.close();
+    await Promise.all(closed);
+    expect(await waiting).toMatch(/^E[A-Z]+$/); // the pending ACCEPT failed (an error code) instead of hanging
+    expect(b2.sessions).toBe(0);
+    expect(b2.openHandles).toBe(0);
+    expect(await until(() => peerEvents.filter((e) => e === 'close').length === 3)).toBe(true);
+    expect(peerEvents.filter((e) => e === 'ECONNRESET').length).toBe(3);
+    expect(existsSync(p2)).toBe(false);
   });
 });
