@@ -86,6 +86,84 @@ async function udpReceive(): Promise<void> {
   });
 }
 
+/**
+ * Two Stacks joined by an in-memory wire (frames copied into a reused pool, as a frame
+ * ring would): TCP bulk transfer through Ethernet, ARP, IPv4 and TCP on both sides.
+ */
+async function stackToStack(mtu: number): Promise<void> {
+  const macA = parseMac('02:00:00:00:00:0a');
+  const macB = parseMac('02:00:00:00:00:0b');
+  const pool: Uint8Array[] = [];
+  const wire: { to: number; frame: Uint8Array }[] = [];
+  const take = (f: Uint8Array) => {
+    const b = pool.pop() ?? new Uint8Array(mtu + 14);
+    b.set(f);
+    return b.subarray(0, f.length);
+  };
+  const a = new Stack({ random: (b) => b.fill(1) });
+  const b = new Stack({ random: (b) => b.fill(2) });
+  const ia = a.addInterface({
+    name: 'a',
+    mac: macA,
+    mtu,
+    transmit: (f) => void wire.push({ to: 1, frame: take(f) }),
+  });
+  const ib = b.addInterface({
+    name: 'b',
+    mac: macB,
+    mtu,
+    transmit: (f) => void wire.push({ to: 0, frame: take(f) }),
+  });
+  a.addAddress(ia, '192.0.2.1/24');
+  b.addAddress(ib, '192.0.2.2/24');
+  const l = b.tcpOpen({ recvBufferSize: 1 << 20 });
+  b.tcpBind(l, undefined, 5001);
+  b.tcpListen(l, 1);
+  const c = a.tcpOpen({ sendBufferSize: 1 << 20 });
+  let now = 0;
+  const pump = () => {
+    for (const s of [a, b]) if (s.pollAt() <= now) s.poll(now);
+    for (let k = 0; k < wire.length; k++) {
+      const { to, frame } = wire[k]!;
+      (to === 0 ? a : b).receive(to === 0 ? ia : ib, frame, now);
+      pool.push(new Uint8Array(frame.buffer));
+    }
+    wire.length = 0;
+  };
+  a.tcpConnect(c, Ipv4Address.parse('192.0.2.2'), 5001, now);
+  for (let k = 0; k < 20; k++) pump();
+  const srv = b.tcpAccept(l);
+  if (srv === undefined) throw new Error('no connection');
+  const chunk = new Uint8Array(256 * 1024).fill(7);
+  const sink = new Uint8Array(256 * 1024);
+  const bytes = quick ? 64 << 20 : 512 << 20;
+  const round = () => {
+    let got = 0;
+    const t0 = performance.now();
+    while (got < bytes) {
+      a.tcpSend(c, chunk);
+      pump();
+      for (;;) {
+        const n = b.tcpRecv(srv, sink);
+        if (n <= 0) break;
+        got += n;
+      }
+      now = performance.now() - t0 + now;
+    }
+    return (got * 8) / ((performance.now() - t0) / 1000) / 1e9;
+  };
+  const v = await medianOfRounds(round, { warmup: 1, rounds: quick ? 1 : 3 });
+  report({
+    package: PKG,
+    name: `${PKG}/stack-to-stack/tcp-mtu${mtu}/gbit-per-s`,
+    value: v,
+    unit: 'Gbit/s',
+    higherIsBetter: true,
+    baseline: null,
+  });
+}
+
 await checksum(1500, '1500B');
 await checksum(65536, '64KiB');
 await udpReceive();
+await stackToStack(1500);
