@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
+import { type Server, type Socket, connect, createServer } from 'node:net';
 import {
   type Handle,
   Ipv4Address,
@@ -27,7 +27,7 @@ import {
   formatOk,
   parseRequest,
 } from './bridge-protocol.js';
-import { type SocketBridgeError, messageFor } from './errors.js';
+import { type SocketBridgeError, messageFor, socketError } from './errors.js';
 import { HandlePump } from './pump.js';
 
 export interface BridgeServerOptions {
@@ -89,16 +89,24 @@ export class BridgeServer extends EventEmitter {
     return this.handles.size;
   }
 
-  /** Starts listening; a stale socket file at `path` is replaced. */
-  listen(): Promise<void> {
+  /**
+   * Starts listening. A stale socket file at `path` (nobody accepts on it) is replaced;
+   * if another process is still serving there, rejects with EADDRINUSE.
+   */
+  async listen(): Promise<void> {
+    let isSocket = false;
     try {
-      if (lstatSync(this.path).isSocket()) unlinkSync(this.path);
+      isSocket = lstatSync(this.path).isSocket();
     } catch {
       /* no such file */
     }
+    if (isSocket) {
+      if (await someoneListens(this.path)) throw socketError('EADDRINUSE', 'listen', { address: this.path });
+      unlinkSync(this.path);
+    }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (s) => this.onConnection(s));
     this.server = server;
-    return new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.path, () => {
         server.off('error', reject);
@@ -366,4 +374,16 @@ export class BridgeServer extends EventEmitter {
     });
     sock.resume();
   }
+}
+
+/** Does a process accept connections on this Unix socket path? */
+function someoneListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }

@@ -2,7 +2,7 @@
  * The AF_UNIX bridge end to end: BridgeServer on stack A, peers on stack B, clients
  * by hand (socat), through the client library, and misbehaving ones.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -74,6 +74,22 @@ async function rawExchange(bytes: string | Buffer, opts: { end?: boolean } = {})
 describe('AF_UNIX bridge', () => {
   it('creates the socket with mode 0600', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a path another live daemon serves, replaces a stale socket file', async () => {
+    const second = new BridgeServer(pair.A.sockets, { path });
+    await expect(second.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    // A socket file nobody listens on (left by a crashed daemon) is taken over.
+    const stalePath = join(dir, 'stale.sock');
+    // A process that listens and dies without cleaning up, as a crashed daemon would.
+    spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
+    expect(statSync(stalePath).isSocket()).toBe(true);
+    const b3 = new BridgeServer(pair.A.sockets, { path: stalePath });
+    await b3.listen();
+    await b3.close();
   });
 
   it('can be used by hand with socat', async () => {
