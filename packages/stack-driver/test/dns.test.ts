@@ -202,6 +202,14 @@ describe('DnsResolver (RFC 1035) against a DNS server on a second stack', () => 
     expect(A.resolver.counters.timeouts).toBe(1);
   });
 
+  it('asks a server over IPv6 transport', async () => {
+    const p = await driverPair({}, {}, { dns: { servers: ['2001:db8::2'], timeoutMs: 500 } });
+    cleanup = p.close;
+    const stats = serveDns(p.B, ZONE);
+    expect((await p.A.lookup('www.test', 6)).map(String)).toEqual(['2001:db8::80']);
+    expect(stats.udp).toBe(1);
+  });
+
   it('gives up with ETIMEOUT when the server never answers', async () => {
     const p = await driverPair({}, {}, { dns: { servers: ['192.0.2.2'], timeoutMs: 100, retries: 1 } });
     cleanup = p.close;
