@@ -174,6 +174,8 @@ interface Datagram {
 interface UdpSocket {
   handle: Handle;
   local: IpAddress | undefined;
+  /** 4 after a bind to 0.0.0.0 (IPv4 only, as Node's udp4 sockets); undefined = both families. */
+  family: 4 | undefined;
   port: number;
   iface: number | undefined;
   broadcast: boolean;
@@ -578,6 +580,7 @@ export class Stack implements StackApi {
     this.udp.set(h, {
       handle: h,
       local: undefined,
+      family: undefined,
       port: 0,
       iface: iface !== undefined && this.ifaces[iface] ? iface : undefined,
       broadcast: options?.broadcast ?? false,
@@ -606,6 +609,7 @@ export class Stack implements StackApi {
     } else if (!this.udpPortFree(port, local, s.iface)) return SocketError.EADDRINUSE;
     s.local = local;
     s.port = port;
+    if (address?.version === 4) s.family = 4;
     const list = this.udpPorts.get(port);
     if (list) list.push(s);
     else this.udpPorts.set(port, [s]);
@@ -617,6 +621,7 @@ export class Stack implements StackApi {
     if (s === undefined) return SocketError.EBADF;
     if (!Number.isInteger(port) || port < 1 || port > 65535) return SocketError.EINVAL;
     if (s.local !== undefined && s.local.version !== address.version) return SocketError.EINVAL;
+    if (s.family === 4 && address.version !== 4) return SocketError.EINVAL;
     const max = address.version === 4 ? 65535 - IPV4_HEADER_LEN - UDP_HEADER_LEN : 65535 - UDP_HEADER_LEN;
     if (data.length > max) return SocketError.EMSGSIZE;
     const bcast = address.version === 4 && this.isBroadcastV4(address.value, s.iface);
@@ -1340,6 +1345,7 @@ export class Stack implements StackApi {
       if (s.iface !== undefined && iface !== undefined && s.iface !== iface.index) continue;
       if (noAddress && s.iface === undefined) continue;
       if (bcast && dst.version === 4 && !s.broadcast) continue;
+      if (s.family === 4 && dst.version !== 4) continue;
       if (s.local === undefined) {
         wildcard ??= s;
       } else if (s.local.equals(dst)) return s;

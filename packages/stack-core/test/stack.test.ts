@@ -444,6 +444,37 @@ describe('UDP sockets', () => {
     expect(s.udpBind(b, undefined, 53)).toBe(0);
   });
 
+  it('a bind to 0.0.0.0 is IPv4-only; a bind without an address takes both families', () => {
+    const { s } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    s.addAddress(0, '2001:db8::2/64');
+    const v4 = s.udpOpen();
+    expect(s.udpBind(v4, Ipv4Address.UNSPECIFIED, 500)).toBe(0);
+    expect(s.udpSend(v4, new Uint8Array(1), parseIpAddress('2001:db8::1'), 9)).toBe(SocketError.EINVAL);
+    const both = s.udpOpen();
+    expect(s.udpBind(both, undefined, 501)).toBe(0);
+    const from6 = (port: number) => {
+      const l4 = new Uint8Array(9);
+      emitUdp(
+        l4,
+        0,
+        7,
+        port,
+        new Uint8Array(1),
+        Ipv6Address.parse('2001:db8::1'),
+        Ipv6Address.parse('2001:db8::2'),
+      );
+      return v6Frame('2001:db8::1', '2001:db8::2', 17, l4);
+    };
+    s.receive(0, from6(500), 0);
+    s.receive(0, from6(501), 0);
+    s.receive(0, udp4('192.0.2.1', '192.0.2.2', 7, 500, new Uint8Array(1)), 0);
+    expect(s.udpRecv(v4)?.address.toString()).toBe('192.0.2.1');
+    expect(s.udpRecv(v4)).toBeUndefined();
+    expect(s.udpRecv(both)?.address.toString()).toBe('2001:db8::1');
+    expect(s.stats()['udp.noSocket']).toBe(1);
+  });
+
   it('bounds the receive queue and counts drops per socket', () => {
     const { s } = host();
     s.addAddress(0, '192.0.2.2/24');
@@ -542,7 +573,9 @@ describe('TCP over loopback', () => {
       const buf = new Uint8Array(64);
       const n = s.tcpRecv(a, buf);
       expect(new TextDecoder().decode(buf.subarray(0, n))).toBe('over loopback');
-      expect(out.filter((o) => o.frame[12] !== 0x08 || o.frame[13] !== 0x06).filter((o) => isIpv4(o.frame)).length).toBe(0);
+      expect(
+        out.filter((o) => o.frame[12] !== 0x08 || o.frame[13] !== 0x06).filter((o) => isIpv4(o.frame)).length,
+      ).toBe(0);
     });
   }
 });
