@@ -39,7 +39,10 @@ export interface BridgeServerOptions {
   requestTimeout?: number;
   /** Bridge connections beyond this get `ERR EMFILE` [10000]. */
   maxSessions?: number;
-  /** Buffer sizes for the stack sockets the bridge opens. */
+  /**
+   * Options for the stack sockets opened for clients. `noDelay` defaults to true: the
+   * client's writes arrive already batched, and small requests should not wait for ACKs.
+   */
   tcp?: TcpSocketOptions;
 }
 
@@ -208,7 +211,7 @@ export class BridgeServer extends EventEmitter {
     resolveOne(this.host, hostname).then(
       (addr) => {
         if (sock.destroyed) return;
-        const h = this.host.tcpOpen(this.opts.tcp);
+        const h = this.host.tcpOpen({ noDelay: true, ...this.opts.tcp });
         this.handles.add(h);
         const abandon = () => {
           // The client left while we were connecting.
@@ -252,7 +255,7 @@ export class BridgeServer extends EventEmitter {
         return;
       }
     }
-    const h = this.host.tcpOpen(this.opts.tcp);
+    const h = this.host.tcpOpen({ noDelay: true, ...this.opts.tcp });
     let e = this.host.tcpBind(h, addr, port);
     if (!e) e = this.host.tcpListen(h, backlog);
     if (e) {

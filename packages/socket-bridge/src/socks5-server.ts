@@ -40,6 +40,10 @@ export interface Socks5Options {
   auth?: { username: string; password: string } | ((username: string, password: string) => boolean);
   /** Milliseconds to finish the handshake [10000]. */
   handshakeTimeout?: number;
+  /**
+   * Options for the stack sockets opened for clients. `noDelay` defaults to true: the
+   * client's writes arrive already batched, and small requests should not wait for ACKs.
+   */
   tcp?: TcpSocketOptions;
 }
 
@@ -155,7 +159,7 @@ export class Socks5Server extends EventEmitter {
     this.resolve(target).then(
       (addr) => {
         if (sock.destroyed) return;
-        const h = this.host.tcpOpen(this.opts.tcp);
+        const h = this.host.tcpOpen({ noDelay: true, ...this.opts.tcp });
         this.handles.add(h);
         const abandon = () => {
           this.host.unwatch(h);
