@@ -66,14 +66,25 @@ export class StackThread {
   private readonly pending = new Map<number, (r: Reply) => void>();
   private nextId = 1;
   private closed = false;
+  /** Why the stack thread died, if it did (socket calls then throw with it as the cause). */
+  failure: Error | undefined;
   /** Round trips made (one per socket call). */
   calls = 0;
+  /** Longest a socket call may block waiting for the stack thread [30000]. */
+  callTimeoutMs = 30_000;
 
   private constructor(worker: Worker, ch: StackChannel, macs: Uint8Array[]) {
     this.worker = worker;
     this.ch = ch;
     this.macs = macs;
     this.sockets = this.makeHost();
+    worker.on('exit', () => {
+      this.closed = true;
+    });
+    worker.on('error', (e) => {
+      this.failure = e;
+      this.closed = true;
+    });
     worker.on('message', (m: Reply & { events?: number[] }) => {
       if (m.type === 'events' && m.events) {
         const e = m.events;
@@ -110,7 +121,11 @@ export class StackThread {
 
   /** One blocking call: request in the channel, Atomics.wait for the reply. */
   private rpc(op: number, a0 = 0, a1 = 0, len = 0, len2 = 0): number {
-    if (this.closed) throw Object.assign(new Error('stack thread closed'), { code: 'ERR_STACK_CLOSED' });
+    if (this.closed) {
+      throw Object.assign(new Error('stack thread closed', { cause: this.failure }), {
+        code: 'ERR_STACK_CLOSED',
+      });
+    }
     const i32 = this.ch.i32;
     this.calls++;
     i32[R.OP] = op;
@@ -120,7 +135,17 @@ export class StackThread {
     i32[R.LEN2] = len2;
     Atomics.store(i32, R.STATE, REQUEST);
     Atomics.notify(i32, R.STATE);
-    while (Atomics.load(i32, R.STATE) !== REPLY) Atomics.wait(i32, R.STATE, REQUEST, 1000);
+    // A stack thread that died or hangs must not hang this thread forever.
+    const deadline = Date.now() + this.callTimeoutMs;
+    while (Atomics.load(i32, R.STATE) !== REPLY) {
+      if (Atomics.wait(i32, R.STATE, REQUEST, 1000) === 'timed-out' && Date.now() > deadline) {
+        this.closed = true;
+        void this.worker.terminate();
+        throw Object.assign(new Error(`stack thread did not answer within ${this.callTimeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        });
+      }
+    }
     const r = i32[R.RESULT]!;
     Atomics.store(i32, R.STATE, IDLE);
     if (r === -1001) throw new Error(`stack thread: ${getText(this.ch, 0, i32[R.LEN]!)}`);

@@ -108,6 +108,12 @@ describe('StackThread (the stack on a worker, SocketHost on this thread)', () =>
     expect(a).toEqual(expect.arrayContaining(['192.0.2.1/24', '2001:db8::1/64']));
   });
 
+  it('fails start() with the stack thread error when a link cannot be opened', async () => {
+    await expect(
+      StackThread.start({ links: [{ spec: { module: '@tapstack/tap-io', export: 'noSuchLink' } }] }),
+    ).rejects.toThrow(/noSuchLink/);
+  });
+
   it('gives the stack thread stats snapshot', () => {
     const s = thread.stats();
     expect(s['driver.rxFrames']).toBeGreaterThan(0);
