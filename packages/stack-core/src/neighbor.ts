@@ -58,8 +58,8 @@ export interface NeighborEntry<A> {
 export interface NeighborCallbacks<A> {
   /** Send a solicitation: broadcast/multicast when `unicastMac` is undefined. */
   solicit(address: A, unicastMac: Uint8Array | undefined): void;
-  /** Resolution failed; `dropped` queued packets are discarded. */
-  failed(address: A, dropped: number): void;
+  /** Resolution failed; the queued packets (IP packets, no link header) are discarded. */
+  failed(address: A, dropped: Uint8Array[]): void;
 }
 
 export type EnqueueResult = 'queued' | 'queuedNew' | 'full';
@@ -221,7 +221,7 @@ export class NeighborCache<A> {
             if (e.probes >= this.config.maxMulticastProbes) {
               this.entries.delete(key);
               this.queueBytes -= e.queueBytes;
-              cb.failed(e.address, e.queue.length);
+              cb.failed(e.address, e.queue);
               continue;
             }
             e.probes++;
@@ -244,7 +244,7 @@ export class NeighborCache<A> {
           case NeighborState.Probe:
             if (e.probes >= this.config.maxUnicastProbes) {
               this.entries.delete(key);
-              cb.failed(e.address, 0);
+              cb.failed(e.address, e.queue);
               continue;
             }
             e.probes++;

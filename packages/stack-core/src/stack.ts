@@ -1768,14 +1768,16 @@ export class Stack implements StackApi {
       solicit: (a, mac) => this.sendArpRequest(iface, a, mac),
       failed: (_a, dropped) => {
         this.count('arp.resolveFailed');
-        this.count('arp.queueDropped', dropped);
+        this.count('arp.queueDropped', dropped.length);
+        this.unreachable(dropped, now);
       },
     });
     iface.ndp.poll(now, {
       solicit: (a, mac) => this.sendNeighborSolicit(iface, a, mac),
       failed: (_a, dropped) => {
         this.count('ndp.resolveFailed');
-        this.count('ndp.queueDropped', dropped);
+        this.count('ndp.queueDropped', dropped.length);
+        this.unreachable(dropped, now);
       },
     });
     for (const a of [...iface.v6]) {
@@ -1818,6 +1820,34 @@ export class Stack implements StackApi {
         iface.rsSent++;
         iface.rsAt = now + RTR_SOLICITATION_INTERVAL;
         this.count('ndp.routerSolicitsSent');
+      }
+    }
+  }
+
+  /**
+   * Address resolution failed for these queued packets: tell TCP as if an ICMP host
+   * unreachable had come back (RFC 1122 §2.3.3 / RFC 4861 §7.2.2), so a connect to an
+   * absent neighbour fails with EHOSTUNREACH after the solicitations instead of timing out.
+   */
+  private unreachable(packets: Uint8Array[], now: Instant): void {
+    if (this.tcp === undefined) return;
+    for (const p of packets) {
+      if (p[0]! >> 4 === 4) {
+        const hl = (p[0]! & 0xf) * 4;
+        if (p[9] !== 6 || (getU16(p, 6) & 0x1fff) !== 0) continue;
+        const src = new Ipv4Address(((p[12]! << 24) | (p[13]! << 16) | (p[14]! << 8) | p[15]!) >>> 0);
+        const dst = new Ipv4Address(((p[16]! << 24) | (p[17]! << 16) | (p[18]! << 8) | p[19]!) >>> 0);
+        this.tcp.icmpError(IcmpErrorKind.Unreachable, src, dst, p.subarray(hl), 0, now);
+      } else if (p[6] === 6) {
+        const seg = p.subarray(IPV6_HEADER_LEN);
+        this.tcp.icmpError(
+          IcmpErrorKind.Unreachable,
+          Ipv6Address.fromBytes(p, 8),
+          Ipv6Address.fromBytes(p, 24),
+          seg,
+          0,
+          now,
+        );
       }
     }
   }

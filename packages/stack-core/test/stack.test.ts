@@ -579,3 +579,22 @@ describe('TCP over loopback', () => {
     });
   }
 });
+
+describe('address resolution failure', () => {
+  for (const dst of ['192.0.2.9', '2001:db8::9']) {
+    it(`fails a TCP connect to an absent neighbour (${dst}) with EHOSTUNREACH after 3 solicitations`, () => {
+      const { s } = host();
+      s.addAddress(0, '192.0.2.2/24');
+      s.addAddress(0, '2001:db8::2/64');
+      const events: number[] = [];
+      s.setEventHandler((_h, e) => events.push(e));
+      const c = s.tcpOpen();
+      expect(s.tcpConnect(c, parseIpAddress(dst), 80, 0)).toBe(0);
+      for (let t = 0; t <= 2999; t += 100) if (s.pollAt() <= t) s.poll(t);
+      expect(s.tcpInfo(c)?.state).toBe('SYN-SENT');
+      s.poll(3000);
+      expect(s.socketError(c)).toBe(SocketError.EHOSTUNREACH);
+      expect(events.some((e) => e & 64)).toBe(true); // SocketEvent.Error
+    });
+  }
+});
