@@ -13,6 +13,9 @@ export interface CongestionControl {
   onLoss(flight: number, mss: number, now: number): void;
   /** Retransmission timeout: ssthresh drops, cwnd becomes the loss window (RFC 5681 §3.1). */
   onRto(flight: number, mss: number, now: number): void;
+  /** The whole state, to undo a response to a loss that proves spurious (RFC 4015). */
+  save(): unknown;
+  restore(saved: unknown): void;
 }
 
 /** RFC 6928 initial window: 10 segments. */
@@ -46,6 +49,14 @@ export class NewReno implements CongestionControl {
       this.acc -= this.cwnd;
       this.cwnd += mss;
     }
+  }
+
+  save(): unknown {
+    return [this.cwnd, this.ssthresh, this.acc];
+  }
+
+  restore(saved: unknown): void {
+    [this.cwnd, this.ssthresh, this.acc] = saved as [number, number, number];
   }
 
   onLoss(flight: number, mss: number): void {
@@ -110,6 +121,15 @@ export class Cubic implements CongestionControl {
     let next = cwndSeg + ((target - cwndSeg) / cwndSeg) * segs;
     if (this.wEst > next) next = this.wEst;
     this.cwnd = next * mss;
+  }
+
+  save(): unknown {
+    return [this.cwnd, this.ssthresh, this.wMax, this.wLastMax, this.epochStart, this.k, this.wEst];
+  }
+
+  restore(saved: unknown): void {
+    [this.cwnd, this.ssthresh, this.wMax, this.wLastMax, this.epochStart, this.k, this.wEst] =
+      saved as number[] as [number, number, number, number, number, number, number];
   }
 
   private reduce(mss: number): void {

@@ -160,6 +160,7 @@ export class TcpSocket {
   recoveryUna = 0;
   priorCwnd = 0;
   priorSsthresh = 0;
+  ccSaved: unknown;
   /** RFC 8985 §6.2: the reordering window grows after a spurious retransmission. */
   reoMult = 1;
   /** Lowest RTT seen (RFC 8985 §6.2 reordering window). */
@@ -178,6 +179,8 @@ export class TcpSocket {
   rtxEnd = 0;
   cc: CongestionControl;
   cwndLimited = false;
+  /** RFC 6675 §5 (4.3): the first hole goes out on entering recovery whatever cwnd says. */
+  forceRtx = false;
 
   retries = 0;
   retransmits = 0;
@@ -608,6 +611,7 @@ export class TcpSocket {
     this.rtxTs = -1;
     if (!spurious) return;
     this.ctx.host.count('tcp.spuriousRetransmits');
+    if (this.ccSaved !== undefined) this.cc.restore(this.ccSaved);
     this.cc.cwnd = Math.max(this.cc.cwnd, this.priorCwnd);
     this.cc.ssthresh = Math.max(this.cc.ssthresh, this.priorSsthresh);
     if (this.inRecovery) {
@@ -715,6 +719,9 @@ export class TcpSocket {
       this.ctx.markOutput(this);
       return;
     }
+    // Once reordering has been seen (a spurious recovery was undone), a duplicate-ACK count
+    // proves nothing: wait for the reordering window instead (RFC 8985 §6.2).
+    if (this.sackOk && this.reoMult > 1) return;
     const sackedEnough =
       this.sackOk && this.sacked !== undefined && this.sacked.bytes() >= DUP_THRESH * this.smss;
     if ((this.dupAcks >= DUP_THRESH || sackedEnough) && seqGt(this.sndUna, this.recoverSeq)) {
@@ -728,10 +735,12 @@ export class TcpSocket {
   private enterRecovery(now: number): void {
     const flight = seqDiff(this.sndMax, this.sndUna);
     this.noteLossResponse(now);
+    this.ccSaved = this.cc.save();
     this.inRecovery = true;
     this.rtxScanAt = now;
     this.reoAt = Infinity;
     this.tlpAt = Infinity;
+    this.forceRtx = true;
     this.recoverSeq = this.sndMax;
     this.cc.onLoss(flight, this.smss, now);
     this.highRxt = this.sndUna;
@@ -1016,8 +1025,12 @@ export class TcpSocket {
       const flight = seqDiff(this.sndMax, this.sndUna);
       // RFC 5681 §3.1 eq. 4: reduce once per loss episode; further timeouts keep ssthresh.
       if (this.retries === 1) {
-        if (!this.inRecovery) this.noteLossResponse(now);
-        else this.rtxTs = -1;
+        if (!this.inRecovery) {
+          this.noteLossResponse(now);
+          this.ccSaved = this.cc.save();
+        } else {
+          this.rtxTs = -1;
+        }
         this.cc.onRto(flight, this.smss, now);
       } else {
         this.cc.cwnd = this.smss;
@@ -1066,7 +1079,8 @@ export class TcpSocket {
   /** RFC 8985 §7.3: send one new segment if possible, else the last one again. */
   private onTlp(now: number): void {
     this.tlpAt = Infinity;
-    if (this.inRecovery || this.sndUna === this.sndMax) return;
+    if (this.sndUna === this.sndMax) return;
+    if (this.inRecovery && !(this.sacked && seqGt(this.sndMax, this.sacked.highest(this.sndUna)))) return;
     const dataEnd = seqAdd(this.sndBase, this.sendRing.length);
     const room = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndMax);
     const avail = seqDiff(dataEnd, this.sndMax);
@@ -1175,19 +1189,26 @@ export class TcpSocket {
                 this.highRxt = una;
                 this.rtxScanAt = now;
                 this.reoAt = Infinity;
+                this.forceRtx = true;
                 s = una;
                 for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
               } else if (this.reoAt === Infinity) {
                 // RFC 8985 §6.3-style timer: re-scan if the resends are still missing then.
                 this.reoAt = Math.max(this.rtxScanAt + this.srtt + this.reorderWindow() + 0.001, now + 0.25);
               }
+              // Data above the highest SACK can only be found lost by a probe: allow one
+              // tail loss probe during recovery too (as Linux does with RACK).
+              if (this.tlpAt === Infinity && seqGt(this.sndMax, high)) {
+                this.tlpAt = now + Math.min(Math.max(2 * this.srtt, 1), this.rto);
+              }
             }
           }
           const pipe = this.pipe();
-          if (cc.cwnd - pipe < smss) {
+          if (cc.cwnd - pipe < smss && !(this.forceRtx && seqLt(s, high))) {
             this.cwndLimited = true;
             return;
           }
+          this.forceRtx = false;
           if (sacked) {
             if (seqLt(s, high)) {
               const nextSacked = sacked.nextStartAfter(s);
