@@ -71,6 +71,11 @@ export class HandlePump {
 
   private onData(chunk: Buffer): void {
     if (this.done) return;
+    if (this.pending) {
+      // Still waiting for room: keep order (a chunk can still arrive right after pause()).
+      this.pending = Buffer.concat([this.pending, chunk]);
+      return;
+    }
     const taken = this.send(chunk);
     if (taken < 0) return;
     if (taken < chunk.length) {
