@@ -362,6 +362,9 @@ describe.skipIf(skip !== undefined)('interop with the stack on its own thread (S
         expect((await receiver).stdout.split(' ')[0]).toBe(sha256(data));
         h.unwatch(d);
         h.tcpClose(d);
+        // Received frames came through a ring either way: tap-io's native reader thread
+        // (drained in place on the stack thread) or the I/O thread's rx ring.
+        expect(thread.stats()[`link.${tapName}.rxRing.drained`]).toBeGreaterThan(0);
       } finally {
         await thread?.close();
         ns.delete();
