@@ -12,7 +12,7 @@
 // from both daemons' metrics, then stops everything it started (by PID) and removes
 // its temp dir, also on failure and on Ctrl-C.
 //
-//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs] [--io-thread] [--timeout ms]
+//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs] [--io-thread] [--stack-thread] [--timeout ms]
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +34,8 @@ const BYTES = argValue('--bytes', '32MiB');
 const KEEP_LOGS = args.includes('--keep-logs');
 /** Both daemons do their link's frame I/O on a worker thread. */
 const IO_THREAD = args.includes('--io-thread');
+/** Both daemons run their stack on a worker thread. */
+const STACK_THREAD = args.includes('--stack-thread');
 /** Whole-demo deadline: a stuck step must not hang CI. */
 const DEADLINE_MS = Number(argValue('--timeout', '90000'));
 
@@ -339,6 +341,7 @@ async function main() {
     '--drain-timeout',
     '1000',
     ...(IO_THREAD ? ['--io-thread'] : []),
+    ...(STACK_THREAD ? ['--stack-thread'] : []),
   ];
   const readyLine = (line) => line.startsWith('{') && JSON.parse(line).ready === true;
   // Free ports are found by binding port 0 and closing; another program may take one

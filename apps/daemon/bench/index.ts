@@ -2,7 +2,8 @@
  * Daemon benchmarks: two tapstackd processes joined by VXLAN on loopback (as in the
  * demo); this process is the client, through daemon A's bridge, to B's echo service.
  * - bridge echo throughput (MiB/s each way), default single-threaded links vs `ioThread`
- *   (frame I/O on a worker): the figure that decides the daemon's default mode;
+ *   (frame I/O on a worker) and `stackThread` (the stack on a worker): the figures
+ *   that decide the daemon's default mode;
  * - short connections per second through the bridge (connect, 1 KiB there and back, close).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -131,6 +132,17 @@ const single = await withPair([], (bridge) => medianOfRounds(() => echoThroughpu
 const threaded = await withPair(['--io-thread'], (bridge) =>
   medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
 );
+const stackThread = await withPair(['--stack-thread'], (bridge) =>
+  medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
+);
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/vxlan/stack-thread/MiB-per-s',
+  value: stackThread,
+  unit: 'MiB/s',
+  higherIsBetter: true,
+  baseline: { name: 'stack on the main thread', value: single },
+});
 report({
   package: 'daemon',
   name: 'daemon/bridge-echo/vxlan/io-thread/MiB-per-s',

@@ -64,6 +64,7 @@ export function buildProgram(): Command {
   opt('--gateway <ip>', 'default gateway, repeatable (links[0].gateway)', 'none');
   opt('--slaac', 'form IPv6 addresses from router advertisements (links[0].slaac)', 'false');
   opt('--dhcp', 'get an IPv4 address by DHCP (links[0].dhcp)', 'false');
+  opt('--stack-thread', 'run the stack on a worker thread; tap/vxlan links only (stackThread)', 'false');
   opt('--dns <ip>', 'DNS server on the virtual network, repeatable (dns)', 'none');
   opt('--bridge <path>', 'AF_UNIX bridge socket path (bridge.path)', defaultBridgePath());
   opt('--no-bridge', 'do not open the bridge socket (bridge.enabled) (default: bridge on)');
@@ -173,6 +174,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('ioThread')) firstLink(raw).ioThread = true;
   if (has('slaac')) firstLink(raw).slaac = true;
   if (has('dhcp')) firstLink(raw).dhcp = true;
+  if (has('stackThread')) raw.stackThread = true;
   if (has('dns')) raw.dns = opts.dns;
   if (given('bridge')) {
     const b = obj(raw, 'bridge');

@@ -219,6 +219,8 @@ export const configSchema = z
       .array(linkSchema)
       .min(1, { message: 'at least one link is needed' })
       .prefault([{ type: 'memory' }]),
+    /** Run the stack on a worker thread (socket calls cross a shared-memory channel). */
+    stackThread: z.boolean().default(false),
     /** DNS servers (virtual addresses) used for names in forwards, the bridge and SOCKS5. */
     dns: z.array(ipAddress).default([]),
     bridge: z
@@ -283,8 +285,28 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.pcap && c.links.some((l) => l.type !== 'memory' && l.ioThread)) {
-      ctx.addIssue({ code: 'custom', path: ['pcap'], message: 'pcap cannot capture links with ioThread' });
+    if (c.pcap && (c.stackThread || c.links.some((l) => l.type !== 'memory' && l.ioThread))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pcap'],
+        message: 'pcap cannot capture links opened on a worker (ioThread, stackThread)',
+      });
+    }
+    if (c.stackThread) {
+      c.links.forEach((l, i) => {
+        if (l.type === 'memory')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['links', i, 'type'],
+            message: 'stackThread needs tap or vxlan links (a memory switch lives in one thread)',
+          });
+        else if (l.pcap)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['links', i, 'pcap'],
+            message: 'pcap cannot be used with stackThread',
+          });
+      });
     }
   });
 

@@ -7,7 +7,7 @@
  */
 import { existsSync, unlinkSync } from 'node:fs';
 import { BridgeServer, createNet, Socks5Server } from '@tapstack/socket-bridge';
-import { StackDriver } from '@tapstack/stack-driver';
+import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import type { DaemonConfig } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import { openLink, type OpenedLink } from './links.js';
@@ -16,6 +16,15 @@ import { createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { type RunningService, startServices, type VirtualNet } from './services.js';
 import { type SessionKind, SessionTable } from './sessions.js';
 import type { Registry } from 'prom-client';
+
+/** What the daemon needs from a running stack, whichever thread it runs on. */
+export interface StackNode {
+  sockets: SocketHost;
+  /** One flat snapshot (StackDriver.stats() keys). */
+  stats(): Record<string, number>;
+  addresses(iface: number): { address: unknown; prefixLength: number }[];
+  close(): Promise<void>;
+}
 
 export interface DaemonOptions {
   /** A logger to use instead of one built from config.log (tests). */
@@ -37,7 +46,8 @@ export class Daemon {
   readonly log: Logger;
   readonly sessions = new SessionTable();
   readonly registry: Registry;
-  driver: StackDriver | undefined;
+  /** The running stack: a StackDriver on this thread, or a StackThread. */
+  node: StackNode | undefined;
   private links: OpenedLink[] = [];
   private bridge: BridgeServer | undefined;
   private socks: Socks5Server | undefined;
@@ -93,7 +103,7 @@ export class Daemon {
     for (const lc of c.links) {
       let pcap = c.pcap;
       if (pcap && multi && !pcap.includes('%l')) pcap = pcap.replace(/(\.pcap)?$/, '.%l$1');
-      const opened = await openLink(c.name, lc, pcap);
+      const opened = await openLink(c.name, lc, pcap, c.stackThread);
       this.links.push(opened);
       this.log.info(
         {
@@ -105,25 +115,53 @@ export class Daemon {
           ...(opened.udp ? { udp: `${opened.udp.address}:${opened.udp.port}` } : {}),
           ...(opened.pcap ? { pcap: opened.pcap } : {}),
         },
-        opened.worker ? 'link configured (opened on an I/O thread)' : 'link up',
+        opened.worker
+          ? `link configured (opened on ${c.stackThread ? 'the stack' : 'an I/O'} thread)`
+          : 'link up',
       );
     }
-    this.driver = await StackDriver.create({
-      links: this.links.map((l) => ({
-        ...(l.link ? { link: l.link } : { worker: l.worker! }),
-        mac: l.mac,
-        addresses: l.config.addresses,
-        gateway: l.config.gateway,
-        slaac: l.config.slaac,
-        dhcp: l.config.dhcp ? { hostname: c.name } : false,
-      })),
-      dns: { servers: c.dns },
+    const addressing = (l: OpenedLink) => ({
+      mac: l.mac,
+      addresses: l.config.addresses,
+      gateway: l.config.gateway,
+      slaac: l.config.slaac,
+      dhcp: l.config.dhcp ? { hostname: c.name } : false,
     });
+    if (c.stackThread) {
+      const t = await StackThread.start({
+        links: this.links.map((l) => ({
+          spec: l.worker!,
+          ioThread: l.config.type !== 'memory' && l.config.ioThread,
+          ...addressing(l),
+        })),
+        dns: { servers: c.dns },
+      });
+      this.node = {
+        sockets: t.sockets,
+        stats: () => t.stats(),
+        addresses: (i) => t.addresses(i),
+        close: () => t.close(),
+      };
+    } else {
+      const d = await StackDriver.create({
+        links: this.links.map((l) => ({
+          ...(l.link ? { link: l.link } : { worker: l.worker! }),
+          ...addressing(l),
+        })),
+        dns: { servers: c.dns },
+      });
+      this.node = {
+        sockets: d.sockets,
+        stats: () => d.stats(),
+        addresses: (i) => d.stack.addresses(i),
+        close: () => d.close(),
+      };
+    }
     for (const [i, l] of this.links.entries()) {
       for (const a of l.config.addresses)
         this.log.info({ link: l.config.name, address: a, iface: i }, 'address');
     }
-    const host = this.driver.sockets;
+    const host = this.node.sockets;
     const net = createNet(host) as unknown as VirtualNet;
     if (c.bridge.enabled) {
       this.bridge = new BridgeServer(host, { path: c.bridge.path });
@@ -165,7 +203,7 @@ export class Daemon {
    * prefix; `driver.`, `link.<name>.`, `dns.` and `dhcp.<i>.` name the other parts.
    */
   private snapshot(): Record<string, number> {
-    return this.driver?.stats() ?? {};
+    return this.node?.stats() ?? {};
   }
 
   private prefixed(prefix: string): Record<string, number> {
@@ -220,12 +258,8 @@ export class Daemon {
         type: l.config.type,
         mac: l.mac,
         ...(l.udp ? { udp: `${l.udp.address}:${l.udp.port}` } : {}),
-        addresses: this.driver
-          ? this.driver.stack
-              .addresses(i)
-              .map(
-                (a: { address: unknown; prefixLength: number }) => `${String(a.address)}/${a.prefixLength}`,
-              )
+        addresses: this.node
+          ? this.node.addresses(i).map((a) => `${String(a.address)}/${a.prefixLength}`)
           : [],
       })),
       forwards: this.forwards.map((f) => ({
@@ -286,7 +320,7 @@ export class Daemon {
     this.services = [];
     // Let the resets go out before the links close.
     await sleep(10);
-    if (this.driver) await settle(this.driver.close());
+    if (this.node) await settle(this.node.close());
     else await Promise.all(this.links.map((l) => settle(l.link?.close())));
     if (this.metricsServer) await settle(this.metricsServer.close());
   }

@@ -54,10 +54,13 @@ export async function openLink(
   daemon: string,
   cfg: LinkConfig,
   pcapDefault: string | undefined,
+  /** The stack runs on a worker thread: only describe how to open the link there. */
+  onWorker = false,
 ): Promise<OpenedLink> {
   const mac = cfg.mac ?? deriveMac(daemon, cfg.name);
-  if (cfg.type !== 'memory' && cfg.ioThread) {
-    // Opened by the driver on a frame I/O worker thread, joined to the stack by rings.
+  if (cfg.type !== 'memory' && (cfg.ioThread || onWorker)) {
+    // Opened on a worker: the driver's frame I/O thread (joined to the stack by rings),
+    // or the stack thread itself.
     const args =
       cfg.type === 'tap'
         ? [{ name: cfg.name, mtu: cfg.mtu }]
