@@ -1,11 +1,12 @@
 /**
- * The single-threaded driver loop: it owns the clock, the one timer and the order of
- * work. Received frames are queued and handled in bounded batches (then the loop
- * yields with setImmediate, so a flood never starves the event loop); after every
- * batch the stack is polled (what it emits goes straight to the link), socket events are dispatched,
- * and one timer is armed for `stack.pollAt()`. With no traffic and nothing pending,
- * nothing runs. It also implements `SocketHost`: every call goes to the stack and then
- * `kick()`s a coalesced (microtask) poll.
+ * The driver loop: it owns the clock, the one timer and the order of work. Received
+ * frames (handed in by a link callback, or drained in place from a ring a native reader
+ * thread fills) go to the stack in bounded batches, then the loop yields with
+ * setImmediate, so a flood never starves the event loop; the stack is polled every 32
+ * frames and at the end of each batch (what it emits goes straight to the link), socket
+ * events are dispatched, and one timer is armed for `stack.pollAt()`. With no traffic
+ * and nothing pending, nothing runs. It also implements `SocketHost`: every call goes to
+ * the stack and then `kick()`s a coalesced (microtask) poll.
  */
 import {
   type Handle,
@@ -18,7 +19,7 @@ import {
   type TcpInfo,
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
-import { type FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
+import { type FrameRing, HEADER_BYTES, HEADER_WORDS } from '@tapstack/frame-ring';
 import type { DriverLink } from './link.js';
 import type { SocketHost } from './socket-host.js';
 
@@ -110,7 +111,7 @@ export class DriverLoop implements SocketHost {
       link,
       iface: -1,
       ring,
-      ringSleep: ring ? new Int32Array(ring.buffer, 0, 64) : undefined,
+      ringSleep: ring ? new Int32Array(ring.buffer, 0, HEADER_BYTES / 4) : undefined,
       rx: [],
       rxHead: 0,
       rxCount: 0,
