@@ -584,6 +584,22 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     const r2 = c.t.flush();
     expect(r2[0]!.repr.seq).toBe(seqAdd(c.ourSeq, 1448 * 3));
   });
+  it('congestion control is CUBIC by default (β = 0.7) and NewReno on request (β = 0.5)', () => {
+    for (const [cc, factor] of [
+      ['cubic', 0.7],
+      ['newreno', 0.5],
+    ] as const) {
+      const c = passive(new Harness({ config: { defaults: { congestionControl: cc } as never } }), {
+        sack: false,
+      });
+      c.t.tcp.tcpSend(c.h, bytes(20_000));
+      c.t.flush();
+      const cwnd = c.t.tcp.tcpInfo(c.h)!.cwnd;
+      for (let i = 0; i < 3; i++) peerSend(c, {});
+      c.t.flush();
+      expect(c.t.tcp.tcpInfo(c.h)!.ssthresh).toBe(Math.floor(cwnd * factor));
+    }
+  });
   it('RFC 6675: SACK blocks above a hole start recovery and retransmit only the hole', () => {
     const c = passive();
     c.t.tcp.tcpSend(c.h, bytes(20_000));
