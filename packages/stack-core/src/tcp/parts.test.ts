@@ -44,7 +44,7 @@ describe('CUBIC (RFC 9438)', () => {
     cc.ssthresh = 50 * MSS; // leave slow start at 50 segments
     for (let i = 0; i < 200; i++) cc.onAck(2 * MSS, MSS, 0, 10, true);
     const wmax = cc.cwnd;
-    cc.onLoss(wmax, MSS, 0);
+    cc.onLoss(wmax, MSS);
     expect(cc.cwnd).toBeCloseTo(wmax * 0.7, 5);
     // K = cbrt(W_max (1 - beta) / C) seconds (§4.2), W_max in segments.
     const k = Math.cbrt(((wmax / MSS) * 0.3) / 0.4);
@@ -68,9 +68,9 @@ describe('CUBIC (RFC 9438)', () => {
     const cc = new Cubic(MSS);
     cc.ssthresh = 40 * MSS;
     for (let i = 0; i < 100; i++) cc.onAck(2 * MSS, MSS, 0, 10, true);
-    cc.onLoss(cc.cwnd, MSS, 0);
+    cc.onLoss(cc.cwnd, MSS);
     const afterFirst = cc.cwnd;
-    cc.onLoss(cc.cwnd, MSS, 0);
+    cc.onLoss(cc.cwnd, MSS);
     expect(cc.cwnd).toBeCloseTo(afterFirst * 0.7, 5);
     expect(cc.ssthresh).toBeCloseTo(afterFirst * 0.7, 5);
   });
