@@ -462,6 +462,9 @@ async function main() {
   say('');
   say('stats from both daemons (GET /metrics on their Unix sockets):');
   say(statsTable(ma, mb));
+  const openB = metric(mb, 'tapstack_sessions_open', { kind: 'bridge' }) ?? 0;
+  if (openB > 0)
+    say(`  (daemon B's open bridge sessions are the web server's LISTEN and its waiting ACCEPT)`);
   say('');
   say(
     `summary: page fetched (HTTP ${r.fetch.status}, ${r.fetch.bytes} bytes), ${r.echo.messages} echo messages ` +
