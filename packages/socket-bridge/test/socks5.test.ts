@@ -159,4 +159,27 @@ describe('SOCKS5 front', () => {
     }
     expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
   });
+
+  it('answers BIND with "command not supported" and drops half handshakes after the timeout', async () => {
+    const s = connect(port, '127.0.0.1');
+    await once(s, 'connect');
+    const reply = new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      s.on('data', (c: Buffer) => parts.push(c));
+      s.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    s.write(Buffer.from([5, 1, 0, 5, 2, 0, 1, 192, 0, 2, 2, 0, 80]));
+    const r = await reply;
+    expect([...r.subarray(0, 4)]).toEqual([5, 0, 5, 7]);
+
+    const quickTimeout = new Socks5Server(pair.A.sockets, { handshakeTimeout: 200 });
+    const q = await quickTimeout.listen(0);
+    const half = connect(q.port, '127.0.0.1');
+    await once(half, 'connect');
+    half.on('error', () => {});
+    half.write(Buffer.from([5])); // a greeting cut short
+    await once(half, 'close'); // only the handshake timeout closes it
+    expect(await until(() => quickTimeout.sessions === 0)).toBe(true);
+    await quickTimeout.close();
+  });
 });
