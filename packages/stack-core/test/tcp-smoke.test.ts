@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EOF, SocketEvent } from '../src/registration.js';
+import { TcpLayer } from '../src/tcp/index.js';
+import type { IpAddress } from '../src/wire/ip-address.js';
 import { SimPair } from './tcp-sim.js';
-import { fillPattern, patternByte } from './tcp-helpers.js';
+import { FakeHost, fillPattern, patternByte } from './tcp-helpers.js';
 
 describe('two TcpLayers over a clean link', () => {
   it('connects, moves 1 MiB each way and closes', () => {
@@ -59,5 +61,49 @@ describe('two TcpLayers over a clean link', () => {
     expect(A.connectionCount()).toBe(1);
     sim.advance(61_000);
     expect(A.connectionCount()).toBe(0);
+  });
+});
+
+describe('one TcpLayer talking to itself (loopback)', () => {
+  it('connects to its own listener and moves data both ways', () => {
+    const host = new FakeHost(['127.0.0.1']);
+    const tcp = new TcpLayer(host);
+    const queue: [IpAddress, IpAddress, Uint8Array][] = [];
+    host.onSend = (src, dst, p) => queue.push([src, dst, p.slice()]);
+    const l = tcp.tcpOpen();
+    tcp.tcpBind(l, undefined, 9000);
+    tcp.tcpListen(l, 4);
+    const c = tcp.tcpOpen();
+    expect(tcp.tcpConnect(c, host.addresses[0]!, 9000, 0)).toBe(0);
+    let now = 0;
+    const spin = () => {
+      for (let i = 0; i < 1000; i++) {
+        tcp.poll(now);
+        if (queue.length === 0) {
+          const at = tcp.pollAt();
+          if (at === Infinity || at > now + 100) return;
+          now = Math.max(now, at);
+          continue;
+        }
+        for (const [src, dst, p] of queue.splice(0)) tcp.input(src, dst, p, now);
+      }
+    };
+    spin();
+    const s = tcp.tcpAccept(l)!;
+    expect(s).toBeGreaterThan(0);
+    tcp.tcpSend(c, new TextEncoder().encode('ping'));
+    tcp.tcpSend(s, new TextEncoder().encode('pong!'));
+    spin();
+    const buf = new Uint8Array(16);
+    expect(new TextDecoder().decode(buf.subarray(0, tcp.tcpRecv(s, buf)))).toBe('ping');
+    expect(new TextDecoder().decode(buf.subarray(0, tcp.tcpRecv(c, buf)))).toBe('pong!');
+    tcp.tcpClose(c);
+    spin();
+    expect(tcp.tcpRecv(s, buf)).toBe(EOF);
+    tcp.tcpClose(s);
+    spin();
+    expect(tcp.tcpInfo(c)).toBeUndefined();
+    // The client side waits in TIME-WAIT; the server side is gone.
+    expect(tcp.connectionCount()).toBe(1);
   });
 });
