@@ -87,3 +87,19 @@ export function serveDns(driver: StackDriver, zone: Record<string, string[]>) {
   });
   return sock;
 }
+
+/** Waits until `read()` has not changed for `quietMs` (or `ms` passed); returns its value. */
+export async function settled(read: () => number, quietMs = 250, ms = 10_000): Promise<number> {
+  const end = Date.now() + ms;
+  let last = read();
+  let since = Date.now();
+  while (Date.now() < end) {
+    await sleep(25);
+    const v = read();
+    if (v !== last) {
+      last = v;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) break;
+  }
+  return last;
+}
