@@ -1,11 +1,12 @@
 /**
- * A compressed soak: many short and a few long connections through daemon A's bridge to
- * daemon B's echo service (two stacks on an in-memory switch), ~15 s. Afterwards the
+ * A compressed soak: many short and a few long connections through daemon A (its bridge,
+ * and a host port forward) to daemon B's echo service (two stacks on an in-memory switch), ~15 s. Afterwards the
  * daemons' own metrics must show every session and bridge handle closed, and the
  * process must hold no more timers and no more heap (after GC) than a bound.
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
+import { connect as hostConnect, type Socket } from 'node:net';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pair, scrape, series, sleep, startPair, until } from './helpers.js';
@@ -27,9 +28,11 @@ function timers(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 }
 
+type Open = () => Promise<Socket>;
+
 /** One connection: send `bytes` (in chunks), read them all back, check, close. */
-async function echoOnce(bridge: string, bytes: number, chunk: number): Promise<void> {
-  const s = await bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+async function echoOnce(open: Open, bytes: number, chunk: number): Promise<void> {
+  const s = await open();
   const expected = Buffer.alloc(bytes);
   for (let i = 0; i < bytes; i++) expected[i] = (i * 7 + bytes) & 255;
   await new Promise<void>((resolve, reject) => {
@@ -64,7 +67,10 @@ async function echoOnce(bridge: string, bytes: number, chunk: number): Promise<v
 describe('soak through the daemon', () => {
   let pair: Pair;
   beforeAll(async () => {
-    pair = await startPair({}, { services: { echo: 7 } });
+    pair = await startPair(
+      { forwards: { hostToVirtual: [{ listen: '127.0.0.1:0', connect: '192.0.2.2:7' }] } },
+      { services: { echo: 7 } },
+    );
   });
   afterAll(async () => {
     await pair?.stop();
@@ -75,7 +81,15 @@ describe('soak through the daemon', () => {
     async () => {
       const bridge = pair.sock('a.sock');
       // Warm up (JIT, pools), then take the baseline.
-      for (let i = 0; i < 40; i++) await echoOnce(bridge, 1024, 1024);
+      const viaBridge: Open = () => bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+      const [fwHost, fwPort] = pair.a.info().forwards[0]!.listen.split(':');
+      const viaForward: Open = () =>
+        new Promise((resolve, reject) => {
+          const c = hostConnect({ host: fwHost!, port: Number(fwPort), allowHalfOpen: true });
+          c.once('connect', () => resolve(c));
+          c.once('error', reject);
+        });
+      for (let i = 0; i < 40; i++) await echoOnce(i % 2 ? viaBridge : viaForward, 1024, 1024);
       await sleep(200);
       const heap0 = heapAfterGc();
       const timers0 = timers();
@@ -84,14 +98,18 @@ describe('soak through the daemon', () => {
       let short = 0;
       let long = 0;
       let shortBytes = 0;
+      let forwarded = 0;
       const failures: string[] = [];
       const shortWorker = async (w: number) => {
         let i = 0;
+        // A third of the short connections come through the host port forward.
+        const viaFw = w % 3 === 0;
         while (Date.now() < end) {
           const size = 64 + ((i++ * 977 + w * 131) % 8192);
           try {
-            await echoOnce(bridge, size, 1500);
+            await echoOnce(viaFw ? viaForward : viaBridge, size, 1500);
             short++;
+            if (viaFw) forwarded++;
             shortBytes += size;
           } catch (e) {
             failures.push(`short: ${(e as Error).message}`);
@@ -101,7 +119,7 @@ describe('soak through the daemon', () => {
       const longWorker = async () => {
         while (Date.now() < end) {
           try {
-            await echoOnce(bridge, LONG_BYTES, 16384);
+            await echoOnce(viaBridge, LONG_BYTES, 16384);
             long++;
           } catch (e) {
             failures.push(`long: ${(e as Error).message}`);
@@ -111,7 +129,8 @@ describe('soak through the daemon', () => {
       // Sample peak open sessions while it runs.
       let peak = 0;
       const sampler = setInterval(() => {
-        peak = Math.max(peak, pair.a.openSessions().bridge);
+        const o = pair.a.openSessions();
+        peak = Math.max(peak, o.bridge + o.forward);
       }, 100);
       await Promise.all([
         ...Array.from({ length: SHORT_WORKERS }, (_, w) => shortWorker(w)),
@@ -130,6 +149,7 @@ describe('soak through the daemon', () => {
         const b = await scrape(pair.b.info().metrics!);
         return (
           series(a, 'tapstack_sessions_open', { kind: 'bridge' }) === 0 &&
+          series(a, 'tapstack_sessions_open', { kind: 'forward' }) === 0 &&
           series(a, 'tapstack_bridge_counter', { counter: 'openHandles' }) === 0 &&
           series(b, 'tapstack_sessions_open', { kind: 'service' }) === 0
         );
@@ -147,6 +167,8 @@ describe('soak through the daemon', () => {
       expect(series(b, 'tapstack_session_bytes_total', { kind: 'service', direction: 'out' })).toBe(
         40 * 1024 + shortBytes + long * LONG_BYTES,
       );
+      expect(series(a, 'tapstack_sessions_total', { kind: 'forward' })).toBe(20 + forwarded);
+      expect(forwarded).toBeGreaterThan(50);
       expect(series(a, 'tapstack_link_counter', { counter: 'rxDropped' })).toBe(0);
 
       // No timers left behind, and the heap is back within bounds.
@@ -155,7 +177,7 @@ describe('soak through the daemon', () => {
       const heap1 = heapAfterGc();
       const growthMiB = (heap1 - heap0) / 1048576;
       console.log(
-        `soak: ${short} short + ${long} long connections in ${SOAK_MS / 1000} s, peak ${peak} open, heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB`,
+        `soak: ${short} short (${forwarded} via the forward) + ${long} long connections in ${SOAK_MS / 1000} s, peak ${peak} open, heap ${(heap0 / 1048576).toFixed(1)} -> ${(heap1 / 1048576).toFixed(1)} MiB`,
       );
       expect(growthMiB).toBeLessThan(24);
     },
