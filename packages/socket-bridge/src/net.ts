@@ -122,8 +122,11 @@ export class TapSocket extends Duplex {
       throw socketError('EISCONN', 'connect');
     }
     const port = Number(opts.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new RangeError(`Port should be >= 0 and < 65536. Received ${opts.port}.`);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new RangeError(`Port should be > 0 and < 65536. Received ${opts.port}.`);
+    }
+    if (opts.localAddress !== undefined && !isIP(opts.localAddress)) {
+      throw new TypeError(`Invalid IP address: ${opts.localAddress}`);
     }
     if (opts.timeout) this.setTimeout(opts.timeout);
     if (opts.noDelay) this.setNoDelay(true);
