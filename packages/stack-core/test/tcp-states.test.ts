@@ -488,6 +488,28 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     expect(c.t.tcp.tcpRecv(c.h, buf)).toBe(1500);
     expect(buf.subarray(0, 1500)).toEqual(bytes(1500));
   });
+  it('RFC 2883: a duplicate segment is reported once with a D-SACK block first', () => {
+    const c = passive();
+    const s0 = c.peerSeq;
+    peerSend(c, { data: bytes(100) });
+    peerSend(c, { seq: seqAdd(s0, 300), data: bytes(50) });
+    c.t.flush();
+    peerSend(c, { seq: s0, data: bytes(100) });
+    const d = only(c.t.flush());
+    expect(d.repr.ack).toBe(seqAdd(s0, 100));
+    expect(d.repr.sackCount).toBe(2);
+    expect([d.repr.sack[0], d.repr.sack[1]]).toEqual([s0, seqAdd(s0, 100)]);
+    expect([d.repr.sack[2], d.repr.sack[3]]).toEqual([seqAdd(s0, 300), seqAdd(s0, 350)]);
+    // A duplicate of out-of-order data is a D-SACK too; the next ACK no longer carries it.
+    peerSend(c, { seq: seqAdd(s0, 300), data: bytes(50) });
+    const d2 = only(c.t.flush());
+    expect([d2.repr.sack[0], d2.repr.sack[1]]).toEqual([seqAdd(s0, 300), seqAdd(s0, 350)]);
+    expect(d2.repr.sackCount).toBe(2);
+    peerSend(c, { seq: seqAdd(s0, 200), data: bytes(10) });
+    const d3 = only(c.t.flush());
+    expect(d3.repr.sackCount).toBe(2);
+    expect(d3.repr.sack[0]).toBe(seqAdd(s0, 200));
+  });
   it('RFC 5961 §3.2: an RST at RCV.NXT resets (ECONNRESET); an in-window RST gets a challenge ACK; others are ignored', () => {
     const c = passive();
     peerSend(c, { flags: F.RST, seq: seqAdd(c.peerSeq, 10) });

@@ -118,6 +118,9 @@ export class TcpSocket {
   /** Sequence number of a FIN that arrived out of order, or -1. */
   oooFin = -1;
   ooo: SeqRangeSet | undefined;
+  /** RFC 2883 D-SACK: a duplicate range to report first in the next ACK (length 0 = none). */
+  dsackStart = 0;
+  dsackLen = 0;
   /** Largest payload seen from the peer (to count "full" segments for delayed ACKs). */
   rcvMss = 536;
 
@@ -445,6 +448,8 @@ export class TcpSocket {
       if (segLen > 0 && wnd === 0) this.ctx.host.count('tcp.zeroWindowDrop');
       this.ackNow = true;
       this.ctx.markOutput(this);
+      if (data.length > 0 && seqLt(seq, this.rcvNxt))
+        this.noteDuplicate(seq, Math.min(data.length, seqDiff(this.rcvNxt, seq)));
       // Still use its ACK when it is only an old duplicate (helps recovery): fall through
       // for ack processing only when the segment is entirely old.
       if (!(f & ACK) || !seqLe(seqAdd(seq, segLen), this.rcvNxt) || f & SYN) return;
@@ -473,6 +478,7 @@ export class TcpSocket {
     if (len > 0) {
       if (seqLt(seq, this.rcvNxt)) {
         const d = seqDiff(this.rcvNxt, seq);
+        this.noteDuplicate(seq, Math.min(d, len));
         if (d >= len) {
           len = 0;
         } else {
@@ -750,6 +756,15 @@ export class TcpSocket {
     this.ctx.markOutput(this);
   }
 
+  private noteDuplicate(seq: number, len: number): void {
+    if (!this.sackOk || len <= 0) return;
+    this.dsackStart = seq;
+    this.dsackLen = len;
+    this.ackNow = true;
+    this.ctx.markOutput(this);
+    this.ctx.host.count('tcp.duplicateData');
+  }
+
   private receiveData(seq: number, data: Uint8Array, off: number, len: number, now: number): void {
     const ring = this.recvRing;
     if (len > this.rcvMss) this.rcvMss = Math.min(len, 65535);
@@ -786,7 +801,7 @@ export class TcpSocket {
       // Out of order (RFC 9293 §3.10.7.4, RFC 5681 §4.2): keep it, ACK at once with SACK.
       ring.writeAt(ring.length + seqDiff(seq, this.rcvNxt), data, off, len);
       if (!this.ooo) this.ooo = new SeqRangeSet();
-      this.ooo.add(seq, seqAdd(seq, len));
+      if (!this.ooo.add(seq, seqAdd(seq, len))) this.noteDuplicate(seq, len);
       this.ackNow = true;
       this.ctx.markOutput(this);
     }
@@ -1362,7 +1377,7 @@ export class TcpSocket {
           r.tsEcr = this.tsRecent;
         }
         const ooo = this.ooo;
-        if (this.sackOk && ooo && ooo.count > 0) this.fillSackBlocks(r, ooo);
+        if (this.sackOk && ((ooo && ooo.count > 0) || this.dsackLen > 0)) this.fillSackBlocks(r, ooo);
       }
     }
     const scratch = ctx.scratch;
@@ -1387,21 +1402,34 @@ export class TcpSocket {
   }
 
   /** RFC 2018 §4: the block with the newest data first, then the others. */
-  private fillSackBlocks(r: TcpRepr, ooo: SeqRangeSet): void {
+  private fillSackBlocks(r: TcpRepr, ooo: SeqRangeSet | undefined): void {
     const max = this.tsOk ? 3 : 4;
     let n = 0;
+    if (this.dsackLen > 0) {
+      // RFC 2883 §4: the duplicate range goes first; it is reported once.
+      r.sack[0] = this.dsackStart;
+      r.sack[1] = seqAdd(this.dsackStart, this.dsackLen);
+      n = 1;
+      this.dsackLen = 0;
+    }
+    if (ooo === undefined || ooo.count === 0) {
+      r.sackCount = n;
+      return;
+    }
+    const base = n;
     const first = ooo.lastStart;
     const rr = ooo.r;
     for (let i = 0; i < rr.length; i += 2) {
       if (rr[i] === first) {
-        r.sack[0] = rr[i]!;
-        r.sack[1] = rr[i + 1]!;
-        n = 1;
+        r.sack[n * 2] = rr[i]!;
+        r.sack[n * 2 + 1] = rr[i + 1]!;
+        n++;
         break;
       }
     }
+    const haveFirst = n > base;
     for (let i = 0; i < rr.length && n < max; i += 2) {
-      if (rr[i] === first && n > 0 && r.sack[0] === first) continue;
+      if (haveFirst && rr[i] === first) continue;
       r.sack[n * 2] = rr[i]!;
       r.sack[n * 2 + 1] = rr[i + 1]!;
       n++;
