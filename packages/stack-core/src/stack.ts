@@ -163,6 +163,10 @@ interface Iface {
   slaac: boolean;
   rsSent: number;
   rsAt: Instant;
+  /** Next MLDv2 report (RFC 3810 §6.1), how many remain, and its record type. */
+  mldAt: Instant;
+  mldLeft: number;
+  mldType: number;
 }
 
 interface Datagram {
@@ -223,6 +227,12 @@ const DUP_ADDR_DETECT_TRANSMITS = 1;
 const RETRANS_TIMER = 1000;
 /** RFC 8201 §4 / RFC 1191: PMTU estimates age out after 10 minutes. */
 const PMTU_TIMEOUT = 600_000;
+/** RFC 3810 §9: robustness 2, unsolicited report interval 1 s; record types §5.2.12. */
+const MLD_ROBUSTNESS = 2;
+const MLD_UNSOLICITED_INTERVAL = 1000;
+const MLD_MODE_IS_EXCLUDE = 2;
+const MLD_CHANGE_TO_EXCLUDE = 4;
+const MLDV2_ROUTERS = Ipv6Address.parse('ff02::16');
 const EPHEMERAL_MIN = 49152;
 const EPHEMERAL_MAX = 65535;
 
@@ -304,11 +314,15 @@ export class Stack implements StackApi {
       slaac: false,
       rsSent: 0,
       rsAt: Number.POSITIVE_INFINITY,
+      mldAt: Number.POSITIVE_INFINITY,
+      mldLeft: 0,
+      mldType: MLD_CHANGE_TO_EXCLUDE,
     };
     this.ifaces.push(iface);
     // RFC 4862 §5.3: every interface gets a link-local address, checked by DAD.
     const ll = eui64Address(Ipv6Address.parse('fe80::').bytes, iface.mac);
     iface.v6.push(this.tentativeV6(ll, 64, 'link-local'));
+    this.joinGroups(iface);
     return index;
   }
 
@@ -333,6 +347,7 @@ export class Stack implements StackApi {
         old.origin = origin;
       } else if (origin === 'slaac') {
         iface.v6.push(this.tentativeV6(address, prefixLength, origin));
+        this.joinGroups(iface);
       } else {
         // Static addresses are used at once (like Linux with `nodad`); DAD guards SLAAC and link-local.
         iface.v6.push({
@@ -344,6 +359,7 @@ export class Stack implements StackApi {
           dadSent: 0,
           validUntil: Number.POSITIVE_INFINITY,
         });
+        this.joinGroups(iface);
       }
     }
   }
@@ -490,7 +506,7 @@ export class Stack implements StackApi {
     let t = Math.min(this.reasm4.pollAt(), this.reasm6.pollAt());
     for (const iface of this.ifaces) {
       if (iface.pendingGarp.length > 0) return this.lastNow;
-      t = Math.min(t, iface.arp.pollAt(), iface.ndp.pollAt(), iface.rsAt);
+      t = Math.min(t, iface.arp.pollAt(), iface.ndp.pollAt(), iface.rsAt, iface.mldAt);
       for (const a of iface.v6) {
         if (a.tentative && a.dadAt < t) t = a.dadAt;
         if (a.validUntil < t) t = a.validUntil;
@@ -1119,6 +1135,26 @@ export class Stack implements StackApi {
       case 'routerSolicit':
         this.count('ndp.rsIgnored');
         return this.accept();
+      case 'mldReport':
+        return this.accept();
+      case 'mldQuery': {
+        if (iface === undefined) return this.drop('ndp.noInterface');
+        if (!src.isLinkLocal() || hopLimit !== 1) return this.drop('icmpv6.malformed');
+        // RFC 3810 §6.2: answer a general (or our group's) query after a random delay.
+        const g = r.group;
+        const ours = g.isUnspecified() || iface.v6.some((a) => solicitedNode(a.address).equals(g));
+        if (ours) {
+          const at =
+            now + (r.maxResponseDelay > 0 ? this.random16() % Math.min(r.maxResponseDelay, 10_000) : 0);
+          if (iface.mldLeft === 0 || at < iface.mldAt) {
+            iface.mldType = iface.mldLeft === 0 ? MLD_MODE_IS_EXCLUDE : iface.mldType;
+            iface.mldLeft = Math.max(iface.mldLeft, 1);
+            iface.mldAt = Math.min(iface.mldAt, at);
+          }
+          this.count('mld.queries');
+        }
+        return this.accept();
+      }
       case 'routerAdvert':
         if (iface === undefined) return this.drop('ndp.noInterface');
         if (!src.isLinkLocal()) return this.drop('ndp.badRouterAdvert');
@@ -1283,6 +1319,7 @@ export class Stack implements StackApi {
         const a = this.tentativeV6(addr, 64, 'slaac');
         a.validUntil = life(pi.validLifetime);
         iface.v6.push(a);
+        this.joinGroups(iface);
         this.count('ndp.slaacAddresses');
       }
     }
@@ -1822,6 +1859,49 @@ export class Stack implements StackApi {
         this.count('ndp.routerSolicitsSent');
       }
     }
+    if (iface.mldAt <= now) {
+      this.sendMldReport(iface, iface.mldType);
+      iface.mldLeft--;
+      iface.mldAt = iface.mldLeft > 0 ? now + MLD_UNSOLICITED_INTERVAL : Number.POSITIVE_INFINITY;
+    }
+  }
+
+  /**
+   * Announces our solicited-node groups (RFC 4861 §7.2.1 via MLDv2, RFC 3810 §6.1): an
+   * unsolicited report now and once more a second later, so snooping switches deliver NS.
+   */
+  private joinGroups(iface: Iface): void {
+    iface.mldType = MLD_CHANGE_TO_EXCLUDE;
+    iface.mldLeft = MLD_ROBUSTNESS;
+    iface.mldAt = this.lastNow;
+  }
+
+  /** An MLDv2 report of every solicited-node group of the interface (all-nodes is never reported). */
+  private sendMldReport(iface: Iface, type: number): void {
+    const groups = new Map<string, Ipv6Address>();
+    for (const a of iface.v6) {
+      const g = solicitedNode(a.address);
+      groups.set(v6Key(g), g);
+    }
+    if (groups.size === 0) return;
+    const ll = iface.v6.find((a) => a.address.isLinkLocal() && !a.tentative);
+    // RFC 3810 §5.2.13: from the link-local address, or :: while it is still tentative.
+    const src = ll?.address ?? Ipv6Address.UNSPECIFIED;
+    const dst = MLDV2_ROUTERS;
+    const r: Icmpv6Repr = {
+      kind: 'mldReport',
+      records: [...groups.values()].map((group) => ({ type, group })),
+    };
+    const tx = iface.tx;
+    const o = 14 + IPV6_HEADER_LEN + 8;
+    if (o + icmpv6BufferLen(r) > tx.length) return;
+    const end = emitIcmpv6(tx, o, r, src, dst);
+    // Hop-by-hop header with Router Alert (MLD), hop limit 1 (RFC 3810 §5).
+    emitIpv6Header(tx, 14, src, dst, 0, end - o + 8, 1);
+    tx.set([58, 0, 5, 2, 0, 0, 1, 0], 14 + IPV6_HEADER_LEN);
+    emitEthernetHeader(tx, 0, multicastMac(dst), iface.mac, EtherType.Ipv6);
+    this.transmit(iface, end);
+    this.count('mld.reportsSent');
   }
 
   /**

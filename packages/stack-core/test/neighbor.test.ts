@@ -102,14 +102,15 @@ describe('ARP', () => {
     expect(out.map(arpOf).filter(Boolean).length).toBe(1);
     expect(state(s, '192.0.2.1')).toBe('INCOMPLETE');
     expect(s.pollAt()).toBe(1000);
+    const arps = () => out.filter((f) => arpOf(f) !== undefined);
     s.poll(999);
-    expect(out.length).toBe(1);
+    expect(arps().length).toBe(1);
     s.poll(1000);
     s.poll(2000);
-    expect(out.length).toBe(3);
-    expect(out.every((f) => arpOf(f)?.targetProtocolAddr.toString() === '192.0.2.1')).toBe(true);
+    expect(arps().length).toBe(3);
+    expect(arps().every((f) => arpOf(f)?.targetProtocolAddr.toString() === '192.0.2.1')).toBe(true);
     s.poll(3000);
-    expect(out.length).toBe(3);
+    expect(arps().length).toBe(3);
     expect(state(s, '192.0.2.1')).toBeUndefined();
     expect(s.stats()['arp.resolveFailed']).toBe(1);
     expect(s.stats()['arp.queueDropped']).toBe(3);
@@ -317,5 +318,73 @@ describe('NDP neighbour cache', () => {
       0,
     );
     expect(out.length).toBe(0);
+  });
+});
+
+describe('MLDv2 (RFC 3810) for the solicited-node groups', () => {
+  const reports = (out: Uint8Array[]) =>
+    out.filter((f) => f[12] === 0x86 && f[13] === 0xdd && f[20] === 0 && f[54] === 58 && f[62] === 143);
+
+  it('reports the solicited-node groups twice, 1 s apart, with hop limit 1 and Router Alert', () => {
+    const { s, out } = host();
+    s.poll(0);
+    let r = reports(out);
+    expect(r.length).toBe(1);
+    const f = r[0]!;
+    expect(macToString(f.subarray(0, 6))).toBe('33:33:00:00:00:16');
+    const ip = Ipv6Packet.newChecked(f.subarray(14)) as Ipv6Packet;
+    expect(ip.hopLimit).toBe(1);
+    expect(ip.dst.toString()).toBe('ff02::16');
+    expect(ip.src.toString()).toBe('::'); // the link-local address is still tentative
+    expect(Array.from(ip.payload.subarray(0, 8))).toEqual([58, 0, 5, 2, 0, 0, 1, 0]);
+    const body = ip.payload.subarray(8);
+    const rep = parseIcmpv6(Icmpv6Packet.newChecked(body) as Icmpv6Packet, ip.src, ip.dst, 1) as Icmpv6Repr;
+    expect(rep.kind).toBe('mldReport');
+    if (rep.kind !== 'mldReport') return;
+    expect(rep.records.map((x) => `${x.type} ${x.group}`).sort()).toEqual([
+      '4 ff02::1:ff00:2',
+      '4 ff02::1:ff00:b',
+    ]);
+    s.poll(999);
+    expect(reports(out).length).toBe(1);
+    s.poll(1000);
+    r = reports(out);
+    expect(r.length).toBe(2);
+    expect((Ipv6Packet.newChecked(r[1]!.subarray(14)) as Ipv6Packet).src.toString()).toBe('fe80::ff:fe00:b');
+    s.poll(5000);
+    expect(reports(out).length).toBe(2);
+  });
+
+  it('answers a general query within its maximum response delay', () => {
+    const { s, out } = host();
+    for (let t = 0; t <= 2000; t += 500) s.poll(t);
+    out.length = 0;
+    const q: Icmpv6Repr = { kind: 'mldQuery', maxResponseDelay: 1000, group: Ipv6Address.UNSPECIFIED };
+    const n = icmpv6BufferLen(q);
+    const f = new Uint8Array(54 + 8 + n);
+    f.set(parseMac('33:33:00:00:00:01'), 0);
+    f.set(parseMac(PEER), 6);
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    const src = Ipv6Address.parse('fe80::1');
+    emitIpv6Header(f, 14, src, Ipv6Address.ALL_NODES, 0, 8 + n, 1);
+    f.set([58, 0, 5, 2, 0, 0, 1, 0], 54);
+    emitIcmpv6(f, 62, q, src, Ipv6Address.ALL_NODES);
+    s.receive(0, f, 3000);
+    expect(s.stats()['mld.queries']).toBe(1);
+    expect(s.pollAt()).toBeLessThan(4000);
+    s.poll(4000);
+    const r = reports(out);
+    expect(r.length).toBe(1);
+    const ip = Ipv6Packet.newChecked(r[0]!.subarray(14)) as Ipv6Packet;
+    const rep = parseIcmpv6(
+      Icmpv6Packet.newChecked(ip.payload.subarray(8)) as Icmpv6Packet,
+      ip.src,
+      ip.dst,
+      1,
+    );
+    expect(rep).toMatchObject({ kind: 'mldReport' });
+    if (typeof rep === 'object' && rep.kind === 'mldReport')
+      expect(rep.records.every((x) => x.type === 2)).toBe(true);
   });
 });

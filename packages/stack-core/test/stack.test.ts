@@ -408,7 +408,9 @@ describe('reassembly', () => {
     expect(s.pollAt()).toBe(31_000);
     s.poll(31_000);
     expect(s.stats()['ipv4.reassemblyTimeout']).toBe(2);
-    expect(out.map((o) => icmp4Of(o.frame))).toMatchObject([{ kind: 'timeExceeded', code: 1 }]);
+    expect(out.map((o) => icmp4Of(o.frame)).filter((r) => r !== undefined)).toMatchObject([
+      { kind: 'timeExceeded', code: 1 },
+    ]);
   });
 
   it('caps memory in total', () => {

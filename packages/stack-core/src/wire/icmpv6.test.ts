@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   dadNeighborSolicit,
+  mldReport,
   icmpv6EchoReply,
   icmpv6PortUnreachable,
   neighborAdvert,
@@ -102,6 +103,25 @@ describe('ICMPv6 (RFC 4443) and NDP (RFC 4861)', () => {
     s.fillChecksum(ip.src, ip.dst);
     expect(parseIcmpv6(s, ip.src, ip.dst, 255)).toBe('truncated');
   });
+  it('parses the kernel MLDv2 report (behind its hop-by-hop header) and re-emits it', () => {
+    const ip = Ipv6Packet.newChecked(mldReport.slice(14)) as Ipv6Packet;
+    expect(ip.nextHeader).toBe(0);
+    const body = ip.payload.subarray(8);
+    const r = parseIcmpv6(
+      Icmpv6Packet.newChecked(body) as Icmpv6Packet,
+      ip.src,
+      ip.dst,
+      ip.hopLimit,
+    ) as Icmpv6Repr;
+    expect(r.kind).toBe('mldReport');
+    if (r.kind !== 'mldReport') return;
+    expect(r.records.length).toBeGreaterThan(0);
+    expect(r.records.every((x) => x.group.isMulticast())).toBe(true);
+    const out = new Uint8Array(icmpv6BufferLen(r));
+    emitIcmpv6(out, 0, r, ip.src, ip.dst);
+    expect(out).toEqual(body);
+  });
+
   it('parses a port unreachable quoting the datagram', () => {
     const r = parse(icmpv6PortUnreachable).repr as Extract<Icmpv6Repr, { kind: 'dstUnreachable' }>;
     expect(r.kind).toBe('dstUnreachable');

@@ -1,6 +1,7 @@
 /**
- * ICMPv6 (RFC 4443) and the Neighbor Discovery messages (RFC 4861): RS, RA, NS, NA
- * with their source/target link-layer address, prefix information and MTU options.
+ * ICMPv6 (RFC 4443), the Neighbor Discovery messages (RFC 4861): RS, RA, NS, NA
+ * with their source/target link-layer address, prefix information and MTU options, and
+ * the MLD query / MLDv2 report a host needs (RFC 3810).
  * The checksum covers the IPv6 pseudo-header.
  */
 import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.js';
@@ -16,6 +17,8 @@ export const Icmpv6Type = {
   ParamProblem: 4,
   EchoRequest: 128,
   EchoReply: 129,
+  MldQuery: 130,
+  Mldv2Report: 143,
   RouterSolicit: 133,
   RouterAdvert: 134,
   NeighborSolicit: 135,
@@ -139,6 +142,10 @@ export type Icmpv6Repr =
   | { kind: 'timeExceeded'; code: number; data: Uint8Array }
   | { kind: 'paramProblem'; code: number; pointer: number; data: Uint8Array }
   | { kind: 'routerSolicit'; sourceLinkAddr: Uint8Array | undefined }
+  /** MLDv1 or v2 query (RFC 3810 §5.1): `group` unspecified for a general query; delay in ms. */
+  | { kind: 'mldQuery'; maxResponseDelay: number; group: Ipv6Address }
+  /** MLDv2 report (RFC 3810 §5.2), records without sources (joins and current state). */
+  | { kind: 'mldReport'; records: { type: number; group: Ipv6Address }[] }
   | {
       kind: 'routerAdvert';
       hopLimit: number;
@@ -191,6 +198,26 @@ export function parseIcmpv6(
       return { kind: 'timeExceeded', code: p.code, data: p.data };
     case Icmpv6Type.ParamProblem:
       return { kind: 'paramProblem', code: p.code, pointer: getU32(b, 4), data: p.data };
+    case Icmpv6Type.MldQuery: {
+      if (b.length < 24) return 'truncated';
+      // RFC 3810 §5.1.3: codes ≥ 32768 are a floating-point encoding.
+      const code = getU16(b, 4);
+      const delay = code < 32768 ? code : ((code & 0xfff) | 0x1000) << (((code >> 12) & 7) + 3);
+      return { kind: 'mldQuery', maxResponseDelay: delay, group: Ipv6Address.fromBytes(b, 8) };
+    }
+    case Icmpv6Type.Mldv2Report: {
+      const n = getU16(b, 6);
+      const records: { type: number; group: Ipv6Address }[] = [];
+      let o = 8;
+      for (let k = 0; k < n; k++) {
+        if (o + 20 > b.length) return 'truncated';
+        const len = 20 + b[o + 1]! * 4 + getU16(b, o + 2) * 16;
+        if (o + len > b.length) return 'truncated';
+        records.push({ type: b[o]!, group: Ipv6Address.fromBytes(b, o + 4) });
+        o += len;
+      }
+      return { kind: 'mldReport', records };
+    }
     case Icmpv6Type.RouterSolicit: {
       const o = parseNdpOptions(b, 8);
       if (typeof o === 'string') return o;
@@ -243,6 +270,10 @@ export function icmpv6BufferLen(r: Icmpv6Repr): number {
   switch (r.kind) {
     case 'routerSolicit':
       return 8 + (r.sourceLinkAddr ? 8 : 0);
+    case 'mldQuery':
+      return 24;
+    case 'mldReport':
+      return 8 + 20 * r.records.length;
     case 'routerAdvert':
       return (
         16 + (r.options.sourceLinkAddr ? 8 : 0) + (r.options.mtu ? 8 : 0) + 32 * r.options.prefixes.length
@@ -301,6 +332,22 @@ export function emitIcmpv6(
       setU32(buf, o + 4, r.pointer);
       buf.set(r.data, o + 8);
       end = o + 8 + r.data.length;
+      break;
+    case 'mldQuery':
+      buf[o] = Icmpv6Type.MldQuery;
+      setU16(buf, o + 4, Math.min(r.maxResponseDelay, 32767));
+      buf.set(r.group.bytes, o + 8);
+      end = o + 24;
+      break;
+    case 'mldReport':
+      buf[o] = Icmpv6Type.Mldv2Report;
+      setU16(buf, o + 6, r.records.length);
+      end = o + 8;
+      for (const rec of r.records) {
+        buf[end] = rec.type;
+        buf.set(rec.group.bytes, end + 4);
+        end += 20;
+      }
       break;
     case 'routerSolicit':
       buf[o] = Icmpv6Type.RouterSolicit;
