@@ -6,6 +6,7 @@
  * overrides the size (e.g. 1048576 for a quick run).
  */
 import { describe, expect, it } from 'vitest';
+import { prng } from './tcp-helpers.js';
 import { type LinkOptions, transfer, transferBoth } from './tcp-sim.js';
 
 const MiB = 1 << 20;
@@ -65,5 +66,44 @@ describe('simulation: byte-for-byte transfers over an impaired link', () => {
   it('slow reader: the window closes and nothing is lost', () => {
     const r = transfer({ seed: 9, delay: 1 }, 2 * MiB, 3_600_000, 1000);
     expect(r.ok).toBe(true);
+  });
+});
+
+describe('simulation: random link and socket parameters', () => {
+  const runs = envBytes > 0 ? 10 : 40;
+  it(`${runs} seeded configurations (buffers 1 KiB–1 MiB, MTU 576–65535, v4/v6, impairments, slow readers)`, () => {
+    const rand = prng(2026);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const failures: string[] = [];
+    for (let i = 0; i < runs; i++) {
+      const v6 = rand() < 0.4;
+      const o: LinkOptions = {
+        seed: 5000 + i,
+        v6,
+        mtu: pick(v6 ? [1280, 1500, 9000, 65535] : [576, 1280, 1500, 9000, 65535]),
+        delay: 0.5 + rand() * 10,
+        jitter: rand() < 0.3 ? rand() * 3 : 0,
+        loss: rand() < 0.6 ? rand() * 0.1 : 0,
+        reorder: rand() < 0.3 ? rand() * 0.05 : 0,
+        duplicate: rand() < 0.3 ? rand() * 0.03 : 0,
+        corrupt: rand() < 0.3 ? rand() * 0.02 : 0,
+        config: {
+          defaults: {
+            sendBufferSize: pick([1024, 4096, 16384, 65536, 262144, 1 << 20]),
+            recvBufferSize: pick([1024, 4096, 16384, 65536, 262144, 1 << 20]),
+            noDelay: rand() < 0.5,
+            keepAlive: 0,
+            congestionControl: pick(['cubic', 'newreno'] as const),
+          },
+        },
+      };
+      const size = Math.floor((256 + rand() * 768) * 1024);
+      const both = rand() < 0.3;
+      const readLimit = rand() < 0.3 ? 200 + Math.floor(rand() * 4000) : Infinity;
+      const r = both ? transferBoth(o, size, 3_600_000) : transfer(o, size, 3_600_000, readLimit);
+      if (!r.ok)
+        failures.push(`#${i} ${JSON.stringify({ ...o, size, both, readLimit })} firstBad=${r.firstBad}`);
+    }
+    expect(failures).toEqual([]);
   });
 });
