@@ -5,9 +5,10 @@
 // link on 127.0.0.1 (each its own free UDP port, the other as its static peer), with
 // virtual addresses 192.0.2.1/24 + 2001:db8::1/64 (A) and 192.0.2.2/24 + 2001:db8::2/64
 // (B). A small HTTP server attaches to daemon B through B's AF_UNIX bridge (LISTEN /
-// ACCEPT); daemon B also runs its built-in echo service on virtual port 7. The example
-// client then talks to daemon A only through A's bridge: it fetches the page from
-// B's virtual address, runs an echo session and a throughput test — every byte crosses
+// ACCEPT); daemon B also runs its built-in echo services on virtual port 7 (TCP, UDP).
+// The example client then talks to daemon A only through A's bridge: it fetches the page
+// from B's virtual address, runs an echo session, sends UDP datagrams, and runs a
+// throughput test — every byte crosses
 // both userspace stacks and the UDP tunnel. The demo prints what happened and counters
 // from both daemons' metrics, then stops everything it started (by PID) and removes
 // its temp dir, also on failure and on Ctrl-C.
@@ -369,6 +370,8 @@ async function main() {
           `unix:${sock('b-metrics.sock')}`,
           '--serve-echo',
           '7',
+          '--serve-udp-echo',
+          '7',
         ],
         readyLine,
       ),
@@ -428,7 +431,7 @@ async function main() {
         `bridge ${info.bridge.replace(dir, '$TMP')}, metrics ${info.metrics.replace(dir, '$TMP')}`,
     );
   }
-  say(`daemon B runs its built-in echo service on virtual port 7`);
+  say('daemon B runs its built-in echo services on virtual port 7 (TCP and UDP)');
 
   const server = await start(
     'web server on B',
@@ -450,6 +453,8 @@ async function main() {
     'http://192.0.2.2/',
     '--echo',
     '[2001:db8::2]:7',
+    '--udp',
+    '192.0.2.2:7',
     '--bytes',
     BYTES,
   ]);
@@ -468,7 +473,7 @@ async function main() {
   say('');
   say(
     `summary: page fetched (HTTP ${r.fetch.status}, ${r.fetch.bytes} bytes), ${r.echo.messages} echo messages ` +
-      `(avg rtt ${r.echo.rttMs.avg.toFixed(2)} ms), ${(r.throughput.bytes / 1048576).toFixed(0)} MiB there and back at ` +
+      `(avg rtt ${r.echo.rttMs.avg.toFixed(2)} ms), ${r.udp.received}/${r.udp.sent} UDP datagrams echoed, ${(r.throughput.bytes / 1048576).toFixed(0)} MiB there and back at ` +
       `${r.throughput.mibPerSecond.toFixed(1)} MiB/s, all checked`,
   );
   const ended = await cleanup();

@@ -85,6 +85,7 @@ export function buildProgram(): Command {
     'built-in discard (sink) service on a virtual port (services.discard)',
     'off',
   );
+  opt('--serve-udp-echo <port>', 'built-in UDP echo service on a virtual port (services.udpEcho)', 'off');
   opt('--serve-http <port>', 'built-in HTTP page on a virtual port (services.http)', 'off');
   opt(
     '--metrics <unix:path|[host:]port>',
@@ -203,6 +204,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('serveEcho')) obj(raw, 'services').echo = num(String(opts.serveEcho));
   if (has('serveDiscard')) obj(raw, 'services').discard = num(String(opts.serveDiscard));
   if (has('serveHttp')) obj(raw, 'services').http = num(String(opts.serveHttp));
+  if (has('serveUdpEcho')) obj(raw, 'services').udpEcho = num(String(opts.serveUdpEcho));
   if (has('metrics')) obj(raw, 'metrics').listen = opts.metrics;
   if (has('pcap')) raw.pcap = opts.pcap;
   if (has('logLevel')) obj(raw, 'log').level = opts.logLevel;

@@ -255,6 +255,8 @@ export const configSchema = z
         discard: port.default(0),
         /** Answers any HTTP request with a small page that names the daemon. */
         http: port.default(0),
+        /** UDP echo: every datagram goes back to its sender. */
+        udpEcho: port.default(0),
       })
       .strict()
       .prefault({}),

@@ -6,14 +6,14 @@
  * clients see a reset, never a hang), then closes the stack and the links.
  */
 import { existsSync, unlinkSync } from 'node:fs';
-import { BridgeServer, createNet, Socks5Server } from '@tapstack/socket-bridge';
+import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import type { DaemonConfig } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import { openLink, type OpenedLink } from './links.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
-import { type RunningService, startServices, type VirtualNet } from './services.js';
+import { type RunningService, startServices, type VirtualDgram, type VirtualNet } from './services.js';
 import { type SessionKind, SessionTable } from './sessions.js';
 import type { Registry } from 'prom-client';
 
@@ -186,7 +186,7 @@ export class Daemon {
       this.forwards.push(f);
       this.log.info({ forward: f.description }, 'forward listening');
     }
-    this.services = await startServices(net, c.services, {
+    this.services = await startServices(net, createDgram(host) as unknown as VirtualDgram, c.services, {
       name: c.name,
       log: this.log,
       sessions: this.sessions,

@@ -32,6 +32,19 @@ export interface ServiceConfig {
   echo: number;
   discard: number;
   http: number;
+  udpEcho: number;
+}
+
+/** The part of socket-bridge's dgram look-alike the UDP echo uses. */
+export interface VirtualDgram {
+  createSocket(type: 'udp4' | 'udp6'): VirtualUdpSocket;
+}
+export interface VirtualUdpSocket {
+  bind(port: number, cb?: () => void): unknown;
+  send(msg: Uint8Array, port: number, address: string): void;
+  close(cb?: () => void): unknown;
+  on(event: 'message', cb: (msg: Buffer, rinfo: { address: string; port: number }) => void): unknown;
+  on(event: 'error', cb: (e: Error) => void): unknown;
 }
 
 export interface RunningService {
@@ -59,6 +72,7 @@ export function demoPage(daemonName: string, local: string, remote: string, path
 
 export async function startServices(
   net: VirtualNet,
+  dgram: VirtualDgram,
   cfg: ServiceConfig,
   opts: { name: string; log: Logger; sessions: SessionTable },
 ): Promise<RunningService[]> {
@@ -123,6 +137,36 @@ export async function startServices(
       close: async () => {
         http.closeIdleConnections();
         await closeServer(server);
+      },
+    });
+  }
+  if (cfg.udpEcho) {
+    const sockets: VirtualUdpSocket[] = [];
+    // An IPv6 socket on [::] may take IPv4 too (dual stack): then the IPv4 bind finds
+    // the port in use and one socket serves both.
+    for (const type of ['udp6', 'udp4'] as const) {
+      const u = dgram.createSocket(type);
+      u.on('message', (msg, rinfo) => {
+        sessions.countBytes('service', 'out', msg.length);
+        u.send(msg, rinfo.port, rinfo.address);
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          u.on('error', reject);
+          u.bind(cfg.udpEcho, () => resolve());
+        });
+      } catch (e) {
+        u.close();
+        if (type === 'udp4' && (e as { code?: string }).code === 'EADDRINUSE') break;
+        throw e;
+      }
+      sockets.push(u);
+    }
+    running.push({
+      name: 'udp-echo',
+      port: cfg.udpEcho,
+      close: async () => {
+        for (const u of sockets) u.close();
       },
     });
   }

@@ -80,6 +80,7 @@ describe('tools/demo.mjs', () => {
     );
     expect(out).toContain('Hello from a server attached to daemon B');
     expect(out).toMatch(/echo: 3 messages, rtt avg [\d.]+ ms \(\[2001:db8::1\]:\d+ -> \[2001:db8::2\]:7\)/);
+    expect(out).toMatch(/udp: 3\/3 datagrams came back from 192\.0\.2\.2:7, rtt avg [\d.]+ ms/);
     expect(out).toMatch(
       /throughput: 8\.0 MiB there and back in [\d.]+ s = [\d.]+ MiB\/s each way, sha256 ok/,
     );

@@ -6,3 +6,4 @@ export { buildProgram, main, parseSize } from './main.js';
 export { createProgress } from './progress.js';
 export { type RunningServer, type ServeOptions, serve } from './serve.js';
 export { type Progress, type ThroughputResult, throughput } from './throughput.js';
+export { type UdpResult, udpEcho } from './udp.js';

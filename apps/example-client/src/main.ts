@@ -1,8 +1,9 @@
 /**
  * tapstack-example: a program that reaches a tapstack virtual network only through a
  * daemon's AF_UNIX bridge. Commands: fetch (HTTP GET with node:http), echo (a session
- * with an echo service), throughput (bytes there and back, checked), serve (an HTTP /
- * echo server attached through the bridge), and tour (fetch + echo + throughput).
+ * with an echo service), udp (datagrams to a UDP echo), throughput (bytes there and
+ * back, checked), serve (an HTTP / echo server attached through the bridge), and tour
+ * (fetch + echo + udp + throughput).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { parseTarget } from './connect.js';
@@ -11,6 +12,7 @@ import { fetchVirtual } from './fetch.js';
 import { createProgress } from './progress.js';
 import { serve } from './serve.js';
 import { throughput } from './throughput.js';
+import { udpEcho } from './udp.js';
 
 const MiB = 1048576;
 
@@ -81,6 +83,24 @@ export function buildProgram(): Command {
       result(g().json, { echo: { target, ...r } });
     });
 
+  p.command('udp')
+    .description('datagrams to a UDP echo service through the bridge (UDP verb)')
+    .argument('<host:port>', 'UDP echo service, e.g. 192.0.2.2:7')
+    .option('-n, --count <n>', 'datagrams', '3')
+    .action(async (target: string, o: { count: string }) => {
+      const r = await udpEcho(g().bridge, parseTarget(target), {
+        count: Number(o.count),
+        onReply: (i, ms) => out(`udp ${i}: came back in ${ms.toFixed(2)} ms`),
+      });
+      out(
+        `udp ${target}: ${r.received}/${r.sent} datagrams came back` +
+          (r.rttMs ? `, rtt avg ${r.rttMs.avg.toFixed(2)} ms` : '') +
+          ` (from ${r.local})`,
+      );
+      result(g().json, { udp: { target, ...r } });
+      if (r.received === 0) process.exitCode = 1;
+    });
+
   p.command('throughput')
     .description('stream bytes to an echo service and back, check SHA-256, report MiB/s')
     .argument('<host:port>', 'echo service')
@@ -128,8 +148,9 @@ export function buildProgram(): Command {
     .description('fetch a URL, run an echo session and a throughput test, one after the other')
     .requiredOption('--url <url>', 'page to fetch')
     .requiredOption('--echo <host:port>', 'echo service')
+    .option('--udp <host:port>', 'UDP echo service (optional)')
     .option('--bytes <size>', 'throughput test size', '32MiB')
-    .action(async (o: { url: string; echo: string; bytes: string }) => {
+    .action(async (o: { url: string; echo: string; udp?: string; bytes: string }) => {
       const f = await fetchVirtual(g().bridge, o.url);
       out(
         `fetch ${o.url}: HTTP ${f.status}, ${Buffer.byteLength(f.body)} bytes in ${f.ms.toFixed(1)} ms (${f.path})`,
@@ -142,6 +163,15 @@ export function buildProgram(): Command {
         onMessage: (i, text, ms) => out(`echo ${i}: "${text}" came back in ${ms.toFixed(2)} ms`),
       });
       out(`echo: ${e.messages} messages, rtt avg ${e.rttMs.avg.toFixed(2)} ms (${e.path})`);
+      let u: Awaited<ReturnType<typeof udpEcho>> | undefined;
+      if (o.udp) {
+        u = await udpEcho(g().bridge, parseTarget(o.udp), { count: 3 });
+        out(
+          `udp: ${u.received}/${u.sent} datagrams came back from ${o.udp}` +
+            (u.rttMs ? `, rtt avg ${u.rttMs.avg.toFixed(2)} ms` : ''),
+        );
+        if (u.received === 0) throw new Error(`udp: no datagram came back from ${o.udp}`);
+      }
       const t = await throughput(g().bridge, target, {
         bytes: parseSize(o.bytes),
         progress: createProgress(process.stdout),
@@ -153,6 +183,7 @@ export function buildProgram(): Command {
       result(g().json, {
         fetch: { status: f.status, bytes: Buffer.byteLength(f.body), ms: f.ms, path: f.path },
         echo: e,
+        ...(u ? { udp: u } : {}),
         throughput: t,
       });
     });

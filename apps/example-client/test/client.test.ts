@@ -12,6 +12,7 @@ import { parseSize } from '../src/main.js';
 import { createProgress } from '../src/progress.js';
 import { serve } from '../src/serve.js';
 import { throughput } from '../src/throughput.js';
+import { udpEcho } from '../src/udp.js';
 import { type Daemons, startDaemons } from './daemons.js';
 
 describe('argument parsing', () => {
@@ -63,6 +64,17 @@ describe('through the bridge', () => {
     expect(r.rttMs.min).toBeGreaterThan(0);
     expect(r.rttMs.max).toBeGreaterThanOrEqual(r.rttMs.avg);
     expect(r.path).toMatch(/^\[2001:db8::1\]:\d+ -> \[2001:db8::2\]:7$/);
+  });
+
+  it('sends datagrams to a UDP echo through the bridge, IPv4 and IPv6', async () => {
+    for (const t of ['192.0.2.2:7', '[2001:db8::2]:7']) {
+      const r = await udpEcho(d.bridgeA, parseTarget(t), { count: 3 });
+      expect(r, t).toMatchObject({ sent: 3, received: 3 });
+      expect(r.rttMs!.min).toBeGreaterThan(0);
+    }
+    // Nobody answers on another port: the datagrams time out, nothing comes back.
+    const none = await udpEcho(d.bridgeA, parseTarget('192.0.2.2:9'), { count: 1, timeoutMs: 300 });
+    expect(none).toMatchObject({ sent: 1, received: 0, rttMs: undefined });
   });
 
   it('reports a refused port with its Node error code', async () => {

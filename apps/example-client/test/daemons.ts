@@ -42,7 +42,7 @@ export interface Daemons {
   dir: string;
   /** Bridge socket of daemon A (192.0.2.1, 2001:db8::1). */
   bridgeA: string;
-  /** Bridge socket of daemon B (192.0.2.2, 2001:db8::2): echo on 7, HTTP page on 80. */
+  /** Bridge socket of daemon B (192.0.2.2, 2001:db8::2): echo on 7 (TCP and UDP), HTTP page on 80. */
   bridgeB: string;
   stop(): Promise<void>;
 }
@@ -61,7 +61,7 @@ export async function startDaemons(): Promise<Daemons> {
         ...common,
         ...['--name', 'b', '--vxlan-port', String(pb), '--peer', `127.0.0.1:${pa}`],
         ...['--address', '192.0.2.2/24', '--address', '2001:db8::2/64', '--bridge', join(dir, 'b.sock')],
-        ...['--serve-echo', '7', '--serve-http', '80'],
+        ...['--serve-echo', '7', '--serve-http', '80', '--serve-udp-echo', '7'],
       ]),
     ]);
     const failed = started.find((r) => r.status === 'rejected');
