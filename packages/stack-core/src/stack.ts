@@ -264,6 +264,7 @@ export class Stack implements StackApi {
   private rxAccepted = 0;
   private rxDropped = 0;
   private udpRxDatagrams = 0;
+  private txFrames = 0;
   private rxOutcome = 0;
   /** The frame being received (its Ethernet source answers an NS without a link-layer option). */
   private rxFrame: Uint8Array | undefined;
@@ -432,6 +433,7 @@ export class Stack implements StackApi {
       'stack.rxAccepted': this.rxAccepted,
       'stack.rxDropped': this.rxDropped,
       'udp.rxDatagrams': this.udpRxDatagrams,
+      'eth.txFrames': this.txFrames,
     };
     const out: Record<string, number> = {};
     for (const k of [...Object.keys(c), ...Object.keys(hot)].sort()) {
@@ -1687,7 +1689,7 @@ export class Stack implements StackApi {
   }
 
   private transmit(iface: Iface, len: number): void {
-    this.count('eth.txFrames');
+    this.txFrames++;
     iface.transmit(iface.tx.subarray(0, len));
   }
 
@@ -2001,7 +2003,14 @@ export class Stack implements StackApi {
       return best;
     }
     if (dst.isMulticast() || dst.isLinkLocal()) {
-      const i = hint ?? this.ifaces[0];
+      // Without zone indices, a link-local destination leaves where we know it as a
+      // neighbour (where it talked to us from), else on the first interface.
+      let i = hint;
+      if (i === undefined && this.ifaces.length > 1 && !dst.isMulticast()) {
+        const k = v6Key(dst);
+        i = this.ifaces.find((x) => x.ndp.get(k) !== undefined);
+      }
+      i ??= this.ifaces[0];
       return i ? { iface: i, nextHop: dst } : undefined;
     }
     let best: { iface: Iface | undefined; nextHop: IpAddress } | undefined;

@@ -600,3 +600,30 @@ describe('address resolution failure', () => {
     });
   }
 });
+
+describe('link-local destinations with several interfaces', () => {
+  it('replies leave on the interface where the neighbour is known', () => {
+    const { s, out } = host(2);
+    for (let t = 0; t <= 2000; t += 500) s.poll(t);
+    out.length = 0;
+    const u = s.udpOpen();
+    s.udpBind(u, undefined, 7);
+    // fe80::a talks to our link-local address on eth1 (it resolves us first, so we learn it).
+    const ll1 = s
+      .addresses(1)
+      .find((a) => a.address.toString().startsWith('fe80'))!
+      .address.toString();
+    const ns: Icmpv6Repr = { kind: 'neighborSolicit', target: Ipv6Address.parse(ll1), sourceLinkAddr: PEER };
+    const mac1 = parseMac('02:00:00:00:00:0c');
+    s.receive(1, icmp6('fe80::a', ll1, ns, 255, mac1), 2000);
+    const l4 = new Uint8Array(9);
+    emitUdp(l4, 0, 5000, 7, new Uint8Array(1), Ipv6Address.parse('fe80::a'), Ipv6Address.parse(ll1));
+    s.receive(1, v6Frame('fe80::a', ll1, 17, l4, 64, mac1), 2000);
+    const d = s.udpRecv(u)!;
+    out.length = 0;
+    s.udpSend(u, new Uint8Array(1), d.address, d.port);
+    s.poll(2001);
+    expect(out.map((o) => o.iface)).toEqual([1]);
+    expect(macToString(out[0]!.frame.subarray(0, 6))).toBe(macToString(PEER));
+  });
+});
