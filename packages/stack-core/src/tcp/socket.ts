@@ -248,10 +248,9 @@ export class TcpSocket {
     const max = 65535 * 2 ** this.rcvShift;
     let edge = seqAdd(this.rcvNxt, Math.min(free, max));
     const grow = seqDiff(edge, this.rcvAdvEnd);
-    if (
-      grow < 0 ||
-      (grow < Math.min(this.recvRing.capacity >>> 1, this.rcvMss) && seqGt(this.rcvAdvEnd, this.rcvNxt))
-    ) {
+    // Move the right edge only by a useful amount: a closed window stays closed until
+    // min(buffer/2, MSS) is free, so the peer is never offered tiny windows.
+    if (grow < Math.min(this.recvRing.capacity >>> 1, this.rcvMss)) {
       edge = seqGt(this.rcvAdvEnd, this.rcvNxt) ? this.rcvAdvEnd : this.rcvNxt;
     }
     const field = Math.min(seqDiff(edge, this.rcvNxt) >>> this.rcvShift, 65535);
