@@ -1039,9 +1039,12 @@ export class Stack implements StackApi {
         return this.drop('ipv6.notForUs');
       }
     }
-    const w = walkIpv6Extensions(p.payload, p.nextHeader);
+    const problem = { pointer: -1 };
+    const w = walkIpv6Extensions(p.payload, p.nextHeader, problem);
     if (typeof w === 'string') {
-      return this.drop(w === 'truncated' ? 'ipv6.truncated' : 'ipv6.badExtensionHeader');
+      if (w === 'truncated') return this.drop('ipv6.truncated');
+      if (problem.pointer >= 0) this.extensionProblem(buf, w, problem.pointer, mcast);
+      return this.drop('ipv6.badExtensionHeader');
     }
     if (w.fragment !== undefined && (w.fragment.offset !== 0 || w.fragment.more)) {
       const f = w.fragment;
@@ -1455,6 +1458,22 @@ export class Stack implements StackApi {
     const end = emitIcmpv6(this.seg, 0, msg, from, src);
     this.count('icmpv6.errorsSent');
     this.output(from, src, 58, this.seg.subarray(0, end), now, undefined, false, 64);
+  }
+
+  /**
+   * RFC 8200 §4.2–4.5: Parameter Problem for an extension header we refuse — code 2 for
+   * an unrecognised option, 1 for a misplaced hop-by-hop header, 0 for a routing header
+   * we would have to forward. Sent for unicast destinations only (§4.2 would also allow
+   * answering multicast for option types 10xxxxxx; we do not).
+   */
+  private extensionProblem(packet: Uint8Array, why: string, pointer: number, mcast: boolean): void {
+    if (mcast) return;
+    const code = why === 'unknownOption' ? 2 : why === 'hopByHopNotFirst' ? 1 : 0;
+    this.icmpv6Error(
+      packet.subarray(0, IPV6_HEADER_LEN + ((packet[4]! << 8) | packet[5]!)),
+      { kind: 'paramProblem', code, pointer: IPV6_HEADER_LEN + pointer, data: EMPTY },
+      this.lastNow,
+    );
   }
 
   private reassemblyExpired(

@@ -627,3 +627,37 @@ describe('link-local destinations with several interfaces', () => {
     expect(macToString(out[0]!.frame.subarray(0, 6))).toBe(macToString(PEER));
   });
 });
+
+describe('IPv6 extension headers we refuse', () => {
+  it('answer with Parameter Problem pointing at the offending byte (RFC 8200 §4)', () => {
+    const { s, out } = host();
+    s.addAddress(0, '2001:db8::2/64');
+    const nsFor = (): Icmpv6Repr => ({
+      kind: 'neighborAdvert',
+      router: false,
+      solicited: true,
+      override: true,
+      target: Ipv6Address.parse('2001:db8::1'),
+      targetLinkAddr: PEER,
+    });
+    const cases: [number, number[], number, number][] = [
+      // first next header, extension bytes, expected code, expected pointer
+      [60, [17, 0, 0x80, 4, 0, 0, 0, 0], 2, 42], // dest opts with an unknown 10xxxxxx option
+      [43, [17, 0, 4, 1, 0, 0, 0, 0], 0, 42], // routing type 4 with segments left 1
+      [60, [0, 0, 1, 4, 0, 0, 0, 0, 17, 0, 1, 4, 0, 0, 0, 0], 1, 40], // hop-by-hop after dest opts
+    ];
+    for (const [first, ext, ,] of cases) {
+      s.receive(
+        0,
+        v6Frame('2001:db8::1', '2001:db8::2', first, new Uint8Array([...ext, 0, 1, 0, 7, 0, 8, 0, 0])),
+        1,
+      );
+    }
+    s.receive(0, icmp6('2001:db8::1', '2001:db8::2', nsFor(), 255), 2); // resolves the sender: the queue goes out
+    const pp = out.map((o) => icmp6Of(o.frame)).filter((r) => r?.kind === 'paramProblem');
+    expect(pp.map((r) => r && r.kind === 'paramProblem' && [r.code, r.pointer])).toEqual(
+      cases.map((c) => [c[2], c[3]]),
+    );
+    expect(s.stats()['ipv6.badExtensionHeader']).toBe(3);
+  });
+});

@@ -119,8 +119,14 @@ export type Ipv6ExtError = WireError | 'hopByHopNotFirst' | 'unknownOption' | 'r
  * Walks the extension headers of `payload` (the bytes after the fixed header).
  * Unknown options whose action bits say "discard" (RFC 8200 §4.2) fail the walk;
  * a routing header with Segments Left > 0 fails (a host does not forward).
+ * On 'unknownOption', 'hopByHopNotFirst' and 'routingSegmentsLeft', `problem.pointer`
+ * is set to the offending byte's offset in `payload` (for a Parameter Problem).
  */
-export function walkIpv6Extensions(payload: Uint8Array, firstNextHeader: number): Ipv6Upper | Ipv6ExtError {
+export function walkIpv6Extensions(
+  payload: Uint8Array,
+  firstNextHeader: number,
+  problem?: { pointer: number },
+): Ipv6Upper | Ipv6ExtError {
   let nh = firstNextHeader;
   let off = 0;
   let fragment: Ipv6Upper['fragment'];
@@ -131,12 +137,20 @@ export function walkIpv6Extensions(payload: Uint8Array, firstNextHeader: number)
     switch (nh) {
       case Ipv6NextHeader.HopByHop:
       case Ipv6NextHeader.DestOpts: {
-        if (nh === Ipv6NextHeader.HopByHop && !first) return 'hopByHopNotFirst';
+        if (nh === Ipv6NextHeader.HopByHop && !first) {
+          // The Next Header field that named it: byte 0 of the previous header.
+          if (problem) problem.pointer = last;
+          return 'hopByHopNotFirst';
+        }
         if (off + 2 > payload.length) return 'truncated';
         const len = (payload[off + 1]! + 1) * 8;
         if (off + len > payload.length) return 'truncated';
         const r = checkOptions(payload, off + 2, off + len);
-        if (r !== undefined) return r;
+        if (typeof r === 'string') return r;
+        if (r >= 0) {
+          if (problem) problem.pointer = r;
+          return 'unknownOption';
+        }
         nh = payload[off]!;
         off += len;
         break;
@@ -145,7 +159,10 @@ export function walkIpv6Extensions(payload: Uint8Array, firstNextHeader: number)
         if (off + 4 > payload.length) return 'truncated';
         const len = (payload[off + 1]! + 1) * 8;
         if (off + len > payload.length) return 'truncated';
-        if (payload[off + 3]! !== 0) return 'routingSegmentsLeft';
+        if (payload[off + 3]! !== 0) {
+          if (problem) problem.pointer = off + 2; // the Routing Type (RFC 8200 §4.4)
+          return 'routingSegmentsLeft';
+        }
         nh = payload[off]!;
         off += len;
         break;
@@ -175,7 +192,8 @@ export function walkIpv6Extensions(payload: Uint8Array, firstNextHeader: number)
   return 'malformed';
 }
 
-function checkOptions(b: Uint8Array, start: number, end: number): Ipv6ExtError | undefined {
+/** -1 when the options are fine, the offset of a discard-type unknown option, or 'malformed'. */
+function checkOptions(b: Uint8Array, start: number, end: number): 'malformed' | number {
   let i = start;
   while (i < end) {
     const type = b[i]!;
@@ -187,10 +205,10 @@ function checkOptions(b: Uint8Array, start: number, end: number): Ipv6ExtError |
     const len = b[i + 1]!;
     if (i + 2 + len > end) return 'malformed';
     // PadN (1) and Router Alert (5) are known; an unknown option's top two bits choose.
-    if (type !== 1 && type !== 5 && type >> 6 !== 0) return 'unknownOption';
+    if (type !== 1 && type !== 5 && type >> 6 !== 0) return i;
     i += 2 + len;
   }
-  return undefined;
+  return -1;
 }
 
 /** Writes an 8-byte fragment header. `offset` in bytes (multiple of 8). */
