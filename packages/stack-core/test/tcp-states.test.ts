@@ -525,6 +525,21 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     expect(c.t.tcp.socketError(c.h)).toBe(SocketError.ECONNRESET);
     expect(c.t.tcp.tcpSend(c.h, bytes(1))).toBe(-SocketError.EPIPE);
   });
+  it('RFC 5961 §7: challenge ACKs are rate-limited (1000 per second)', () => {
+    const c = passive();
+    let acks = 0;
+    c.t.host.onSend = () => acks++;
+    for (let i = 0; i < 1500; i++) {
+      peerSend(c, { flags: F.RST, seq: seqAdd(c.peerSeq, 1 + i) });
+      c.t.tcp.poll(c.t.now);
+    }
+    expect(acks).toBe(1000);
+    expect(state(c)).toBe('ESTABLISHED');
+    c.t.advanceTo(1000);
+    peerSend(c, { flags: F.RST, seq: seqAdd(c.peerSeq, 1) });
+    c.t.tcp.poll(c.t.now);
+    expect(acks).toBe(1001);
+  });
   it('RFC 5961 §4: a SYN gets a challenge ACK and changes nothing', () => {
     const c = passive();
     c.t.inject({ srcPort: PEER_PORT, dstPort: PORT, seq: 123, flags: F.SYN });
