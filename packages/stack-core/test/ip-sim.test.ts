@@ -47,7 +47,8 @@ describe('IP over a faulty link', () => {
         for (let k = 0; k < copies; k++) {
           const frame = f.slice();
           if (rng.next() < 0.03 && frame.length > 14) {
-            frame[14 + Math.floor(rng.next() * (frame.length - 14))] ^= 1 + Math.floor(rng.next() * 255);
+            const at = 14 + Math.floor(rng.next() * (frame.length - 14));
+            frame[at] = frame[at]! ^ (1 + Math.floor(rng.next() * 255));
             corrupted++;
           }
           queue.push({ to, frame, at: now + 1 + Math.floor(rng.next() * 5) }); // jitter reorders
@@ -108,7 +109,7 @@ describe('IP over a faulty link', () => {
         0,
       );
       expect(st['stack.internalError'] ?? 0).toBe(0);
-      expect(st['ipv4.reassemblyPending'] + st['ipv6.reassemblyPending']).toBe(0);
+      expect((st['ipv4.reassemblyPending'] ?? 0) + (st['ipv6.reassemblyPending'] ?? 0)).toBe(0);
     });
   }
 });
