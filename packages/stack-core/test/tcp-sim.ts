@@ -5,6 +5,7 @@
 import { EOF, type TcpConfig } from '../src/registration.js';
 import { TcpLayer } from '../src/tcp/index.js';
 import type { IpAddress } from '../src/wire/ip-address.js';
+import { fillTcpChecksum } from '../src/wire/tcp.js';
 import { FakeHost, fillPattern, patternByte, prng } from './tcp-helpers.js';
 
 export interface LinkOptions {
@@ -16,6 +17,8 @@ export interface LinkOptions {
   loss?: number;
   duplicate?: number;
   corrupt?: number;
+  /** Probability that a byte is changed and the TCP checksum fixed up (reaches TCP as valid). */
+  tamper?: number;
   /** Probability that a packet is held back by `reorderDelay` ms. */
   reorder?: number;
   reorderDelay?: number;
@@ -89,6 +92,13 @@ export class SimPair {
       this.stats.reordered++;
     }
     const bytes = payload.slice();
+    if (o.tamper && this.rand() < o.tamper) {
+      const i = Math.floor(this.rand() * bytes.length);
+      bytes[i] = bytes[i]! ^ (1 + Math.floor(this.rand() * 255));
+      bytes[16] = 0;
+      bytes[17] = 0;
+      fillTcpChecksum(src, dst, bytes);
+    }
     if (o.corrupt && this.rand() < o.corrupt) {
       const i = Math.floor(this.rand() * bytes.length);
       bytes[i] = bytes[i]! ^ (1 + Math.floor(this.rand() * 255));
