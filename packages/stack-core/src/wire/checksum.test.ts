@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { internetChecksum, onesSum, updateChecksum } from './checksum.js';
+import { fold, internetChecksum, onesSum, updateChecksum } from './checksum.js';
 
 describe('RFC 1071 checksum', () => {
   it('matches the RFC 1071 §3 worked example', () => {
@@ -77,5 +77,23 @@ describe('onesSum over 32-bit words', () => {
       const shared = new Uint8Array(new SharedArrayBuffer(64)).fill(3 + k);
       expect(onesSum(shared, 0, 64)).toBe(reference(shared, 0, 64));
     }
+  });
+});
+
+describe('fold', () => {
+  it('equals repeated end-around carry for sums up to 2^53', () => {
+    const slow = (s: number) => {
+      while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+      return s;
+    };
+    let x = 12345;
+    for (let k = 0; k < 2000; k++) {
+      x = (x * 1103515245 + 12345) % 2147483648;
+      const s = (x / 2147483648) * 2 ** (k % 53);
+      const v = Math.floor(s);
+      expect(fold(v), String(v)).toBe(slow(v));
+    }
+    for (const v of [0, 1, 0xffff, 0x10000, 0x1fffe, 0xffffffff, 2 ** 32, 2 ** 53 - 1])
+      expect(fold(v)).toBe(slow(v));
   });
 });

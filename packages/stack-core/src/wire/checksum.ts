@@ -29,7 +29,7 @@ export function onesSum(buf: Uint8Array, start: number, end: number, initial = 0
   let i = start;
   let sum = 0;
   const abs = buf.byteOffset + start;
-  if (end - start >= 32 && (abs & 1) === 0) {
+  if (end - start >= 128 && (abs & 1) === 0) {
     let head = 0;
     if ((abs & 2) !== 0) {
       head = (buf[i]! << 8) | buf[i + 1]!;
@@ -79,10 +79,17 @@ export function onesSum(buf: Uint8Array, start: number, end: number, initial = 0
   return fold(sum + initial);
 }
 
-/** Folds a wide sum to 16 bits with end-around carry. */
+/**
+ * Folds a wide sum (a non-negative integer below 2^53) to 16 bits with end-around carry.
+ * 2^32 ≡ 1 (mod 0xffff), so the high and low 32-bit halves can simply be added; after
+ * that everything fits 32-bit integer arithmetic.
+ */
 export function fold(sum: number): number {
-  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
-  return sum;
+  const lo = sum >>> 0;
+  const hi = (sum / 4294967296) >>> 0;
+  let s = (lo & 0xffff) + (lo >>> 16) + (hi & 0xffff) + (hi >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
 }
 
 /** Completes a checksum: the complement of the folded sum. */
