@@ -12,7 +12,7 @@ import type { DaemonConfig } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import { openLink, type OpenedLink } from './links.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { claimSocketPath, createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { type RunningService, startServices, type VirtualDgram, type VirtualNet } from './services.js';
 import { type SessionKind, SessionTable } from './sessions.js';
 import type { Registry } from 'prom-client';
@@ -164,6 +164,7 @@ export class Daemon {
     const host = this.node.sockets;
     const net = createNet(host) as unknown as VirtualNet;
     if (c.bridge.enabled) {
+      await claimSocketPath(c.bridge.path);
       this.bridge = new BridgeServer(host, { path: c.bridge.path });
       this.bridge.on('error', (e: Error) => this.log.error({ err: e }, 'bridge error'));
       await this.bridge.listen();

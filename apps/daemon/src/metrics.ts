@@ -6,6 +6,7 @@
  */
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type SessionKind, sessionKinds } from './sessions.js';
 
@@ -140,12 +141,28 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Removes a stale Unix socket file (left by a crashed run); refuses to remove anything else. */
-export function removeStaleSocket(path: string): void {
+/**
+ * Makes `path` free for a Unix socket server: a socket file left by a crashed run is
+ * removed, but one that a live process still accepts on is an EADDRINUSE error (so a
+ * second daemon does not silently take the first one's path), and a file that is not a
+ * socket is never touched (EEXIST).
+ */
+export async function claimSocketPath(path: string): Promise<void> {
   if (!existsSync(path)) return;
-  const st = lstatSync(path);
-  if (!st.isSocket())
+  if (!lstatSync(path).isSocket())
     throw Object.assign(new Error(`${path} exists and is not a socket`), { code: 'EEXIST' });
+  const live = await new Promise<boolean>((resolve) => {
+    const c = connect({ path });
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live)
+    throw Object.assign(new Error(`${path} is in use by another process (is a daemon already running?)`), {
+      code: 'EADDRINUSE',
+    });
   unlinkSync(path);
 }
 
@@ -174,7 +191,7 @@ export async function serveMetrics(registry: Registry, listen: MetricsListen): P
     res.end('GET /metrics or /healthz\n');
   });
   server.keepAliveTimeout = 1000;
-  if (listen.kind === 'unix') removeStaleSocket(listen.path);
+  if (listen.kind === 'unix') await claimSocketPath(listen.path);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (listen.kind === 'unix') server.listen(listen.path, () => resolve());

@@ -4,7 +4,7 @@
  * connections that finish in time finish. Also the real binary on SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as hostConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +95,47 @@ describe('stopping a daemon with clients connected', () => {
     await stopping;
     expect(Buffer.concat(got).toString()).toBe('finishing during the drain');
     expect(Date.now() - t0).toBeLessThan(2500);
+  });
+});
+
+describe('socket paths', () => {
+  it('a second daemon on the same bridge path fails with EADDRINUSE; the first keeps it', async () => {
+    const pair = await startPair({}, { services: { echo: 7 } });
+    try {
+      await expect(startPair({ bridge: { path: pair.sock('a.sock') } })).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+      });
+      // The first daemon still serves its bridge.
+      const s = await bridgeConnect({ path: pair.sock('a.sock'), host: '192.0.2.2', port: 7 });
+      s.destroy();
+    } finally {
+      await pair.stop();
+    }
+  });
+
+  it('a stale socket file (no one listening) is replaced; a regular file is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tapstackd-paths-'));
+    try {
+      const stale = join(dir, 'stale.sock');
+      // A process that dies by SIGKILL leaves its socket file behind.
+      const child = spawn(process.execPath, [
+        '-e',
+        `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`,
+      ]);
+      await new Promise((r) => child.stdout.once('data', r));
+      const dead = new Promise((r) => child.once('exit', r));
+      process.kill(child.pid!, 'SIGKILL');
+      await dead;
+      expect(existsSync(stale)).toBe(true);
+      const pair = await startPair({ bridge: { path: stale } });
+      await pair.stop();
+      const file = join(dir, 'file.sock');
+      writeFileSync(file, 'not a socket');
+      await expect(startPair({ bridge: { path: file } })).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(readFileSync(file, 'utf8')).toBe('not a socket');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
