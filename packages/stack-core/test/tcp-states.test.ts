@@ -95,6 +95,8 @@ function active(t = new Harness(), opts: { sack?: boolean; ts?: boolean } = {}):
   const ack = only(t.flush());
   expect(flagsOf(ack)).toBe(F.ACK);
   expect(ack.repr.ack).toBe(PEER_ISS + 1);
+  // The first scaled window offers exactly the receive buffer, never more (RFC 7323 §2.3).
+  expect(ack.repr.window * 2 ** syn.repr.wscale).toBe(262144);
   return {
     t,
     h,
@@ -334,6 +336,25 @@ describe('SYN-SENT — RFC 9293 §3.10.7.3', () => {
     expect(state(c)).toBe('ESTABLISHED');
     expect(c.t.host.takeEvents(c.h) & SocketEvent.Connected).toBeTruthy();
     expect(c.t.tcp.tcpInfo(c.h)!.mss).toBe(1460 - 12);
+  });
+  it('RFC 7323 §2.3: the window after the handshake is the receive buffer, whatever the peer ISN', () => {
+    for (const iss of [0, 0x7fff0000, 0xfff00000, 0xffffffff]) {
+      const t = new Harness();
+      const h = t.tcp.tcpOpen();
+      t.tcp.tcpConnect(h, t.peer, 443, 0);
+      const syn = only(t.flush());
+      t.inject({
+        srcPort: 443,
+        dstPort: syn.repr.srcPort,
+        seq: iss,
+        ack: seqAdd(syn.repr.seq, 1),
+        flags: F.SYN | F.ACK,
+        mss: 1460,
+        wscale: 7,
+      });
+      const ack = only(t.flush());
+      expect(ack.repr.window * 2 ** syn.repr.wscale).toBe(262144);
+    }
   });
   it('an RST acknowledging the SYN refuses the connection (ECONNREFUSED)', () => {
     const t = new Harness();

@@ -370,6 +370,8 @@ export class TcpSocket {
     if (!(f & SYN)) return;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    // Our SYN's window was relative to an unknown RCV.NXT: start the right edge afresh.
+    this.rcvAdvEnd = this.rcvNxt;
     this.takeSynOptions(seg, true);
     this.sndWnd = seg.window;
     this.maxSndWnd = seg.window;
