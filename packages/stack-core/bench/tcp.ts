@@ -63,6 +63,7 @@ function connect(
   addrB: IpAddress,
   port: number,
   listener?: number,
+  now = performance.now(),
 ): [number, number, number] {
   let l = listener;
   if (l === undefined) {
@@ -71,7 +72,6 @@ function connect(
     b.tcpListen(l, 1024);
   }
   const c = a.tcpOpen();
-  const now = performance.now();
   a.tcpConnect(c, addrB, port, now);
   a.poll(now);
   b.poll(now);
@@ -157,7 +157,17 @@ function gc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-function heapPerIdleConnection(n: number): number {
+/** JS heap plus ArrayBuffer backing stores (ring storage lives there). */
+function memory(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/**
+ * Memory per idle established socket (one end). With `traffic`, every connection first
+ * moves 16 KiB each way, then sits idle past the 5 s ring release.
+ */
+function heapPerIdleConnection(n: number, traffic = false): number {
   const collect = gc();
   const { a, b, addrB } = pair(1500);
   const l = b.tcpOpen();
@@ -168,11 +178,40 @@ function heapPerIdleConnection(n: number): number {
   connect(a, b, addrB, 7000, l);
   collect();
   collect();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < n; i++) keep.push(...connect(a, b, addrB, 7000, l).slice(0, 2));
+  const before = memory();
+  const data = new Uint8Array(16384).fill(1);
+  const sink = new Uint8Array(16384);
+  let now = performance.now();
+  for (let i = 0; i < n; i++) {
+    const [c, s] = connect(a, b, addrB, 7000, l, now);
+    keep.push(c, s);
+    if (traffic) {
+      a.tcpSend(c, data);
+      b.tcpSend(s, data);
+      let gotA = 0;
+      let gotB = 0;
+      for (let k = 0; k < 100 && (gotA < data.length || gotB < data.length); k++) {
+        a.poll(now);
+        b.poll(now);
+        for (let n = b.tcpRecv(s, sink); n > 0; n = b.tcpRecv(s, sink)) gotB += n;
+        for (let n = a.tcpRecv(c, sink); n > 0; n = a.tcpRecv(c, sink)) gotA += n;
+        now += 50; // delayed ACKs release Nagle-held tails
+      }
+      if (gotA !== data.length || gotB !== data.length) throw new Error('traffic did not complete');
+    }
+  }
+  if (traffic) {
+    // Let delayed ACKs go out, then pass the idle ring release.
+    now += 100;
+    a.poll(now);
+    b.poll(now);
+    now += 6000;
+    a.poll(now);
+    b.poll(now);
+  }
   collect();
   collect();
-  const after = process.memoryUsage().heapUsed;
+  const after = memory();
   if (keep.length !== 2 * n) throw new Error('lost connections');
   // Per endpoint: each connection here is two sockets (client and server).
   return (after - before) / (2 * n);
@@ -203,12 +242,12 @@ function heapGrowthOverTransfer(totalBytes: number): { growth: number; gbps: num
   };
   pump(64 << 20); // warm up: rings allocated, code optimized
   collect();
-  const before = process.memoryUsage().heapUsed;
+  const before = memory();
   const t0 = performance.now();
   pump(totalBytes);
   const secs = (performance.now() - t0) / 1000;
   collect();
-  const after = process.memoryUsage().heapUsed;
+  const after = memory();
   return { growth: after - before, gbps: ((totalBytes - (64 << 20)) * 8) / secs / 1e9 };
 }
 
@@ -367,6 +406,14 @@ report({
   package: PKG,
   name: 'stack-core/tcp/heap-per-idle-conn-bytes',
   value: heapPerIdleConnection(quick ? 500 : 5000),
+  unit: 'B',
+  higherIsBetter: false,
+  baseline: null,
+});
+report({
+  package: PKG,
+  name: 'stack-core/tcp/heap-per-idle-conn-after-traffic-bytes',
+  value: heapPerIdleConnection(quick ? 500 : 2000, true),
   unit: 'B',
   higherIsBetter: false,
   baseline: null,
