@@ -16,4 +16,4 @@ export * from './wire/icmpv6.js';
 export * from './wire/udp.js';
 export { NeighborCache, NeighborState, type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
 export { Reassembler, type ReassemblyConfig, defaultReassemblyConfig } from './reassembly.js';
-export { Stack, DROP_COUNTERS, type DropCounter } from './stack.js';
+export { Stack, DROP_COUNTERS, type DropCounter, defaultIpConfig } from './stack.js';

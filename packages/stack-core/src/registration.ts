@@ -116,7 +116,14 @@ export interface TransportProtocol {
    * An ICMP error about a segment we sent. `quoted` holds the start of that segment
    * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU.
    */
-  icmpError(kind: IcmpErrorKind, src: IpAddress, dst: IpAddress, quoted: Uint8Array, mtu: number, now: Instant): void;
+  icmpError(
+    kind: IcmpErrorKind,
+    src: IpAddress,
+    dst: IpAddress,
+    quoted: Uint8Array,
+    mtu: number,
+    now: Instant,
+  ): void;
   /** Does timer work and transmits what is due (including data queued by socket calls). */
   poll(now: Instant): void;
   /** When poll() must next be called; Infinity when nothing is pending. */
@@ -270,10 +277,29 @@ export interface InterfaceConfig {
   transmit(frame: Uint8Array): void;
 }
 
+/** IP-layer tunables (defaults in brackets). */
+export interface IpConfig {
+  /** ARP/NDP: REACHABLE time [30000], retransmit [1000], solicitations before giving up [3]. */
+  reachableTime: number;
+  retransTime: number;
+  maxSolicitations: number;
+  /** Packets [32] and bytes per cache [262144] waiting for address resolution. */
+  maxPendingPerNeighbor: number;
+  maxPendingBytes: number;
+  /** Fragment reassembly: timeout ms [30000], bytes in total [4 MiB], datagrams [256]. */
+  reassemblyTimeout: number;
+  reassemblyMaxBytes: number;
+  reassemblyMaxDatagrams: number;
+  /** ICMP error token bucket: burst [50] and rate per second [1000]. */
+  icmpErrorBurst: number;
+  icmpErrorsPerSecond: number;
+}
+
 export interface StackConfig {
   /** The stack's only source of randomness (ISNs, ephemeral ports, DAD/RS delays). */
   random(buf: Uint8Array): void;
   tcp?: Partial<TcpConfig>;
+  ip?: Partial<IpConfig>;
 }
 
 export interface AddressInfo {

@@ -4,7 +4,7 @@
  * and the `IpHost` that the TCP layer runs on. The caller drives it: `receive()` for
  * each frame, `poll(now)` when `pollAt()` says so. It never reads a clock.
  */
-import { NeighborCache, defaultNeighborConfig } from './neighbor.js';
+import { NeighborCache, type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
 import { Reassembler } from './reassembly.js';
 import { SlabCopier } from './slab.js';
 import { TcpLayer } from './tcp/index.js';
@@ -15,6 +15,7 @@ import {
   IcmpErrorKind,
   type InterfaceConfig,
   type Instant,
+  type IpConfig,
   type IpHost,
   SocketError,
   SocketEvent,
@@ -217,14 +218,23 @@ const LOOPBACK_QUEUE_MAX = 1024;
 const UDP_DEFAULT_RECV_BYTES = 262_144;
 const UDP_SEND_QUEUE_BYTES = 262_144;
 const ICMP_SOCKET_QUEUE = 64;
-/** ICMP error rate limit (token bucket): burst and tokens per second (Linux: 50, 1000). */
-const ICMP_BURST = 50;
-const ICMP_PER_SECOND = 1000;
+/** Defaults of `StackConfig.ip`. ICMP errors: Linux's icmp_msgs_burst / icmp_msgs_per_sec. */
+export const defaultIpConfig: IpConfig = {
+  reachableTime: 30_000,
+  retransTime: 1000,
+  maxSolicitations: 3,
+  maxPendingPerNeighbor: 32,
+  maxPendingBytes: 262_144,
+  reassemblyTimeout: 30_000,
+  reassemblyMaxBytes: 4 << 20,
+  reassemblyMaxDatagrams: 256,
+  icmpErrorBurst: 50,
+  icmpErrorsPerSecond: 1000,
+};
 /** RFC 4861 §10 constants. */
 const RTR_SOLICITATION_INTERVAL = 4000;
 const MAX_RTR_SOLICITATIONS = 3;
 const DUP_ADDR_DETECT_TRANSMITS = 1;
-const RETRANS_TIMER = 1000;
 /** RFC 8201 §4 / RFC 1191: PMTU estimates age out after 10 minutes. */
 const PMTU_TIMEOUT = 600_000;
 /** RFC 3810 §9: robustness 2, unsolicited report interval 1 s; record types §5.2.12. */
@@ -247,11 +257,13 @@ export class Stack implements StackApi {
   private readonly icmp = new Map<Handle, IcmpSocket>();
   private readonly tcp: TcpTransport | undefined;
   private loopQueue: Uint8Array[] = [];
-  private readonly reasm4 = new Reassembler();
-  private readonly reasm6 = new Reassembler();
+  private readonly ip: IpConfig;
+  private readonly neighborConfig: NeighborConfig;
+  private readonly reasm4: Reassembler;
+  private readonly reasm6: Reassembler;
   private readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
   private ipIdent: number;
-  private icmpTokens = ICMP_BURST;
+  private icmpTokens: number;
   private icmpRefilled = 0;
   private lastNow = 0;
   private txPending = false;
@@ -276,6 +288,24 @@ export class Stack implements StackApi {
   readonly host: IpHost;
 
   constructor(private readonly config: StackConfig) {
+    const ip = (this.ip = { ...defaultIpConfig, ...config.ip });
+    this.neighborConfig = {
+      ...defaultNeighborConfig,
+      reachableTime: ip.reachableTime,
+      retransTime: ip.retransTime,
+      maxMulticastProbes: ip.maxSolicitations,
+      maxUnicastProbes: ip.maxSolicitations,
+      maxQueuePerEntry: ip.maxPendingPerNeighbor,
+      maxQueueBytes: ip.maxPendingBytes,
+    };
+    const reassembly = {
+      timeout: ip.reassemblyTimeout,
+      maxBytes: ip.reassemblyMaxBytes,
+      maxDatagrams: ip.reassemblyMaxDatagrams,
+    };
+    this.reasm4 = new Reassembler(reassembly);
+    this.reasm6 = new Reassembler(reassembly);
+    this.icmpTokens = ip.icmpErrorBurst;
     this.ipIdent = this.random16();
     this.host = {
       selectSource: (dst) => this.selectSource(dst),
@@ -309,8 +339,8 @@ export class Stack implements StackApi {
       tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
       v4: [],
       v6: [],
-      arp: new NeighborCache<Ipv4Address>(defaultNeighborConfig),
-      ndp: new NeighborCache<Ipv6Address>(defaultNeighborConfig),
+      arp: new NeighborCache<Ipv4Address>(this.neighborConfig),
+      ndp: new NeighborCache<Ipv6Address>(this.neighborConfig),
       pendingGarp: [],
       slaac: false,
       rsSent: 0,
@@ -1401,7 +1431,10 @@ export class Stack implements StackApi {
   private icmpAllowed(now: Instant): boolean {
     const elapsed = now - this.icmpRefilled;
     if (elapsed > 0) {
-      this.icmpTokens = Math.min(ICMP_BURST, this.icmpTokens + (elapsed * ICMP_PER_SECOND) / 1000);
+      this.icmpTokens = Math.min(
+        this.ip.icmpErrorBurst,
+        this.icmpTokens + (elapsed * this.ip.icmpErrorsPerSecond) / 1000,
+      );
       this.icmpRefilled = now;
     }
     if (this.icmpTokens < 1) {
@@ -1854,7 +1887,7 @@ export class Stack implements StackApi {
           sourceLinkAddr: undefined,
         });
         a.dadSent++;
-        a.dadAt = now + RETRANS_TIMER;
+        a.dadAt = now + this.ip.retransTime;
         this.count('ndp.dadProbesSent');
       } else {
         a.tentative = false;

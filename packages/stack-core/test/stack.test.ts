@@ -661,3 +661,32 @@ describe('IPv6 extension headers we refuse', () => {
     expect(s.stats()['ipv6.badExtensionHeader']).toBe(3);
   });
 });
+
+describe('StackConfig.ip', () => {
+  it('tunes neighbour timers, the wait queue and the ICMP error rate', () => {
+    const out: Uint8Array[] = [];
+    const s = new Stack({
+      random: seededRandom(1),
+      ip: {
+        retransTime: 200,
+        maxSolicitations: 2,
+        maxPendingPerNeighbor: 2,
+        icmpErrorBurst: 3,
+        icmpErrorsPerSecond: 1,
+      },
+    });
+    s.addInterface({ name: 'eth0', mac: US, mtu: 1500, transmit: (f) => out.push(f.slice()) });
+    s.addAddress(0, '192.0.2.2/24');
+    const u = s.udpOpen();
+    for (let k = 0; k < 4; k++) s.udpSend(u, new Uint8Array(1), parseIpAddress('192.0.2.1'), 9);
+    s.poll(0);
+    expect(s.stats()['arp.queueFull']).toBe(2);
+    s.poll(200);
+    s.poll(400);
+    expect(s.stats()['arp.resolveFailed']).toBe(1);
+    expect(s.stats()['arp.requestsSent']).toBe(2);
+    arpReply(s, 0, '192.0.2.1', '192.0.2.2');
+    for (let k = 0; k < 10; k++) s.receive(0, udp4('192.0.2.1', '192.0.2.2', 1, 9, new Uint8Array(1)), 1000);
+    expect(s.stats()['icmpv4.errorsSent']).toBe(3);
+  });
+});
