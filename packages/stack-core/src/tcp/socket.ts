@@ -60,6 +60,8 @@ const KEEPALIVE_PROBES = 9;
 const MAX_WSCALE = 14;
 /** Empty rings of an idle connection are freed after this long (ms). */
 const IDLE_RELEASE = 5_000;
+/** Smallest peer MSS honoured (Linux: 48 + options; 88 for IPv6). */
+const MIN_PEER_MSS = 88;
 /** RFC 6675 DupThresh. */
 const DUP_THRESH = 3;
 
@@ -303,7 +305,10 @@ export class TcpSocket {
 
   /** Takes the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
   private takeSynOptions(seg: TcpRepr, weOffered: boolean): void {
-    this.peerMss = seg.mss > 0 ? seg.mss : this.remoteAddr?.version === 6 ? 1220 : 536;
+    // RFC 9293 §3.7.1 defaults; tiny announced values are raised (as Linux does) so a peer
+    // cannot make us send a segment per byte.
+    this.peerMss =
+      seg.mss > 0 ? Math.max(seg.mss, MIN_PEER_MSS) : this.remoteAddr?.version === 6 ? 1220 : 536;
     this.wsOk = weOffered && seg.wscale >= 0;
     this.sndShift = this.wsOk ? Math.min(seg.wscale, MAX_WSCALE) : 0;
     if (!this.wsOk) this.rcvShift = 0;
