@@ -58,6 +58,7 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private draining = false;
   private listenersClosing: Promise<void>[] | undefined;
+  private snap: { at: number; stats: Record<string, number> } | undefined;
 
   private constructor(config: DaemonConfig, options: DaemonOptions) {
     this.config = config;
@@ -194,7 +195,9 @@ export class Daemon {
     });
     for (const s of this.services) this.log.info({ service: s.name, port: s.port }, 'service listening');
     if (c.metrics.listen) {
-      this.metricsServer = await serveMetrics(this.registry, c.metrics.listen);
+      this.metricsServer = await serveMetrics(this.registry, c.metrics.listen, () => {
+        this.snap = undefined;
+      });
       this.log.info({ listen: this.metricsServer.address }, 'metrics listening');
     }
   }
@@ -204,7 +207,12 @@ export class Daemon {
    * prefix; `driver.`, `link.<name>.`, `dns.` and `dhcp.<i>.` name the other parts.
    */
   private snapshot(): Record<string, number> {
-    return this.node?.stats() ?? {};
+    // One scrape reads it several times (stack, driver, links): take it once per scrape
+    // (serveMetrics drops it before each). With the stack on a worker thread every read
+    // is a round trip.
+    const now = Date.now();
+    if (!this.snap || now - this.snap.at > 1000) this.snap = { at: now, stats: this.node?.stats() ?? {} };
+    return this.snap.stats;
   }
 
   private prefixed(prefix: string): Record<string, number> {

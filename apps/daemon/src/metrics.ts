@@ -166,10 +166,16 @@ export async function claimSocketPath(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-export async function serveMetrics(registry: Registry, listen: MetricsListen): Promise<MetricsServer> {
+export async function serveMetrics(
+  registry: Registry,
+  listen: MetricsListen,
+  /** Called before each scrape (the daemon drops its cached stats snapshot). */
+  beforeScrape: () => void = () => {},
+): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && url === '/metrics') {
+      beforeScrape();
       registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': registry.contentType });
