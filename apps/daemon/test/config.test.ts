@@ -230,6 +230,26 @@ describe('tapstackd with a bad config', () => {
     expect(existsSync(join(dir, 'never.sock'))).toBe(false);
   });
 
+  it('--check prints the effective config (file + flags) as JSON and exits 0', () => {
+    const cfgFile = file(
+      'check.yaml',
+      'name: from-file\nlinks: [{ type: vxlan, peers: ["127.0.0.1:5001"] }]\n',
+    );
+    const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
+    const r = spawnSync(process.execPath, [bin, '-c', cfgFile, '--vxlan-port', '0', '--check'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout);
+    expect(c.name).toBe('from-file');
+    expect(c.links[0]).toMatchObject({
+      type: 'vxlan',
+      localPort: 0,
+      peers: [{ host: '127.0.0.1', port: 5001 }],
+    });
+  });
+
   it('--help exits 0 and prints the options', () => {
     const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
     const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8', timeout: 20_000 });
