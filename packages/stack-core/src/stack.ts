@@ -235,6 +235,9 @@ export const defaultIpConfig: IpConfig = {
 const RTR_SOLICITATION_INTERVAL = 4000;
 const MAX_RTR_SOLICITATIONS = 3;
 const DUP_ADDR_DETECT_TRANSMITS = 1;
+/** Caps on state that router advertisements create (Linux: max_addresses 16). */
+const MAX_SLAAC_ADDRESSES = 16;
+const MAX_RA_ROUTES = 64;
 /** RFC 8201 §4 / RFC 1191: PMTU estimates age out after 10 minutes. */
 const PMTU_TIMEOUT = 600_000;
 /** RFC 3810 §9: robustness 2, unsolicited report interval 1 s; record types §5.2.12. */
@@ -1351,6 +1354,10 @@ export class Stack implements StackApi {
         if (proposed > 7_200_000 || proposed > remaining) existing.validUntil = life(pi.validLifetime);
         else if (remaining > 7_200_000) existing.validUntil = now + 7_200_000;
       } else if (pi.validLifetime > 0) {
+        if (iface.v6.filter((x) => x.origin === 'slaac').length >= MAX_SLAAC_ADDRESSES) {
+          this.count('ndp.slaacLimit');
+          continue;
+        }
         const a = this.tentativeV6(addr, 64, 'slaac');
         a.validUntil = life(pi.validLifetime);
         iface.v6.push(a);
@@ -2096,7 +2103,9 @@ export class Stack implements StackApi {
         (r.gateway === undefined ? route.gateway === undefined : r.gateway.equals(route.gateway)),
     );
     if (i >= 0) this.routes[i] = route;
-    else this.routes.push(route);
+    else if (route.origin === 'ra' && this.routes.filter((r) => r.origin === 'ra').length >= MAX_RA_ROUTES) {
+      this.count('ndp.raRouteLimit'); // a flood of advertisements must not grow the table without bound
+    } else this.routes.push(route);
   }
 
   private removeRaRoute(dest: IpAddress, len: number, iface: number, gw: IpAddress | undefined): void {

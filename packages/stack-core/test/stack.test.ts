@@ -690,3 +690,42 @@ describe('StackConfig.ip', () => {
     expect(s.stats()['icmpv4.errorsSent']).toBe(3);
   });
 });
+
+describe('router advertisement floods', () => {
+  it('cap SLAAC addresses (16) and RA routes (64)', () => {
+    const { s } = host();
+    s.enableSlaac(0);
+    s.poll(0);
+    for (let k = 0; k < 100; k++) {
+      const ra: Icmpv6Repr = {
+        kind: 'routerAdvert',
+        hopLimit: 64,
+        managed: false,
+        other: false,
+        routerLifetime: 1800,
+        reachableTime: 0,
+        retransTimer: 0,
+        options: {
+          prefixes: [
+            {
+              prefixLength: 64,
+              onLink: true,
+              autonomous: true,
+              validLifetime: 3600,
+              preferredLifetime: 3600,
+              prefix: Ipv6Address.parse(`2001:db8:${k.toString(16)}::`),
+            },
+          ],
+        },
+      };
+      s.receive(
+        0,
+        icmp6(`fe80::${(k + 1).toString(16)}`, 'ff02::1', ra, 255, parseMac('33:33:00:00:00:01')),
+        1,
+      );
+    }
+    expect(s.addresses(0).filter((a) => a.origin === 'slaac' || a.tentative).length).toBeLessThanOrEqual(17);
+    expect(s.stats()['ndp.slaacLimit']).toBe(84);
+    expect(s.stats()['ndp.raRouteLimit']).toBeGreaterThan(0);
+  });
+});
