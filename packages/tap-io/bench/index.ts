@@ -13,7 +13,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { FrameRing } from '@tapstack/frame-ring';
-import { openTap, openVxlan } from '../src/index.js';
+import { openTap, openVxlan, type TapLink } from '../src/index.js';
 import { loadNative } from '../src/native.js';
 
 const PKG = 'tap-io';
@@ -64,6 +64,13 @@ parentPort.on('message', (m) => {
  * Runs ours and the reference alternately, round by round, so both see the same machine
  * load (this box's 2 cores are shared), after one warm-up of each; returns both medians.
  */
+async function interleaved(fns: Array<() => number | Promise<number>>): Promise<number[]> {
+  for (const f of fns) await f();
+  const vals: number[][] = fns.map(() => []);
+  for (let i = 0; i < ROUNDS; i++) for (let j = 0; j < fns.length; j++) vals[j]!.push(await fns[j]!());
+  return vals.map((v) => median(v));
+}
+
 async function paired(
   ours: () => number | Promise<number>,
   ref: () => number | Promise<number>,
@@ -89,6 +96,8 @@ function refRun(w: Worker, msg: Record<string, unknown>): Promise<{ n: number; m
 async function tapBenches(): Promise<void> {
   const native = loadNative();
   const ours = openTap({ name: `tbo${tag}` });
+  const oursLoop = openTap({ name: `tbl${tag}`, rxMode: 'loop' });
+  quietDevice(oursLoop.name);
   const refDev = native.open(`tbr${tag}`, undefined, undefined, true, false); // blocking fd
   quietDevice(ours.name);
   quietDevice(refDev.name);
@@ -156,34 +165,38 @@ async function tapBenches(): Promise<void> {
     }
     if (ours.stats().txErrors > 0) console.warn(`warning: ${ours.stats().txErrors} TAP write errors`);
 
-    // ---------------- read: ours through the native reader thread into a frame ring
+    // ---------------- read: ours (reader thread, and loop mode) into a frame ring
     const ring = FrameRing.create({ capacity: 8 << 20, maxFrameSize: 2048 });
     ours.attachRxRing(ring);
+    const loopRing = FrameRing.create({ capacity: 8 << 20, maxFrameSize: 2048 });
+    oursLoop.attachRxRing(loopRing);
     for (const size of sizes) {
       const src = frame(size, 2);
       let sink = 0;
       const onFrame = (u8: Uint8Array, off: number, len: number) => {
         sink += u8[off + len - 1]!;
       };
-      const [readOurs, readRef] = await paired(
-        async () => {
-          const b = native.blastStart(ours.name, src);
-          try {
-            await new Promise((r) => setTimeout(r, 20));
-            while (ring.drainRaw(1 << 20, onFrame) > 0);
-            const t0 = performance.now();
-            const end = t0 + ROUND_MS;
-            let n = 0;
-            while (performance.now() < end) {
-              const k = ring.drainRaw(4096, onFrame);
-              n += k;
-              if (k === 0) await ring.waitAsync(5);
-            }
-            return n / ((performance.now() - t0) / 1000);
-          } finally {
-            native.blastStop(b);
+      const consume = async (link: TapLink, r: FrameRing) => {
+        const b = native.blastStart(link.name, src);
+        try {
+          await new Promise((res) => setTimeout(res, 20));
+          while (r.drainRaw(1 << 20, onFrame) > 0);
+          const t0 = performance.now();
+          const end = t0 + ROUND_MS;
+          let n = 0;
+          while (performance.now() < end) {
+            const k = r.drainRaw(4096, onFrame);
+            n += k;
+            if (k === 0) await r.waitAsync(5);
           }
-        },
+          return n / ((performance.now() - t0) / 1000);
+        } finally {
+          native.blastStop(b);
+        }
+      };
+      const [readOurs = 0, readLoop = 0, readRef = 0] = await interleaved([
+        () => consume(ours, ring),
+        () => consume(oursLoop, loopRing),
         async () => {
           const b = native.blastStart(refDev.name, src);
           try {
@@ -194,7 +207,7 @@ async function tapBenches(): Promise<void> {
             native.blastStop(b);
           }
         },
-      );
+      ]);
       const refName = `${PKG}/tap/${size}B/blocking-read-worker-frames-per-s`;
       report({
         package: PKG,
@@ -212,10 +225,19 @@ async function tapBenches(): Promise<void> {
         higherIsBetter: true,
         baseline: { name: refName.replace('frames-per-s', 'MB-per-s'), value: (readRef * size) / 1e6 },
       });
+      report({
+        package: PKG,
+        name: `${PKG}/tap/${size}B/read-loop-mode-frames-per-s`,
+        value: readLoop,
+        unit: 'frames/s',
+        higherIsBetter: true,
+        baseline: { name: refName, value: readRef },
+      });
       if (sink === -1) console.log(sink);
       // let the kernel queue drain before the next size
       await new Promise((r) => setTimeout(r, 20));
       while (ring.drainRaw(1 << 20, onFrame) > 0);
+      while (loopRing.drainRaw(1 << 20, onFrame) > 0);
     }
     const s = ours.stats();
     console.log(
@@ -224,6 +246,7 @@ async function tapBenches(): Promise<void> {
   } finally {
     await worker.terminate();
     await ours.close();
+    await oursLoop.close();
     native.close(refDev.fd);
   }
 }

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <uv.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -200,6 +201,15 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
 struct Reader {
   int fd = -1;
   fr_ring ring;
+  fr_producer prod;
+  std::vector<uint8_t> scratch = std::vector<uint8_t>(65536);
+  bool nowait = true;  // preadv2(RWF_NOWAIT) works on TAP fds since Linux 5.19
+  // Loop mode: no thread; a uv_poll on the JS thread's event loop reads batches.
+  bool loopMode = false;
+  uv_poll_t* poll = nullptr;
+  napi_env env = nullptr;
+  Napi::FunctionReference onWake;
+  Napi::AsyncContext* asyncContext = nullptr;
   Napi::Reference<Napi::Value> sabRef;  // keeps the SAB alive while the thread runs
   Napi::ThreadSafeFunction tsfn;
   std::thread thread;
@@ -236,81 +246,121 @@ void InstallStopSignal() {
   });
 }
 
+// Reads one batch into the ring: the first read blocks when `block` (thread mode), the
+// rest are non-blocking; publishes once. Returns true when a sleeping consumer must be woken.
+bool ReadBatch(Reader* r, bool block, bool* fatal) {
+  fr_producer& p = r->prod;
+  const uint32_t maxFrame = r->ring.max_frame_size;
+  uint32_t nFrames = 0, nDropped = 0;
+  uint64_t nBytes = 0;
+  int woke = 0;
+  for (int i = 0; i < 1024; i++) {
+    bool blocking = block && i == 0;
+    if (i > 0 && block && !r->nowait) break;
+    uint32_t saved = p.w;
+    uint8_t* dst = fr_reserve(&p, maxFrame, &woke);
+    uint8_t* into = dst != nullptr ? dst : r->scratch.data();
+    size_t cap = dst != nullptr ? maxFrame : r->scratch.size();
+    ssize_t n;
+    if (blocking) {
+      if (r->stop.load(std::memory_order_acquire)) n = -1, errno = EINTR;
+      else n = read(r->fd, into, cap);
+    } else if (block) {
+      struct iovec iov = {into, cap};
+      n = preadv2(r->fd, &iov, 1, -1, RWF_NOWAIT);
+    } else {
+      n = read(r->fd, into, cap);  // loop mode: the fd is O_NONBLOCK
+    }
+    if (n > 0) {
+      if (dst != nullptr) {
+        fr_commit(&p, static_cast<uint32_t>(n));
+        nFrames++;
+        nBytes += static_cast<uint64_t>(n);
+      } else {
+        // Ring full: the frame is read (so the device does not stall) and counted as dropped.
+        fr_count_drop(&p);
+        nDropped++;
+      }
+      continue;
+    }
+    // Nothing read: undo a wrap marker reserve() may have placed, so a marker is
+    // never published without the record after it.
+    if (dst != nullptr) p.w = saved;
+    int e = n < 0 ? errno : EIO;
+    if (!blocking && block && (e == EOPNOTSUPP || e == EINVAL)) r->nowait = false;
+    else if (e != EAGAIN && e != EINTR) {
+      r->lastErrno.store(e);
+      r->readErrors.fetch_add(1);
+      if (e == EBADF || e == EBADFD || e == EIO || e == EFAULT) *fatal = true;
+    }
+    break;
+  }
+  if (nFrames) {
+    if (fr_publish(&p)) woke = 1;
+    r->frames.fetch_add(nFrames, std::memory_order_relaxed);
+    r->bytes.fetch_add(nBytes, std::memory_order_relaxed);
+    r->batches.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (nDropped) r->dropped.fetch_add(nDropped, std::memory_order_relaxed);
+  return woke != 0;
+}
+
 void ReaderLoop(Reader* r) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, StopSignal());
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  fr_producer p;
-  fr_producer_init(&p, &r->ring);
-  const uint32_t maxFrame = r->ring.max_frame_size;
-  std::vector<uint8_t> scratch(65536);
-  bool nowait = true;  // preadv2(RWF_NOWAIT) works on TAP fds since Linux 5.19
   while (!r->stop.load(std::memory_order_acquire)) {
-    uint32_t nFrames = 0, nDropped = 0;
-    uint64_t nBytes = 0;
-    int woke = 0;
     bool fatal = false;
-    for (int i = 0; i < 1024; i++) {
-      bool first = i == 0;
-      if (!first && !nowait) break;
-      uint32_t saved = p.w;
-      uint8_t* dst = fr_reserve(&p, maxFrame, &woke);
-      uint8_t* into = dst != nullptr ? dst : scratch.data();
-      size_t cap = dst != nullptr ? maxFrame : scratch.size();
-      ssize_t n;
-      if (first) {
-        if (r->stop.load(std::memory_order_acquire)) n = -1, errno = EINTR;
-        else n = read(r->fd, into, cap);
-      } else {
-        struct iovec iov = {into, cap};
-        n = preadv2(r->fd, &iov, 1, -1, RWF_NOWAIT);
-      }
-      if (n > 0) {
-        if (dst != nullptr) {
-          fr_commit(&p, static_cast<uint32_t>(n));
-          nFrames++;
-          nBytes += static_cast<uint64_t>(n);
-        } else {
-          // Ring full: the frame is read (so the device does not stall) and counted as dropped.
-          fr_count_drop(&p);
-          nDropped++;
-        }
-        continue;
-      }
-      // Nothing read: undo a wrap marker reserve() may have placed, so a marker is
-      // never published without the record after it.
-      if (dst != nullptr) p.w = saved;
-      int e = n < 0 ? errno : EIO;
-      if (!first && (e == EOPNOTSUPP || e == EINVAL)) nowait = false;
-      else if (e != EAGAIN && e != EINTR) {
-        r->lastErrno.store(e);
-        r->readErrors.fetch_add(1);
-        if (e == EBADF || e == EBADFD || e == EIO || e == EFAULT) fatal = true;
-      }
-      break;
-    }
-    if (nFrames) {
-      if (fr_publish(&p)) woke = 1;
-      r->frames.fetch_add(nFrames, std::memory_order_relaxed);
-      r->bytes.fetch_add(nBytes, std::memory_order_relaxed);
-      r->batches.fetch_add(1, std::memory_order_relaxed);
-    }
+    bool woke = ReadBatch(r, true, &fatal);
     // The CAS on CONSUMER_SLEEPING (in fr_publish) allows one wake per consumer sleep;
     // wakePending also keeps at most one threadsafe call in flight.
     if (woke && !r->wakePending.exchange(true)) {
       r->wakeups.fetch_add(1, std::memory_order_relaxed);
       if (r->tsfn.NonBlockingCall(r, WakeJs) != napi_ok) r->wakePending.store(false);
     }
-    if (nDropped) r->dropped.fetch_add(nDropped, std::memory_order_relaxed);
     if (fatal) break;
   }
   r->exited.store(true, std::memory_order_release);
 }
 
+// Loop mode: libuv says the fd is readable; read a batch on the JS thread and, if the
+// consumer sleeps, call the wake callback directly (no thread hop, no threadsafe call).
+void OnPoll(uv_poll_t* h, int status, int) {
+  Reader* r = static_cast<Reader*>(h->data);
+  if (r->stop.load()) return;
+  bool fatal = status < 0;
+  bool woke = !fatal && ReadBatch(r, false, &fatal);
+  if (fatal) {
+    uv_poll_stop(h);
+    r->exited.store(true);
+  }
+  if (woke) {
+    r->wakeups.fetch_add(1, std::memory_order_relaxed);
+    Napi::Env env(r->env);
+    Napi::HandleScope scope(env);
+    try {
+      r->onWake.MakeCallback(env.Global(), {}, *r->asyncContext);
+    } catch (const Napi::Error& e) {
+      // An exception in the wake callback must not unwind into libuv.
+      e.ThrowAsJavaScriptException();
+    }
+  }
+}
+
 void StopReader(Reader* r) {
   if (r->joined) return;
   r->stop.store(true, std::memory_order_release);
+  if (r->loopMode) {
+    uv_poll_stop(r->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(r->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    r->poll = nullptr;
+    r->joined = true;
+    r->onWake.Reset();
+    delete r->asyncContext;
+    r->asyncContext = nullptr;
+    return;
+  }
   // The signal may land just before the thread enters read(); repeat until it has left.
   for (int i = 0; i < 5000 && !r->exited.load(std::memory_order_acquire); i++) {
     pthread_kill(r->thread.native_handle(), StopSignal());
@@ -348,9 +398,38 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
                                     " (pass an Int32Array over the whole SharedArrayBuffer)");
   }
   r->sabRef = Napi::Persistent(info[1]);
-  InstallStopSignal();
-  r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-reader", 0, 1);
-  r->thread = std::thread(ReaderLoop, r);
+  fr_producer_init(&r->prod, &r->ring);
+  r->loopMode = info[3].ToBoolean();
+  if (r->loopMode) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      delete r;
+      throw Napi::Error::New(env, "no event loop");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+      int e = errno;
+      delete r;
+      throw ErrnoError(env, e, "fcntl", "cannot make the TAP fd non-blocking");
+    }
+    r->env = env;
+    r->onWake = Napi::Persistent(info[2].As<Napi::Function>());
+    r->asyncContext = new Napi::AsyncContext(env, "tap-io-reader");
+    r->poll = new uv_poll_t;
+    r->poll->data = r;
+    int rc = uv_poll_init(loop, r->poll, fd);
+    if (rc == 0) rc = uv_poll_start(r->poll, UV_READABLE, OnPoll);
+    if (rc != 0) {
+      delete r->poll;
+      delete r->asyncContext;
+      delete r;
+      throw Napi::Error::New(env, std::string("uv_poll on the TAP fd failed: ") + uv_strerror(rc));
+    }
+  } else {
+    InstallStopSignal();
+    r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-reader", 0, 1);
+    r->thread = std::thread(ReaderLoop, r);
+  }
   auto ext = Napi::External<Reader>::New(env, r, [](Napi::Env, Reader* rr) {
     // Finalizer: only reached after readerStop (which JS always calls on close) or at exit.
     if (!rr->joined) StopReader(rr);
@@ -382,7 +461,10 @@ Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
 
 Napi::Value Ref(const Napi::CallbackInfo& info) {
   Reader* r = info[0].As<Napi::External<Reader>>().Data();
-  if (!r->joined) {
+  if (!r->joined && r->loopMode) {
+    if (info[1].ToBoolean()) uv_ref(reinterpret_cast<uv_handle_t*>(r->poll));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(r->poll));
+  } else if (!r->joined) {
     if (info[1].ToBoolean()) r->tsfn.Ref(info.Env());
     else r->tsfn.Unref(info.Env());
   }

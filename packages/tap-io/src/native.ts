@@ -19,7 +19,7 @@ export interface NativeTap {
   ): { fd: number; name: string; mac: Uint8Array; mtu: number };
   close(fd: number): number;
   writeBatch(fd: number, buf: Uint8Array, lengths: Uint32Array, count: number, out?: Float64Array): number;
-  readerStart(fd: number, ring: Int32Array, onWake: () => void): unknown;
+  readerStart(fd: number, ring: Int32Array, onWake: () => void, loopMode: boolean): unknown;
   readerStop(handle: unknown): void;
   readerStats(handle: unknown): {
     frames: number;

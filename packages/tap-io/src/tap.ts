@@ -26,6 +26,13 @@ export interface TapOptions {
   ringBytes?: number;
   /** Frames staged before send() writes without waiting for the microtask. Default 256. */
   txBatch?: number;
+  /**
+   * Where frames are read. 'thread' (default): a native reader thread blocks in read(2)
+   * and writes into the ring; JS is woken by a threadsafe call. 'loop': no thread; libuv
+   * polls the fd on this thread's event loop and the addon reads each batch into the ring
+   * from the poll callback (one thread fewer; reads compete with the JS on this thread).
+   */
+  rxMode?: 'thread' | 'loop';
 }
 
 const MAX_FRAME = 65535;
@@ -70,6 +77,7 @@ export class TapLink implements Link {
   private stagedBytes = 0;
   private flushQueued = false;
   private readonly txBatch: number;
+  readonly rxMode: 'thread' | 'loop';
   private readonly wout = new Float64Array(3);
   private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0 };
 
@@ -94,6 +102,7 @@ export class TapLink implements Link {
     this.mtu = info.mtu;
     this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
     this.txBatch = opts.txBatch ?? 256;
+    this.rxMode = opts.rxMode ?? 'thread';
     this.lengths = new Uint32Array(Math.max(this.txBatch, 1024));
   }
 
@@ -194,11 +203,16 @@ export class TapLink implements Link {
     this.ring = ring;
     this.onReadable = onReadable;
     const view = new Int32Array(ring.buffer);
-    this.reader = this.native.readerStart(this.fd, view, () => {
-      this.s.rxWakeups++;
-      ring.notifyConsumer();
-      this.onReadable?.();
-    });
+    this.reader = this.native.readerStart(
+      this.fd,
+      view,
+      () => {
+        this.s.rxWakeups++;
+        ring.notifyConsumer();
+        this.onReadable?.();
+      },
+      this.rxMode === 'loop',
+    );
   }
 
   /** Internal ring -> onFrames handlers; sleeps (CONSUMER_SLEEPING) when empty. */

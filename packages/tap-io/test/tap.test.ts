@@ -99,6 +99,28 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     expect(out.stderr.split('\n').filter((l) => l.trim() && !l.includes('Running as user'))).toEqual([]);
   });
 
+  it("rxMode 'loop' (no reader thread): the kernel pings through it", async () => {
+    const name = `tslp${tag}`;
+    const ns = fixture(`tslpns${tag}`);
+    const tap = openTap({ name, rxMode: 'loop' });
+    links.push(tap);
+    try {
+      expect(tap.rxMode).toBe('loop');
+      ns.create();
+      sh('ip', ['link', 'set', name, 'netns', ns.name]);
+      ns.ip(['addr', 'add', '203.0.113.1/24', 'dev', name]);
+      ns.ip(['link', 'set', name, 'up']);
+      const r = respond(tap, '203.0.113.2');
+      const ping = await ns.exec('ping', ['-c', '3', '-i', '0.2', '-W', '2', '203.0.113.2']);
+      expect(ping.stdout).toContain('3 received');
+      expect(r.echoReplies).toBe(3);
+      expect(tap.stats().rxWakeups).toBeGreaterThan(0);
+    } finally {
+      await tap.close();
+      ns.cleanup();
+    }
+  });
+
   it('the reader thread writes into an attached frame ring and wakes a waitAsync consumer', async () => {
     const name = `tsrx${tag}`;
     const tap = openTap({ name });
