@@ -3,10 +3,13 @@
  * daemon opens a TAP, the test moves its kernel side into a network namespace it
  * creates (and always deletes) and gives it 192.0.2.254 / 2001:db8::fe. Then the kernel
  * reaches a service on tapstack (curl to the daemon's HTTP page, v4 and v6), and
- * tapstack reaches a server on the kernel side (through the daemon's bridge).
+ * tapstack reaches a server on the kernel side (through the daemon's bridge, and curl
+ * on the host through the daemon's SOCKS5 front).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +18,7 @@ import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
 import { quietLogger, sleep, until } from './helpers.js';
 
+const execFileAsync = promisify(execFile);
 const reason = skipReason(['curl', 'python3']);
 if (reason) console.log(`tap-netns tests skipped: ${reason}`);
 
@@ -38,6 +42,7 @@ describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
           },
         ],
         bridge: { path: join(dir, 'd.sock') },
+        socks: { enabled: true, listen: '127.0.0.1:0' },
         services: { http: 80, echo: 7 },
       }),
       { logger: quietLogger('tap') },
@@ -99,6 +104,17 @@ describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
       });
       expect(body).toMatch(/^HTTP\/1\.0 200 OK/);
       expect(body).toContain('d.sock');
+      // An unmodified program (curl, on the host) through the daemon's SOCKS5 front.
+      // (Asynchronously: the daemon runs in this process.)
+      const viaSocks = await execFileAsync('curl', [
+        '-sS',
+        '--max-time',
+        '10',
+        '--socks5-hostname',
+        daemon!.info().socks!,
+        'http://192.0.2.254:8000/',
+      ]);
+      expect(viaSocks.stdout).toContain('d.sock');
     } finally {
       if (server.pid) process.kill(server.pid, 'SIGKILL');
       await sleep(50);
