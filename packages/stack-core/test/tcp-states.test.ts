@@ -833,6 +833,42 @@ describe('FIN-WAIT-1 / FIN-WAIT-2 / TIME-WAIT — RFC 9293 §3.6', () => {
     c.t.advanceTo(3499);
     expect(c.t.tcp.connectionCount()).toBe(1);
   });
+  it('a TIME-WAIT tuple can be bound and connected again; the new ISN is higher (RFC 6528, RFC 9293 §3.6.1)', () => {
+    const c = active(new Harness());
+    // Re-create the first connection from a bound port instead.
+    const t = c.t;
+    const h = t.tcp.tcpOpen();
+    expect(t.tcp.tcpBind(h, undefined, 3333)).toBe(0);
+    t.tcp.tcpConnect(h, t.peer, PEER_PORT, t.now);
+    const syn = only(t.flush());
+    t.inject({
+      srcPort: PEER_PORT,
+      dstPort: 3333,
+      seq: 7,
+      ack: seqAdd(syn.repr.seq, 1),
+      flags: F.SYN | F.ACK,
+    });
+    t.flush();
+    t.tcp.tcpClose(h);
+    t.flush();
+    t.inject({
+      srcPort: PEER_PORT,
+      dstPort: 3333,
+      seq: 8,
+      ack: seqAdd(syn.repr.seq, 2),
+      flags: F.ACK | F.FIN,
+    });
+    t.flush();
+    expect(t.tcp.connectionCount()).toBe(2); // the first connection and the TIME-WAIT one
+    t.now += 10_000;
+    const h2 = t.tcp.tcpOpen();
+    expect(t.tcp.tcpBind(h2, undefined, 3333)).toBe(0);
+    expect(t.tcp.tcpConnect(h2, t.peer, PEER_PORT, t.now)).toBe(0);
+    const syn2 = only(t.flush());
+    expect(syn2.repr.srcPort).toBe(3333);
+    expect(((syn2.repr.seq - syn.repr.seq) | 0) > 0).toBe(true);
+    expect(t.tcp.connectionCount()).toBe(2);
+  });
   it('TIME-WAIT ends after 2×MSL', () => {
     const c = passive(new Harness({ config: { msl: 1000 } }));
     c.t.tcp.tcpClose(c.h);

@@ -159,6 +159,10 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     for (const c of s.acceptQueue.splice(0)) c.abortWithRst();
   }
 
+  timeWait(s: TcpSocket): void {
+    if (s.bound) this.unbind(s);
+  }
+
   established(s: TcpSocket): boolean {
     const l = s.listener!;
     if (l.state !== LISTEN || l.acceptQueue.length >= l.backlog) {

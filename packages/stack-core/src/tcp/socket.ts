@@ -43,6 +43,8 @@ export interface TcpContext {
   emit(s: TcpSocket, events: number): void;
   /** The socket reached CLOSED: forget it. */
   closed(s: TcpSocket): void;
+  /** The socket entered TIME-WAIT: its port binding is released (as with SO_REUSEADDR). */
+  timeWait(s: TcpSocket): void;
   /** A passive child reached ESTABLISHED; false when the accept queue is full. */
   established(s: TcpSocket): boolean;
   /** RFC 5961 §7: may a challenge ACK go out now? */
@@ -861,6 +863,7 @@ export class TcpSocket {
     this.keepaliveAt = Infinity;
     this.closeAt = now + 2 * this.ctx.config.msl;
     this.sendRing.release();
+    this.ctx.timeWait(this);
     this.emitEvents(SocketEvent.Closed);
     this.ctx.schedule(this);
   }
