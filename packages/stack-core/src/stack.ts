@@ -827,9 +827,9 @@ export class Stack implements StackApi {
     const payload = frame.subarray(ETHERNET_HEADER_LEN);
     switch (type) {
       case EtherType.Ipv4:
-        return this.ipv4Input(iface, payload, now, multicast);
+        return this.ipv4Input(iface, payload, now);
       case EtherType.Ipv6:
-        return this.ipv6Input(iface, payload, now, multicast);
+        return this.ipv6Input(iface, payload, now);
       case EtherType.Arp:
         return this.arpInput(iface, payload, now);
       case EtherType.Vlan:
@@ -878,7 +878,7 @@ export class Stack implements StackApi {
     this.accept();
   }
 
-  private ipv4Input(iface: Iface | undefined, buf: Uint8Array, now: Instant, linkMulticast: boolean): Rx {
+  private ipv4Input(iface: Iface | undefined, buf: Uint8Array, now: Instant): Rx {
     const p = Ipv4Packet.newChecked(buf);
     if (p === 'truncated') return this.drop('ipv4.truncated');
     if (typeof p === 'string') return this.drop('ipv4.malformed');
@@ -1056,7 +1056,7 @@ export class Stack implements StackApi {
     return this.drop('icmp.noSocket');
   }
 
-  private ipv6Input(iface: Iface | undefined, buf: Uint8Array, now: Instant, linkMulticast: boolean): Rx {
+  private ipv6Input(iface: Iface | undefined, buf: Uint8Array, now: Instant): Rx {
     const p = Ipv6Packet.newChecked(buf);
     if (p === 'truncated') return this.drop('ipv6.truncated');
     if (typeof p === 'string') return this.drop('ipv6.malformed');
@@ -1097,7 +1097,7 @@ export class Stack implements StackApi {
           pkt.set(r.header.subarray(0, IPV6_HEADER_LEN));
           setU16(pkt, 4, r.payload.length);
           pkt.set(r.payload, IPV6_HEADER_LEN);
-          return this.ipv6Input(iface, pkt, now, linkMulticast);
+          return this.ipv6Input(iface, pkt, now);
         }
         case 'duplicate':
           return this.drop('ipv6.fragDuplicate');
@@ -1688,8 +1688,8 @@ export class Stack implements StackApi {
       this.rxOutcome = 0;
       this.count('loopback.rxPackets');
       try {
-        if (pkt[0]! >> 4 === 4) this.ipv4Input(undefined, pkt, now, false);
-        else this.ipv6Input(undefined, pkt, now, false);
+        if (pkt[0]! >> 4 === 4) this.ipv4Input(undefined, pkt, now);
+        else this.ipv6Input(undefined, pkt, now);
       } catch {
         this.count('stack.internalError');
       }
