@@ -41,12 +41,14 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr, labe
       next = 0.25;
     },
     update(done) {
-      while (total > 0 && done / total >= next && next <= 1) {
-        stream.write(
-          `${label}: ${(done / MiB).toFixed(1)} / ${(total / MiB).toFixed(1)} MiB (${Math.round(next * 100)}%)\n`,
-        );
-        next += 0.25;
-      }
+      if (total <= 0 || done / total < next) return;
+      // One line for the highest quarter reached (a big update may cross several).
+      let q = next;
+      while (q + 0.25 <= 1 && done / total >= q + 0.25) q += 0.25;
+      stream.write(
+        `${label}: ${(done / MiB).toFixed(1)} / ${(total / MiB).toFixed(1)} MiB (${Math.round(q * 100)}%)\n`,
+      );
+      next = q + 0.25;
     },
     stop() {},
   };
