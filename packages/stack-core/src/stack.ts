@@ -343,7 +343,7 @@ export class Stack implements StackApi {
       v4: [],
       v6: [],
       arp: new NeighborCache<Ipv4Address>(this.neighborConfig),
-      ndp: new NeighborCache<Ipv6Address>(this.neighborConfig),
+      ndp: new NeighborCache<Ipv6Address>({ ...this.neighborConfig }),
       pendingGarp: [],
       slaac: false,
       rsSent: 0,
@@ -1325,6 +1325,10 @@ export class Stack implements StackApi {
       this.removeRaRoute(any, 0, iface.index, src);
     }
     if (o.mtu !== undefined && o.mtu >= 1280 && o.mtu <= iface.mtu) iface.mtu6 = o.mtu;
+    // RFC 4861 §6.3.4: non-zero Reachable Time and Retrans Timer replace ours (sane bounds).
+    const nc = iface.ndp.config;
+    if (r.reachableTime > 0 && r.reachableTime <= 3_600_000) nc.reachableTime = r.reachableTime;
+    if (r.retransTimer > 0) nc.retransTime = Math.min(Math.max(r.retransTimer, 100), 60_000);
     for (const pi of o.prefixes) {
       if (pi.prefix.isLinkLocal() || pi.prefix.isMulticast()) continue;
       const life = (s: number) => (s === 0xffffffff ? Number.POSITIVE_INFINITY : now + s * 1000);

@@ -729,3 +729,47 @@ describe('router advertisement floods', () => {
     expect(s.stats()['ndp.raRouteLimit']).toBeGreaterThan(0);
   });
 });
+
+describe('router advertisement parameters', () => {
+  it('take the RA Reachable Time and Retrans Timer for NDP (RFC 4861 §6.3.4)', () => {
+    const { s, out } = host();
+    s.addAddress(0, '2001:db8::2/64');
+    s.enableSlaac(0);
+    s.poll(0);
+    const ra: Icmpv6Repr = {
+      kind: 'routerAdvert',
+      hopLimit: 64,
+      managed: false,
+      other: false,
+      routerLifetime: 0,
+      reachableTime: 5000,
+      retransTimer: 300,
+      options: { prefixes: [] },
+    };
+    s.receive(0, icmp6('fe80::1', 'ff02::1', ra, 255, parseMac('33:33:00:00:00:01')), 10);
+    const u = s.udpOpen();
+    s.udpSend(u, new Uint8Array(1), parseIpAddress('2001:db8::1'), 9);
+    out.length = 0;
+    s.poll(100);
+    const nsAt = (t: number) => {
+      s.poll(t);
+      return out.filter((o) => icmp6Of(o.frame)?.kind === 'neighborSolicit').length;
+    };
+    expect(nsAt(100)).toBe(1);
+    expect(nsAt(399)).toBe(1);
+    expect(nsAt(400)).toBe(2); // 300 ms later, not 1000
+    const na: Icmpv6Repr = {
+      kind: 'neighborAdvert',
+      router: false,
+      solicited: true,
+      override: true,
+      target: Ipv6Address.parse('2001:db8::1'),
+      targetLinkAddr: PEER,
+    };
+    s.receive(0, icmp6('2001:db8::1', '2001:db8::2', na, 255), 500);
+    s.poll(5499);
+    expect(s.neighbors(0).find((n) => n.address.toString() === '2001:db8::1')?.state).toBe('REACHABLE');
+    s.poll(5500);
+    expect(s.neighbors(0).find((n) => n.address.toString() === '2001:db8::1')?.state).toBe('STALE');
+  });
+});
