@@ -196,11 +196,30 @@ export class Harness {
   }
 }
 
-/** Deterministic test data: byte i of a stream. */
+/** 64 KiB of seeded noise: the stream pattern repeats it, mixed with the 64 KiB block number. */
+const PATTERN = new Uint8Array(65536);
+{
+  const r = prng(0x5eed);
+  for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = Math.floor(r() * 256);
+}
+
+/** Deterministic test data: byte i of a stream (misplaced, repeated or lost bytes show). */
 export function patternByte(i: number): number {
-  return (i * 131 + (i >>> 11) * 7 + (i >>> 19)) & 0xff;
+  return (PATTERN[i & 0xffff]! ^ (i >>> 16) ^ (((i / 16777216) | 0) * 17)) & 0xff;
 }
 
 export function fillPattern(buf: Uint8Array, offset: number): void {
-  for (let i = 0; i < buf.length; i++) buf[i] = patternByte(offset + i);
+  for (let k = 0; k < buf.length; k++) {
+    const i = offset + k;
+    buf[k] = (PATTERN[i & 0xffff]! ^ (i >>> 16) ^ (((i / 16777216) | 0) * 17)) & 0xff;
+  }
+}
+
+/** Index of the first byte of buf[0, n) that is not the stream at `offset`, or -1. */
+export function checkPattern(buf: Uint8Array, n: number, offset: number): number {
+  for (let k = 0; k < n; k++) {
+    const i = offset + k;
+    if (buf[k] !== ((PATTERN[i & 0xffff]! ^ (i >>> 16) ^ (((i / 16777216) | 0) * 17)) & 0xff)) return k;
+  }
+  return -1;
 }

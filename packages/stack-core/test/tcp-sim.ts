@@ -6,7 +6,7 @@ import { EOF, type TcpConfig } from '../src/registration.js';
 import { TcpLayer } from '../src/tcp/index.js';
 import type { IpAddress } from '../src/wire/ip-address.js';
 import { fillTcpChecksum } from '../src/wire/tcp.js';
-import { FakeHost, fillPattern, patternByte, prng } from './tcp-helpers.js';
+import { checkPattern, FakeHost, fillPattern, prng } from './tcp-helpers.js';
 
 export interface LinkOptions {
   seed?: number;
@@ -168,7 +168,7 @@ export class SimPair {
    * Runs until `done()` or simulated time `limit`; `app` is called after every step
    * (it reads/writes sockets). Returns true when done() became true.
    */
-  run(done: () => boolean, limit: number, app?: () => void): boolean {
+  run(done: () => boolean, limit: number, app?: () => void, tick = Infinity): boolean {
     for (;;) {
       app?.();
       // Socket calls from app may have queued output.
@@ -178,6 +178,8 @@ export class SimPair {
       let next = this.nextEvent();
       // An application still working (a slow reader) keeps the clock ticking.
       if (next === Infinity && app) next = this.now + 5;
+      // A slow reader reads on its own schedule, not only when packets arrive.
+      if (next > this.now + tick) next = this.now + tick;
       if (next > limit) return done();
       this.runAt(next);
     }
@@ -225,7 +227,6 @@ export function transfer(
   let eof = false;
   let shut = false;
   const chunk = new Uint8Array(256 * 1024);
-  let chunkAt = -1;
   const rbuf = new Uint8Array(64 * 1024);
   const ok = sim.run(
     () => eof,
@@ -233,14 +234,14 @@ export function transfer(
     () => {
       if (s === undefined) s = B.tcpAccept(lh);
       while (sent < total) {
-        if (chunkAt !== sent) {
-          fillPattern(chunk, sent);
-          chunkAt = sent;
-        }
-        const n = A.tcpSend(c, chunk.subarray(0, Math.min(chunk.length, total - sent)));
+        // Generate only what the send buffer can take now.
+        const m = Math.min(chunk.length, total - sent, A.tcpSendSpace(c));
+        if (m <= 0) break;
+        const part = chunk.subarray(0, m);
+        fillPattern(part, sent);
+        const n = A.tcpSend(c, part);
         if (n <= 0) break;
         sent += n;
-        chunkAt = -1;
       }
       if (sent === total && !shut) {
         A.tcpShutdown(c);
@@ -256,17 +257,15 @@ export function transfer(
         }
         if (n <= 0) break;
         if (firstBad < 0) {
-          for (let i = 0; i < n; i++) {
-            if (rbuf[i] !== patternByte(got + i)) {
-              firstBad = got + i;
-              break;
-            }
-          }
+          const bad = checkPattern(rbuf, n, got);
+          if (bad >= 0) firstBad = got + bad;
         }
         got += n;
         budget -= n;
       }
     },
+    // A slow reader gets a turn every 5 ms of simulated time.
+    readLimit === Infinity ? Infinity : 5,
   );
   const info = A.tcpInfo(c);
   return {
@@ -307,8 +306,11 @@ export function transferBoth(o: LinkOptions, total: number, limitMs: number): Tr
   const rbuf = new Uint8Array(64 * 1024);
   const pump = (me: ReturnType<typeof side>, h: number, peerBase: number) => {
     while (me.sent < total) {
-      fillPattern(chunk, me.base + me.sent);
-      const n = me.tcp.tcpSend(h, chunk.subarray(0, Math.min(chunk.length, total - me.sent)));
+      const m = Math.min(chunk.length, total - me.sent, me.tcp.tcpSendSpace(h));
+      if (m <= 0) break;
+      const part = chunk.subarray(0, m);
+      fillPattern(part, me.base + me.sent);
+      const n = me.tcp.tcpSend(h, part);
       if (n <= 0) break;
       me.sent += n;
     }
@@ -324,12 +326,8 @@ export function transferBoth(o: LinkOptions, total: number, limitMs: number): Tr
       }
       if (n <= 0) break;
       if (me.bad < 0) {
-        for (let i = 0; i < n; i++) {
-          if (rbuf[i] !== patternByte(peerBase + me.got + i)) {
-            me.bad = me.got + i;
-            break;
-          }
-        }
+        const bad = checkPattern(rbuf, n, peerBase + me.got);
+        if (bad >= 0) me.bad = me.got + bad;
       }
       me.got += n;
     }

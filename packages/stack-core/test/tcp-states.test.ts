@@ -698,6 +698,19 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     peerSend(c, { window: 100, ack: seqAdd(c.ourSeq, 4344) });
     expect(only(c.t.flush()).payload.length).toBe(656);
   });
+  it('RFC 9293 §3.8.6.1: a timeout resends the head even into a zero window (the reopening update may be lost)', () => {
+    const c = passive();
+    c.t.tcp.tcpSend(c.h, bytes(2896));
+    expect(c.t.flush().length).toBe(2);
+    // The peer takes the first segment and closes its window; its later update is lost.
+    peerSend(c, { ack: seqAdd(c.ourSeq, 1448), window: 0 });
+    expect(c.t.flush()).toEqual([]);
+    c.t.advanceTo(c.t.now + 1000);
+    const out = c.t.drain().filter((s) => s.payload.length > 0);
+    expect(out.length).toBeGreaterThan(0);
+    expect(out[0]!.repr.seq).toBe(seqAdd(c.ourSeq, 1448));
+    expect(c.t.tcp.tcpInfo(c.h)!.state).toBe('ESTABLISHED');
+  });
   it('the advertised window follows the free receive buffer; reading reopens it (RFC 9293 §3.8.6.2.2)', () => {
     const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
     const c = passive(t);

@@ -1283,7 +1283,10 @@ export class TcpSocket {
         if (sacked && sacked.count > 0) flight -= sacked.bytesIn(una, seq);
       }
       const avail = Math.max(0, seqDiff(dataEnd, seq));
-      const wndRoom = seqDiff(wndEnd, seq);
+      let wndRoom = seqDiff(wndEnd, seq);
+      // RFC 9293 §3.8.6.1: after a timeout, the head is resent even into a zero window (the
+      // window update that reopened it may have been lost); the answer carries the window.
+      if (this.retries > 0 && seq === una && wndRoom <= 0 && avail > 0) wndRoom = Math.min(avail, smss);
       const cwndRoom = Math.floor(cc.cwnd - flight);
       let len = Math.min(avail, smss, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
       const finPossible = this.finQueued && seqLe(seq, dataEnd) && seqAdd(seq, len) === dataEnd;
