@@ -62,8 +62,12 @@ export function bridgeRequest(
     };
     const timer = setTimeout(() => fail(socketError('ETIMEDOUT', 'bridge')), opts.timeout ?? 30_000);
     const onError = (e: Error) => fail(e);
-    const onClose = () => fail(socketError('ECONNRESET', 'bridge'));
+    // EOF before the reply (the daemon stopped or dropped us): a bridge socket may be
+    // half-open (allowHalfOpen), so 'close' alone would never come.
+    const onClose = () =>
+      fail(replyError('ECONNRESET', 'daemon closed the connection before replying', 'bridge'));
     sock.on('error', onError);
+    sock.on('end', onClose);
     sock.on('close', onClose);
     sock.on('connect', () => sock.write(formatRequest(request)));
     const onReadable = () => {
@@ -85,6 +89,7 @@ export function bridgeRequest(
         settled = true;
         clearTimeout(timer);
         sock.off('error', onError);
+        sock.off('end', onClose);
         sock.off('close', onClose);
         resolve({ socket: sock, fields: reply.fields });
         return;
@@ -125,6 +130,7 @@ export async function bridgeAccept(opts: BridgeOptions & { id: number }): Promis
  * opens one more bridge connection per accepted TCP connection.
  */
 export class BridgeListener extends EventEmitter {
+  private closed = false;
   constructor(
     private readonly opts: BridgeOptions,
     readonly id: number,
@@ -133,9 +139,17 @@ export class BridgeListener extends EventEmitter {
     private readonly control: Socket,
   ) {
     super();
-    control.on('close', () => this.emit('close'));
+    // The daemon ending the control connection (EOF) ends the listener, even when
+    // the socket is half-open and would otherwise wait for our side.
+    control.on('end', () => this.close());
+    control.on('close', () => this.close());
     control.on('error', () => {});
     control.resume();
+  }
+
+  /** True once the listener is gone (closed by us or by the daemon). */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get port(): number {
@@ -146,9 +160,13 @@ export class BridgeListener extends EventEmitter {
     return bridgeAccept({ ...this.opts, id: this.id });
   }
 
+  /** Stops listening (closes the control connection). Emits 'close' once. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.control.end();
     this.control.destroy();
+    this.emit('close');
   }
 }
 
@@ -198,6 +216,8 @@ export class BridgeUdpSocket extends EventEmitter {
         } satisfies BridgeRemoteInfo);
     });
     sock.on('error', (e) => this.emit('error', e));
+    // The daemon ended the session: nothing more can be sent either (even half-open).
+    sock.on('end', () => sock.destroy());
     sock.on('close', () => this.emit('close'));
   }
 

@@ -46,6 +46,13 @@ export interface BridgeServerOptions {
   tcp?: TcpSocketOptions;
 }
 
+export interface BridgeCloseOptions {
+  /** Let open sessions finish instead of ending them now [false]. */
+  drain?: boolean;
+  /** With `drain`: close the sessions still open after this many ms [wait for ever]. */
+  timeout?: number;
+}
+
 interface AcceptWaiter {
   socket: Socket;
   give(h: Handle): void;
@@ -67,6 +74,9 @@ export class BridgeServer extends EventEmitter {
   private readonly tcpListeners = new Map<number, ListenerEntry>();
   private readonly handles = new Set<Handle>();
   private nextListenerId = 1;
+  private stopped = false;
+  private serverClosed: Promise<void> | undefined;
+  private socketIno: number | undefined;
   /** Requests that failed (bad input, timeouts, errors from the stack). */
   rejected = 0;
 
@@ -107,27 +117,81 @@ export class BridgeServer extends EventEmitter {
       if (await someoneListens(this.path)) throw socketError('EADDRINUSE', 'listen', { address: this.path });
       unlinkSync(this.path);
     }
+    if (this.server) throw socketError('EINVAL', 'listen', { address: this.path });
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (s) => this.onConnection(s));
     this.server = server;
+    this.stopped = false;
+    this.serverClosed = undefined;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.path, () => {
         server.off('error', reject);
         server.on('error', (e) => this.emit('error', e));
         chmodSync(this.path, this.opts.mode);
+        this.socketIno = lstatSync(this.path).ino;
         resolve();
       });
     });
   }
 
-  /** Stops listening, ends every session (RST to stack peers) and removes the socket file. */
-  async close(): Promise<void> {
+  /** True once `stopAccepting()` (or a drain) began: new requests get `ERR ESHUTDOWN`. */
+  get accepting(): boolean {
+    return this.server !== undefined && !this.stopped;
+  }
+
+  /**
+   * Stops taking new work while open sessions go on: the Unix socket stops listening
+   * and its file is removed (new clients get ENOENT), TCP listeners opened with LISTEN
+   * close (waiting ACCEPTs get `ERR EBADF`, their control connections end), and a
+   * request line that arrives from now on gets `ERR ESHUTDOWN`. Established CONNECT/
+   * ACCEPT streams and UDP sessions continue. Safe to call more than once.
+   */
+  stopAccepting(): void {
+    if (this.stopped) return;
+    this.stopped = true;
     const s = this.server;
-    this.server = undefined;
+    if (s) this.serverClosed = new Promise<void>((r) => s.close(() => r()));
+    this.removeSocketFile();
+    for (const l of [...this.tcpListeners.values()]) this.closeListener(l);
+  }
+
+  /**
+   * Closes the bridge. By default at once: every session ends (RST to stack peers).
+   * With `{ drain: true }` it first stops accepting (see `stopAccepting()`) and waits
+   * for the open sessions to finish on their own; with `timeout` (ms) it then closes
+   * whatever is left. Resolves with the number of sessions that had to be closed (0
+   * when everything finished in time).
+   */
+  async close(options: BridgeCloseOptions = {}): Promise<number> {
+    this.stopAccepting();
+    if (options.drain && this.sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer =
+          options.timeout !== undefined
+            ? setTimeout(() => finish(), Math.max(0, options.timeout))
+            : undefined;
+        const finish = () => {
+          clearTimeout(timer);
+          this.off('drained', finish);
+          resolve();
+        };
+        this.on('drained', finish);
+      });
+    }
+    const left = this.sockets.size;
+    const gone = left > 0 ? new Promise((r) => this.once('drained', r)) : undefined;
     for (const sock of this.sockets) sock.destroy();
-    for (const l of this.tcpListeners.values()) this.closeListener(l);
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    await gone;
+    for (const l of [...this.tcpListeners.values()]) this.closeListener(l);
+    this.server = undefined;
+    await this.serverClosed;
+    return left;
+  }
+
+  /** Removes the socket file, unless it is no longer ours (another daemon took the path). */
+  private removeSocketFile(): void {
     try {
+      if (this.socketIno !== undefined && lstatSync(this.path).ino !== this.socketIno) return;
       unlinkSync(this.path);
     } catch {
       /* already gone */
@@ -136,7 +200,10 @@ export class BridgeServer extends EventEmitter {
 
   private onConnection(sock: Socket): void {
     this.sockets.add(sock);
-    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('close', () => {
+      this.sockets.delete(sock);
+      if (this.sockets.size === 0) this.emit('drained');
+    });
     sock.on('error', () => {
       /* the client went away; 'close' follows */
     });
@@ -168,6 +235,7 @@ export class BridgeServer extends EventEmitter {
       const line = buf.subarray(0, nl).toString('latin1');
       const parsed = parseRequest(line);
       if (!parsed.ok) this.reject(sock, parsed.code, parsed.message);
+      else if (this.stopped) this.reject(sock, 'ESHUTDOWN', 'bridge is shutting down');
       else this.handle(sock, parsed.request);
     };
     sock.on('data', onData);

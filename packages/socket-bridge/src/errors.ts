@@ -24,6 +24,7 @@ const messages: Record<string, string> = {
   EBADF: 'bad socket handle',
   ENOBUFS: 'no buffer space available',
   EPROTO: 'protocol error',
+  ESHUTDOWN: 'bridge is shutting down',
 };
 
 export interface SocketBridgeError extends Error {
@@ -38,6 +39,7 @@ export interface SocketBridgeError extends Error {
 /** The errno Node would report for `code` (libuv's negative errno; ENOTFOUND is getaddrinfo's -3008). */
 export function errnoFor(code: string): number {
   if (code === 'ENOTFOUND') return -3008;
+  if (code === 'ESHUTDOWN') return -108; // Linux; libuv has no name for it
   const n = (constants.errno as Record<string, number | undefined>)[code];
   return n === undefined ? -4094 /* UV_UNKNOWN */ : -n;
 }

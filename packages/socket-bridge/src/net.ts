@@ -54,6 +54,12 @@ export interface ConnectOptions extends SocketOptions {
 /** RFC 1122 4.2.3.6: keepalive idle time defaults to no less than two hours. */
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
 
+/**
+ * The TapServer that accepted a socket. Not `socket.server`: node:http (and tls)
+ * overwrite that when the socket is handed over with `emit('connection', socket)`.
+ */
+const kOwner = Symbol('tapstack.owner');
+
 /** The TCP socket of the in-process API (what `net.Socket` is to Node). */
 export class TapSocket extends Duplex {
   readonly host: SocketHost;
@@ -66,8 +72,10 @@ export class TapSocket extends Duplex {
   remoteFamily: FamilyName | undefined;
   localAddress: string | undefined;
   localPort: number | undefined;
-  /** The Server that accepted this socket, if any. */
-  server: TapServer | undefined;
+  /** The Server that accepted this socket, if any (node:http replaces it with its own). */
+  server: unknown;
+  /** @internal */
+  [kOwner]: TapServer | undefined;
 
   private readonly tcpOptions: TcpSocketOptions | undefined;
   private reading = false;
@@ -313,7 +321,9 @@ export class TapSocket extends Duplex {
     const pw = this.pendingWrite;
     this.pendingWrite = undefined;
     if (pw && !err) pw.cb(socketError('EPIPE', 'write'));
-    this.server?.connectionClosed();
+    const owner = this[kOwner];
+    this[kOwner] = undefined;
+    owner?.connectionClosed();
     cb(err);
   }
 
@@ -485,6 +495,7 @@ export class TapServer extends EventEmitter {
       }
       const s = new TapSocket(this.host, { handle: c, allowHalfOpen: this.options.allowHalfOpen });
       s.server = this;
+      s[kOwner] = this;
       this.connections++;
       if (this.options.noDelay) s.setNoDelay(true);
       if (this.options.keepAlive) s.setKeepAlive(true, this.options.keepAliveInitialDelay);

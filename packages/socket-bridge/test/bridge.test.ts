@@ -6,16 +6,16 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { connect as unixConnect } from 'node:net';
+import { createServer as createUnixServer, connect as unixConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bridgeConnect, bridgeListen, bridgeUdp } from '../src/bridge-client.js';
+import { bridgeAccept, bridgeConnect, bridgeListen, bridgeUdp } from '../src/bridge-client.js';
 import { BridgeServer } from '../src/bridge-server.js';
 import { createDgram } from '../src/dgram.js';
 import { type TapNet, type TapSocket, createNet } from '../src/net.js';
-import { pattern, serveDns, settled, stackPair, until } from './helpers.js';
+import { pattern, serveDns, settled, sleep, stackPair, until } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -336,5 +336,129 @@ describe('bridge shutdown', () => {
     expect(await until(() => peerEvents.filter((e) => e === 'close').length === 3)).toBe(true);
     expect(peerEvents.filter((e) => e === 'ECONNRESET').length).toBe(3);
     expect(existsSync(p2)).toBe(false);
+  });
+});
+
+describe('bridge client when the daemon goes away', () => {
+  /** A stand-in daemon that takes connections and lets the test end them by hand. */
+  async function fakeDaemon(name: string) {
+    const p = join(dir, name);
+    const conns: import('node:net').Socket[] = [];
+    const server = createUnixServer({ allowHalfOpen: true }, (s) => {
+      conns.push(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(p, r));
+    return { path: p, conns, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  for (const allowHalfOpen of [false, true]) {
+    it(`a pending CONNECT/ACCEPT fails with ECONNRESET on EOF before the reply (allowHalfOpen ${allowHalfOpen})`, async () => {
+      const d = await fakeDaemon(`eof-${allowHalfOpen}.sock`);
+      const c = bridgeConnect({ path: d.path, host: '192.0.2.2', port: 7, allowHalfOpen }).catch(
+        (e: NodeJS.ErrnoException) => e,
+      );
+      const a = bridgeAccept({ path: d.path, id: 1, allowHalfOpen }).catch((e: NodeJS.ErrnoException) => e);
+      expect(await until(() => d.conns.length === 2)).toBe(true);
+      // A daemon that stops ends its side (FIN), it does not reset.
+      for (const s of d.conns) s.end();
+      const result = await Promise.race([
+        Promise.all([c, a]),
+        new Promise<string>((r) => setTimeout(() => r('hung'), 2000)),
+      ]);
+      expect(result).not.toBe('hung');
+      for (const e of result as NodeJS.ErrnoException[]) {
+        expect(e).toMatchObject({ code: 'ECONNRESET', errno: -104, syscall: 'bridge' });
+        expect(e.message).toMatch(/before replying/);
+      }
+      for (const s of d.conns) s.destroy();
+      await d.close();
+    });
+  }
+
+  it("a BridgeListener emits 'close' (once) when the daemon ends its control connection", async () => {
+    for (const allowHalfOpen of [false, true]) {
+      const l = await bridgeListen({ path, port: 0, allowHalfOpen });
+      let closes = 0;
+      l.on('close', () => closes++);
+      // Ending the listener from the daemon side: the bridge drops it when it stops accepting.
+      const b2path = join(dir, `listener-${allowHalfOpen}.sock`);
+      const b2 = new BridgeServer(pair.A.sockets, { path: b2path });
+      await b2.listen();
+      const l2 = await bridgeListen({ path: b2path, port: 0, allowHalfOpen });
+      let closes2 = 0;
+      l2.on('close', () => closes2++);
+      b2.stopAccepting();
+      expect(await until(() => closes2 === 1, 2000)).toBe(true);
+      expect(l2.isClosed).toBe(true);
+      await b2.close();
+      await sleep(50);
+      expect(closes2).toBe(1);
+      // And our own close() emits it once too.
+      l.close();
+      l.close();
+      await sleep(20);
+      expect(closes).toBe(1);
+    }
+  });
+});
+
+describe('bridge drain', () => {
+  it('stopAccepting() refuses new clients while open sessions carry on; close({ drain }) waits for them', async () => {
+    const p3 = join(dir, 'drain.sock');
+    const b3 = new BridgeServer(pair.A.sockets, { path: p3 });
+    await b3.listen();
+    const s = await bridgeConnect({ path: p3, host: '192.0.2.2', port: 7 });
+    const u = await bridgeUdp({ path: p3 });
+    const got = readAll(s);
+    // Connected, but the request line comes only after the drain began.
+    const late = unixConnect(p3);
+    await once(late, 'connect');
+    const lateReply = readAll(late);
+    expect(await until(() => b3.sessions === 3)).toBe(true);
+
+    let resolved = false;
+    const closing = b3.close({ drain: true }).then((n) => {
+      resolved = true;
+      return n;
+    });
+    expect(b3.accepting).toBe(false);
+    expect(existsSync(p3)).toBe(false);
+    await expect(bridgeConnect({ path: p3, host: '192.0.2.2', port: 7 })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    late.end('TAPSTACK/1 CONNECT 192.0.2.2:7\n');
+    expect((await lateReply).toString()).toBe('ERR ESHUTDOWN bridge is shutting down\n');
+    // The open stream still works during the drain.
+    s.write('still ');
+    await sleep(100);
+    expect(resolved).toBe(false);
+    s.end('here');
+    expect((await got).toString()).toBe('still here');
+    await sleep(100);
+    expect(resolved).toBe(false); // the UDP session is still open
+    u.close();
+    expect(await closing).toBe(0);
+    expect(b3.sessions).toBe(0);
+    expect(await until(() => b3.openHandles === 0)).toBe(true);
+  });
+
+  it('close({ drain, timeout }) closes what is left after the timeout', async () => {
+    const p4 = join(dir, 'drain-timeout.sock');
+    const b4 = new BridgeServer(pair.A.sockets, { path: p4 });
+    await b4.listen();
+    const conns = await Promise.all(
+      [0, 1].map(() => bridgeConnect({ path: p4, host: '192.0.2.2', port: 7 })),
+    );
+    const closed = conns.map((c) => {
+      c.on('error', () => {});
+      return once(c, 'close');
+    });
+    const t0 = Date.now();
+    expect(await b4.close({ drain: true, timeout: 300 })).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    await Promise.all(closed);
+    expect(b4.sessions).toBe(0);
+    expect(await until(() => b4.openHandles === 0)).toBe(true);
   });
 });

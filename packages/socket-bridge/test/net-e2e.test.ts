@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
 import { type TapNet, type TapSocket, createNet } from '../src/net.js';
-import { pattern, serveDns, settled, stackPair } from './helpers.js';
+import { pattern, serveDns, settled, stackPair, until } from './helpers.js';
 
 let pair: Awaited<ReturnType<typeof stackPair>>;
 let netA: TapNet;
@@ -269,6 +269,30 @@ describe('net over two stacks', () => {
     expect(Buffer.compare(m6, pattern(1200))).toBe(0);
     expect(r6).toMatchObject({ address: '2001:db8::1', family: 'IPv6', port: a6.address().port });
     for (const s of [a4, b4, a6, b6]) s.close();
+  });
+
+  it('dgram: datagrams whose length equals a stack error number are sent, and errors still reported', async () => {
+    // stack-core's udpSend returns bytes sent or a *positive* SocketError: 7 is
+    // EHOSTUNREACH, 9 EINVAL, 13 ENOBUFS.
+    const b = createDgram(pair.B.sockets).createSocket('udp4');
+    b.bind(5002);
+    await once(b, 'listening');
+    const got: number[] = [];
+    b.on('message', (m: Buffer) => got.push(m.length));
+    const a = createDgram(pair.A.sockets).createSocket('udp4');
+    const send = (n: number, port: number, address: string) =>
+      new Promise<number | string>((res) =>
+        a.send(pattern(n), port, address, (e, k) => res(e ? (e as NodeJS.ErrnoException).code! : k!)),
+      );
+    for (const n of [1, 7, 9, 12, 13]) expect(await send(n, 5002, '192.0.2.2')).toBe(n);
+    expect(await until(() => got.length === 5)).toBe(true);
+    expect(got).toEqual([1, 7, 9, 12, 13]);
+    // Errors, also when the length is the error's own number.
+    expect(await send(9, 0, '192.0.2.2')).toBe('EINVAL');
+    expect(await send(9, 5002, '0.0.0.0')).toBe('EINVAL');
+    expect(await send(20, 5002, '203.0.113.9')).toBe('EHOSTUNREACH');
+    a.close();
+    b.close();
   });
 });
 

@@ -4,6 +4,7 @@
  * important ones over two real stacks.
  */
 import { once } from 'node:events';
+import http from 'node:http';
 import { parseIpAddress } from '@tapstack/stack-core';
 import { describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
@@ -45,6 +46,36 @@ describe('net over FakeHost', () => {
     await once(server, 'close');
     await new Promise((r) => setTimeout(r, 20)); // the fake releases a closed handle once its data drained
     expect(host.openHandles).toBe(0);
+  });
+
+  it('a socket handed to http.Server still reports its close to the TapServer that accepted it', async () => {
+    const host = new FakeHost();
+    const net = createNet(host);
+    const httpServer = http.createServer((_req, res) => res.end('ok'));
+    const accepted: TapSocket[] = [];
+    const server = net.createServer((s) => {
+      accepted.push(s);
+      httpServer.emit('connection', s);
+    });
+    server.listen(80);
+    await once(server, 'listening');
+    const errors: Error[] = [];
+    const c = net.createConnection({ host: '192.0.2.1', port: 80 });
+    const got = collect(c);
+    c.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect((await got).toString()).toMatch(/^HTTP\/1\.1 200[\s\S]*ok$/);
+    const s = accepted[0]!;
+    s.on('error', (e) => errors.push(e));
+    // node:http took over `socket.server`; the TapServer still counts the socket.
+    expect(s.server).toBe(httpServer);
+    if (!s.destroyed) await once(s, 'close');
+    expect(errors).toEqual([]);
+    const count = await new Promise<number>((r) => server.getConnections((_e, n) => r(n)));
+    expect(count).toBe(0);
+    const closed = once(server, 'close');
+    server.close();
+    await closed;
+    httpServer.close();
   });
 
   it('supports half-open connections when allowHalfOpen is set', async () => {
