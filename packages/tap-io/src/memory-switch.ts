@@ -7,6 +7,9 @@
 import type { FrameRing } from '@tapstack/frame-ring';
 import { emptyStats, formatMac, isGroupMac, type Link, type LinkStats, macKey, toMac } from './link.js';
 
+/** Receive copies are carved from slabs of this size (about 170 full-size frames). */
+const SLAB_BYTES = 256 * 1024;
+
 export interface MemorySwitchOptions {
   /** Frames a port may have waiting for delivery; more are dropped. Default 4096. */
   queueFrames?: number;
@@ -88,6 +91,8 @@ class MemorySwitchPort implements Link {
   private readonly maxFrame: number;
   private readonly limit: number;
   private queue: Uint8Array[] = [];
+  private slab = new Uint8Array(0);
+  private slabOff = 0;
   private scheduled = false;
   private closed = false;
   private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
@@ -132,14 +137,27 @@ class MemorySwitchPort implements Link {
     if (this.queue.length) this.kick();
   }
 
-  /** Copies the frame into this port's receive queue (the sender may reuse its buffer). */
+  /**
+   * Copies the frame into this port's receive queue (the sender may reuse its buffer).
+   * Copies go into a shared slab, not one ArrayBuffer each: a per-frame `slice()` was
+   * the switch's largest cost (allocation and GC). A slab is never written twice, so a
+   * view a receiver keeps stays valid; it only pins the slab.
+   */
   enqueue(frame: Uint8Array): void {
     if (this.closed) return;
     if (this.queue.length >= this.limit) {
       this.s.rxDropped++;
       return;
     }
-    this.queue.push(frame.slice());
+    const n = frame.length;
+    if (this.slabOff + n > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(SLAB_BYTES, n));
+      this.slabOff = 0;
+    }
+    const copy = this.slab.subarray(this.slabOff, this.slabOff + n);
+    copy.set(frame);
+    this.slabOff += (n + 7) & ~7;
+    this.queue.push(copy);
     this.kick();
   }
 
