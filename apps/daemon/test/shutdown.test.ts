@@ -191,15 +191,14 @@ describe('tapstackd on SIGTERM', () => {
     }
   });
 
-  // socket-bridge's bridgeRequest() waits for 'close' before the reply, but bridge
-  // sockets are half-open (allowHalfOpen), so a daemon that goes away (EOF) leaves a
-  // pending ACCEPT/CONNECT waiting forever. Enable when the client treats 'end' before
-  // the reply as ECONNRESET.
-  it.skip('a pending ACCEPT fails (does not hang) when the daemon stops', async () => {
+  // A daemon that goes away ends the pending ACCEPT's socket (EOF, no reply); the
+  // client must fail it even on a half-open socket, where 'close' never comes.
+  it('a pending ACCEPT fails (does not hang) when the daemon stops', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tapstackd-sig-'));
     const pair = await startPair();
     try {
-      const listener = await bridgeListen({ path: pair.sock('a.sock'), port: 8080 });
+      const listener = await bridgeListen({ path: pair.sock('a.sock'), port: 8080, allowHalfOpen: true });
+      const listenerClosed = new Promise((r) => listener.once('close', r));
       const pending = listener.accept().then(
         () => 'accepted',
         (e: Error & { code?: string }) => e.code ?? e.message,
@@ -207,6 +206,7 @@ describe('tapstackd on SIGTERM', () => {
       await new Promise((r) => setTimeout(r, 50));
       await pair.a.stop(0);
       expect(['ECONNRESET', 'EBADF']).toContain(await within(pending, 2000, 'pending ACCEPT'));
+      await within(listenerClosed, 2000, "listener 'close'");
       listener.close();
     } finally {
       await pair.stop();
