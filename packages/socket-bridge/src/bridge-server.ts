@@ -134,7 +134,7 @@ export class BridgeServer extends EventEmitter {
     });
   }
 
-  /** True once `stopAccepting()` (or a drain) began: new requests get `ERR ESHUTDOWN`. */
+  /** Listening and taking requests: false before `listen()` and once `stopAccepting()` (or a drain) began. */
   get accepting(): boolean {
     return this.server !== undefined && !this.stopped;
   }
