@@ -160,17 +160,15 @@ export class TapUdpSocket extends EventEmitter {
       (dst) => {
         if (this.closed) return done(socketError('EBADF', 'send'));
         const where = { address: target, port };
-        // udpSend returns the byte count or a *positive* SocketError (tcpSend/tcpRecv use
-        // negative ones), so a datagram whose length equals an error number (1..13)
-        // is ambiguous. Argument errors are therefore caught here, before the call, and
-        // only a result equal to the length counts as sent.
+        // udpSend returns the byte count or -(SocketError). Argument errors are caught
+        // here first so they carry Node's wording; only a result equal to the length counts as sent.
         if (!Number.isInteger(port) || port < 1 || port > 65535)
           return done(socketError('EINVAL', 'send', where));
         if (this.type === 'udp4' && dst.version !== 4) return done(socketError('EINVAL', 'send', where));
         if (dst.isUnspecified()) return done(socketError('EINVAL', 'send', where));
         const r = this.host.udpSend(h, data, dst, port);
         if (r === data.length) done(null, r);
-        else done(fromStackError((r < 0 ? -r : r) as SocketError, 'send', where));
+        else done(fromStackError(-r as SocketError, 'send', where));
       },
       (err: Error) => done(err),
     );

@@ -313,7 +313,7 @@ export class FakeHost implements SocketHost {
   }
   udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number {
     const c = this.conns.get(h);
-    if (!c) return SocketError.EBADF;
+    if (!c) return -SocketError.EBADF;
     if (!c.lport) this.udpBind(h, undefined, 0);
     const d = [...this.conns.values()].find((o) => o.kind === 'udp' && o.lport === port);
     if (d && address.equals(this.address)) {

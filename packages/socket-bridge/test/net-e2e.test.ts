@@ -272,8 +272,8 @@ describe('net over two stacks', () => {
   });
 
   it('dgram: datagrams whose length equals a stack error number are sent, and errors still reported', async () => {
-    // stack-core's udpSend returns bytes sent or a *positive* SocketError: 7 is
-    // EHOSTUNREACH, 9 EINVAL, 13 ENOBUFS.
+    // Lengths that equal stack error numbers (7 EHOSTUNREACH, 9 EINVAL, 13 ENOBUFS)
+    // must not be mistaken for errors: udpSend reports errors as negative numbers.
     const b = createDgram(pair.B.sockets).createSocket('udp4');
     b.bind(5002);
     await once(b, 'listening');

@@ -249,8 +249,12 @@ export interface UdpApi {
    */
   udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle;
   udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError;
-  /** Sends one datagram (fragmented by IPv4 if needed); returns bytes sent or an error. Binds an ephemeral port if unbound. */
-  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError;
+  /**
+   * Sends one datagram (fragmented by IPv4 if needed); returns the bytes queued or
+   * -(SocketError) — negative, like tcpRecv, so a datagram's length is never taken for
+   * an error. Binds an ephemeral port if unbound.
+   */
+  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number;
   /** Next queued datagram, or undefined. */
   udpRecv(h: Handle): { data: Uint8Array; address: IpAddress; port: number } | undefined;
   udpLocal(h: Handle): { address: IpAddress | undefined; port: number } | undefined;

@@ -667,23 +667,23 @@ export class Stack implements StackApi {
     return 0;
   }
 
-  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError {
+  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number {
     const s = this.udp.get(h);
-    if (s === undefined) return SocketError.EBADF;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) return SocketError.EINVAL;
-    if (s.local !== undefined && s.local.version !== address.version) return SocketError.EINVAL;
-    if (s.family === 4 && address.version !== 4) return SocketError.EINVAL;
+    if (s === undefined) return -SocketError.EBADF;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) return -SocketError.EINVAL;
+    if (s.local !== undefined && s.local.version !== address.version) return -SocketError.EINVAL;
+    if (s.family === 4 && address.version !== 4) return -SocketError.EINVAL;
     const max = address.version === 4 ? 65535 - IPV4_HEADER_LEN - UDP_HEADER_LEN : 65535 - UDP_HEADER_LEN;
-    if (data.length > max) return SocketError.EMSGSIZE;
+    if (data.length > max) return -SocketError.EMSGSIZE;
     const bcast = address.version === 4 && this.isBroadcastV4(address.value, s.iface);
-    if (bcast && !s.broadcast) return SocketError.EINVAL;
-    if (address.isUnspecified()) return SocketError.EINVAL;
+    if (bcast && !s.broadcast) return -SocketError.EINVAL;
+    if (address.isUnspecified()) return -SocketError.EINVAL;
     const noSource = this.udpSource(s, address) === undefined;
-    if (noSource) return SocketError.EHOSTUNREACH;
-    if (s.txBytes + data.length > UDP_SEND_QUEUE_BYTES) return SocketError.ENOBUFS;
+    if (noSource) return -SocketError.EHOSTUNREACH;
+    if (s.txBytes + data.length > UDP_SEND_QUEUE_BYTES) return -SocketError.ENOBUFS;
     if (s.port === 0) {
       const err = this.udpBind(h, s.local, 0);
-      if (err !== 0) return err;
+      if (err !== 0) return -err;
     }
     s.tx.push({ data: data.slice(), address, port });
     s.txBytes += data.length;

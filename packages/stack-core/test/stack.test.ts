@@ -147,7 +147,7 @@ describe('routing', () => {
     const ip = out.filter((o) => isIpv4(o.frame)).map((o) => ipv4Of(o.frame));
     expect(ip.map((p) => p.dst.toString())).toContain('203.0.113.5');
     s.removeRoute('0.0.0.0/0');
-    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('8.8.8.8'), 9)).toBe(SocketError.EHOSTUNREACH);
+    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('8.8.8.8'), 9)).toBe(-SocketError.EHOSTUNREACH);
   });
 
   it('loopback: 127.0.0.1, ::1 and our own addresses are delivered on the next poll', () => {
@@ -235,7 +235,7 @@ describe('SLAAC (RFC 4862)', () => {
     expect(macToString(out[0]!.frame.subarray(0, 6))).toBe(macToString(PEER));
     // Router lifetime 0 withdraws the default route.
     s.receive(0, icmp6('fe80::1', 'ff02::1', ra(0), 255, allNodesMac), 2000);
-    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9)).toBe(SocketError.EHOSTUNREACH);
+    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9)).toBe(-SocketError.EHOSTUNREACH);
   });
 
   it('a neighbour advertising our tentative address makes DAD fail; valid lifetime expiry removes it', () => {
@@ -452,7 +452,7 @@ describe('UDP sockets', () => {
     s.addAddress(0, '2001:db8::2/64');
     const v4 = s.udpOpen();
     expect(s.udpBind(v4, Ipv4Address.UNSPECIFIED, 500)).toBe(0);
-    expect(s.udpSend(v4, new Uint8Array(1), parseIpAddress('2001:db8::1'), 9)).toBe(SocketError.EINVAL);
+    expect(s.udpSend(v4, new Uint8Array(1), parseIpAddress('2001:db8::1'), 9)).toBe(-SocketError.EINVAL);
     const both = s.udpOpen();
     expect(s.udpBind(both, undefined, 501)).toBe(0);
     const from6 = (port: number) => {
@@ -494,11 +494,11 @@ describe('UDP sockets', () => {
     const { s } = host();
     s.addAddress(0, '192.0.2.2/24');
     const h = s.udpOpen();
-    expect(s.udpSend(h, new Uint8Array(65508), parseIpAddress('192.0.2.1'), 9)).toBe(SocketError.EMSGSIZE);
-    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.1'), 0)).toBe(SocketError.EINVAL);
-    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('255.255.255.255'), 9)).toBe(SocketError.EINVAL);
-    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(SocketError.EINVAL);
-    expect(s.udpSend(77, new Uint8Array(1), parseIpAddress('192.0.2.1'), 9)).toBe(SocketError.EBADF);
+    expect(s.udpSend(h, new Uint8Array(65508), parseIpAddress('192.0.2.1'), 9)).toBe(-SocketError.EMSGSIZE);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.1'), 0)).toBe(-SocketError.EINVAL);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('255.255.255.255'), 9)).toBe(-SocketError.EINVAL);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(-SocketError.EINVAL);
+    expect(s.udpSend(77, new Uint8Array(1), parseIpAddress('192.0.2.1'), 9)).toBe(-SocketError.EBADF);
     const b = s.udpOpen({ broadcast: true });
     expect(s.udpSend(b, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(1);
   });

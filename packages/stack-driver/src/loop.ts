@@ -452,7 +452,7 @@ export class DriverLoop implements SocketHost {
   udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {
     return this.stack.udpBind(h, address, port);
   }
-  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number | SocketError {
+  udpSend(h: Handle, data: Uint8Array, address: IpAddress, port: number): number {
     const r = this.stack.udpSend(h, data, address, port);
     this.kick();
     return r;

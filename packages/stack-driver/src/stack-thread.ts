@@ -10,7 +10,7 @@ import {
   type Instant,
   type IpAddress,
   parseIpAddress,
-  type SocketError,
+  SocketError,
   type SocketEventMask,
   type TcpInfo,
   type TcpSocketOptions,
@@ -216,7 +216,7 @@ export class StackThread {
       udpBind: (h, a, p) => rpc(Op.udpBind, h, p, text(a?.toString())) as 0 | SocketError,
       udpSend: (h, d, a, p) => {
         const alen = text(a.toString());
-        if (d.length > max - alen) return 10; // EMSGSIZE
+        if (d.length > max - alen) return -SocketError.EMSGSIZE;
         ch.data.set(d, alen);
         return rpc(Op.udpSend, h, p, d.length, alen);
       },
