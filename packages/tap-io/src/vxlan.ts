@@ -6,12 +6,34 @@
  * without multicast). Runs unprivileged; interoperates with a Linux vxlan device.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { FrameRing } from '@tapstack/frame-ring';
 import { emptyStats, isGroupMac, type Link, LinkError, type LinkStats, macKey, toMac } from './link.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_BYTES = 8;
+/** Outer IPv4 + UDP + VXLAN + inner Ethernet headers (RFC 7348 §5: 50 bytes over an IPv4 underlay). */
+export const VXLAN_OVERHEAD_BYTES = 50;
+/**
+ * The largest inner MTU one UDP datagram over IPv4 can carry: 65535 - 50. Over loopback
+ * (device MTU 65536) nothing on the path is smaller.
+ */
+export const VXLAN_MAX_MTU = 65535 - VXLAN_OVERHEAD_BYTES;
+
+/**
+ * The inner MTU to use when none is configured, after Linux's vxlan driver (underlay
+ * device MTU minus the encapsulation): bound to a loopback address, every datagram
+ * stays on `lo` (MTU 65536), so the tunnel carries the largest frames a datagram can
+ * hold (VXLAN_MAX_MTU); otherwise the underlay is assumed to be a 1500-byte Ethernet:
+ * 1450. On loopback the cost is per datagram (a send and a receive syscall, a Node
+ * Buffer each), not per byte: 1450-byte frames there cap a TCP stream far lower.
+ */
+export function defaultVxlanMtu(localAddress = '127.0.0.1'): number {
+  const a = localAddress.toLowerCase();
+  const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1' || a === '0:0:0:0:0:0:0:1';
+  return loopback ? VXLAN_MAX_MTU : 1450;
+}
 /** Flags byte with the I bit (RFC 7348 §5: "valid VNI"). */
 const FLAG_I = 0x08;
 
@@ -25,7 +47,10 @@ export interface VxlanOptions {
   mac: Uint8Array | string;
   /** 24-bit VXLAN network identifier. Default 1. */
   vni?: number;
-  /** Inner IP MTU. Default 1450 (1500-byte underlay minus 50 bytes of encapsulation). */
+  /**
+   * Inner IP MTU. Default `defaultVxlanMtu(address)`: 65485 when bound to loopback, else
+   * 1450 (a 1500-byte underlay minus 50 bytes of encapsulation).
+   */
   mtu?: number;
   /** Local address to bind. Default '127.0.0.1' (use '0.0.0.0' to reach other machines). */
   address?: string;
@@ -72,7 +97,12 @@ export class VxlanLink implements Link {
   private readonly staticByAddress = new Map<string, Endpoint>();
   private readonly learned = new Map<number, Endpoint>();
   private readonly endpoints = new Map<string, Endpoint>();
-  private readonly hdr: Uint8Array;
+  /**
+   * Reused for outgoing datagrams (header written once): dgram sends synchronously here
+   * (see `literalLookup`), and a send the kernel could not take at once (EAGAIN) stays
+   * queued holding it, which `getSendQueueCount()` tells, and then a fresh one is made.
+   */
+  private tx: Buffer;
   private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
   private ring: FrameRing | undefined;
   private onReadable: (() => void) | undefined;
@@ -92,7 +122,7 @@ export class VxlanLink implements Link {
     this.socket = socket;
     this.name = opts.name ?? 'vxlan';
     this.mac = toMac(opts.mac);
-    this.mtu = opts.mtu ?? 1450;
+    this.mtu = opts.mtu ?? defaultVxlanMtu(opts.address);
     this.vni = opts.vni ?? 1;
     this.learn = opts.learn ?? true;
     this.staticPeers = (opts.peers ?? []).map((p) => ep(p.address, p.port ?? VXLAN_PORT));
@@ -100,16 +130,7 @@ export class VxlanLink implements Link {
       this.staticByAddress.set(p.address, p);
       this.endpoints.set(p.key, p);
     }
-    this.hdr = new Uint8Array([
-      FLAG_I,
-      0,
-      0,
-      0,
-      (this.vni >>> 16) & 255,
-      (this.vni >>> 8) & 255,
-      this.vni & 255,
-      0,
-    ]);
+    this.tx = this.newTxBuffer();
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
     socket.on('error', () => {
       this.s.socketErrors++;
@@ -123,7 +144,11 @@ export class VxlanLink implements Link {
       throw new LinkError(`VNI must be an integer in 0..16777215, got ${vni}`, 'EINVAL');
     }
     const address = opts.address ?? '127.0.0.1';
-    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reuseAddr: false });
+    const socket = createSocket({
+      type: isIPv6(address) ? 'udp6' : 'udp4',
+      reuseAddr: false,
+      lookup: literalLookup,
+    });
     await new Promise<void>((resolve, reject) => {
       const onErr = (e: NodeJS.ErrnoException) => {
         socket.close();
@@ -245,22 +270,31 @@ export class VxlanLink implements Link {
     }
     let target: Endpoint | undefined;
     if (!isGroupMac(frame, 0)) target = this.learned.get(macKey(frame, 0));
-    const pkt = Buffer.allocUnsafe(VXLAN_HEADER_BYTES + frame.length);
-    pkt.set(this.hdr, 0);
-    pkt.set(frame, VXLAN_HEADER_BYTES);
+    if (!target && this.endpoints.size === 0) {
+      this.s.txDropped++;
+      return false;
+    }
+    const tx = this.tx;
+    tx.set(frame, VXLAN_HEADER_BYTES);
+    const pkt = tx.subarray(0, VXLAN_HEADER_BYTES + frame.length);
     if (target) {
       this.socket.send(pkt, target.port, target.address);
     } else {
-      if (this.endpoints.size === 0) {
-        this.s.txDropped++;
-        return false;
-      }
       this.s.txFlooded++;
       for (const e of this.endpoints.values()) this.socket.send(pkt, e.port, e.address);
     }
+    // A send still queued holds `tx` until it completes: the next frame needs another.
+    if (this.socket.getSendQueueCount() > 0) this.tx = this.newTxBuffer();
     this.s.txFrames++;
     this.s.txBytes += frame.length;
     return true;
+  }
+
+  private newTxBuffer(): Buffer {
+    // Frames are at most mtu + 18 bytes (an 802.1Q tag).
+    const b = Buffer.allocUnsafeSlow(VXLAN_HEADER_BYTES + this.mtu + 18);
+    b.set([FLAG_I, 0, 0, 0, (this.vni >>> 16) & 255, (this.vni >>> 8) & 255, this.vni & 255, 0], 0);
+    return b;
   }
 
   sendBatch(frames: readonly Uint8Array[]): number {
@@ -287,6 +321,21 @@ export class VxlanLink implements Link {
     this.closed = true;
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/**
+ * dgram's address lookup: IP literals (every peer, in practice) are answered at once,
+ * so `send()` reaches the kernel before it returns instead of one process.nextTick
+ * later (dns.lookup defers even a literal); names still go to dns.lookup.
+ */
+function literalLookup(
+  hostname: string,
+  options: LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family === 0) dnsLookup(hostname, options, callback);
+  else callback(null, hostname, family);
 }
 
 /** Opens a VXLAN link (binds its UDP socket). */

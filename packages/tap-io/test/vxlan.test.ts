@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Link, openVxlan, type VxlanLink } from '../src/index.js';
+import { defaultVxlanMtu, VXLAN_MAX_MTU } from '../src/vxlan.js';
 import { BROADCAST, frame, mac, sleep, until } from './helpers.js';
 
 const open: Link[] = [];
@@ -111,5 +112,50 @@ describe('VxlanLink over loopback', () => {
     ).rejects.toMatchObject({
       code: 'EADDRINUSE',
     });
+  });
+
+  it('sends each frame as it is at the call: a burst from one reused buffer arrives intact', async () => {
+    // The stack hands every frame in the same reused buffer, and the link reuses its
+    // own datagram buffer: a send that left later (or shared a buffer) would corrupt these.
+    const a = await node(1);
+    const b = await node(2, [{ address: '127.0.0.1', port: a.address().port }]);
+    const ga = collect(a);
+    const reused = new Uint8Array(1000);
+    for (let i = 0; i < 300; i++) {
+      reused.set(frame(mac(1), mac(2), 1000, 0x88b5, i & 255));
+      reused[20] = i >> 8;
+      expect(b.send(reused.subarray(0, 100 + i))).toBe(true);
+    }
+    await until(() => ga.length === 300);
+    for (const [i, f] of ga.entries()) {
+      expect(f.length).toBe(100 + i);
+      expect(f[20]).toBe(i >> 8);
+      expect(f[21]).toBe(i & 255);
+      expect(f[99 + i]).toBe(i & 255);
+    }
+  });
+
+  it('defaults to the largest MTU on loopback, 1450 elsewhere, and carries such a frame whole', async () => {
+    expect(VXLAN_MAX_MTU).toBe(65485);
+    expect(defaultVxlanMtu('127.0.0.1')).toBe(65485);
+    expect(defaultVxlanMtu('127.1.2.3')).toBe(65485);
+    expect(defaultVxlanMtu('::1')).toBe(65485);
+    expect(defaultVxlanMtu('0.0.0.0')).toBe(1450);
+    expect(defaultVxlanMtu('192.0.2.1')).toBe(1450);
+    expect(defaultVxlanMtu('2001:db8::1')).toBe(1450);
+    const a = await node(1);
+    const b = await node(2, [{ address: '127.0.0.1', port: a.address().port }]);
+    expect(b.mtu).toBe(65485);
+    const explicit = await openVxlan({ mac: mac(3), address: '127.0.0.1', port: 0, mtu: 1450 });
+    open.push(explicit);
+    expect(explicit.mtu).toBe(1450);
+    const ga = collect(a);
+    // mtu + 14: the largest untagged Ethernet frame, in one 65507-byte UDP payload
+    expect(b.send(frame(mac(1), mac(2), 65485 + 14, 0x88b5, 7))).toBe(true);
+    expect(b.send(frame(mac(1), mac(2), 65485 + 19))).toBe(false);
+    await until(() => ga.length === 1);
+    expect(ga[0]!.length).toBe(65499);
+    expect(ga[0]![65498]).toBe(7);
+    expect(b.stats().socketErrors).toBe(0);
   });
 });
