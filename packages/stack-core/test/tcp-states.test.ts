@@ -743,6 +743,18 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     c.t.advanceTo(10_000 + 10_000 * 12);
     expect(c.t.tcp.socketError(c.h)).toBe(SocketError.ETIMEDOUT);
   });
+  it('keepalive deadlines on fractional clocks do not spin (lastRecv + idle rounds below now)', () => {
+    const c = passive();
+    c.t.now = 1062.0190391627132;
+    peerSend(c, {});
+    c.t.tcp.tcpSetKeepAlive(c.h, 1000);
+    let probes = 0;
+    c.t.host.onSend = () => probes++;
+    c.t.advanceTo(2062.019039162713);
+    c.t.advanceTo(2100);
+    expect(probes).toBe(1);
+    expect(c.t.host.counters.get('tcp.timerStuck') ?? 0).toBe(0);
+  });
   it('ICMP Packet Too Big lowers the segment size (RFC 1191, RFC 8201)', () => {
     const c = passive();
     c.t.tcp.tcpSend(c.h, bytes(3000));

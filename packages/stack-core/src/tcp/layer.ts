@@ -93,6 +93,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private readonly outQueue: TcpSocket[] = [];
   private readonly deferred: TcpSocket[] = [];
   private readonly rsts: PendingRst[] = [];
+  private readonly stuck: TcpSocket[] = [];
   // Timer heap: parallel arrays of deadline and socket.
   private readonly heapAt: number[] = [];
   private readonly heapSock: TcpSocket[] = [];
@@ -352,8 +353,15 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       s.scheduledAt = Infinity;
       if (s.state === CLOSED && !s.rstPending) continue;
       s.onTimer(now);
-      this.schedule(s);
+      if (s.nextDeadline() <= now) {
+        // A deadline that did not move would spin this loop: leave it to the next poll.
+        this.host.count('tcp.timerStuck');
+        this.stuck.push(s);
+      } else {
+        this.schedule(s);
+      }
     }
+    if (this.stuck.length > 0) for (const s of this.stuck.splice(0)) this.schedule(s);
     if (this.deferred.length > 0) {
       for (const s of this.deferred.splice(0)) {
         const ev = s.deferredEvents;

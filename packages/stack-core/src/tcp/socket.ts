@@ -1136,9 +1136,10 @@ export class TcpSocket {
   private onKeepalive(now: number): void {
     this.keepaliveAt = Infinity;
     if (this.keepAliveIdle <= 0 || !(this.state === ESTABLISHED || this.state === CLOSE_WAIT)) return;
-    const idleFor = now - this.lastRecvAt;
-    if (idleFor < this.keepAliveIdle && this.keepaliveProbes === 0) {
-      this.keepaliveAt = this.lastRecvAt + this.keepAliveIdle;
+    // Compare deadlines, not differences: (a + b) - a may round below b.
+    const due = this.lastRecvAt + this.keepAliveIdle;
+    if (due > now && this.keepaliveProbes === 0) {
+      this.keepaliveAt = due;
       return;
     }
     if (this.keepaliveProbes >= KEEPALIVE_PROBES) {
