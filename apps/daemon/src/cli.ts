@@ -58,7 +58,11 @@ export function buildProgram(): Command {
   opt('--vni <n>', 'VXLAN network identifier (links[0].vni)', '42');
   opt('--switch <name>', 'in-memory switch name (links[0].switch)', 'default');
   opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
-  opt('--mtu <bytes>', 'IP MTU of the first link (links[0].mtu)', '1500; 1450 for vxlan');
+  opt(
+    '--mtu <bytes>',
+    'IP MTU of the first link (links[0].mtu)',
+    '1500; vxlan: 65485 on loopback, else 1450',
+  );
   opt('--mac <mac>', 'MAC of the first link (links[0].mac)', 'derived from name and pid');
   opt('--address <cidr>', 'static address, repeatable (links[0].addresses)', 'none');
   opt('--gateway <ip>', 'default gateway, repeatable (links[0].gateway)', 'none');

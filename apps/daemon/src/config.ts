@@ -92,6 +92,9 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+/** IP MTU. */
+const mtu = z.number().int().min(576).max(65521);
+
 /** Addressing, common to every link type. */
 const addressing = {
   /** Static addresses with prefix length. */
@@ -103,7 +106,7 @@ const addressing = {
   /** Default gateway (IPv4 or IPv6), on this link. */
   gateway: z.array(ipAddress).default([]),
   /** IP MTU. */
-  mtu: z.number().int().min(576).max(65521).default(1500),
+  mtu: mtu.default(1500),
   /** Interface MAC; derived from the link name and the process when absent. */
   mac: mac.optional(),
   /** Write every frame on this link to a pcap file. */
@@ -145,7 +148,11 @@ const vxlanLink = z
     /** VXLAN network identifier (24 bits). */
     vni: z.number().int().min(0).max(0xffffff).default(42),
     ...addressing,
-    mtu: addressing.mtu.default(1450),
+    /**
+     * Absent: the link's default (tap-io `defaultVxlanMtu`): 65485 when bound to loopback,
+     * where each datagram costs the same whatever its size, else 1450.
+     */
+    mtu: mtu.optional(),
     ioThread,
   })
   .strict();

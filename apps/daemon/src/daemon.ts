@@ -110,7 +110,8 @@ export class Daemon {
         {
           link: lc.name,
           type: lc.type,
-          mtu: lc.mtu,
+          // A VXLAN link without a configured MTU picks its own (larger on loopback).
+          mtu: opened.link?.mtu ?? lc.mtu ?? 'link default',
           mac: opened.mac,
           ...(opened.worker ? { ioThread: true } : {}),
           ...(opened.udp ? { udp: `${opened.udp.address}:${opened.udp.port}` } : {}),

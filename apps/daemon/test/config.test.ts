@@ -40,6 +40,14 @@ describe('config validation names the bad field', () => {
     expect(c.bridge.enabled).toBe(true);
   });
 
+  it('leaves a VXLAN MTU to the link unless one is set (tap-io picks 65485 on loopback)', () => {
+    const c = validateConfig({ links: [{ type: 'vxlan' }, { type: 'vxlan', name: 'vx1', mtu: 1450 }] });
+    expect(c.links[0]!.mtu).toBeUndefined();
+    expect(c.links[1]!.mtu).toBe(1450);
+    expect(validateConfig({ links: [{ type: 'memory' }] }).links[0]!.mtu).toBe(1500);
+    expect(parseCli(['--link', 'vxlan', '--mtu', '9000']).config.links[0]!.mtu).toBe(9000);
+  });
+
   it('an MTU below 576 on the second link', () => {
     const is = issues({ links: [{ type: 'memory' }, { type: 'vxlan', mtu: 100 }] });
     expect(is).toHaveLength(1);

@@ -84,11 +84,12 @@ describe('tools/demo.mjs', () => {
     expect(out).toMatch(
       /throughput: 8\.0 MiB there and back in [\d.]+ s = [\d.]+ MiB\/s each way, sha256 ok/,
     );
-    // Stats from both daemons: frames crossed the link both ways, no drops.
+    // Stats from both daemons: frames crossed the link both ways, no drops. On loopback
+    // the VXLAN frames are up to 65499 bytes: 8 MiB each way is at least 128 of them.
     const sent = /link frames sent\s+(\d+)\s+(\d+)/.exec(out);
     expect(sent, out).not.toBeNull();
-    expect(Number(sent![1])).toBeGreaterThan(1000);
-    expect(Number(sent![2])).toBeGreaterThan(1000);
+    expect(Number(sent![1])).toBeGreaterThan(128);
+    expect(Number(sent![2])).toBeGreaterThan(128);
     expect(out).toMatch(/link bytes received\s+\d{7,}\s+\d{7,}/);
     expect(out).toMatch(
       /stopped: daemon B \(pid \d+\) exit 0, daemon A \(pid \d+\) exit 0, web server on B \(pid \d+\) exit 0/,
