@@ -711,6 +711,26 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     expect(out[0]!.repr.seq).toBe(seqAdd(c.ourSeq, 1448));
     expect(c.t.tcp.tcpInfo(c.h)!.state).toBe('ESTABLISHED');
   });
+  it('RFC 9293 §3.10.7.4: into a zero receive window a segment at RCV.NXT loses its data, not its ACK (two closed windows must not deadlock)', () => {
+    const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
+    const c = passive(t);
+    c.t.tcp.tcpSend(c.h, bytes(2896));
+    expect(c.t.flush().length).toBe(2);
+    // The peer fills our receive buffer without acknowledging our data: our window closes.
+    for (let i = 0; i < 16; i++) peerSend(c, { data: bytes(1024, i * 1024) });
+    expect(c.t.flush().at(-1)!.repr.window).toBe(0);
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(2896);
+    // Its next segment (its own window is closed too: data at RCV.NXT, a probe) acknowledges ours.
+    peerSend(c, { seq: c.peerSeq, data: bytes(1000), ack: seqAdd(c.ourSeq, 2896) });
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(0);
+    expect(c.t.tcp.tcpInfo(c.h)!.recvQueued).toBe(16384);
+    expect(c.t.host.counters.get('tcp.zeroWindowDrop')).toBe(1);
+    // A segment beyond RCV.NXT stays unacceptable, ACK and all (RFC 5961 spirit).
+    c.t.tcp.tcpSend(c.h, bytes(100));
+    c.t.flush();
+    peerSend(c, { seq: seqAdd(c.peerSeq, 1000), data: bytes(10), ack: seqAdd(c.ourSeq, 2996) });
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(100);
+  });
   it('the advertised window follows the free receive buffer; reading reopens it (RFC 9293 §3.8.6.2.2)', () => {
     const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
     const c = passive(t);

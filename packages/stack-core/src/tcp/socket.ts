@@ -458,9 +458,12 @@ export class TcpSocket {
       this.ctx.markOutput(this);
       if (data.length > 0 && seqLt(seq, this.rcvNxt))
         this.noteDuplicate(seq, Math.min(data.length, seqDiff(this.rcvNxt, seq)));
-      // Still use its ACK when it is only an old duplicate (helps recovery): fall through
-      // for ack processing only when the segment is entirely old.
-      if (!(f & ACK) || !seqLe(seqAdd(seq, segLen), this.rcvNxt) || f & SYN) return;
+      // Still use its ACK when it is only an old duplicate (helps recovery), or when it
+      // starts at RCV.NXT and only our zero window refused its data: "special allowance
+      // should be made to accept valid ACKs" (§3.10.7.4). Else, when both sides' windows
+      // are closed, each drops the ACKs riding on the other's probes: a deadlock.
+      const zeroWindowAtNxt = wnd === 0 && seq === this.rcvNxt;
+      if (!(f & ACK) || f & SYN || !(zeroWindowAtNxt || seqLe(seqAdd(seq, segLen), this.rcvNxt))) return;
       len = 0;
       fin = false;
       seq = this.rcvNxt;
