@@ -427,7 +427,8 @@ async function main() {
   ]) {
     const l = info.links[0];
     say(
-      `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp ?? `127.0.0.1:${udpPorts[label]} (I/O thread)`}, mac ${l.mac}, ${l.addresses.join(' ')}; ` +
+      `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp ?? `127.0.0.1:${udpPorts[label]} (I/O thread)`}, ` +
+        `${l.mtu ? `mtu ${l.mtu}, ` : ''}mac ${l.mac}, ${l.addresses.join(' ')}; ` +
         `bridge ${info.bridge.replace(dir, '$TMP')}, metrics ${info.metrics.replace(dir, '$TMP')}`,
     );
   }

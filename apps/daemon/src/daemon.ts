@@ -36,7 +36,7 @@ export interface DaemonInfo {
   bridge: string | undefined;
   socks: string | undefined;
   metrics: string | undefined;
-  links: { name: string; type: string; mac: string; udp?: string; addresses: string[] }[];
+  links: { name: string; type: string; mac: string; mtu?: number; udp?: string; addresses: string[] }[];
   forwards: { description: string; listen: string }[];
   services: { name: string; port: number }[];
 }
@@ -267,6 +267,8 @@ export class Daemon {
         name: l.config.name,
         type: l.config.type,
         mac: l.mac,
+        // Unknown here when a worker opened the link with its default MTU.
+        ...(l.link ? { mtu: l.link.mtu } : l.config.mtu ? { mtu: l.config.mtu } : {}),
         ...(l.udp ? { udp: `${l.udp.address}:${l.udp.port}` } : {}),
         addresses: this.node
           ? this.node.addresses(i).map((a) => `${String(a.address)}/${a.prefixLength}`)

@@ -74,6 +74,8 @@ describe('tools/demo.mjs', () => {
     expect(out).toMatch(
       /daemon B \(pid \d+\): vxlan udp 127\.0\.0\.1:\d+, .*192\.0\.2\.2\/24 .*2001:db8::2\/64/,
     );
+    // On loopback the VXLAN link carries the largest frames a UDP datagram holds.
+    expect(out).toMatch(/daemon A \(pid \d+\): vxlan udp 127\.0\.0\.1:\d+, mtu 65485,/);
     // The page came from the server attached to B's bridge, to A's virtual address.
     expect(out).toMatch(
       /fetch http:\/\/192\.0\.2\.2\/: HTTP 200, \d+ bytes .*\(192\.0\.2\.1:\d+ -> 192\.0\.2\.2:80\)/,
