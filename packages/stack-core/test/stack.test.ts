@@ -235,7 +235,9 @@ describe('SLAAC (RFC 4862)', () => {
     expect(macToString(out[0]!.frame.subarray(0, 6))).toBe(macToString(PEER));
     // Router lifetime 0 withdraws the default route.
     s.receive(0, icmp6('fe80::1', 'ff02::1', ra(0), 255, allNodesMac), 2000);
-    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9)).toBe(-SocketError.EHOSTUNREACH);
+    expect(s.udpSend(u, enc.encode('x'), parseIpAddress('2001:db8:99::1'), 9)).toBe(
+      -SocketError.EHOSTUNREACH,
+    );
   });
 
   it('a neighbour advertising our tentative address makes DAD fail; valid lifetime expiry removes it', () => {
