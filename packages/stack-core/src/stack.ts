@@ -211,7 +211,8 @@ interface IcmpSocket {
 /** What receive-path functions return, so `return this.drop(...)` reads as one step. */
 type Rx = undefined;
 
-type TcpTransport = TransportProtocol & TcpApi & { socketError?(h: Handle): 0 | SocketError };
+type TcpTransport = TransportProtocol &
+  TcpApi & { socketError?(h: Handle): 0 | SocketError; connectionCount?(): number; handleCount?(): number };
 
 const LOOPBACK_MTU = 65535;
 const LOOPBACK_QUEUE_MAX = 1024;
@@ -484,6 +485,9 @@ export class Stack implements StackApi {
     out['ipv4.reassemblyPending'] = this.reasm4.pending;
     out['ipv6.reassemblyPending'] = this.reasm6.pending;
     out['udp.sockets'] = this.udp.size;
+    // Gauges for leak checks: connections in the demux table (TIME-WAIT included) and handles held.
+    out['tcp.connections'] = this.tcp?.connectionCount?.() ?? 0;
+    out['tcp.handles'] = this.tcp?.handleCount?.() ?? 0;
     return out;
   }
 

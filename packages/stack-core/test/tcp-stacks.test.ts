@@ -132,8 +132,18 @@ describe('TCP through two real Stacks', () => {
         expect(w.dropped).toBeGreaterThan(0);
         expect(a.stats()['tcp.retransmits']).toBeGreaterThan(0);
       }
+      // Gauges: one connection each side, plus B's listener, while open...
+      expect(a.stats()['tcp.connections']).toBe(1);
+      expect(b.stats()['tcp.handles']).toBe(2);
       b.tcpClose(s!);
       a.tcpClose(c);
+      b.tcpClose(l);
+      // ...and nothing held once both closes finish (TIME-WAIT, 2×MSL, runs out too).
+      for (let i = 0; i < 100_000 && w.step(); i++);
+      for (const st of [a, b]) {
+        expect(st.stats()['tcp.handles']).toBe(0);
+        expect(st.stats()['tcp.connections']).toBe(0);
+      }
     });
   }
 });

@@ -734,6 +734,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     return this.conns.size;
   }
 
+  /** Open TCP handles (connections the application holds, listeners, unconnected sockets). */
+  handleCount(): number {
+    return this.handles.size;
+  }
+
   // ---------------------------------------------------------------- timer heap
 
   private heapPush(at: number, s: TcpSocket): void {
