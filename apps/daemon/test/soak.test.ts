@@ -93,6 +93,15 @@ describe('soak through the daemon', () => {
       await sleep(200);
       const heap0 = heapAfterGc();
       const timers0 = timers();
+      // The stacks' TCP handles held by the application side (listeners of services and
+      // forwards); connections still in TIME-WAIT are not handles.
+      const handles = async () => [
+        series(await scrape(pair.a.info().metrics!), 'tapstack_stack_counter', { counter: 'tcp.handles' }),
+        series(await scrape(pair.b.info().metrics!), 'tapstack_stack_counter', { counter: 'tcp.handles' }),
+      ];
+      const handles0 = await handles();
+      expect(handles0[0]).toBeTypeOf('number');
+      expect(handles0[1]).toBeGreaterThan(0); // B's service listeners
 
       const end = Date.now() + SOAK_MS;
       let short = 0;
@@ -170,6 +179,13 @@ describe('soak through the daemon', () => {
       expect(series(a, 'tapstack_sessions_total', { kind: 'forward' })).toBe(20 + forwarded);
       expect(forwarded).toBeGreaterThan(50);
       expect(series(a, 'tapstack_link_counter', { counter: 'rxDropped' })).toBe(0);
+      // The stacks hold no TCP handle more than before the soak.
+      let handles1 = await handles();
+      await until(async () => {
+        handles1 = await handles();
+        return handles1.every((h, i) => h === handles0[i]);
+      }, 5000);
+      expect(handles1).toEqual(handles0);
 
       // No timers left behind, and the heap is back within bounds.
       await sleep(300);
