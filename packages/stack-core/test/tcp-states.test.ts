@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EOF, IcmpErrorKind, SocketError, SocketEvent } from '../src/registration.js';
-import { seqAdd } from '../src/seq.js';
+import { seqAdd, seqDiff } from '../src/seq.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { craft, F, Harness, type Seg } from './tcp-helpers.js';
 
@@ -710,6 +710,109 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     expect(out.length).toBeGreaterThan(0);
     expect(out[0]!.repr.seq).toBe(seqAdd(c.ourSeq, 1448));
     expect(c.t.tcp.tcpInfo(c.h)!.state).toBe('ESTABLISHED');
+  });
+  it('RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a timeout into a zero window probes at SND.UNA; our ACKs stay inside the window a strict peer accepts', () => {
+    const c = passive();
+    const total = 10_000;
+    c.t.tcp.tcpSend(c.h, bytes(total));
+    // A strict receiver (RFC 9293 §3.10.7.4; Linux tcp_sequence()): data only in order and
+    // inside its window, zero-length segments only at RCV.NXT <= SEG.SEQ <= RCV.NXT + RCV.WND.
+    const peer = { nxt: c.ourSeq, wnd: 1024 << 7, got: [] as number[], probes: [] as Seg[], acks: 0 };
+    const take = (segs: Seg[]) => {
+      for (const s of segs) {
+        const seq = s.repr.seq;
+        const len = s.payload.length;
+        if (len === 0) {
+          if (seq === seqAdd(peer.nxt, -1)) continue; // an out-of-window probe, meant to elicit an ACK
+          peer.acks++;
+          expect(seqDiff(seq, peer.nxt), `pure ACK SEQ vs RCV.NXT (RCV.WND ${peer.wnd})`).toBeLessThanOrEqual(
+            peer.wnd,
+          );
+          continue;
+        }
+        if (peer.wnd === 0) peer.probes.push(s);
+        if (seq !== peer.nxt) continue;
+        const n = Math.min(len, peer.wnd);
+        for (let i = 0; i < n; i++) peer.got.push(s.payload[i]!);
+        peer.nxt = seqAdd(peer.nxt, n);
+      }
+    };
+    const ackPeer = (o: { data?: Uint8Array } = {}) =>
+      peerSend(c, { ack: peer.nxt, window: peer.wnd >> 7, ...(o.data ? { data: o.data } : {}) });
+
+    // The first segment arrives and fills the peer's buffer: it acknowledges it with a zero
+    // window, and everything after it is dropped (the window shrank under data in flight).
+    const first = c.t.flush();
+    expect(first.length).toBeGreaterThan(1);
+    take(first.slice(0, 1));
+    peer.wnd = 0;
+    ackPeer();
+    take(c.t.flush());
+    const una = peer.nxt;
+    expect(seqDiff(una, c.ourSeq)).toBe(1448);
+
+    // The retransmission timeout probes at SND.UNA with at most one SMSS (a tail loss probe
+    // may resend the last segment before it).
+    c.t.advanceTo(1000);
+    take(c.t.drain());
+    const atUna = () => peer.probes.filter((p) => p.repr.seq === una).length;
+    expect(atUna()).toBeGreaterThan(0);
+    for (const p of peer.probes) expect(p.payload.length).toBeLessThanOrEqual(1448);
+    // The peer drops the probe's data and answers with its window still closed; it sends
+    // data of its own too. Our ACKs of that data must be acceptable to it.
+    ackPeer({ data: bytes(100) });
+    c.t.advanceTo(c.t.now + 500);
+    take(c.t.drain());
+    ackPeer({ data: bytes(100, 100) });
+    take(c.t.flush());
+    c.t.advanceTo(c.t.now + 500);
+    take(c.t.drain());
+    expect(peer.acks).toBeGreaterThan(0);
+    // More timeouts: still probes at SND.UNA, still acceptable ACKs, the connection stays.
+    const probes = atUna();
+    c.t.advanceTo(c.t.now + 5000);
+    take(c.t.drain());
+    expect(atUna()).toBeGreaterThan(probes);
+    expect(state(c)).toBe('ESTABLISHED');
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(total - 1448);
+
+    // The application reads: the window opens and the rest arrives byte for byte.
+    peer.wnd = 1024 << 7;
+    ackPeer();
+    for (let i = 0; i < 200 && peer.got.length < total; i++) {
+      take(c.t.flush());
+      ackPeer();
+      take(c.t.flush());
+      c.t.advanceTo(c.t.now + 10);
+      take(c.t.drain());
+    }
+    expect(peer.got.length).toBe(total);
+    expect(Uint8Array.from(peer.got)).toEqual(bytes(total));
+    ackPeer();
+    c.t.flush();
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(0);
+  });
+  it('RFC 9293 §3.10.7.4: after the peer shrinks its window under data in flight, our ACKs carry a SEQ inside it', () => {
+    const c = passive();
+    c.t.tcp.tcpSend(c.h, bytes(10_000));
+    expect(c.t.flush().length).toBeGreaterThan(1);
+    // The first segment fills the peer's buffer; the rest is dropped; its window closes.
+    const una = seqAdd(c.ourSeq, 1448);
+    peerSend(c, { ack: una, window: 0 });
+    expect(c.t.flush()).toEqual([]);
+    // Its own data still flows: the ACK of it must not lie beyond RCV.NXT + RCV.WND = una
+    // (Linux tcp_acceptable_seq()), or the peer drops it and resends its data.
+    peerSend(c, { ack: una, window: 0, data: bytes(2000) });
+    c.t.advanceTo(c.t.now + 100);
+    const sent = c.t.drain();
+    // Nothing beyond the window either (a tail loss probe would carry the ACK there).
+    for (const s of sent) expect(s.repr.seq === una || s.payload.length === 0).toBe(true);
+    const acks = sent.filter((s) => s.payload.length === 0);
+    expect(acks.length).toBeGreaterThan(0);
+    for (const a of acks) {
+      expect(a.repr.seq).toBe(una);
+      expect(a.repr.ack).toBe(c.peerSeq);
+    }
   });
   it('RFC 9293 §3.10.7.4: into a zero receive window a segment at RCV.NXT loses its data, not its ACK (two closed windows must not deadlock)', () => {
     const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });

@@ -1069,9 +1069,36 @@ export class TcpSocket {
       this.sndNxt = this.sndUna;
       this.highRxt = this.sndUna;
       this.rttSeq = -1;
+      if (this.sndWnd === 0) this.zeroWindowProbe(now);
     }
     this.rtoAt = now + this.rto;
     this.ctx.markOutput(this);
+  }
+
+  /**
+   * RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: a timeout with the window closed resends the
+   * head (at most one SMSS) as a probe: the update that reopened the window may have been
+   * lost, and the answer carries the window. The probe lies outside the window, so SND.NXT
+   * stays at SND.UNA: the ACKs we send meanwhile keep a SEQ the peer accepts, and once the
+   * window opens sending resumes at SND.UNA (the probe's data was most likely dropped).
+   */
+  private zeroWindowProbe(now: number): void {
+    const avail = seqDiff(seqAdd(this.sndBase, this.sendRing.length), this.sndUna);
+    if (avail <= 0) return; // only the FIN is outstanding: sendData resends it
+    this.emitSegment(now, this.sndUna, ACK, Math.min(avail, this.smss));
+    this.ctx.host.count('tcp.zeroWindowProbes');
+  }
+
+  /**
+   * SEG.SEQ of a segment without data: SND.NXT, but never beyond the right edge of the
+   * peer's window (Linux tcp_acceptable_seq()). After the window shrank under data in
+   * flight, SND.NXT lies outside it and a strict peer (RFC 9293 §3.10.7.4) would drop the
+   * ACK, window update and all.
+   */
+  private ackSeq(): number {
+    if (!this.synchronized) return this.sndNxt;
+    const wndEnd = seqAdd(this.sndUna, this.sndWnd);
+    return seqGt(this.sndNxt, wndEnd) ? wndEnd : this.sndNxt;
   }
 
   /** Rings are kept while a connection is busy and freed after IDLE_RELEASE of emptiness. */
@@ -1120,6 +1147,9 @@ export class TcpSocket {
       const dataSent = seqDiff(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, this.sndUna);
       len = Math.min(this.smss, Math.max(dataSent, 0));
       seq = seqAdd(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, -len);
+      // Not beyond a window the peer shrank (Linux __tcp_retransmit_skb()): it would drop
+      // the probe, and the ACK riding on it. The RTO probes at SND.UNA instead.
+      if (seq !== this.sndUna && !seqLt(seq, seqAdd(this.sndUna, this.sndWnd))) return;
     }
     let fin = this.finQueued && seqAdd(seq, len) === dataEnd && seqGt(this.sndMax, dataEnd);
     if (len === 0 && !fin) return;
@@ -1183,7 +1213,7 @@ export class TcpSocket {
     }
     if (st === SYN_SENT || st === SYN_RECEIVED) return;
     if (st !== TIME_WAIT && st !== FIN_WAIT_2) this.sendData(now);
-    if (this.ackNow) this.emitSegment(now, this.sndNxt, ACK, 0);
+    if (this.ackNow) this.emitSegment(now, this.ackSeq(), ACK, 0);
     this.ctx.schedule(this);
   }
 
@@ -1287,10 +1317,7 @@ export class TcpSocket {
         if (sacked && sacked.count > 0) flight -= sacked.bytesIn(una, seq);
       }
       const avail = Math.max(0, seqDiff(dataEnd, seq));
-      let wndRoom = seqDiff(wndEnd, seq);
-      // RFC 9293 §3.8.6.1: after a timeout, the head is resent even into a zero window (the
-      // window update that reopened it may have been lost); the answer carries the window.
-      if (this.retries > 0 && seq === una && wndRoom <= 0 && avail > 0) wndRoom = Math.min(avail, smss);
+      const wndRoom = seqDiff(wndEnd, seq);
       const cwndRoom = Math.floor(cc.cwnd - flight);
       let len = Math.min(avail, smss, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
       const finPossible = this.finQueued && seqLe(seq, dataEnd) && seqAdd(seq, len) === dataEnd;
