@@ -36,7 +36,7 @@ interface Conn {
 /** Passive open with options (SYN with MSS 1460, WS 7, SACK-permitted, TS), accepted. */
 function passive(
   t = new Harness(),
-  opts: { sack?: boolean; ts?: boolean; ws?: number } = {},
+  opts: { sack?: boolean; ts?: boolean; ws?: number; mss?: number } = {},
 ): Conn & { l: number } {
   const sack = opts.sack ?? true;
   const ts = opts.ts ?? true;
@@ -48,7 +48,7 @@ function passive(
     dstPort: PORT,
     seq: PEER_ISS,
     flags: F.SYN,
-    mss: 1460,
+    mss: opts.mss ?? 1460,
     wscale: opts.ws ?? 7,
     sackPermitted: sack,
     ...(ts ? { ts: [PEER_TS, 0] as [number, number] } : {}),
@@ -813,6 +813,36 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
       expect(a.repr.seq).toBe(una);
       expect(a.repr.ack).toBe(c.peerSeq);
     }
+  });
+  it('RFC 8985 §7.3: a tail loss probe resends the last segment sent, at most one SMSS, even on a jumbo-MTU link', () => {
+    // Loopback-sized MTU: SMSS = 65495 (peer MSS) - 12 (timestamps) = 65483.
+    const smss = 65483;
+    const c = passive(new Harness({ mtu: 65535 }), { mss: 65495 });
+    // An RTT sample first (the PTO needs SRTT).
+    c.t.tcp.tcpSend(c.h, bytes(1000));
+    expect(only(c.t.flush()).payload.length).toBe(1000);
+    c.t.advanceTo(10);
+    peerSend(c, { ack: seqAdd(c.ourSeq, 1000), window: 4096, ts: c.tsVal + 1 });
+    c.t.flush();
+    const start = seqAdd(c.ourSeq, 1000);
+    // Three full segments, none acknowledged.
+    const total = 3 * smss;
+    c.t.tcp.tcpSend(c.h, bytes(total, 1000));
+    const flight = c.t.flush();
+    expect(flight.map((s) => s.payload.length)).toEqual([smss, smss, smss]);
+    const end = seqAdd(start, total);
+    let probe: Seg | undefined;
+    for (let t = c.t.now + 10; probe === undefined && t < c.t.now + 1000; t += 10) {
+      c.t.advanceTo(t);
+      probe = c.t.drain()[0];
+    }
+    expect(c.t.host.counters.get('tcp.tlpProbes')).toBe(1);
+    expect(c.t.host.counters.get('tcp.rtoTimeouts') ?? 0).toBe(0);
+    // The last SMSS of the flight, ending at SND.NXT: never the whole flight.
+    expect(probe!.payload.length).toBeLessThanOrEqual(smss);
+    expect(probe!.payload.length).toBe(smss);
+    expect(seqAdd(probe!.repr.seq, probe!.payload.length)).toBe(end);
+    expect(probe!.payload).toEqual(bytes(total + 1000).subarray(1000 + total - smss));
   });
   it('RFC 9293 §3.10.7.4: into a zero receive window a segment at RCV.NXT loses its data, not its ACK (two closed windows must not deadlock)', () => {
     const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
