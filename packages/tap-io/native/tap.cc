@@ -24,6 +24,8 @@
 #include <uv.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -214,6 +216,10 @@ struct Reader {
   Napi::ThreadSafeFunction tsfn;
   std::thread thread;
   std::atomic<bool> wakePending{false};
+  // Wake coalescing (thread mode): after claiming a consumer wake for a batch smaller than
+  // kCoalesceFrames, keep reading for up to coalesceNs before the threadsafe call.
+  int64_t coalesceNs = 0;
+  std::atomic<uint64_t> deferred{0};
   std::atomic<bool> stop{false}, exited{false};
   std::atomic<uint64_t> frames{0}, bytes{0}, dropped{0}, readErrors{0}, wakeups{0}, batches{0};
   std::atomic<int> lastErrno{0};
@@ -248,7 +254,7 @@ void InstallStopSignal() {
 
 // Reads one batch into the ring: the first read blocks when `block` (thread mode), the
 // rest are non-blocking; publishes once. Returns true when a sleeping consumer must be woken.
-bool ReadBatch(Reader* r, bool block, bool* fatal) {
+bool ReadBatch(Reader* r, bool block, bool* fatal, uint32_t* got = nullptr) {
   fr_producer& p = r->prod;
   const uint32_t maxFrame = r->ring.max_frame_size;
   uint32_t nFrames = 0, nDropped = 0;
@@ -302,7 +308,20 @@ bool ReadBatch(Reader* r, bool block, bool* fatal) {
     r->batches.fetch_add(1, std::memory_order_relaxed);
   }
   if (nDropped) r->dropped.fetch_add(nDropped, std::memory_order_relaxed);
+  if (got != nullptr) *got = nFrames;
   return woke != 0;
+}
+
+// Wake coalescing: stop holding the wake at this many frames, or when no frame came for
+// kCoalesceGapNs (the link went quiet: a lone frame waits at most this long), or after
+// Reader::coalesceNs in all.
+constexpr uint32_t kCoalesceFrames = 256;
+constexpr int64_t kCoalesceGapNs = 20000;
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 void ReaderLoop(Reader* r) {
@@ -310,9 +329,35 @@ void ReaderLoop(Reader* r) {
   sigemptyset(&set);
   sigaddset(&set, StopSignal());
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  pthread_setname_np(pthread_self(), "tapio-reader");
+  // ppoll timeouts of tens of microseconds: do not let the default 50 us slack stretch them.
+  if (r->coalesceNs > 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   while (!r->stop.load(std::memory_order_acquire)) {
     bool fatal = false;
-    bool woke = ReadBatch(r, true, &fatal);
+    uint32_t got = 0;
+    bool woke = ReadBatch(r, true, &fatal, &got);
+    // A sleeping consumer was found (and its wake claimed) after a small batch. A JS wakeup
+    // costs far more than a frame, and on a busy 2-core box the woken JS thread preempts this
+    // one, so while frames keep coming (gap < kCoalesceGapNs) keep reading until
+    // kCoalesceFrames are out or coalesceNs has passed, then wake once. Measured under load:
+    // without this JS woke every 14-27 frames; with it every ~250-350, and read rose 1.3-1.7x.
+    if (woke && !fatal && r->coalesceNs > 0 && got < kCoalesceFrames) {
+      r->deferred.fetch_add(1, std::memory_order_relaxed);
+      const int64_t deadline = NowNs() + r->coalesceNs;
+      uint32_t total = got;
+      while (total < kCoalesceFrames && !r->stop.load(std::memory_order_acquire)) {
+        int64_t left = deadline - NowNs();
+        if (left <= 0) break;
+        if (left > kCoalesceGapNs) left = kCoalesceGapNs;
+        struct pollfd pfd = {r->fd, POLLIN, 0};
+        struct timespec ts = {static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+        if (ppoll(&pfd, 1, &ts, nullptr) <= 0) break;  // timeout, or EINTR from close()
+        uint32_t more = 0;
+        ReadBatch(r, true, &fatal, &more);  // readable: the blocking read returns at once
+        total += more;
+        if (fatal || more == 0) break;
+      }
+    }
     // The CAS on CONSUMER_SLEEPING (in fr_publish) allows one wake per consumer sleep;
     // wakePending also keeps at most one threadsafe call in flight.
     if (woke && !r->wakePending.exchange(true)) {
@@ -427,6 +472,7 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     }
   } else {
     InstallStopSignal();
+    if (info[4].IsNumber()) r->coalesceNs = static_cast<int64_t>(info[4].As<Napi::Number>().DoubleValue() * 1000);
     r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-reader", 0, 1);
     r->thread = std::thread(ReaderLoop, r);
   }
@@ -455,6 +501,7 @@ Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
   o.Set("readErrors", static_cast<double>(r->readErrors.load()));
   o.Set("wakeups", static_cast<double>(r->wakeups.load()));
   o.Set("batches", static_cast<double>(r->batches.load()));
+  o.Set("deferredWakes", static_cast<double>(r->deferred.load()));
   o.Set("lastErrno", r->lastErrno.load());
   return o;
 }
@@ -483,6 +530,7 @@ struct Blaster {
 };
 
 void BlastLoop(Blaster* b) {
+  pthread_setname_np(pthread_self(), "tapio-blast");
   constexpr int kBatch = 64;
   struct mmsghdr msgs[kBatch];
   struct iovec iov[kBatch];

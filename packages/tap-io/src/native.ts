@@ -19,7 +19,13 @@ export interface NativeTap {
   ): { fd: number; name: string; mac: Uint8Array; mtu: number };
   close(fd: number): number;
   writeBatch(fd: number, buf: Uint8Array, lengths: Uint32Array, count: number, out?: Float64Array): number;
-  readerStart(fd: number, ring: Int32Array, onWake: () => void, loopMode: boolean): unknown;
+  readerStart(
+    fd: number,
+    ring: Int32Array,
+    onWake: () => void,
+    loopMode: boolean,
+    coalesceUs?: number,
+  ): unknown;
   readerStop(handle: unknown): void;
   readerStats(handle: unknown): {
     frames: number;
@@ -28,6 +34,7 @@ export interface NativeTap {
     readErrors: number;
     wakeups: number;
     batches: number;
+    deferredWakes: number;
     lastErrno: number;
   };
   readerRef(handle: unknown, ref: boolean): void;

@@ -33,6 +33,14 @@ export interface TapOptions {
    * from the poll callback (one thread fewer; reads compete with the JS on this thread).
    */
   rxMode?: 'thread' | 'loop';
+  /**
+   * Thread mode, wake coalescing: when the reader finds the consumer asleep after a batch
+   * of fewer than 256 frames, it keeps reading while frames keep coming (no gap of 20 us)
+   * for up to this many microseconds or 256 frames, then wakes JS once. A busy link then
+   * costs one JS wakeup per hundreds of frames instead of one per small batch; a lone frame
+   * waits at most 20 us more. 0 wakes at once. Default 200.
+   */
+  rxCoalesceUs?: number;
 }
 
 const MAX_FRAME = 65535;
@@ -78,6 +86,7 @@ export class TapLink implements Link {
   private flushQueued = false;
   private readonly txBatch: number;
   readonly rxMode: 'thread' | 'loop';
+  private readonly rxCoalesceUs: number;
   private readonly wout = new Float64Array(3);
   private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0 };
 
@@ -103,6 +112,12 @@ export class TapLink implements Link {
     this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
     this.txBatch = opts.txBatch ?? 256;
     this.rxMode = opts.rxMode ?? 'thread';
+    const co = opts.rxCoalesceUs ?? 200;
+    if (!(co >= 0 && co <= 1_000_000)) {
+      native.close(info.fd);
+      throw new LinkError(`openTap: rxCoalesceUs ${co} must be between 0 and 1000000`, 'EINVAL');
+    }
+    this.rxCoalesceUs = co;
     this.lengths = new Uint32Array(Math.max(this.txBatch, 1024));
   }
 
@@ -212,6 +227,7 @@ export class TapLink implements Link {
         this.onReadable?.();
       },
       this.rxMode === 'loop',
+      this.rxCoalesceUs,
     );
   }
 
@@ -256,6 +272,7 @@ export class TapLink implements Link {
       s.rxDropped = r.dropped;
       s.rxErrors = r.readErrors;
       s.rxBatches = r.batches;
+      s.rxDeferredWakes = r.deferredWakes;
     }
     return s;
   }

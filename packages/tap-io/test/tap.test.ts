@@ -3,7 +3,7 @@
  * deletes. Runs when root with /dev/net/tun (CI); skipped with a message otherwise.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameRing } from '@tapstack/frame-ring';
@@ -200,6 +200,47 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
       expect(frames / batches).toBeGreaterThan(1);
     } finally {
       await tap.close();
+    }
+  });
+
+  it('wake coalescing: bursts reach a consumer that sleeps without a timeout; 0 turns it off', async () => {
+    const native = (await import('../src/native.js')).loadNative();
+    expect(() => openTap({ name: `tsbad${tag}`, rxCoalesceUs: -1 })).toThrow(/rxCoalesceUs/);
+    expect(() => openTap({ name: `tsbad${tag}`, rxCoalesceUs: Number.NaN })).toThrow(LinkError);
+    for (const rxCoalesceUs of [0, 1_000_000]) {
+      const name = `tsco${tag}`;
+      // a huge budget: only the 256-frame cap or a 20 us quiet gap may end a held wake
+      const tap = openTap({ name, rxCoalesceUs });
+      noIpv6(name);
+      let frames = 0;
+      tap.onFrames((fs) => {
+        frames += fs.length;
+      });
+      try {
+        const kernelDrops = () =>
+          Number(readFileSync(`/sys/class/net/${name}/statistics/tx_dropped`, 'utf8'));
+        let sent = 0;
+        for (let burst = 0; burst < 5; burst++) {
+          // a short burst, then the link goes quiet
+          const b = native.blastStart(name, frame(mac(0x44), mac(0x33), 100, 0x88b5, burst));
+          await new Promise((r) => setTimeout(r, 2 + burst));
+          sent += native.blastStop(b).sent;
+          // the pump sleeps with no timeout: only the reader's (possibly held) wake brings the tail
+          await until(
+            () => frames >= sent - kernelDrops() && frames === tap.stats().rxFrames,
+            5000,
+            'burst tail',
+          );
+        }
+        expect(sent).toBeGreaterThan(0);
+        expect(frames).toBeGreaterThan(0);
+        const st = tap.stats();
+        expect(st.rxDropped).toBe(0);
+        if (rxCoalesceUs === 0) expect(st.rxDeferredWakes).toBe(0);
+        expect(st.rxWakeups).toBeLessThanOrEqual(frames);
+      } finally {
+        await tap.close();
+      }
     }
   });
 
