@@ -68,6 +68,57 @@ describe('onesSum over 32-bit words', () => {
     const odd = new Uint8Array(new ArrayBuffer(1027), 1, 1025).fill(0xa5);
     expect(onesSum(odd, 1, 1025)).toBe(reference(odd, 1, 1025));
   });
+  it('agrees with the byte definition on random lengths, offsets, data and initial sums', () => {
+    // xorshift32, seeded: the same cases every run.
+    let x = 0x9e3779b9;
+    const rand = () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) / 4294967296;
+    };
+    const backing = new Uint8Array(2048 + 64);
+    for (let round = 0; round < 3000; round++) {
+      const mode = round % 4; // random bytes, all 0xff (maximal carries), all zero, sparse
+      for (let i = 0; i < backing.length; i++)
+        backing[i] = mode === 1 ? 0xff : mode === 2 ? 0 : mode === 3 && rand() < 0.9 ? 0 : (rand() * 256) | 0;
+      const len = (rand() * 2001) | 0;
+      const viewOffset = (rand() * 32) | 0;
+      const view = backing.subarray(viewOffset, viewOffset + len + 32);
+      const start = (rand() * 32) | 0;
+      const initial =
+        round % 5 === 0 ? 0 : round % 5 === 1 ? Math.floor(rand() * 2 ** 40) : (rand() * 0x10000) | 0;
+      expect(
+        onesSum(view, start, start + len, initial),
+        `offset ${viewOffset} start ${start} len ${len} initial ${initial} mode ${mode}`,
+      ).toBe(reference(view, start, start + len, initial));
+    }
+  });
+  it('keeps up with more buffers than it caches views for, and with a shrunk resizable buffer', () => {
+    const bufs = Array.from({ length: 7 }, (_, k) => new Uint8Array(300 + k).fill(k + 1));
+    for (let r = 0; r < 3; r++)
+      for (const b of bufs) expect(onesSum(b, 2, b.length - 1, r)).toBe(reference(b, 2, b.length - 1, r));
+    const Resizable = ArrayBuffer as unknown as new (
+      n: number,
+      o: { maxByteLength: number },
+    ) => ArrayBuffer & {
+      resize(n: number): void;
+    };
+    const ab = new Resizable(4096, { maxByteLength: 8192 });
+    new Uint8Array(ab).fill(0x5a);
+    expect(onesSum(new Uint8Array(ab, 8, 4000), 0, 4000)).toBe(
+      reference(new Uint8Array(ab, 8, 4000), 0, 4000),
+    );
+    ab.resize(1024);
+    expect(onesSum(new Uint8Array(ab, 8, 1000), 0, 1000)).toBe(
+      reference(new Uint8Array(ab, 8, 1000), 0, 1000),
+    );
+    ab.resize(8192);
+    new Uint8Array(ab).fill(0xa7);
+    expect(onesSum(new Uint8Array(ab, 4, 8000), 0, 8000)).toBe(
+      reference(new Uint8Array(ab, 4, 8000), 0, 8000),
+    );
+  });
   it('sums views of different (and shared) buffers one after another (the cached view)', () => {
     const a = new Uint8Array(256).fill(1);
     const b = new Uint8Array(512).fill(2);
