@@ -313,10 +313,11 @@ bool ReadBatch(Reader* r, bool block, bool* fatal, uint32_t* got = nullptr) {
 }
 
 // Wake coalescing: stop holding the wake at this many frames, or when no frame came for
-// kCoalesceGapNs (the link went quiet: a lone frame waits at most this long), or after
-// Reader::coalesceNs in all.
+// kCoalesceGapNs (the link went quiet), or after Reader::coalesceNs in all.
 constexpr uint32_t kCoalesceFrames = 256;
 constexpr int64_t kCoalesceGapNs = 20000;
+// Only hold a wake when the read for the batch's first frame blocked less than this.
+constexpr int64_t kBusyNs = 50000;
 
 int64_t NowNs() {
   struct timespec ts;
@@ -335,13 +336,18 @@ void ReaderLoop(Reader* r) {
   while (!r->stop.load(std::memory_order_acquire)) {
     bool fatal = false;
     uint32_t got = 0;
+    const int64_t before = r->coalesceNs > 0 ? NowNs() : 0;
     bool woke = ReadBatch(r, true, &fatal, &got);
-    // A sleeping consumer was found (and its wake claimed) after a small batch. A JS wakeup
+    // How long the read blocked for this batch's first frame: short = frames are streaming.
+    const bool busy = r->coalesceNs > 0 && NowNs() - before < kBusyNs;
+    // A sleeping consumer was found (and its wake claimed) after a small batch whose first
+    // frame came soon after the previous batch (an idle link, e.g. request/response traffic,
+    // wakes at once: no added latency). A JS wakeup
     // costs far more than a frame, and on a busy 2-core box the woken JS thread preempts this
     // one, so while frames keep coming (gap < kCoalesceGapNs) keep reading until
     // kCoalesceFrames are out or coalesceNs has passed, then wake once. Measured under load:
     // without this JS woke every 14-27 frames; with it every ~250-350, and read rose 1.3-1.7x.
-    if (woke && !fatal && r->coalesceNs > 0 && got < kCoalesceFrames) {
+    if (woke && !fatal && busy && got < kCoalesceFrames) {
       r->deferred.fetch_add(1, std::memory_order_relaxed);
       const int64_t deadline = NowNs() + r->coalesceNs;
       uint32_t total = got;

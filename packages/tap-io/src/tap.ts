@@ -34,11 +34,12 @@ export interface TapOptions {
    */
   rxMode?: 'thread' | 'loop';
   /**
-   * Thread mode, wake coalescing: when the reader finds the consumer asleep after a batch
-   * of fewer than 256 frames, it keeps reading while frames keep coming (no gap of 20 us)
-   * for up to this many microseconds or 256 frames, then wakes JS once. A busy link then
-   * costs one JS wakeup per hundreds of frames instead of one per small batch; a lone frame
-   * waits at most 20 us more. 0 wakes at once. Default 200.
+   * Thread mode, wake coalescing: when the reader finds the consumer asleep while frames
+   * are streaming (the read for the batch's first frame blocked < 50 us) and the batch is
+   * under 256 frames, it keeps reading until 256 frames, a 20 us gap with no frame, or this
+   * many microseconds, then wakes JS once. A busy link costs one JS wakeup per hundreds of
+   * frames instead of one per small batch; a frame on an idle link (request/response) is
+   * not held. 0 wakes at once. Default 200.
    */
   rxCoalesceUs?: number;
 }
