@@ -214,6 +214,15 @@ type Rx = undefined;
 type TcpTransport = TransportProtocol &
   TcpApi & { socketError?(h: Handle): 0 | SocketError; connectionCount?(): number; handleCount?(): number };
 
+/** The drop counter (after the family prefix) for each way reassembly can refuse a fragment. */
+const FRAG_DROPS = {
+  duplicate: 'fragDuplicate',
+  overlap: 'fragOverlap',
+  tooBig: 'fragTooBig',
+  noMemory: 'fragNoMemory',
+  malformed: 'fragMalformed',
+} as const;
+
 const LOOPBACK_MTU = 65535;
 const LOOPBACK_QUEUE_MAX = 1024;
 const UDP_DEFAULT_RECV_BYTES = 262_144;
@@ -932,16 +941,8 @@ export class Stack implements StackApi {
             now,
           );
         }
-        case 'duplicate':
-          return this.drop('ipv4.fragDuplicate');
-        case 'overlap':
-          return this.drop('ipv4.fragOverlap');
-        case 'tooBig':
-          return this.drop('ipv4.fragTooBig');
-        case 'noMemory':
-          return this.drop('ipv4.fragNoMemory');
         default:
-          return this.drop('ipv4.fragMalformed');
+          return this.drop(`ipv4.${FRAG_DROPS[r.kind]}`);
       }
     }
     this.ipv4Deliver(
@@ -1103,16 +1104,8 @@ export class Stack implements StackApi {
           pkt.set(r.payload, IPV6_HEADER_LEN);
           return this.ipv6Input(iface, pkt, now);
         }
-        case 'duplicate':
-          return this.drop('ipv6.fragDuplicate');
-        case 'overlap':
-          return this.drop('ipv6.fragOverlap');
-        case 'tooBig':
-          return this.drop('ipv6.fragTooBig');
-        case 'noMemory':
-          return this.drop('ipv6.fragNoMemory');
         default:
-          return this.drop('ipv6.fragMalformed');
+          return this.drop(`ipv6.${FRAG_DROPS[r.kind]}`);
       }
     }
     const upper = p.payload.subarray(w.offset);
