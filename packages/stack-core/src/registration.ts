@@ -83,6 +83,12 @@ export interface IpHost {
    * neighbour queue full); TCP treats that as a loss.
    */
   sendIp(src: IpAddress, dst: IpAddress, protocol: number, payload: Uint8Array, now: Instant): boolean;
+  /**
+   * True when packets to `dst` leave through an interface that offloads TCP checksums
+   * (InterfaceConfig.checksumOffload): the transport may then leave the field 0.
+   * Absent means false.
+   */
+  checksumOffload?(dst: IpAddress): boolean;
   /** Fills `buf` from the configured random source. */
   random(buf: Uint8Array): void;
   /** A new handle from the stack-wide socket set. */
@@ -109,9 +115,10 @@ export interface TransportProtocol {
   readonly protocol: number;
   /**
    * One received segment. `segment` is a view into the received frame, valid only during
-   * the call (copy what you keep). The transport verifies its own checksum.
+   * the call (copy what you keep). The transport verifies its own checksum unless
+   * `checksumTrusted` says the frame came in on an interface that offloads checksums.
    */
-  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant): void;
+  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant, checksumTrusted?: boolean): void;
   /**
    * An ICMP error about a segment we sent. `quoted` holds the start of that segment
    * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU.
@@ -279,6 +286,14 @@ export interface InterfaceConfig {
    * reuses its buffers): copy it (into a frame ring, a socket write) before returning.
    */
   transmit(frame: Uint8Array): void;
+  /**
+   * TCP checksum offload, as Linux does on `lo` and `veth`: TCP segments sent here
+   * leave their checksum 0 and TCP segments received here are not checked. Only for a
+   * link whose frames never leave trusted memory and where every station offloads too
+   * (an in-process switch between our own stacks); never for TAP, VXLAN or anything
+   * that may corrupt frames. Default false.
+   */
+  checksumOffload?: boolean;
 }
 
 /** IP-layer tunables (defaults in brackets). */

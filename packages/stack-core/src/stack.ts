@@ -154,6 +154,8 @@ interface Iface {
   /** IPv6 link MTU (an RA's MTU option can lower it). */
   mtu6: number;
   transmit: (frame: Uint8Array) => void;
+  /** InterfaceConfig.checksumOffload: TCP checksums neither filled nor checked here. */
+  csumOffload: boolean;
   /** Transmit scratch: frames are built here and handed to `transmit` as a view. */
   tx: Uint8Array;
   v4: AddrV4[];
@@ -325,6 +327,7 @@ export class Stack implements StackApi {
       isLocalAddress: (a) => this.isLocalAddress(a),
       maxTransportPayload: (dst) => this.maxTransportPayload(dst),
       sendIp: (src, dst, protocol, payload, now) => this.sendIp(src, dst, protocol, payload, now),
+      checksumOffload: (dst) => this.lookupRoute(dst)?.iface?.csumOffload === true,
       random: (buf) => this.config.random(buf),
       allocHandle: () => this.nextHandle++,
       emit: (h, ev) => this.emit(h, ev),
@@ -349,6 +352,7 @@ export class Stack implements StackApi {
       mtu: config.mtu,
       mtu6: Math.max(1280, config.mtu),
       transmit: config.transmit,
+      csumOffload: config.checksumOffload === true,
       tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
       v4: [],
       v6: [],
@@ -980,7 +984,7 @@ export class Stack implements StackApi {
       case 6:
         if (bcast || noAddress) return this.drop('tcp.broadcast');
         if (this.tcp === undefined) return this.drop('tcp.notAvailable');
-        this.tcp.input(src, dst, payload, now);
+        this.tcp.input(src, dst, payload, now, iface?.csumOffload === true);
         return this.accept();
       case 1:
         if (noAddress) return this.drop('ipv4.notForUs');
@@ -1117,7 +1121,7 @@ export class Stack implements StackApi {
       case 6:
         if (mcast) return this.drop('tcp.broadcast');
         if (this.tcp === undefined) return this.drop('tcp.notAvailable');
-        this.tcp.input(src, dst, upper, now);
+        this.tcp.input(src, dst, upper, now, iface?.csumOffload === true);
         return this.accept();
       case 59:
         return this.drop('ipv6.noNextHeader');

@@ -167,6 +167,7 @@ export class StackDriver {
             name: captured.name,
             mac,
             mtu: captured.mtu,
+            ...(captured.checksumOffload ? { checksumOffload: true } : {}),
             send: (f) => captured.send(f),
             ...(captured.sendBatch
               ? { sendBatch: (fs: readonly Uint8Array[]) => captured.sendBatch!(fs) }

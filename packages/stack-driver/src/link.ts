@@ -10,6 +10,8 @@ export interface DriverLink {
   readonly mac: Uint8Array;
   /** IP MTU (frames are up to mtu + 14 bytes). */
   readonly mtu: number;
+  /** Every station on the link offloads TCP checksums (tap-io MemorySwitch `checksumOffload`). */
+  readonly checksumOffload?: boolean;
   /** Sends one frame (the link copies or writes it before returning); false = dropped. */
   send(frame: Uint8Array): boolean;
   /** Sends several frames at once (one syscall where the link can); returns how many were taken. */

@@ -5,7 +5,7 @@
  * the same frames give the same faults: every frame draws the same number of random
  * values whatever the options.
  */
-import type { Link, LinkStats } from './link.js';
+import { type Link, LinkError, type LinkStats } from './link.js';
 import { WrappedLink } from './wrapped-link.js';
 
 export interface FaultOptions {
@@ -275,6 +275,12 @@ export function withFaults(link: Link, options: FaultOptions): FaultyLink {
     const v = options[k];
     if (v !== undefined && !(v >= 0 && v <= 1))
       throw new RangeError(`withFaults: ${k} must be in [0, 1], got ${v}`);
+  }
+  if ((options.corrupt ?? 0) > 0 && link.checksumOffload === true) {
+    throw new LinkError(
+      `withFaults: link ${link.name} offloads TCP checksums, so corrupted frames would be delivered; corrupt must be 0`,
+      'EINVAL',
+    );
   }
   return new FaultLink(link, options);
 }

@@ -19,6 +19,12 @@ export interface Link {
   readonly name: string;
   readonly mac: Uint8Array;
   readonly mtu: number;
+  /**
+   * True when every station on this link trusts the others' frames (an in-process
+   * MemorySwitch created with `checksumOffload`): stacks leave TCP checksums 0 and do
+   * not check them, as Linux does on `lo` and `veth`. Absent means false.
+   */
+  readonly checksumOffload?: boolean;
   /** Copies or writes the frame before returning; false = dropped (and counted). */
   send(frame: Uint8Array): boolean;
   /** Sends many frames; returns how many were accepted. */

@@ -9,12 +9,22 @@ import { emptyStats, formatMac, isGroupMac, type Link, type LinkStats, macKey, t
 
 /** Receive copies are carved from slabs of this size (about 170 full-size frames). */
 const SLAB_BYTES = 256 * 1024;
+/** Delivered slabs a port keeps for reuse (4 MiB); more are left to the GC. */
+const SPARE_SLABS = 16;
 
 export interface MemorySwitchOptions {
   /** Frames a port may have waiting for delivery; more are dropped. Default 4096. */
   queueFrames?: number;
   /** How a batch is delivered: setImmediate (default; lets I/O and timers run) or queueMicrotask. */
   schedule?: 'immediate' | 'microtask';
+  /**
+   * TCP checksum offload on every port (Link.checksumOffload): frames never leave this
+   * process, so stacks on this switch skip computing and checking TCP checksums (Linux
+   * does the same on `lo`). Every station must offload: a port that checks would drop
+   * the offloaded segments. withFaults refuses to corrupt frames on such a link.
+   * Default false.
+   */
+  checksumOffload?: boolean;
 }
 
 export interface SwitchPortOptions {
@@ -30,11 +40,13 @@ export class MemorySwitch {
   private readonly table = new Map<number, MemorySwitchPort>();
   readonly queueFrames: number;
   readonly schedule: (fn: () => void) => void;
+  readonly checksumOffload: boolean;
   forwarded = 0;
   flooded = 0;
 
   constructor(opts: MemorySwitchOptions = {}) {
     this.queueFrames = opts.queueFrames ?? 4096;
+    this.checksumOffload = opts.checksumOffload === true;
     this.schedule = opts.schedule === 'microtask' ? queueMicrotask : (fn) => setImmediate(fn);
   }
 
@@ -88,11 +100,16 @@ class MemorySwitchPort implements Link {
   readonly mac: Uint8Array;
   readonly mtu: number;
   readonly switch: MemorySwitch;
+  readonly checksumOffload: boolean;
   private readonly maxFrame: number;
   private readonly limit: number;
   private queue: Uint8Array[] = [];
   private slab = new Uint8Array(0);
   private slabOff = 0;
+  /** Slabs holding the frames now queued (the last one is being filled). */
+  private slabs: Uint8Array[] = [];
+  /** Slabs whose frames were delivered: reused, so steady traffic allocates nothing. */
+  private spare: Uint8Array[] = [];
   private scheduled = false;
   private closed = false;
   private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
@@ -105,6 +122,7 @@ class MemorySwitchPort implements Link {
     this.name = opts.name;
     this.mac = toMac(opts.mac);
     this.mtu = opts.mtu ?? 1500;
+    this.checksumOffload = sw.checksumOffload;
     this.maxFrame = this.mtu + 18;
     this.limit = opts.queueFrames ?? sw.queueFrames;
   }
@@ -139,9 +157,10 @@ class MemorySwitchPort implements Link {
 
   /**
    * Copies the frame into this port's receive queue (the sender may reuse its buffer).
-   * Copies go into a shared slab, not one ArrayBuffer each: a per-frame `slice()` was
-   * the switch's largest cost (allocation and GC). A slab is never written twice, so a
-   * view a receiver keeps stays valid; it only pins the slab.
+   * Copies go into slabs, not one ArrayBuffer each: a per-frame `slice()` was the
+   * switch's largest cost (allocation and GC). Receivers get views that are valid only
+   * during their call (the Link contract), so a delivered batch's slabs are reused:
+   * fresh ArrayBuffers were most of the external memory that drove V8's full GCs.
    */
   enqueue(frame: Uint8Array): void {
     if (this.closed) return;
@@ -151,7 +170,10 @@ class MemorySwitchPort implements Link {
     }
     const n = frame.length;
     if (this.slabOff + n > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(SLAB_BYTES, n));
+      let next = this.spare.pop();
+      if (next === undefined || next.length < n) next = new Uint8Array(Math.max(SLAB_BYTES, n));
+      this.slab = next;
+      this.slabs.push(next);
       this.slabOff = 0;
     }
     const copy = this.slab.subarray(this.slabOff, this.slabOff + n);
@@ -172,7 +194,20 @@ class MemorySwitchPort implements Link {
     if (this.closed) return;
     const batch = this.queue;
     if (batch.length === 0) return;
+    const used = this.slabs;
     this.queue = [];
+    this.slabs = [];
+    this.slab = new Uint8Array(0); // the next frame starts a fresh (or spare) slab
+    this.slabOff = 0;
+    try {
+      this.hand(batch);
+    } finally {
+      // Every view of `batch` is dead now (ring copies, handlers returned).
+      for (const slab of used) if (this.spare.length < SPARE_SLABS) this.spare.push(slab);
+    }
+  }
+
+  private hand(batch: Uint8Array[]): void {
     let bytes = 0;
     for (const f of batch) bytes += f.length;
     if (this.ring) {
@@ -199,6 +234,8 @@ class MemorySwitchPort implements Link {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.slabs = [];
+    this.spare = [];
     this.switch.remove(this);
   }
 

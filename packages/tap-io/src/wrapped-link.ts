@@ -27,6 +27,10 @@ export abstract class WrappedLink implements Link {
   get mtu(): number {
     return this.inner.mtu;
   }
+  /** A wrapper that only watches frames keeps the inner link's offload (a pcap then shows TCP checksums as 0, like tcpdump on `lo`). */
+  get checksumOffload(): boolean {
+    return this.inner.checksumOffload === true;
+  }
 
   /** Subclasses: a frame going out. Return false when it was dropped. */
   abstract send(frame: Uint8Array): boolean;
