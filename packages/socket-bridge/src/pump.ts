@@ -10,6 +10,13 @@ import { EOF, type Handle, SocketEvent, type SocketError } from '@tapstack/stack
 import type { SocketHost } from '@tapstack/stack-driver';
 import { socketErrorName } from '@tapstack/stack-core';
 import { recvChunk } from './recv.js';
+import { readIntoUserBuffer } from './user-buffer.js';
+
+/**
+ * Every pump on the thread reads its stream into this one buffer: a read is copied into
+ * the stack's send buffer before the callback returns, so nothing outlives the call.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(65536);
 
 export type PumpEnd = 'closed' | 'aborted' | 'reset';
 
@@ -25,6 +32,8 @@ export class HandlePump {
   bytesDown = 0;
   /** The stack error that ended the connection, if any ("ECONNRESET"). */
   error: string | undefined;
+  /** True when the stream is read into the shared buffer (no allocation per read). */
+  readonly userBuffer: boolean;
 
   constructor(
     private readonly host: SocketHost,
@@ -33,7 +42,13 @@ export class HandlePump {
     private readonly onEnd: (how: PumpEnd, pump: HandlePump) => void,
   ) {
     host.watch(handle, (m) => this.onEvents(m));
-    stream.on('data', (c: Buffer) => this.onData(c));
+    // Bytes the request parser gave back (unshift) come first, as 'data', then reads go
+    // straight from the shared buffer into tcpSend.
+    stream.pause();
+    for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null)
+      this.onData(c);
+    this.userBuffer = readIntoUserBuffer(stream, READ_BUFFER, (n, b) => this.onRead(n, b));
+    if (!this.userBuffer) stream.on('data', (c: Buffer) => this.onData(c));
     stream.on('end', () => {
       this.streamEnded = true;
       this.maybeShutdown();
@@ -67,6 +82,23 @@ export class HandlePump {
     this.host.tcpClose(this.handle);
     this.stream.destroy();
     this.onEnd('reset', this);
+  }
+
+  /** A read into the shared buffer; false pauses the stream (the stack is full). */
+  private onRead(n: number, b: Buffer): boolean {
+    if (this.done) return false;
+    const data = b.subarray(0, n);
+    if (this.pending) {
+      this.pending = Buffer.concat([this.pending, data]);
+      return false;
+    }
+    const taken = this.send(data);
+    if (taken < 0) return false;
+    if (taken < n) {
+      this.pending = Buffer.from(data.subarray(taken)); // the shared buffer is reused
+      return false;
+    }
+    return true;
   }
 
   private onData(chunk: Buffer): void {

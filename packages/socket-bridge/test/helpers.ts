@@ -7,14 +7,20 @@ import { createDgram } from '../src/dgram.js';
 /**
  * A has B (192.0.2.2) as its DNS server; call `serveDns` on B to answer names.
  */
-export async function stackPair(opts: { tcp?: Partial<TcpConfig>; queueFrames?: number } = {}) {
-  const sw = new MemorySwitch(opts.queueFrames ? { queueFrames: opts.queueFrames } : {});
+export async function stackPair(
+  opts: { tcp?: Partial<TcpConfig>; queueFrames?: number; mtu?: number; checksumOffload?: boolean } = {},
+) {
+  const sw = new MemorySwitch({
+    ...(opts.queueFrames ? { queueFrames: opts.queueFrames } : {}),
+    checksumOffload: opts.checksumOffload === true,
+  });
+  const mtu = opts.mtu ? { mtu: opts.mtu } : {};
   const A = await StackDriver.create({
     dns: { servers: ['192.0.2.2'], timeoutMs: 500, retries: 1 },
     ...(opts.tcp ? { tcp: opts.tcp } : {}),
     links: [
       {
-        link: sw.createPort({ name: 'a0', mac: '02:00:00:00:00:0a' }),
+        link: sw.createPort({ name: 'a0', mac: '02:00:00:00:00:0a', ...mtu }),
         addresses: ['192.0.2.1/24', '2001:db8::1/64'],
       },
     ],
@@ -23,7 +29,7 @@ export async function stackPair(opts: { tcp?: Partial<TcpConfig>; queueFrames?: 
     ...(opts.tcp ? { tcp: opts.tcp } : {}),
     links: [
       {
-        link: sw.createPort({ name: 'b0', mac: '02:00:00:00:00:0b' }),
+        link: sw.createPort({ name: 'b0', mac: '02:00:00:00:00:0b', ...mtu }),
         addresses: ['192.0.2.2/24', '2001:db8::2/64'],
       },
     ],

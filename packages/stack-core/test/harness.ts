@@ -24,12 +24,13 @@ export class Segment {
   /** Every frame ever sent, with the index of the sender (for assertions). */
   readonly log: { from: number; frame: Uint8Array }[] = [];
 
-  attach(stack: Stack, name: string, mac: string, mtu = 1500): number {
+  attach(stack: Stack, name: string, mac: string, mtu = 1500, checksumOffload = false): number {
     const id = this.members.length;
     const iface = stack.addInterface({
       name,
       mac: parseMac(mac),
       mtu,
+      checksumOffload,
       transmit: (f) => {
         const copy = f.slice();
         this.queue.push({ from: id, frame: copy });

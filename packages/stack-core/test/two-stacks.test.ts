@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { SocketEvent } from '../src/registration.js';
-import { Ipv4Address, Ipv6Address, parseIpAddress } from '../src/wire/ip-address.js';
+import { type IpAddress, Ipv4Address, Ipv6Address, parseIpAddress } from '../src/wire/ip-address.js';
+import { verifyTcpChecksum } from '../src/wire/tcp.js';
 import { Segment, newStack, runUntil, settle } from './harness.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function pair() {
+function pair(offload: { a?: boolean; b?: boolean } = {}) {
   const seg = new Segment();
   const a = newStack(1);
   const b = newStack(2);
-  const ia = seg.attach(a, 'eth0', '02:00:00:00:00:0a');
-  const ib = seg.attach(b, 'eth0', '02:00:00:00:00:0b');
+  const ia = seg.attach(a, 'eth0', '02:00:00:00:00:0a', 1500, offload.a);
+  const ib = seg.attach(b, 'eth0', '02:00:00:00:00:0b', 1500, offload.b);
   a.addAddress(ia, '192.0.2.1/24');
   b.addAddress(ib, '192.0.2.2/24');
   a.addAddress(ia, '2001:db8::1/64');
@@ -163,4 +164,73 @@ describe('TCP through the IP layer', () => {
       expect(mss).toBeGreaterThanOrEqual(max - 40);
     });
   }
+});
+
+describe('TCP checksum offload (InterfaceConfig.checksumOffload)', () => {
+  /** The TCP segments in logged frames, with their pseudo-header addresses. */
+  function tcpSegments(log: { frame: Uint8Array }[]) {
+    const out: { src: IpAddress; dst: IpAddress; seg: Uint8Array }[] = [];
+    for (const { frame } of log) {
+      const type = (frame[12]! << 8) | frame[13]!;
+      if (type === 0x0800 && frame[23] === 6) {
+        const hl = (frame[14]! & 15) * 4;
+        const len = (frame[16]! << 8) | frame[17]!;
+        const src = Ipv4Address.fromBytes(frame, 26);
+        const dst = Ipv4Address.fromBytes(frame, 30);
+        out.push({ src, dst, seg: frame.subarray(14 + hl, 14 + len) });
+      } else if (type === 0x86dd && frame[20] === 6) {
+        const len = (frame[18]! << 8) | frame[19]!;
+        const src = new Ipv6Address(frame.subarray(22, 38));
+        const dst = new Ipv6Address(frame.subarray(38, 54));
+        out.push({ src, dst, seg: frame.subarray(54, 54 + len) });
+      }
+    }
+    return out;
+  }
+
+  function transfer(offload: { a?: boolean; b?: boolean }, addr: string, bytes: number) {
+    const { seg, a, b } = pair(offload);
+    const l = b.tcpOpen();
+    b.tcpBind(l, undefined, 80);
+    b.tcpListen(l, 4);
+    const c = a.tcpOpen();
+    a.tcpConnect(c, parseIpAddress(addr), 80, 0);
+    let t = runUntil([a, b], [seg], 0, 500, 10);
+    const s = b.tcpAccept(l);
+    const data = new Uint8Array(bytes).map((_, i) => (i * 7) & 0xff);
+    let sent = 0;
+    let got = 0;
+    const buf = new Uint8Array(65536);
+    for (let i = 0; s !== undefined && i < 500 && got < bytes; i++) {
+      if (sent < bytes) sent += a.tcpSend(c, data.subarray(sent)) as number;
+      t = runUntil([a, b], [seg], t, t + 10, 10);
+      for (let n = b.tcpRecv(s, buf); n > 0; n = b.tcpRecv(s, buf)) {
+        expect(buf.subarray(0, n)).toEqual(data.subarray(got, got + n));
+        got += n;
+      }
+    }
+    return { a, b, got, segments: tcpSegments(seg.log) };
+  }
+
+  for (const addr of ['192.0.2.2', '2001:db8::2']) {
+    it(`moves data with checksums left 0 when every station offloads (${addr})`, () => {
+      const r = transfer({ a: true, b: true }, addr, 200_000);
+      expect(r.got).toBe(200_000);
+      expect(r.segments.length).toBeGreaterThan(100);
+      for (const { seg } of r.segments) expect((seg[16]! << 8) | seg[17]!).toBe(0);
+      expect(r.b.stats()['tcp.badChecksum'] ?? 0).toBe(0);
+    });
+
+    it(`fills and checks checksums when the interface does not offload (${addr})`, () => {
+      const r = transfer({}, addr, 50_000);
+      expect(r.got).toBe(50_000);
+      for (const { src, dst, seg } of r.segments) expect(verifyTcpChecksum(src, dst, seg)).toBe(true);
+    });
+  }
+
+  it('a station that checks drops what an offloading station sent (the documented misuse)', () => {
+    const r = transfer({ a: true, b: false }, '192.0.2.2', 10_000);
+    expect(r.got).toBe(0);
+    expect(r.b.stats()['tcp.badChecksum']).toBeGreaterThan(0);
+  });
 });

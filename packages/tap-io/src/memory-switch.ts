@@ -104,7 +104,7 @@ class MemorySwitchPort implements Link {
   private readonly maxFrame: number;
   private readonly limit: number;
   private queue: Uint8Array[] = [];
-  private slab = new Uint8Array(0);
+  private slab: Uint8Array = new Uint8Array(0);
   private slabOff = 0;
   /** Slabs holding the frames now queued (the last one is being filled). */
   private slabs: Uint8Array[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Link, MemorySwitch } from '../src/index.js';
+import { type Link, MemorySwitch, withFaults, withTracer } from '../src/index.js';
 import { BROADCAST, frame, mac, sleep, until } from './helpers.js';
 
 function collect(link: Link): { frames: Uint8Array[]; batches: number } {
@@ -93,5 +93,46 @@ describe('MemorySwitch', () => {
     a.send(frame(mac(2), mac(1)));
     await until(() => hops >= 100);
     expect(maxDepth).toBe(1);
+  });
+
+  it('hands out views that stay right for the whole call while delivered slabs are reused', async () => {
+    // Frames of every size up to 64 KiB, each filled with its own sequence byte, in
+    // bursts that span several slabs: a slab reused too early would show up as a wrong
+    // byte in some frame of a later burst.
+    const sw = new MemorySwitch();
+    const a = sw.createPort({ name: 'a', mac: mac(1), mtu: 65535 });
+    const b = sw.createPort({ name: 'b', mac: mac(2), mtu: 65535 });
+    let seen = 0;
+    let bad = 0;
+    b.onFrames((fs) => {
+      for (const f of fs) {
+        const want = seen++ & 0xff;
+        for (let i = 14; i < f.length; i += 97) if (f[i] !== want) bad++;
+      }
+    });
+    const sizes = [64, 1514, 9014, 65549, 300, 40_000];
+    let sent = 0;
+    for (let burst = 0; burst < 40; burst++) {
+      for (let k = 0; k < 25; k++) {
+        const len = sizes[(burst + k) % sizes.length]!;
+        expect(a.send(frame(mac(2), mac(1), len, 0x88b5, sent++ & 0xff))).toBe(true);
+      }
+      await until(() => seen === sent);
+    }
+    expect(bad).toBe(0);
+    expect(b.stats().rxFrames).toBe(1000);
+  });
+
+  it('checksumOffload is a property of the whole switch, kept by watching wrappers', () => {
+    const plain = new MemorySwitch().createPort({ name: 'p', mac: mac(1) });
+    expect(plain.checksumOffload).toBe(false);
+    const sw = new MemorySwitch({ checksumOffload: true });
+    const a = sw.createPort({ name: 'a', mac: mac(1) });
+    expect(a.checksumOffload).toBe(true);
+    expect(withTracer(a, () => {}).checksumOffload).toBe(true);
+    // Loss and reordering are fine; corruption would be delivered unchecked, so refused.
+    expect(withFaults(a, { loss: 0.1 }).checksumOffload).toBe(true);
+    expect(() => withFaults(a, { corrupt: 0.01 })).toThrow(/offloads TCP checksums/);
+    expect(() => withFaults(plain, { corrupt: 0.01 })).not.toThrow();
   });
 });

@@ -1432,7 +1432,8 @@ export class TcpSocket {
     const hlen = r.emit(scratch, 0);
     if (len > 0) this.sendRing.peek(seqDiff(seq, this.sndBase), scratch, hlen, len);
     const seg = scratch.subarray(0, hlen + len);
-    if (ctx.host.checksumOffload?.(this.remoteAddr!) !== true) fillTcpChecksum(this.localAddr!, this.remoteAddr!, seg);
+    if (ctx.host.checksumOffload?.(this.remoteAddr!) !== true)
+      fillTcpChecksum(this.localAddr!, this.remoteAddr!, seg);
     if (flags & ACK) {
       this.lastAckSent = this.rcvNxt;
       this.ackNow = false;
