@@ -1,6 +1,7 @@
 // tap-io native addon: opens Linux TAP devices, runs a reader thread that writes received
 // frames straight into a frame-ring SharedArrayBuffer (layout: packages/frame-ring/LAYOUT.md),
-// and writes batches of frames with one call from JS. Also a packet-socket frame source
+// and writes batches of frames with one call from JS. The same for the VXLAN link's UDP
+// socket (recvmmsg reader thread into a ring, sendmmsg batches; see "VXLAN over UDP"). Also a packet-socket frame source
 // used only by the benchmarks (a kernel-side sender into a TAP).
 #include <napi.h>
 
@@ -8,6 +9,7 @@
 #include "frame_ring.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if_arp.h>
@@ -27,6 +29,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -55,6 +58,16 @@ const char* ErrnoCode(int e) {
     case EMFILE: return "EMFILE";
     case ENXIO: return "ENXIO";
     case EFAULT: return "EFAULT";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EMSGSIZE: return "EMSGSIZE";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EINTR: return "EINTR";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EDESTADDRREQ: return "EDESTADDRREQ";
     default: return "EUNKNOWN";
   }
 }
@@ -595,6 +608,464 @@ Napi::Value BlastStop(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// ---- VXLAN over UDP: the socket, a recvmmsg(2) reader thread into a frame ring, and a
+// sendmmsg(2) batch send. The addon does not look inside the datagrams: JS checks the
+// VXLAN header (flags, VNI) and learns MAC -> endpoint from the sender written next to
+// each datagram, reading the ring in place.
+//
+// Record payload in the ring (frame-ring LAYOUT.md records; this is what one record's
+// L bytes hold), kVxMeta = 24 bytes of sender, then the datagram:
+//   +0   u8  family: 4 or 6 (an IPv4 sender on a dual-stack IPv6 socket is 6, ::ffff:a.b.c.d)
+//   +1   u8  flags: bit 0 = the datagram was longer than the slot and is truncated
+//   +2   u16 sender UDP port (host byte order)
+//   +4   u32 IPv6 scope id (0 for IPv4)
+//   +8   16 bytes: sender address (IPv4 in the first 4 bytes, network order)
+//   +24  the UDP payload: VXLAN header (8 bytes), inner Ethernet frame at +32 (8-aligned)
+
+constexpr uint32_t kVxMeta = 24;
+constexpr int kVxBatch = 64;  // datagrams per recvmmsg
+
+struct VxSock {
+  int fd = -1;
+  int family = AF_INET;
+  // reader
+  bool started = false;
+  fr_ring ring;
+  fr_producer prod;
+  std::vector<uint8_t> scratch;  // kVxBatch slots of slotBytes for datagrams 1..n of a batch
+  uint32_t slotBytes = 0;
+  Napi::Reference<Napi::Value> sabRef;
+  Napi::ThreadSafeFunction tsfn;
+  std::thread thread;
+  std::atomic<bool> wakePending{false};
+  std::atomic<bool> stop{false}, exited{false};
+  std::atomic<uint64_t> frames{0}, bytes{0}, dropped{0}, truncated{0}, readErrors{0}, wakeups{0}, batches{0};
+  std::atomic<int> lastErrno{0};
+  bool joined = false;
+  bool closed = false;
+  // send: endpoints registered from JS (JS thread only)
+  std::vector<struct sockaddr_storage> eps;
+  std::vector<socklen_t> epLens;
+  std::vector<struct mmsghdr> smsgs;
+  std::vector<struct iovec> siov;
+  uint64_t sendCalls = 0;
+};
+
+void VxWakeJs(Napi::Env env, Napi::Function cb, VxSock* v) {
+  v->wakePending.store(false, std::memory_order_release);
+  if (env != nullptr && cb != nullptr) cb.Call({});
+}
+
+void VxFillMeta(uint8_t* m, const struct sockaddr_storage& ss, bool trunc) {
+  memset(m, 0, kVxMeta);
+  m[1] = trunc ? 1 : 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const struct sockaddr_in*>(&ss);
+    m[0] = 4;
+    uint16_t port = ntohs(a->sin_port);
+    memcpy(m + 2, &port, 2);
+    memcpy(m + 8, &a->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const struct sockaddr_in6*>(&ss);
+    m[0] = 6;
+    uint16_t port = ntohs(a->sin6_port);
+    memcpy(m + 2, &port, 2);
+    uint32_t scope = a->sin6_scope_id;
+    memcpy(m + 4, &scope, 4);
+    memcpy(m + 8, &a->sin6_addr, 16);
+  }
+}
+
+// One recvmmsg(MSG_WAITFORONE): blocks for the first datagram (which goes straight into
+// the ring when there is room), takes whatever else is queued (into scratch, then copied
+// to the ring), publishes once. Returns true when a sleeping consumer must be woken.
+bool VxReadBatch(VxSock* v, bool* fatal) {
+  fr_producer& p = v->prod;
+  const uint32_t maxRec = v->ring.max_frame_size;  // >= kVxMeta + slotBytes
+  struct mmsghdr msgs[kVxBatch];
+  struct iovec iov[kVxBatch];
+  struct sockaddr_storage from[kVxBatch];
+  int woke = 0;
+  uint32_t saved = p.w;
+  uint8_t* dst0 = fr_reserve(&p, maxRec, &woke);
+  for (int i = 0; i < kVxBatch; i++) {
+    iov[i].iov_base = (i == 0 && dst0 != nullptr) ? dst0 + kVxMeta : v->scratch.data() + static_cast<size_t>(i) * v->slotBytes;
+    iov[i].iov_len = v->slotBytes;
+    memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+    msgs[i].msg_hdr.msg_name = &from[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_len = 0;
+  }
+  int n;
+  if (v->stop.load(std::memory_order_acquire)) n = -1, errno = EINTR;
+  else n = recvmmsg(v->fd, msgs, kVxBatch, MSG_WAITFORONE, nullptr);
+  if (n <= 0) {
+    if (dst0 != nullptr) p.w = saved;  // never publish a wrap marker without its record
+    int e = n < 0 ? errno : EIO;
+    if (e != EAGAIN && e != EINTR) {
+      v->lastErrno.store(e);
+      v->readErrors.fetch_add(1);
+      if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) *fatal = true;
+    }
+    if (woke && !*fatal) return true;
+    return woke != 0;
+  }
+  uint32_t nFrames = 0, nDropped = 0, nTrunc = 0;
+  uint64_t nBytes = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t len = msgs[i].msg_len;
+    bool trunc = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    if (trunc) nTrunc++;
+    uint8_t* rec;
+    if (i == 0 && dst0 != nullptr) {
+      rec = dst0;
+    } else {
+      rec = fr_reserve(&p, kVxMeta + len, &woke);
+      if (rec == nullptr) {
+        fr_count_drop(&p);
+        nDropped++;
+        continue;
+      }
+      memcpy(rec + kVxMeta, iov[i].iov_base, len);
+    }
+    VxFillMeta(rec, from[i], trunc);
+    fr_commit(&p, kVxMeta + len);
+    nFrames++;
+    nBytes += len;
+  }
+  if (dst0 == nullptr) {
+    // The ring was full when the batch began: datagram 0 went to scratch like the rest
+    // and was copied (or dropped) above.
+  }
+  if (nFrames) {
+    if (fr_publish(&p)) woke = 1;
+    v->frames.fetch_add(nFrames, std::memory_order_relaxed);
+    v->bytes.fetch_add(nBytes, std::memory_order_relaxed);
+    v->batches.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (nDropped) v->dropped.fetch_add(nDropped, std::memory_order_relaxed);
+  if (nTrunc) v->truncated.fetch_add(nTrunc, std::memory_order_relaxed);
+  return woke != 0;
+}
+
+void VxReaderLoop(VxSock* v) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, StopSignal());
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  pthread_setname_np(pthread_self(), "tapio-vxlan");
+  while (!v->stop.load(std::memory_order_acquire)) {
+    bool fatal = false;
+    bool woke = VxReadBatch(v, &fatal);
+    if (woke && !v->wakePending.exchange(true)) {
+      v->wakeups.fetch_add(1, std::memory_order_relaxed);
+      if (v->tsfn.NonBlockingCall(v, VxWakeJs) != napi_ok) v->wakePending.store(false);
+    }
+    if (fatal) break;
+  }
+  v->exited.store(true, std::memory_order_release);
+}
+
+void VxStopReader(VxSock* v) {
+  if (!v->started || v->joined) return;
+  v->stop.store(true, std::memory_order_release);
+  // The signal may land just before the thread enters recvmmsg(); repeat until it has left.
+  for (int i = 0; i < 5000 && !v->exited.load(std::memory_order_acquire); i++) {
+    pthread_kill(v->thread.native_handle(), StopSignal());
+    std::this_thread::sleep_for(std::chrono::microseconds(i < 10 ? 100 : 1000));
+  }
+  if (v->exited.load()) v->thread.join();
+  else v->thread.detach();  // should not happen; leak the thread rather than hang
+  v->joined = true;
+  v->tsfn.Release();
+}
+
+void VxCloseAll(VxSock* v) {
+  VxStopReader(v);
+  if (v->fd >= 0) close(v->fd);
+  v->fd = -1;
+  v->closed = true;
+}
+
+VxSock* VxOf(const Napi::CallbackInfo& info) {
+  VxSock* v = info[0].As<Napi::External<VxSock>>().Data();
+  return v;
+}
+
+// Parses "address" + port into a sockaddr for a socket of `family` (an IPv4 address on
+// an IPv6 socket becomes ::ffff:a.b.c.d). Returns 0, or an errno.
+int VxSockaddr(int family, const std::string& address, int port, struct sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof *ss);
+  std::string a = address;
+  uint32_t scope = 0;
+  size_t pct = a.find('%');
+  if (pct != std::string::npos) {
+    std::string sc = a.substr(pct + 1);
+    a = a.substr(0, pct);
+    scope = if_nametoindex(sc.c_str());
+    if (scope == 0) scope = static_cast<uint32_t>(strtoul(sc.c_str(), nullptr, 10));
+  }
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (family == AF_INET) {
+    if (inet_pton(AF_INET, a.c_str(), &a4) != 1) return EAFNOSUPPORT;
+    auto* s = reinterpret_cast<struct sockaddr_in*>(ss);
+    s->sin_family = AF_INET;
+    s->sin_port = htons(static_cast<uint16_t>(port));
+    s->sin_addr = a4;
+    *len = sizeof *s;
+    return 0;
+  }
+  auto* s = reinterpret_cast<struct sockaddr_in6*>(ss);
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(static_cast<uint16_t>(port));
+  s->sin6_scope_id = scope;
+  if (inet_pton(AF_INET6, a.c_str(), &a6) == 1) {
+    s->sin6_addr = a6;
+  } else if (inet_pton(AF_INET, a.c_str(), &a4) == 1) {
+    memset(&s->sin6_addr, 0, 16);
+    s->sin6_addr.s6_addr[10] = 0xff;
+    s->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&s->sin6_addr.s6_addr[12], &a4, 4);
+  } else {
+    return EINVAL;
+  }
+  *len = sizeof *s;
+  return 0;
+}
+
+Napi::Object VxAddressOf(Napi::Env env, int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  Napi::Object o = Napi::Object::New(env);
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &len) < 0) throw ErrnoError(env, errno, "getsockname", "cannot read the VXLAN socket's address");
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<struct sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    o.Set("address", std::string(buf));
+    o.Set("port", ntohs(a->sin_port));
+    o.Set("family", "IPv4");
+  } else {
+    auto* a = reinterpret_cast<struct sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    o.Set("address", std::string(buf));
+    o.Set("port", ntohs(a->sin6_port));
+    o.Set("family", "IPv6");
+  }
+  return o;
+}
+
+// vxOpen(address, port, ipv6, bufferBytes) -> External<VxSock>
+Napi::Value VxOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string address = info[0].As<Napi::String>().Utf8Value();
+  int port = info[1].As<Napi::Number>().Int32Value();
+  bool v6 = info[2].ToBoolean();
+  int bufBytes = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
+  int family = v6 ? AF_INET6 : AF_INET;
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  if (int e = VxSockaddr(family, address, port, &ss, &len)) {
+    Napi::Error err = Napi::Error::New(env, "not an IP" + std::string(v6 ? "v6" : "v4") + " address: " + address);
+    err.Set("code", Napi::String::New(env, ErrnoCode(e == EAFNOSUPPORT ? EINVAL : e)));
+    throw err;
+  }
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "socket", "cannot create the VXLAN socket");
+  if (bufBytes > 0) {
+    // Capped or refused by the kernel: the defaults still work (as node:dgram's setters).
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufBytes, sizeof bufBytes);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufBytes, sizeof bufBytes);
+  }
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&ss), len) < 0) {
+    int e = errno;
+    close(fd);
+    throw ErrnoError(env, e, "bind", "cannot bind VXLAN socket to " + address + ":" + std::to_string(port));
+  }
+  auto* v = new VxSock();
+  v->fd = fd;
+  v->family = family;
+  return Napi::External<VxSock>::New(env, v, [](Napi::Env, VxSock* vv) {
+    // Finalizer: JS always calls vxClose first; this covers exit without close().
+    VxCloseAll(vv);
+    delete vv;
+  });
+}
+
+Napi::Value VxAddress(const Napi::CallbackInfo& info) {
+  VxSock* v = VxOf(info);
+  if (v->closed) {
+    Napi::Error err = Napi::Error::New(info.Env(), "the VXLAN socket is closed");
+    err.Set("code", "EBADF");
+    throw err;
+  }
+  return VxAddressOf(info.Env(), v->fd);
+}
+
+// vxEndpoint(handle, address, port) -> id (>= 0), or -1 when address is not an IP
+// literal of the socket's family (JS resolves names first).
+Napi::Value VxEndpoint(const Napi::CallbackInfo& info) {
+  VxSock* v = VxOf(info);
+  std::string address = info[1].As<Napi::String>().Utf8Value();
+  int port = info[2].As<Napi::Number>().Int32Value();
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  if (VxSockaddr(v->family, address, port, &ss, &len) != 0) return Napi::Number::New(info.Env(), -1);
+  v->eps.push_back(ss);
+  v->epLens.push_back(len);
+  return Napi::Number::New(info.Env(), static_cast<double>(v->eps.size() - 1));
+}
+
+// vxStart(handle, ring: Int32Array over the SAB, onWake)
+Napi::Value VxStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VxSock* v = VxOf(info);
+  if (v->started || v->closed) throw Napi::Error::New(env, "the VXLAN reader is already started or closed");
+  void* dataPtr = nullptr;
+  size_t elements = 0, byteOffset = 0;
+  napi_typedarray_type type;
+  napi_value abv;
+  if (napi_get_typedarray_info(env, info[1], &type, &elements, &dataPtr, &abv, &byteOffset) != napi_ok ||
+      type != napi_int32_array || byteOffset != 0)
+    throw Napi::TypeError::New(env, "an Int32Array at offset 0 of the ring's buffer expected");
+  if (fr_attach(&v->ring, dataPtr, elements * 4) != 0)
+    throw Napi::Error::New(env, "not a frame ring of layout version " + std::to_string(FR_VERSION));
+  if (v->ring.max_frame_size < kVxMeta + 2048) throw Napi::Error::New(env, "ring maxFrameSize too small for VXLAN");
+  v->slotBytes = v->ring.max_frame_size - kVxMeta;
+  v->scratch.resize(static_cast<size_t>(kVxBatch) * v->slotBytes);
+  v->sabRef = Napi::Persistent(info[1]);
+  fr_producer_init(&v->prod, &v->ring);
+  InstallStopSignal();
+  v->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-vxlan-reader", 0, 1);
+  v->started = true;
+  v->thread = std::thread(VxReaderLoop, v);
+  return env.Undefined();
+}
+
+// vxSend(handle, buf, offsets: Uint32Array, lengths: Uint32Array, endpoints: Int32Array,
+//        count, out: Float64Array[sent, errors, lastErrno, calls]) -> sent
+// Datagram i is buf[offsets[i], offsets[i] + lengths[i]) to endpoint id endpoints[i]; all
+// go out with sendmmsg(2), up to 1024 per call (UIO_MAXIOV). A datagram the kernel
+// refuses (e.g. EHOSTUNREACH) is counted and skipped; on EAGAIN (send buffer full) it
+// waits up to 10 ms for room, then counts the rest as errors.
+Napi::Value VxSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VxSock* v = VxOf(info);
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  Napi::Uint32Array offs = info[2].As<Napi::Uint32Array>();
+  Napi::Uint32Array lens = info[3].As<Napi::Uint32Array>();
+  Napi::Int32Array epIds = info[4].As<Napi::Int32Array>();
+  uint32_t count = info[5].As<Napi::Number>().Uint32Value();
+  count = std::min<uint32_t>(count, std::min(offs.ElementLength(), std::min(lens.ElementLength(), epIds.ElementLength())));
+  uint8_t* base = buf.Data();
+  size_t blen = buf.ByteLength();
+  uint32_t sent = 0, errors = 0;
+  int lastErrno = 0;
+  if (v->closed) {
+    errors = count;
+    lastErrno = EBADF;
+    count = 0;
+  }
+  if (v->smsgs.size() < count) {
+    v->smsgs.resize(count);
+    v->siov.resize(count);
+  }
+  // Build the message vector, skipping entries that are out of range.
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t off = offs[i], len = lens[i];
+    int id = epIds[i];
+    if (static_cast<size_t>(off) + len > blen || id < 0 || static_cast<size_t>(id) >= v->eps.size()) {
+      errors++;
+      lastErrno = EINVAL;
+      continue;
+    }
+    v->siov[m].iov_base = base + off;
+    v->siov[m].iov_len = len;
+    struct msghdr& h = v->smsgs[m].msg_hdr;
+    memset(&h, 0, sizeof h);
+    h.msg_name = &v->eps[id];
+    h.msg_namelen = v->epLens[id];
+    h.msg_iov = &v->siov[m];
+    h.msg_iovlen = 1;
+    m++;
+  }
+  uint32_t at = 0;
+  int waits = 0;
+  while (at < m) {
+    unsigned int chunk = std::min<uint32_t>(m - at, 1024);
+    int n = sendmmsg(v->fd, &v->smsgs[at], chunk, MSG_DONTWAIT);
+    v->sendCalls++;
+    if (n > 0) {
+      sent += n;
+      at += n;
+      continue;
+    }
+    int e = n < 0 ? errno : EIO;
+    if (e == EINTR) continue;
+    if ((e == EAGAIN || e == ENOBUFS) && waits < 10) {
+      struct pollfd pfd = {v->fd, POLLOUT, 0};
+      poll(&pfd, 1, 1);
+      waits++;
+      continue;
+    }
+    lastErrno = e;
+    if (e == EAGAIN || e == ENOBUFS || e == EBADF || e == ENOTSOCK) {
+      errors += m - at;  // give up on the rest of this batch
+      break;
+    }
+    errors++;  // this datagram was refused: skip it
+    at++;
+  }
+  if (info[6].IsTypedArray()) {
+    Napi::Float64Array out = info[6].As<Napi::Float64Array>();
+    if (out.ElementLength() >= 4) {
+      out[0] = sent;
+      out[1] = errors;
+      out[2] = lastErrno;
+      out[3] = static_cast<double>(v->sendCalls);
+    }
+  }
+  return Napi::Number::New(env, sent);
+}
+
+Napi::Value VxStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VxSock* v = VxOf(info);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("frames", static_cast<double>(v->frames.load()));
+  o.Set("bytes", static_cast<double>(v->bytes.load()));
+  o.Set("dropped", static_cast<double>(v->dropped.load()));
+  o.Set("truncated", static_cast<double>(v->truncated.load()));
+  o.Set("readErrors", static_cast<double>(v->readErrors.load()));
+  o.Set("wakeups", static_cast<double>(v->wakeups.load()));
+  o.Set("batches", static_cast<double>(v->batches.load()));
+  o.Set("lastErrno", v->lastErrno.load());
+  o.Set("sendCalls", static_cast<double>(v->sendCalls));
+  o.Set("threadRunning", v->started && !v->joined && !v->exited.load());
+  return o;
+}
+
+Napi::Value VxRef(const Napi::CallbackInfo& info) {
+  VxSock* v = VxOf(info);
+  if (v->started && !v->joined) {
+    if (info[1].ToBoolean()) v->tsfn.Ref(info.Env());
+    else v->tsfn.Unref(info.Env());
+  }
+  return info.Env().Undefined();
+}
+
+// vxClose(handle): stops and joins the reader thread, releases the ring, closes the socket.
+Napi::Value VxClose(const Napi::CallbackInfo& info) {
+  VxSock* v = VxOf(info);
+  VxCloseAll(v);
+  v->sabRef.Reset();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
@@ -605,6 +1076,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readerRef", Napi::Function::New(env, Ref));
   exports.Set("blastStart", Napi::Function::New(env, BlastStart));
   exports.Set("blastStop", Napi::Function::New(env, BlastStop));
+  exports.Set("vxOpen", Napi::Function::New(env, VxOpen));
+  exports.Set("vxAddress", Napi::Function::New(env, VxAddress));
+  exports.Set("vxEndpoint", Napi::Function::New(env, VxEndpoint));
+  exports.Set("vxStart", Napi::Function::New(env, VxStart));
+  exports.Set("vxSend", Napi::Function::New(env, VxSend));
+  exports.Set("vxStats", Napi::Function::New(env, VxStats));
+  exports.Set("vxRef", Napi::Function::New(env, VxRef));
+  exports.Set("vxClose", Napi::Function::New(env, VxClose));
   return exports;
 }
 

@@ -40,6 +40,34 @@ export interface NativeTap {
   readerRef(handle: unknown, ref: boolean): void;
   blastStart(ifname: string, frame: Uint8Array): unknown;
   blastStop(handle: unknown): { sent: number; errors: number };
+  // VXLAN (src/vxlan.ts): a UDP socket with a recvmmsg reader thread and sendmmsg batches.
+  vxOpen(address: string, port: number, ipv6: boolean, bufferBytes: number): unknown;
+  vxAddress(handle: unknown): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  vxEndpoint(handle: unknown, address: string, port: number): number;
+  vxStart(handle: unknown, ring: Int32Array, onWake: () => void): void;
+  vxSend(
+    handle: unknown,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    endpoints: Int32Array,
+    count: number,
+    out?: Float64Array,
+  ): number;
+  vxStats(handle: unknown): {
+    frames: number;
+    bytes: number;
+    dropped: number;
+    truncated: number;
+    readErrors: number;
+    wakeups: number;
+    batches: number;
+    lastErrno: number;
+    sendCalls: number;
+    threadRunning: boolean;
+  };
+  vxRef(handle: unknown, ref: boolean): void;
+  vxClose(handle: unknown): void;
 }
 
 let cached: NativeTap | undefined;
@@ -71,6 +99,19 @@ export function loadNative(): NativeTap {
   } catch (e) {
     loadError = new LinkError(`cannot load the TAP addon: ${(e as Error).message}`, 'ENOTSUP', { cause: e });
     throw loadError;
+  }
+}
+
+/**
+ * The addon when it can carry VXLAN (Linux, built, and new enough to have the VXLAN
+ * functions), else undefined: VxlanLink then uses node:dgram.
+ */
+export function nativeVxlan(): NativeTap | undefined {
+  try {
+    const n = loadNative();
+    return typeof n.vxOpen === 'function' ? n : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,12 +4,20 @@
  * from traffic (inner source MAC -> remote endpoint); broadcast, multicast and unknown
  * destinations are flooded to every known endpoint (head-end replication, RFC 7348 §4.2
  * without multicast). Runs unprivileged; interoperates with a Linux vxlan device.
+ *
+ * Two ways to move the datagrams, same behaviour: on Linux with the package's addon, the
+ * addon owns the UDP socket, a native thread receives with recvmmsg(2) straight into a
+ * frame ring (the sender's address next to each datagram) that JS reads in place, and
+ * the frames of one turn go out with one sendmmsg(2); elsewhere (or `native: false`,
+ * or TAPIO_VXLAN_NATIVE=0 in the environment) node:dgram, one datagram per call.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
-import type { FrameRing } from '@tapstack/frame-ring';
+import { FrameRing, HEADER_BYTES, HEADER_WORDS } from '@tapstack/frame-ring';
+import { ipv4String, ipv6String } from './decode.js';
 import { emptyStats, isGroupMac, type Link, LinkError, type LinkStats, macKey, toMac } from './link.js';
+import { type NativeTap, nativeVxlan } from './native.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_BYTES = 8;
@@ -62,6 +70,14 @@ export interface VxlanOptions {
   learn?: boolean;
   /** Socket buffer sizes in bytes. Default 4 MiB each (the kernel may cap them). */
   socketBufferBytes?: number;
+  /**
+   * Datagram I/O. Default (undefined): the addon's recvmmsg/sendmmsg path when the addon
+   * is built (Linux), else node:dgram; the environment variable TAPIO_VXLAN_NATIVE=0
+   * makes the default node:dgram. false: always node:dgram. true: the addon or ENOTSUP.
+   */
+  native?: boolean;
+  /** Native path: bytes of the receive ring the reader thread fills. Default 4 MiB. */
+  ringBytes?: number;
 }
 
 export interface VxlanStats extends LinkStats {
@@ -84,6 +100,20 @@ interface Endpoint {
   key: string;
 }
 
+/** Native path: bytes of sender information in front of each datagram in the ring (tap.cc). */
+const META_BYTES = 24;
+/** Native path: the ring's maxFrameSize; a larger datagram arrives truncated (rxMalformed). */
+const NATIVE_MAX_RECORD = 65536;
+/** Native path: datagrams staged before a send flushes without waiting for the microtask. */
+const TX_ENTRIES = 1024;
+const TX_BATCH = 256;
+
+interface NativeIo {
+  native: NativeTap;
+  handle: unknown;
+  address: { address: string; port: number };
+}
+
 const ep = (address: string, port: number): Endpoint => ({ address, port, key: `${address}|${port}` });
 
 export class VxlanLink implements Link {
@@ -91,7 +121,10 @@ export class VxlanLink implements Link {
   readonly mac: Uint8Array;
   readonly mtu: number;
   readonly vni: number;
-  private readonly socket: Socket;
+  /** Which datagram I/O this link uses: the addon's recvmmsg/sendmmsg, or node:dgram. */
+  readonly backend: 'native' | 'dgram';
+  private readonly socket: Socket | undefined;
+  private readonly nio: NativeIo | undefined;
   private readonly learn: boolean;
   private readonly staticPeers: Endpoint[];
   private readonly staticByAddress = new Map<string, Endpoint>();
@@ -118,8 +151,31 @@ export class VxlanLink implements Link {
     socketErrors: 0,
   };
 
-  private constructor(socket: Socket, opts: VxlanOptions) {
-    this.socket = socket;
+  // ---- native path: receive ring (filled by the addon's thread, read here in place)
+  private rxRing: FrameRing | undefined;
+  private ri32: Int32Array | undefined;
+  private ru8: Uint8Array | undefined;
+  private pumping = false;
+  private pumpQueued = false;
+  private rxWakeups = 0;
+  // the sender of the previous datagram and its strings (most datagrams repeat it)
+  private readonly lastSrc = new Int32Array(6).fill(-1);
+  private lastAddress = '';
+  private lastPort = 0;
+  // ---- native path: send staging (datagrams back to back, 8-aligned) and their targets
+  private stage: Uint8Array;
+  private readonly txOff = new Uint32Array(TX_ENTRIES);
+  private readonly txLen = new Uint32Array(TX_ENTRIES);
+  private readonly txEp = new Int32Array(TX_ENTRIES);
+  private txCount = 0;
+  private stagedBytes = 0;
+  private flushQueued = false;
+  private txCalls = 0;
+  private readonly sout = new Float64Array(4);
+  /** Endpoint key -> the addon's endpoint id; -1 while a name resolves, -2 unusable. */
+  private readonly epIds = new Map<string, number>();
+
+  private constructor(io: Socket | NativeIo, opts: VxlanOptions) {
     this.name = opts.name ?? 'vxlan';
     this.mac = toMac(opts.mac);
     this.mtu = opts.mtu ?? defaultVxlanMtu(opts.address);
@@ -131,10 +187,23 @@ export class VxlanLink implements Link {
       this.endpoints.set(p.key, p);
     }
     this.tx = this.newTxBuffer();
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
-    socket.on('error', () => {
-      this.s.socketErrors++;
-    });
+    if ('native' in io) {
+      this.backend = 'native';
+      this.nio = io;
+      this.socket = undefined;
+      const per = VXLAN_HEADER_BYTES + this.mtu + 18 + 8;
+      this.stage = new Uint8Array(Math.min(4 << 20, Math.max(256 << 10, 32 * per)));
+      this.startNativeRx(opts.ringBytes ?? 4 * 1024 * 1024);
+    } else {
+      this.backend = 'dgram';
+      this.nio = undefined;
+      this.socket = io;
+      this.stage = new Uint8Array(0);
+      io.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
+      io.on('error', () => {
+        this.s.socketErrors++;
+      });
+    }
   }
 
   /** Binds the UDP socket and returns the link. */
@@ -144,6 +213,37 @@ export class VxlanLink implements Link {
       throw new LinkError(`VNI must be an integer in 0..16777215, got ${vni}`, 'EINVAL');
     }
     const address = opts.address ?? '127.0.0.1';
+    const port = opts.port ?? VXLAN_PORT;
+    const bytes = opts.socketBufferBytes ?? 4 * 1024 * 1024;
+    const wantNative = opts.native ?? process.env.TAPIO_VXLAN_NATIVE !== '0';
+    const native = wantNative ? nativeVxlan() : undefined;
+    if (opts.native === true && !native) {
+      throw new LinkError('openVxlan: native: true, but the tap-io addon is not available here', 'ENOTSUP');
+    }
+    if (native && isIP(address) !== 0) {
+      let handle: unknown;
+      try {
+        handle = native.vxOpen(address, port, isIPv6(address), bytes);
+      } catch (e) {
+        const err = e as Error & { code?: string; errno?: number; syscall?: string };
+        const o: { errno?: number; syscall?: string; cause: unknown } = { cause: e };
+        if (err.errno !== undefined) o.errno = err.errno;
+        if (err.syscall !== undefined) o.syscall = err.syscall;
+        throw new LinkError(
+          `cannot bind VXLAN socket to ${address}:${port}: ${err.message}`,
+          err.code ?? 'EIO',
+          o,
+        );
+      }
+      const a = native.vxAddress(handle);
+      return new VxlanLink(
+        { native, handle, address: { address: a.address, port: a.port } },
+        { ...opts, vni },
+      );
+    }
+    if (opts.native === true) {
+      throw new LinkError(`openVxlan: native: true needs an IP address to bind, got '${address}'`, 'EINVAL');
+    }
     const socket = createSocket({
       type: isIPv6(address) ? 'udp6' : 'udp4',
       reuseAddr: false,
@@ -153,20 +253,17 @@ export class VxlanLink implements Link {
       const onErr = (e: NodeJS.ErrnoException) => {
         socket.close();
         reject(
-          new LinkError(
-            `cannot bind VXLAN socket to ${address}:${opts.port ?? VXLAN_PORT}: ${e.message}`,
-            e.code ?? 'EIO',
-            { cause: e },
-          ),
+          new LinkError(`cannot bind VXLAN socket to ${address}:${port}: ${e.message}`, e.code ?? 'EIO', {
+            cause: e,
+          }),
         );
       };
       socket.once('error', onErr);
-      socket.bind(opts.port ?? VXLAN_PORT, address, () => {
+      socket.bind(port, address, () => {
         socket.off('error', onErr);
         resolve();
       });
     });
-    const bytes = opts.socketBufferBytes ?? 4 * 1024 * 1024;
     try {
       socket.setRecvBufferSize(bytes);
       socket.setSendBufferSize(bytes);
@@ -178,7 +275,8 @@ export class VxlanLink implements Link {
 
   /** The bound local endpoint. */
   address(): { address: string; port: number } {
-    const a = this.socket.address();
+    if (this.nio) return { ...this.nio.address };
+    const a = this.socket!.address();
     return { address: a.address, port: a.port };
   }
 
@@ -198,6 +296,20 @@ export class VxlanLink implements Link {
       port: e.port,
       learned: !statics.has(e.key),
     }));
+  }
+
+  /** Learning: the inner source MAC of `frame` (at `off`) is behind address:port. */
+  private learnFrom(frame: Uint8Array, off: number, address: string, port: number): void {
+    // A peer we configured is answered on its configured port: a kernel vxlan device
+    // sends from a hashed source port but listens on its dstport.
+    const known = this.staticByAddress.get(address);
+    const key = macKey(frame, off);
+    const cur = this.learned.get(key);
+    const e = known ?? (cur && cur.address === address && cur.port === port ? cur : ep(address, port));
+    if (cur !== e) {
+      this.learned.set(key, e);
+      this.endpoints.set(e.key, e);
+    }
   }
 
   private onMessage(msg: Buffer, address: string, port: number): void {
@@ -224,18 +336,7 @@ export class VxlanLink implements Link {
       msg.byteOffset + VXLAN_HEADER_BYTES,
       msg.length - VXLAN_HEADER_BYTES,
     );
-    if (this.learn && !isGroupMac(frame, 6)) {
-      // A peer we configured is answered on its configured port: a kernel vxlan device
-      // sends from a hashed source port but listens on its dstport.
-      const known = this.staticByAddress.get(address);
-      const key = macKey(frame, 6);
-      const cur = this.learned.get(key);
-      const e = known ?? (cur && cur.address === address && cur.port === port ? cur : ep(address, port));
-      if (cur !== e) {
-        this.learned.set(key, e);
-        this.endpoints.set(e.key, e);
-      }
-    }
+    if (this.learn && !isGroupMac(frame, 6)) this.learnFrom(frame, 6, address, port);
     this.s.rxFrames++;
     this.s.rxBytes += frame.length;
     this.pending.push(frame);
@@ -251,6 +352,10 @@ export class VxlanLink implements Link {
     const batch = this.pending;
     this.pending = [];
     if (this.closed || batch.length === 0) return;
+    this.deliver(batch);
+  }
+
+  private deliver(batch: Uint8Array[]): void {
     if (this.ring) {
       const n = this.ring.pushBatch(batch, 'drop');
       this.s.rxDropped += batch.length - n;
@@ -263,6 +368,135 @@ export class VxlanLink implements Link {
     for (const h of this.handlers) h(batch);
   }
 
+  // ------------------------------------------------------------ native receive
+
+  private startNativeRx(ringBytes: number): void {
+    const { native, handle } = this.nio!;
+    const ring = FrameRing.create({ capacity: ringBytes, maxFrameSize: NATIVE_MAX_RECORD });
+    this.rxRing = ring;
+    this.ri32 = new Int32Array(ring.buffer);
+    this.ru8 = new Uint8Array(ring.buffer);
+    native.vxStart(handle, this.ri32, () => {
+      this.rxWakeups++;
+      this.pump();
+    });
+    // Drain (nothing yet) and announce the sleep, so the reader wakes us.
+    this.pump();
+  }
+
+  /** Ring -> checks, learning, handlers; sleeps (CONSUMER_SLEEPING) when empty. */
+  private pump(): void {
+    if (this.pumping || this.closed || !this.ri32) return;
+    this.pumping = true;
+    const i32 = this.ri32;
+    try {
+      for (let rounds = 0; ; rounds++) {
+        if (this.drainNative(512) > 0) {
+          if (rounds < 64) continue;
+          // Let other work run; come back on the next turn.
+          if (!this.pumpQueued) {
+            this.pumpQueued = true;
+            setImmediate(() => {
+              this.pumpQueued = false;
+              this.pump();
+            });
+          }
+          return;
+        }
+        // Announce the sleep, then re-check (frame-ring LAYOUT.md "Sleeping and waking").
+        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 1);
+        if (Atomics.load(i32, HEADER_WORDS.WRITE) === i32[HEADER_WORDS.READ]) return;
+        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 0);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /**
+   * Reads up to `max` records of the native ring in place (frame-ring LAYOUT.md; record
+   * payload = META_BYTES of sender, see tap.cc, then the datagram), hands the valid
+   * frames to the handlers as views into the ring, then releases the records.
+   */
+  private drainNative(max: number): number {
+    const i32 = this.ri32!;
+    const u8 = this.ru8!;
+    const ring = this.rxRing!;
+    const cap = ring.capacity;
+    const mask = cap - 1;
+    const r0 = i32[HEADER_WORDS.READ]!;
+    const w = Atomics.load(i32, HEADER_WORDS.WRITE);
+    let r = r0;
+    let n = 0;
+    const batch: Uint8Array[] = [];
+    try {
+      while (n < max && r !== w) {
+        const pos = r & mask;
+        const at = HEADER_BYTES + pos;
+        const len = i32[at >> 2]!;
+        if (len === -1) {
+          r = (r + cap - pos) | 0;
+          continue;
+        }
+        r = (r + ((len + 15) & ~7)) | 0;
+        n++;
+        const f = this.nativeDatagram(u8, i32, at + 8, len);
+        if (f) batch.push(f);
+      }
+      if (batch.length > 0 && !this.closed) this.deliver(batch);
+    } finally {
+      if (r !== r0) Atomics.store(i32, HEADER_WORDS.READ, r);
+    }
+    return n;
+  }
+
+  /** One record: checks as onMessage, learning; returns the inner frame view or undefined. */
+  private nativeDatagram(u8: Uint8Array, i32: Int32Array, off: number, len: number): Uint8Array | undefined {
+    const d = off + META_BYTES;
+    const dlen = len - META_BYTES;
+    const s = this.s;
+    if (dlen < VXLAN_HEADER_BYTES + 14 || (u8[off + 1]! & 1) !== 0) {
+      // short, or longer than a ring record (truncated): not a frame we can deliver
+      s.rxMalformed++;
+      s.rxDropped++;
+      return undefined;
+    }
+    if ((u8[d]! & FLAG_I) === 0) {
+      s.rxBadFlags++;
+      s.rxDropped++;
+      return undefined;
+    }
+    if (((u8[d + 4]! << 16) | (u8[d + 5]! << 8) | u8[d + 6]!) !== this.vni) {
+      s.rxWrongVni++;
+      s.rxDropped++;
+      return undefined;
+    }
+    const frame = new Uint8Array(u8.buffer, d + VXLAN_HEADER_BYTES, dlen - VXLAN_HEADER_BYTES);
+    if (this.learn && !isGroupMac(frame, 6)) {
+      // family/flags/port word, scope id, 16 address bytes: compare with the last sender
+      const wi = off >> 2;
+      const last = this.lastSrc;
+      let same = true;
+      for (let k = 0; k < 6; k++) {
+        const v = k === 0 ? i32[wi]! & ~0xff00 : i32[wi + k]!;
+        if (last[k] !== v) {
+          same = false;
+          last[k] = v;
+        }
+      }
+      if (!same) {
+        this.lastPort = u8[off + 2]! | (u8[off + 3]! << 8);
+        this.lastAddress = senderAddress(u8, off);
+      }
+      this.learnFrom(frame, 6, this.lastAddress, this.lastPort);
+    }
+    s.rxFrames++;
+    s.rxBytes += frame.length;
+    return frame;
+  }
+
+  // ------------------------------------------------------------ send
+
   send(frame: Uint8Array): boolean {
     if (this.closed || frame.length < 14 || frame.length > this.mtu + 18) {
       this.s.txDropped++;
@@ -274,20 +508,114 @@ export class VxlanLink implements Link {
       this.s.txDropped++;
       return false;
     }
-    const tx = this.tx;
-    tx.set(frame, VXLAN_HEADER_BYTES);
-    const pkt = tx.subarray(0, VXLAN_HEADER_BYTES + frame.length);
-    if (target) {
-      this.socket.send(pkt, target.port, target.address);
+    if (this.nio) {
+      this.stageFrame(frame, target);
     } else {
-      this.s.txFlooded++;
-      for (const e of this.endpoints.values()) this.socket.send(pkt, e.port, e.address);
+      const socket = this.socket!;
+      const tx = this.tx;
+      tx.set(frame, VXLAN_HEADER_BYTES);
+      const pkt = tx.subarray(0, VXLAN_HEADER_BYTES + frame.length);
+      if (target) {
+        socket.send(pkt, target.port, target.address);
+      } else {
+        this.s.txFlooded++;
+        for (const e of this.endpoints.values()) socket.send(pkt, e.port, e.address);
+      }
+      // A send still queued holds `tx` until it completes: the next frame needs another.
+      if (socket.getSendQueueCount() > 0) this.tx = this.newTxBuffer();
     }
-    // A send still queued holds `tx` until it completes: the next frame needs another.
-    if (this.socket.getSendQueueCount() > 0) this.tx = this.newTxBuffer();
     this.s.txFrames++;
     this.s.txBytes += frame.length;
     return true;
+  }
+
+  /** Native path: copies header + frame into the stage and queues one datagram per target. */
+  private stageFrame(frame: Uint8Array, target: Endpoint | undefined): void {
+    const need = VXLAN_HEADER_BYTES + frame.length;
+    let off = (this.stagedBytes + 7) & ~7;
+    if (off + need > this.stage.length || this.txCount >= TX_ENTRIES) {
+      this.flush();
+      off = 0;
+    }
+    const st = this.stage;
+    const vni = this.vni;
+    st[off] = FLAG_I;
+    st[off + 1] = 0;
+    st[off + 2] = 0;
+    st[off + 3] = 0;
+    st[off + 4] = (vni >>> 16) & 255;
+    st[off + 5] = (vni >>> 8) & 255;
+    st[off + 6] = vni & 255;
+    st[off + 7] = 0;
+    st.set(frame, off + VXLAN_HEADER_BYTES);
+    this.stagedBytes = off + need;
+    if (target) {
+      this.queueDatagram(off, need, target);
+    } else {
+      this.s.txFlooded++;
+      for (const e of this.endpoints.values()) this.queueDatagram(off, need, e);
+    }
+    if (this.txCount >= TX_BATCH) this.flush();
+    else if (!this.flushQueued && this.txCount > 0) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private queueDatagram(off: number, len: number, e: Endpoint): void {
+    const id = this.endpointId(e);
+    if (id < 0) {
+      if (id === -2) this.s.socketErrors++;
+      return;
+    }
+    if (this.txCount >= TX_ENTRIES) {
+      // A flood to very many endpoints: send what is queued, keep this frame's bytes.
+      const keep = this.stagedBytes;
+      this.flush();
+      this.stagedBytes = keep;
+    }
+    const i = this.txCount++;
+    this.txOff[i] = off;
+    this.txLen[i] = len;
+    this.txEp[i] = id;
+  }
+
+  /** The addon's id for an endpoint (registered once per address:port). */
+  private endpointId(e: Endpoint): number {
+    const known = this.epIds.get(e.key);
+    if (known !== undefined) return known;
+    const { native, handle } = this.nio!;
+    let id = native.vxEndpoint(handle, e.address, e.port);
+    if (id < 0) {
+      if (isIP(e.address) !== 0) {
+        id = -2; // an address of the other family: as dgram, a socket error per send
+      } else {
+        // A host name: resolve it (as dgram would); frames to it are dropped meanwhile.
+        id = -1;
+        const family = isIPv6(this.nio!.address.address) ? 6 : 4;
+        dnsLookup(e.address, { family }, (err, addr) => {
+          if (this.closed) return;
+          const got = err ? -2 : native.vxEndpoint(handle, addr, e.port);
+          this.epIds.set(e.key, got < 0 ? -2 : got);
+        });
+      }
+      this.epIds.set(e.key, id);
+    }
+    return id;
+  }
+
+  /** Native path: sends everything staged now (send() does it by itself at the end of the tick). */
+  flush(): void {
+    this.flushQueued = false;
+    const count = this.txCount;
+    this.txCount = 0;
+    this.stagedBytes = 0;
+    if (count === 0 || this.closed || !this.nio) return;
+    const { native, handle } = this.nio;
+    native.vxSend(handle, this.stage, this.txOff, this.txLen, this.txEp, count, this.sout);
+    this.txCalls++;
+    const errors = this.sout[1]!;
+    if (errors > 0) this.s.socketErrors += errors;
   }
 
   private newTxBuffer(): Buffer {
@@ -300,6 +628,7 @@ export class VxlanLink implements Link {
   sendBatch(frames: readonly Uint8Array[]): number {
     let n = 0;
     for (const f of frames) if (this.send(f)) n++;
+    if (this.nio) this.flush();
     return n;
   }
 
@@ -312,15 +641,66 @@ export class VxlanLink implements Link {
     this.onReadable = onReadable;
   }
 
+  /** Keep (true, default) or stop the link from keeping the event loop alive. */
+  ref(keep = true): void {
+    if (this.closed) return;
+    if (this.nio) this.nio.native.vxRef(this.nio.handle, keep);
+    else if (keep) this.socket!.ref();
+    else this.socket!.unref();
+  }
+
   stats(): VxlanStats {
-    return { ...this.s, peers: this.endpoints.size, learnedMacs: this.learned.size };
+    const out: VxlanStats = { ...this.s, peers: this.endpoints.size, learnedMacs: this.learned.size };
+    if (this.nio && !this.closed) {
+      const r = this.nio.native.vxStats(this.nio.handle);
+      out.rxDropped += r.dropped; // ring full
+      out.rxErrors = r.readErrors;
+      out.rxBatches = r.batches;
+      out.rxWakeups = this.rxWakeups;
+      out.txCalls = this.txCalls;
+    } else if (this.nio) {
+      out.rxDropped += this.finalRxDropped;
+      out.rxWakeups = this.rxWakeups;
+      out.txCalls = this.txCalls;
+    }
+    return out;
+  }
+
+  private finalRxDropped = 0;
+
+  /** Native path: whether the reader thread is running (false before open and after close). */
+  nativeReaderRunning(): boolean {
+    return this.nio !== undefined && !this.closed && this.nio.native.vxStats(this.nio.handle).threadRunning;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.nio) {
+      this.flush();
+      this.closed = true;
+      const { native, handle } = this.nio;
+      this.finalRxDropped = native.vxStats(handle).dropped;
+      native.vxClose(handle); // stops and joins the reader thread, closes the socket
+      this.rxRing = undefined;
+      this.ri32 = undefined;
+      this.ru8 = undefined;
+      return;
+    }
     this.closed = true;
-    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    await new Promise<void>((resolve) => this.socket!.close(() => resolve()));
   }
+}
+
+/** The sender written by the addon in front of a datagram (tap.cc), as Node's rinfo.address. */
+function senderAddress(u8: Uint8Array, off: number): string {
+  const a = off + 8;
+  if (u8[off] === 4) return ipv4String(u8, a);
+  let mapped = u8[a + 10] === 0xff && u8[a + 11] === 0xff;
+  for (let i = 0; mapped && i < 10; i++) if (u8[a + i] !== 0) mapped = false;
+  if (mapped) return `::ffff:${ipv4String(u8, a + 12)}`;
+  const s = ipv6String(u8, a);
+  const scope = u8[off + 4]! | (u8[off + 5]! << 8) | (u8[off + 6]! << 16) | (u8[off + 7]! << 24);
+  return scope !== 0 ? `${s}%${scope >>> 0}` : s;
 }
 
 /**
