@@ -192,6 +192,12 @@ export class TcpSocket {
   retries = 0;
   retransmits = 0;
   persistShift = 0;
+  /**
+   * Zero-window probes sent since the peer last acknowledged anything (Linux
+   * icsk_probes_out): persist probes and retransmissions into a closed window alike. Any
+   * ACK resets it; the connection is given up only after maxRetries unanswered probes.
+   */
+  probesOut = 0;
   keepaliveProbes = 0;
   lastRecvAt = 0;
 
@@ -556,6 +562,9 @@ export class TcpSocket {
       return false;
     }
     const wnd = seg.window * 2 ** this.sndShift;
+    // RFC 1122 §4.2.2.17: a peer that answers zero-window probes is alive; keep probing
+    // (Linux tcp_ack() clears icsk_probes_out for every ACK that is not older than SND.UNA).
+    if (seqGe(ack, this.sndUna)) this.probesOut = 0;
     if (this.sackOk && seg.sackCount > 0) this.takeSack(seg, now);
     if (seqGt(ack, this.sndUna)) {
       this.newAck(seg, ack, now);
@@ -1007,12 +1016,22 @@ export class TcpSocket {
       }
     }
     if (this.persistAt <= now) {
-      // RFC 9293 §3.8.6.1: probe the zero window.
+      // RFC 9293 §3.8.6.1: probe the zero window, for as long as the peer answers (RFC 1122
+      // §4.2.2.17); maxRetries probes in a row without an answer end the connection (Linux
+      // tcp_probe_timer()). The interval backs off up to maxRto.
       this.persistAt = Infinity;
       if (this.sndWnd === 0 && this.sendRing.length > 0) {
+        const c = this.ctx.config;
+        if (this.probesOut >= c.maxRetries) {
+          this.ctx.host.count('tcp.timeouts');
+          this.fail(SocketError.ETIMEDOUT);
+          return;
+        }
         this.sendProbe(now);
+        this.probesOut++;
+        this.ctx.host.count('tcp.zeroWindowProbes');
         this.persistShift++;
-        this.persistAt = now + Math.min(this.rto * 2 ** this.persistShift, this.ctx.config.maxRto);
+        this.persistAt = now + Math.min(this.rto * 2 ** this.persistShift, c.maxRto);
       }
     }
     if (this.delackAt <= now) {
@@ -1033,14 +1052,29 @@ export class TcpSocket {
     this.tlpAt = Infinity;
     this.reoAt = Infinity;
     if (this.sndUna === this.sndMax) return;
-    this.retries++;
     const c = this.ctx.config;
     const syn = this.state === SYN_SENT || this.state === SYN_RECEIVED;
-    if (this.retries > (syn ? c.maxSynRetries : c.maxRetries)) {
+    // A timeout into a window the peer closed under data in flight resends as a zero-window
+    // probe (below). A peer that answers those is alive: like persist probes they count
+    // only while unanswered, not as retries (Linux tcp_retransmit_timer(): "our retransmits
+    // become zero probes, but we should not timeout this connection").
+    const probing = !syn && this.sndWnd === 0;
+    if (probing ? this.probesOut >= c.maxRetries : this.retries >= (syn ? c.maxSynRetries : c.maxRetries)) {
       this.ctx.host.count('tcp.timeouts');
       if (this.listener && this.state === SYN_RECEIVED) this.toClosed();
       else this.fail(SocketError.ETIMEDOUT);
       return;
+    }
+    // The first timeout of an episode reduces the window once (RFC 5681 §3.1 eq. 4). Probes
+    // count it as one retry at most, so a long answered probing phase uses up none.
+    let first: boolean;
+    if (probing) {
+      this.probesOut++;
+      first = this.retries === 0;
+      if (first) this.retries = 1;
+    } else {
+      this.retries++;
+      first = this.retries === 1;
     }
     // RFC 6298 §5.5: back off.
     this.rto = Math.min(this.rto * 2, c.maxRto);
@@ -1051,7 +1085,7 @@ export class TcpSocket {
     } else {
       const flight = seqDiff(this.sndMax, this.sndUna);
       // RFC 5681 §3.1 eq. 4: reduce once per loss episode; further timeouts keep ssthresh.
-      if (this.retries === 1) {
+      if (first) {
         if (!this.inRecovery) {
           this.noteLossResponse(now);
           this.ccSaved = this.cc.save();
