@@ -709,7 +709,6 @@ bool VxReadBatch(VxSock* v, bool* fatal) {
       v->readErrors.fetch_add(1);
       if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) *fatal = true;
     }
-    if (woke && !*fatal) return true;
     return woke != 0;
   }
   uint32_t nFrames = 0, nDropped = 0, nTrunc = 0;
@@ -735,10 +734,6 @@ bool VxReadBatch(VxSock* v, bool* fatal) {
     nFrames++;
     nBytes += len;
   }
-  if (dst0 == nullptr) {
-    // The ring was full when the batch began: datagram 0 went to scratch like the rest
-    // and was copied (or dropped) above.
-  }
   if (nFrames) {
     if (fr_publish(&p)) woke = 1;
     v->frames.fetch_add(nFrames, std::memory_order_relaxed);
@@ -755,7 +750,6 @@ void VxReaderLoop(VxSock* v) {
   sigemptyset(&set);
   sigaddset(&set, StopSignal());
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  pthread_setname_np(pthread_self(), "tapio-vxlan");
   while (!v->stop.load(std::memory_order_acquire)) {
     bool fatal = false;
     bool woke = VxReadBatch(v, &fatal);
@@ -942,6 +936,7 @@ Napi::Value VxStart(const Napi::CallbackInfo& info) {
   v->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-vxlan-reader", 0, 1);
   v->started = true;
   v->thread = std::thread(VxReaderLoop, v);
+  pthread_setname_np(v->thread.native_handle(), "tapio-vxlan");  // named before vxStart returns
   return env.Undefined();
 }
 

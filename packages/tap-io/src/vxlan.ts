@@ -670,7 +670,7 @@ export class VxlanLink implements Link {
 
   /** Native path: whether the reader thread is running (false before open and after close). */
   nativeReaderRunning(): boolean {
-    return this.nio !== undefined && !this.closed && this.nio.native.vxStats(this.nio.handle).threadRunning;
+    return this.nio !== undefined && this.nio.native.vxStats(this.nio.handle).threadRunning;
   }
 
   async close(): Promise<void> {
