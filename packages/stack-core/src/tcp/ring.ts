@@ -1,12 +1,20 @@
+/** The first storage a ring allocates (or its capacity, if smaller). */
+const FIRST_STORAGE = 4096;
+
 /**
- * A power-of-two byte ring for a socket's send or receive queue. The storage is
- * allocated on first write so idle sockets cost nothing; bytes can also be written
- * past the end of the queued data (out-of-order segments) and committed later.
+ * A power-of-two byte ring for a socket's send or receive queue. `capacity` is the
+ * queue's limit (the socket buffer size); the storage behind it is allocated on first
+ * write, starts small and doubles as the data needs room, so an idle socket costs
+ * nothing and a short exchange (a request, a reply) never pays for a full buffer: a
+ * zero-filled 256 KiB per ring was most of the CPU time of short connections (the
+ * memset, and the full GCs that much fresh external memory brings). Bytes can also be
+ * written past the end of the queued data (out-of-order segments) and committed later.
  */
 export class ByteRing {
   readonly capacity: number;
-  private readonly mask: number;
   private buf: Uint8Array | undefined;
+  /** buf.length - 1 (0 while there is no storage). */
+  private mask = 0;
   /** Index of the first queued byte in `buf`. */
   private head = 0;
   /** Queued bytes. */
@@ -16,7 +24,6 @@ export class ByteRing {
     let cap = 1024;
     while (cap < size) cap *= 2;
     this.capacity = cap;
-    this.mask = cap - 1;
   }
 
   get free(): number {
@@ -27,9 +34,30 @@ export class ByteRing {
     return this.buf !== undefined;
   }
 
-  private storage(): Uint8Array {
-    if (this.buf === undefined) this.buf = new Uint8Array(this.capacity);
-    return this.buf;
+  /** Bytes of storage allocated now (at most `capacity`). */
+  get storageBytes(): number {
+    return this.buf?.length ?? 0;
+  }
+
+  /**
+   * Storage that holds every byte up to `end` past the head. Growing keeps all of the
+   * old storage in ring order from the head (queued bytes and any written past them),
+   * so offsets stay valid; the head moves to 0.
+   */
+  private storage(end: number): Uint8Array {
+    const old = this.buf;
+    if (old !== undefined && end <= old.length) return old;
+    let size = old === undefined ? Math.min(FIRST_STORAGE, this.capacity) : old.length;
+    while (size < end && size < this.capacity) size *= 2;
+    const buf = new Uint8Array(size);
+    if (old !== undefined) {
+      buf.set(old.subarray(this.head));
+      buf.set(old.subarray(0, this.head), old.length - this.head);
+    }
+    this.buf = buf;
+    this.mask = size - 1;
+    this.head = 0;
+    return buf;
   }
 
   /** Appends up to `n` bytes of src[srcOff..]; returns how many it took. */
@@ -47,9 +75,9 @@ export class ByteRing {
   }
 
   private copyIn(offset: number, src: Uint8Array, srcOff: number, n: number): void {
-    const buf = this.storage();
+    const buf = this.storage(offset + n);
     const at = (this.head + offset) & this.mask;
-    const first = Math.min(n, this.capacity - at);
+    const first = Math.min(n, buf.length - at);
     buf.set(first === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + first), at);
     if (first < n) buf.set(src.subarray(srcOff + first, srcOff + n), 0);
   }
@@ -61,9 +89,9 @@ export class ByteRing {
 
   /** Copies n bytes starting `offset` past the head into dst[dstOff..] without consuming them. */
   peek(offset: number, dst: Uint8Array, dstOff: number, n: number): void {
-    const buf = this.storage();
+    const buf = this.storage(offset + n);
     const at = (this.head + offset) & this.mask;
-    const first = Math.min(n, this.capacity - at);
+    const first = Math.min(n, buf.length - at);
     dst.set(buf.subarray(at, at + first), dstOff);
     if (first < n) dst.set(buf.subarray(0, n - first), dstOff + first);
   }
@@ -87,6 +115,7 @@ export class ByteRing {
   release(): void {
     if (this.length === 0) {
       this.buf = undefined;
+      this.mask = 0;
       this.head = 0;
     }
   }
