@@ -457,11 +457,25 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       if (this.bindings.has(port)) continue;
       if (remote === undefined) {
         if (this.portInUse(port)) continue;
-      } else if (this.conns.has(tupleKey(local, port, remote, rport))) continue;
+      } else {
+        const old = this.conns.get(tupleKey(local, port, remote, rport));
+        if (old !== undefined && !this.reusableTimeWait(old)) continue;
+      }
       this.nextEphemeral = (this.nextEphemeral + i + 1) % num;
       return port;
     }
     return 0;
+  }
+
+  /**
+   * Linux's tcp_tw_reuse for connect(): a tuple still in TIME-WAIT may carry a new
+   * outgoing connection once the old one used timestamps (PAWS then tells the new
+   * connection's segments from the old one's duplicates, RFC 7323 §5.8 and Appendix B)
+   * and has been in TIME-WAIT for a second. Without it a client making short
+   * connections to one server runs out of ports (16,384 per 2·MSL: ~270/s).
+   */
+  private reusableTimeWait(s: TcpSocket): boolean {
+    return s.state === TIME_WAIT && s.tsOk && this.lastNow - (s.closeAt - 2 * this.config.msl) >= 1000;
   }
 
   private portInUse(port: number): boolean {
@@ -577,10 +591,15 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     }
     const key = tupleKey(src, lport, address, port);
     const old = this.conns.get(key);
+    let iss = this.isn(src, lport, address, port, now);
     if (old !== undefined) {
-      // A TIME-WAIT tuple may be reused by an explicit bind (as with SO_REUSEADDR); nothing else.
+      // A TIME-WAIT tuple is reused by an explicit bind (as with SO_REUSEADDR) or, when
+      // safe, by the ephemeral port choice (reusableTimeWait); never a live connection.
       if (old.state !== TIME_WAIT) return SocketError.EADDRINUSE;
+      // Start beyond anything the old connection sent (as Linux does: snd_nxt + 65537).
+      iss = (old.sndNxt + 65537) >>> 0;
       old.toClosed();
+      this.host.count('tcp.timeWaitReused');
     }
     s.localAddr = src;
     s.localPort = lport;
@@ -588,7 +607,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     s.remotePort = port;
     s.key = key;
     this.conns.set(key, s);
-    s.startConnect(this.isn(src, lport, address, port, now), this.tsOffset(src, lport, address, port), now);
+    s.startConnect(iss, this.tsOffset(src, lport, address, port), now);
     this.schedule(s);
     return 0;
   }
