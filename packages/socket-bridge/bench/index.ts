@@ -63,6 +63,42 @@ async function rr(open: () => Promise<Duplexish>): Promise<number> {
   return n / secs;
 }
 
+/**
+ * Short connections for RR_MS, 8 at a time: connect, 1 KiB there, the echo back, the
+ * client ends first (so its side holds TIME-WAIT); returns connections per second.
+ */
+async function connRate(open: () => Promise<Duplexish>): Promise<number> {
+  const msg = Buffer.alloc(1024, 0x61);
+  let done = 0;
+  const t0 = performance.now();
+  const end = t0 + RR_MS;
+  const one = async () => {
+    while (performance.now() < end) {
+      const s = await open();
+      await new Promise<void>((resolve, reject) => {
+        let got = 0;
+        s.on('data', (d: Buffer) => {
+          got += d.length;
+        });
+        s.on('end', () => (got === msg.length ? resolve() : reject(new Error(`short echo: ${got}`))));
+        s.on('error', reject);
+        s.end(msg);
+      });
+      s.destroy();
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, one));
+  return done / ((performance.now() - t0) / 1000);
+}
+
+/** Echoes everything and ends when the client has ended (allowHalfOpen servers). */
+function echoHandler(s: Duplexish): void {
+  s.on('data', (d: Buffer) => s.write(d));
+  s.on('end', () => s.end());
+  s.on('error', () => {});
+}
+
 /** A sink that acknowledges with one byte after BYTES, or echoes single bytes (rr). */
 function sinkHandler(s: Duplexish): void {
   let got = 0;
@@ -108,7 +144,22 @@ async function main(): Promise<void> {
   };
   const nodeGbit = await medianOfRounds(() => bulk(nodeOpen), ROUNDS);
   const nodeRr = await medianOfRounds(() => rr(nodeOpen), ROUNDS);
+  const nodeEcho = nodeCreateServer({ allowHalfOpen: true }, echoHandler);
+  nodeEcho.listen(0, '127.0.0.1');
+  await once(nodeEcho, 'listening');
+  const echoPort = (nodeEcho.address() as { port: number }).port;
+  const nodeConn = await medianOfRounds(
+    () =>
+      connRate(async () => {
+        const s = nodeConnect(echoPort, '127.0.0.1');
+        await once(s, 'connect');
+        return s;
+      }),
+    ROUNDS,
+  );
   const gbitBase = { name: 'node-net/loopback/gbit-per-s', value: nodeGbit };
+  const connBase = { name: 'node-net/loopback/conn-per-s', value: nodeConn };
+  report({ package: PKG, ...connBase, unit: 'conn/s', higherIsBetter: true, baseline: null });
   const rrBase = { name: 'node-net/loopback/rr-per-s', value: nodeRr };
   report({ package: PKG, ...gbitBase, unit: 'Gbit/s', higherIsBetter: true, baseline: null });
   report({ package: PKG, ...rrBase, unit: 'rr/s', higherIsBetter: true, baseline: null });
@@ -124,21 +175,20 @@ async function main(): Promise<void> {
     const pair = await stackPair({ mtu: link.mtu, checksumOffload: link.checksumOffload });
     const netA = createNet(pair.A.sockets);
     createNet(pair.B.sockets).createServer(sinkHandler).listen(9);
+    createNet(pair.B.sockets).createServer({ allowHalfOpen: true }, echoHandler).listen(7);
     const dir = mkdtempSync(join(tmpdir(), 'tapstack-bench-'));
     const bridge = new BridgeServer(pair.A.sockets, { path: join(dir, 'b.sock') });
     await bridge.listen();
     const socks = new Socks5Server(pair.A.sockets);
     const { port: socksPort } = await socks.listen(0);
 
+    const inProcess = async (port: number) => {
+      const s = netA.createConnection(port, '192.0.2.2');
+      await once(s, 'connect');
+      return s;
+    };
     const paths: [string, () => Promise<Duplexish>][] = [
-      [
-        'in-process',
-        async () => {
-          const s = netA.createConnection(9, '192.0.2.2');
-          await once(s, 'connect');
-          return s;
-        },
-      ],
+      ['in-process', () => inProcess(9)],
       ['unix-bridge', () => bridgeConnect({ path: bridge.path, host: '192.0.2.2', port: 9 })],
       ['socks5', () => socksOpen(socksPort, '192.0.2.2', 9)],
     ];
@@ -153,6 +203,25 @@ async function main(): Promise<void> {
         baseline: gbitBase,
       });
       if (!link.rr) continue;
+      if (name !== 'socks5') {
+        const conn = await medianOfRounds(
+          () =>
+            connRate(() =>
+              name === 'in-process'
+                ? inProcess(7)
+                : bridgeConnect({ path: bridge.path, host: '192.0.2.2', port: 7 }),
+            ),
+          ROUNDS,
+        );
+        report({
+          package: PKG,
+          name: `${PKG}/${name}/conn-per-s`,
+          value: conn,
+          unit: 'conn/s',
+          higherIsBetter: true,
+          baseline: connBase,
+        });
+      }
       const r = await medianOfRounds(() => rr(open), ROUNDS);
       report({
         package: PKG,
@@ -170,6 +239,7 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   nodeServer.close();
+  nodeEcho.close();
 }
 
 await main();
