@@ -814,6 +814,25 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
       expect(a.repr.ack).toBe(c.peerSeq);
     }
   });
+  it('RFC 8985 §7.2: the probe timeout is 2·SRTT + 2 ms (Linux), not a bare 2·SRTT when the RTT is near zero', () => {
+    const c = passive(new Harness());
+    // An RTT sample of 0 ms (an in-process link): SRTT ~ 0.
+    c.t.tcp.tcpSend(c.h, bytes(1000));
+    c.t.flush();
+    peerSend(c, { ack: seqAdd(c.ourSeq, 1000), window: 65535, ts: c.tsVal + 1 });
+    c.t.flush();
+    c.t.tcp.tcpSend(c.h, bytes(3 * 1448, 1000));
+    const sentAt = c.t.now;
+    expect(c.t.flush().length).toBe(3);
+    let probeAt = -1;
+    for (let t = sentAt + 0.25; probeAt < 0 && t < sentAt + 100; t += 0.25) {
+      c.t.advanceTo(t);
+      if (c.t.drain().length > 0) probeAt = t;
+    }
+    expect(c.t.host.counters.get('tcp.tlpProbes')).toBe(1);
+    expect(probeAt - sentAt).toBeGreaterThanOrEqual(2);
+    expect(probeAt - sentAt).toBeLessThan(2.5);
+  });
   it('RFC 8985 §7.3: a tail loss probe resends the last segment sent, at most one SMSS, even on a jumbo-MTU link', () => {
     // Loopback-sized MTU: SMSS = 65495 (peer MSS) - 12 (timestamps) = 65483.
     const smss = 65483;

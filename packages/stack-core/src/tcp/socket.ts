@@ -1146,7 +1146,7 @@ export class TcpSocket {
       this.recvRing.release();
   }
 
-  /** RFC 8985 §7.2: PTO = 2·SRTT (+ a delayed-ACK allowance for a single segment), at most the RTO. */
+  /** RFC 8985 §7.2: PTO = 2·SRTT + 2 ms (+ a delayed-ACK allowance for a single segment), at most the RTO. */
   private armTlp(now: number): void {
     if (
       !this.sackOk ||
@@ -1158,9 +1158,10 @@ export class TcpSocket {
       this.tlpAt = Infinity;
       return;
     }
-    let pto = 2 * this.srtt;
+    // Linux's allowance on top of 2·SRTT: 2 ms (TCP_TIMEOUT_MIN), so a near-zero SRTT
+    // (a handshake over an in-process link) does not fire a probe right behind every burst.
+    let pto = 2 * this.srtt + 2;
     if (seqDiff(this.sndMax, this.sndUna) <= this.smss) pto += this.ctx.config.delayedAckTimeout * 5;
-    pto = Math.max(pto, 1);
     this.tlpAt = now + Math.min(pto, this.rto);
   }
 
