@@ -146,6 +146,12 @@ interface Route {
   expires: Instant;
 }
 
+/** Where a packet to some destination leaves: `iface` undefined means loopback. */
+interface RouteResult {
+  iface: Iface | undefined;
+  nextHop: IpAddress;
+}
+
 interface Iface {
   index: number;
   name: string;
@@ -277,6 +283,14 @@ export class Stack implements StackApi {
   private readonly reasm4: Reassembler;
   private readonly reasm6: Reassembler;
   private readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
+  /** Our usable addresses (tentative IPv6 ones excluded), rebuilt by `topologyChanged`. */
+  private readonly localV4 = new Map<number, Ipv4Address>();
+  private readonly localV6 = new Set<string>();
+  /**
+   * The last route lookup. Most traffic goes to one peer at a time and TCP looks the
+   * route up twice per segment; `topologyChanged` clears it.
+   */
+  private lastRoute: { dst: IpAddress; hint: number | undefined; route: RouteResult | undefined } | undefined;
   private ipIdent: number;
   private icmpTokens: number;
   private icmpRefilled = 0;
@@ -371,6 +385,7 @@ export class Stack implements StackApi {
     const ll = eui64Address(Ipv6Address.parse('fe80::').bytes, iface.mac);
     iface.v6.push(this.tentativeV6(ll, 64, 'link-local'));
     this.joinGroups(iface);
+    this.topologyChanged();
     return index;
   }
 
@@ -410,6 +425,7 @@ export class Stack implements StackApi {
         this.joinGroups(iface);
       }
     }
+    this.topologyChanged();
   }
 
   removeAddress(index: number, address: string): void {
@@ -417,6 +433,7 @@ export class Stack implements StackApi {
     const a = parseIpAddress(address.includes('/') ? address.slice(0, address.indexOf('/')) : address);
     if (a.version === 4) iface.v4 = iface.v4.filter((x) => !x.address.equals(a));
     else iface.v6 = iface.v6.filter((x) => !x.address.equals(a));
+    this.topologyChanged();
   }
 
   addresses(index: number): AddressInfo[] {
@@ -460,6 +477,7 @@ export class Stack implements StackApi {
       const r = this.routes[i]!;
       if (r.prefixLength === prefixLength && r.destination.equals(address)) this.routes.splice(i, 1);
     }
+    this.topologyChanged();
   }
 
   enableSlaac(index: number): void {
@@ -609,16 +627,8 @@ export class Stack implements StackApi {
   }
 
   isLocalAddress(addr: IpAddress): boolean {
-    if (addr.version === 4) {
-      if (addr.isLoopback()) return true;
-      const v = addr.value;
-      for (const i of this.ifaces) for (const a of i.v4) if (a.address.value === v) return true;
-      return false;
-    }
     if (addr.isLoopback()) return true;
-    for (const i of this.ifaces)
-      for (const a of i.v6) if (!a.tentative && a.address.equals(addr)) return true;
-    return false;
+    return addr.version === 4 ? this.localV4.has(addr.value) : this.localV6.has(v6Key(addr));
   }
 
   maxTransportPayload(dst: IpAddress): number {
@@ -1367,6 +1377,7 @@ export class Stack implements StackApi {
         a.validUntil = life(pi.validLifetime);
         iface.v6.push(a);
         this.joinGroups(iface);
+        this.topologyChanged();
         this.count('ndp.slaacAddresses');
       }
     }
@@ -1565,13 +1576,14 @@ export class Stack implements StackApi {
       this.count('ip.familyMismatch');
       return false;
     }
-    if (dst.isLoopback() || this.isLocalAddress(dst)) return this.loopback(src, dst, protocol, payload);
     const route = this.lookupRoute(dst, ifaceHint);
-    if (route === undefined || route.iface === undefined) {
+    if (route === undefined) {
       this.count('ip.noRoute');
       return false;
     }
     const iface = route.iface;
+    // No interface: the destination is a loopback address or one of ours.
+    if (iface === undefined) return this.loopback(src, dst, protocol, payload);
     if (dst.version === 4) {
       const nh = route.nextHop as Ipv4Address;
       const mtu = iface.mtu;
@@ -1886,6 +1898,7 @@ export class Stack implements StackApi {
     for (const a of [...iface.v6]) {
       if (a.validUntil <= now) {
         iface.v6 = iface.v6.filter((x) => x !== a);
+        this.topologyChanged();
         this.count('ndp.addressExpired');
         continue;
       }
@@ -1904,6 +1917,7 @@ export class Stack implements StackApi {
       } else {
         a.tentative = false;
         a.dadAt = Number.POSITIVE_INFINITY;
+        this.topologyChanged();
         this.count('ndp.dadSucceeded');
         if (a.address.isLinkLocal() && iface.slaac && iface.rsSent === 0)
           iface.rsAt = Math.min(iface.rsAt, now);
@@ -2002,6 +2016,7 @@ export class Stack implements StackApi {
     for (let i = this.routes.length - 1; i >= 0; i--) {
       if (this.routes[i]!.expires <= now) {
         this.routes.splice(i, 1);
+        this.topologyChanged();
         this.count('route.expired');
       }
     }
@@ -2009,6 +2024,7 @@ export class Stack implements StackApi {
 
   private dadFailed(iface: Iface, a: AddrV6): void {
     iface.v6 = iface.v6.filter((x) => x !== a);
+    this.topologyChanged();
     this.count('ndp.dadFailed');
   }
 
@@ -2027,31 +2043,39 @@ export class Stack implements StackApi {
   // ---------------------------------------------------------------------------------
   // Routing
 
+  /** `findRoute`, remembering the last answer (see `lastRoute`). */
+  private lookupRoute(dst: IpAddress, ifaceHint?: number): RouteResult | undefined {
+    const c = this.lastRoute;
+    if (c !== undefined && c.hint === ifaceHint && c.dst.equals(dst)) return c.route;
+    const route = this.findRoute(dst, ifaceHint);
+    // A link-local IPv6 destination's interface depends on the neighbour caches: not cached.
+    if (dst.version === 4 || !dst.isLinkLocal()) this.lastRoute = { dst, hint: ifaceHint, route };
+    return route;
+  }
+
   /**
    * Longest-prefix match over the connected prefixes (from interface addresses) and
    * the route table; connected prefixes win ties. `iface` undefined means loopback.
    * Broadcast, multicast and IPv6 link-local destinations leave on the hinted
    * interface, or the first one.
    */
-  private lookupRoute(
-    dst: IpAddress,
-    ifaceHint?: number,
-  ): { iface: Iface | undefined; nextHop: IpAddress } | undefined {
+  private findRoute(dst: IpAddress, ifaceHint?: number): RouteResult | undefined {
     if (dst.isLoopback() || this.isLocalAddress(dst)) return { iface: undefined, nextHop: dst };
     const hint = ifaceHint === undefined ? undefined : this.ifaces[ifaceHint];
+    let best: Iface | undefined;
+    let gateway: IpAddress | undefined;
+    let bestLen = -1;
     if (dst.version === 4) {
       const v = dst.value;
       if (v === 0xffffffff || v >>> 28 === 0xe) {
         const i = hint ?? this.ifaces.find((x) => x.v4.length > 0) ?? this.ifaces[0];
         return i ? { iface: i, nextHop: dst } : undefined;
       }
-      let best: { iface: Iface | undefined; nextHop: IpAddress } | undefined;
-      let bestLen = -1;
       for (const i of this.ifaces) {
         if (hint && i !== hint) continue;
         for (const a of i.v4) {
           if (a.prefixLength > bestLen && ((a.address.value ^ v) & a.mask) === 0) {
-            best = { iface: i, nextHop: dst };
+            best = i;
             bestLen = a.prefixLength;
           }
         }
@@ -2061,10 +2085,11 @@ export class Stack implements StackApi {
         if (hint && r.iface !== hint.index) continue;
         const mask = r.prefixLength === 0 ? 0 : (0xffffffff << (32 - r.prefixLength)) >>> 0;
         if ((((r.destination as Ipv4Address).value ^ v) & mask) !== 0) continue;
-        best = { iface: this.ifaces[r.iface], nextHop: r.gateway ?? dst };
+        best = this.ifaces[r.iface];
+        gateway = r.gateway;
         bestLen = r.prefixLength;
       }
-      return best;
+      return bestLen < 0 ? undefined : { iface: best, nextHop: gateway ?? dst };
     }
     if (dst.isMulticast() || dst.isLinkLocal()) {
       // Without zone indices, a link-local destination leaves where we know it as a
@@ -2077,14 +2102,12 @@ export class Stack implements StackApi {
       i ??= this.ifaces[0];
       return i ? { iface: i, nextHop: dst } : undefined;
     }
-    let best: { iface: Iface | undefined; nextHop: IpAddress } | undefined;
-    let bestLen = -1;
     for (const i of this.ifaces) {
       if (hint && i !== hint) continue;
       for (const a of i.v6) {
         if (a.address.isLinkLocal()) continue;
         if (a.prefixLength > bestLen && commonPrefix(a.address.bytes, dst.bytes) >= a.prefixLength) {
-          best = { iface: i, nextHop: dst };
+          best = i;
           bestLen = a.prefixLength;
         }
       }
@@ -2093,10 +2116,11 @@ export class Stack implements StackApi {
       if (r.version !== 6 || r.prefixLength <= bestLen) continue;
       if (hint && r.iface !== hint.index) continue;
       if (commonPrefix((r.destination as Ipv6Address).bytes, dst.bytes) < r.prefixLength) continue;
-      best = { iface: this.ifaces[r.iface], nextHop: r.gateway ?? dst };
+      best = this.ifaces[r.iface];
+      gateway = r.gateway;
       bestLen = r.prefixLength;
     }
-    return best;
+    return bestLen < 0 ? undefined : { iface: best, nextHop: gateway ?? dst };
   }
 
   private upsertRoute(route: Route): void {
@@ -2111,6 +2135,7 @@ export class Stack implements StackApi {
     else if (route.origin === 'ra' && this.routes.filter((r) => r.origin === 'ra').length >= MAX_RA_ROUTES) {
       this.count('ndp.raRouteLimit'); // a flood of advertisements must not grow the table without bound
     } else this.routes.push(route);
+    this.topologyChanged();
   }
 
   private removeRaRoute(dest: IpAddress, len: number, iface: number, gw: IpAddress | undefined): void {
@@ -2121,6 +2146,7 @@ export class Stack implements StackApi {
       if (gw !== undefined && !gw.equals(r.gateway)) continue;
       this.routes.splice(i, 1);
     }
+    this.topologyChanged();
   }
 
   private lowerPmtu(dst: IpAddress, mtu: number, now: Instant): void {
@@ -2138,8 +2164,21 @@ export class Stack implements StackApi {
   // Helpers
 
   private isLocalV4(v: number): boolean {
-    for (const i of this.ifaces) for (const a of i.v4) if (a.address.value === v) return true;
-    return false;
+    return this.localV4.has(v);
+  }
+
+  /**
+   * Interfaces, addresses (or their DAD state) or routes changed: rebuild the local
+   * address index and forget the cached route. Every such change must come through here.
+   */
+  private topologyChanged(): void {
+    this.lastRoute = undefined;
+    this.localV4.clear();
+    this.localV6.clear();
+    for (const i of this.ifaces) {
+      for (const a of i.v4) this.localV4.set(a.address.value, a.address);
+      for (const a of i.v6) if (!a.tentative) this.localV6.add(v6Key(a.address));
+    }
   }
 
   /** Limited broadcast, or the directed broadcast of a prefix on `iface` (any interface when undefined). */
