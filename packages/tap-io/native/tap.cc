@@ -643,6 +643,12 @@ struct VxSock {
   std::atomic<int> lastErrno{0};
   bool joined = false;
   bool closed = false;
+  // Loop mode: no thread; a uv_poll on the JS thread's event loop reads batches.
+  bool loopMode = false;
+  uv_poll_t* poll = nullptr;
+  napi_env env = nullptr;
+  Napi::FunctionReference onWake;
+  Napi::AsyncContext* asyncContext = nullptr;
   // send: endpoints registered from JS (JS thread only)
   std::vector<struct sockaddr_storage> eps;
   std::vector<socklen_t> epLens;
@@ -679,7 +685,7 @@ void VxFillMeta(uint8_t* m, const struct sockaddr_storage& ss, bool trunc) {
 // One recvmmsg(MSG_WAITFORONE): blocks for the first datagram (which goes straight into
 // the ring when there is room), takes whatever else is queued (into scratch, then copied
 // to the ring), publishes once. Returns true when a sleeping consumer must be woken.
-bool VxReadBatch(VxSock* v, bool* fatal) {
+bool VxReadBatch(VxSock* v, bool* fatal, int* got = nullptr) {
   fr_producer& p = v->prod;
   const uint32_t maxRec = v->ring.max_frame_size;  // >= kVxMeta + slotBytes
   struct mmsghdr msgs[kVxBatch];
@@ -700,7 +706,8 @@ bool VxReadBatch(VxSock* v, bool* fatal) {
   }
   int n;
   if (v->stop.load(std::memory_order_acquire)) n = -1, errno = EINTR;
-  else n = recvmmsg(v->fd, msgs, kVxBatch, MSG_WAITFORONE, nullptr);
+  else n = recvmmsg(v->fd, msgs, kVxBatch, v->loopMode ? MSG_DONTWAIT : MSG_WAITFORONE, nullptr);
+  if (got != nullptr) *got = n > 0 ? n : 0;
   if (n <= 0) {
     if (dst0 != nullptr) p.w = saved;  // never publish a wrap marker without its record
     int e = n < 0 ? errno : EIO;
@@ -762,9 +769,47 @@ void VxReaderLoop(VxSock* v) {
   v->exited.store(true, std::memory_order_release);
 }
 
+// Loop mode: libuv says the socket is readable; read on the JS thread (up to 16 batches)
+// and, if the consumer sleeps, call the wake callback directly (no thread, no hop).
+void OnVxPoll(uv_poll_t* h, int status, int) {
+  VxSock* v = static_cast<VxSock*>(h->data);
+  if (v->stop.load()) return;
+  bool fatal = status < 0;
+  bool woke = false;
+  for (int i = 0; i < 16 && !fatal; i++) {
+    int got = 0;
+    if (VxReadBatch(v, &fatal, &got)) woke = true;
+    if (got < kVxBatch) break;
+  }
+  if (fatal) {
+    uv_poll_stop(h);
+    v->exited.store(true);
+  }
+  if (woke) {
+    v->wakeups.fetch_add(1, std::memory_order_relaxed);
+    Napi::Env env(v->env);
+    Napi::HandleScope scope(env);
+    try {
+      v->onWake.MakeCallback(env.Global(), {}, *v->asyncContext);
+    } catch (const Napi::Error& e) {
+      e.ThrowAsJavaScriptException();  // must not unwind into libuv
+    }
+  }
+}
+
 void VxStopReader(VxSock* v) {
   if (!v->started || v->joined) return;
   v->stop.store(true, std::memory_order_release);
+  if (v->loopMode) {
+    uv_poll_stop(v->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(v->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    v->poll = nullptr;
+    v->joined = true;
+    v->onWake.Reset();
+    delete v->asyncContext;
+    v->asyncContext = nullptr;
+    return;
+  }
   // The signal may land just before the thread enters recvmmsg(); repeat until it has left.
   for (int i = 0; i < 5000 && !v->exited.load(std::memory_order_acquire); i++) {
     pthread_kill(v->thread.native_handle(), StopSignal());
@@ -913,7 +958,7 @@ Napi::Value VxEndpoint(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(v->eps.size() - 1));
 }
 
-// vxStart(handle, ring: Int32Array over the SAB, onWake)
+// vxStart(handle, ring: Int32Array over the SAB, onWake, loopMode)
 Napi::Value VxStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   VxSock* v = VxOf(info);
@@ -932,6 +977,30 @@ Napi::Value VxStart(const Napi::CallbackInfo& info) {
   v->scratch.resize(static_cast<size_t>(kVxBatch) * v->slotBytes);
   v->sabRef = Napi::Persistent(info[1]);
   fr_producer_init(&v->prod, &v->ring);
+  v->loopMode = info[3].ToBoolean();
+  if (v->loopMode) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "no event loop");
+    int fl = fcntl(v->fd, F_GETFL);
+    if (fl < 0 || fcntl(v->fd, F_SETFL, fl | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl", "cannot make the VXLAN socket non-blocking");
+    v->env = env;
+    v->onWake = Napi::Persistent(info[2].As<Napi::Function>());
+    v->asyncContext = new Napi::AsyncContext(env, "tap-io-vxlan-reader");
+    v->poll = new uv_poll_t;
+    v->poll->data = v;
+    int rc = uv_poll_init(loop, v->poll, v->fd);
+    if (rc == 0) rc = uv_poll_start(v->poll, UV_READABLE, OnVxPoll);
+    if (rc != 0) {
+      delete v->poll;
+      v->poll = nullptr;
+      delete v->asyncContext;
+      v->asyncContext = nullptr;
+      v->onWake.Reset();
+      throw Napi::Error::New(env, std::string("uv_poll on the VXLAN socket failed: ") + uv_strerror(rc));
+    }
+    v->started = true;
+    return env.Undefined();
+  }
   InstallStopSignal();
   v->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "tap-io-vxlan-reader", 0, 1);
   v->started = true;
@@ -1040,13 +1109,17 @@ Napi::Value VxStats(const Napi::CallbackInfo& info) {
   o.Set("batches", static_cast<double>(v->batches.load()));
   o.Set("lastErrno", v->lastErrno.load());
   o.Set("sendCalls", static_cast<double>(v->sendCalls));
-  o.Set("threadRunning", v->started && !v->joined && !v->exited.load());
+  o.Set("threadRunning", v->started && !v->loopMode && !v->joined && !v->exited.load());
+  o.Set("polling", v->started && v->loopMode && !v->joined && !v->exited.load());
   return o;
 }
 
 Napi::Value VxRef(const Napi::CallbackInfo& info) {
   VxSock* v = VxOf(info);
-  if (v->started && !v->joined) {
+  if (v->started && !v->joined && v->loopMode) {
+    if (info[1].ToBoolean()) uv_ref(reinterpret_cast<uv_handle_t*>(v->poll));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(v->poll));
+  } else if (v->started && !v->joined) {
     if (info[1].ToBoolean()) v->tsfn.Ref(info.Env());
     else v->tsfn.Unref(info.Env());
   }

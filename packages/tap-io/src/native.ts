@@ -44,7 +44,7 @@ export interface NativeTap {
   vxOpen(address: string, port: number, ipv6: boolean, bufferBytes: number): unknown;
   vxAddress(handle: unknown): { address: string; port: number; family: 'IPv4' | 'IPv6' };
   vxEndpoint(handle: unknown, address: string, port: number): number;
-  vxStart(handle: unknown, ring: Int32Array, onWake: () => void): void;
+  vxStart(handle: unknown, ring: Int32Array, onWake: () => void, loopMode: boolean): void;
   vxSend(
     handle: unknown,
     buf: Uint8Array,
@@ -65,6 +65,7 @@ export interface NativeTap {
     lastErrno: number;
     sendCalls: number;
     threadRunning: boolean;
+    polling: boolean;
   };
   vxRef(handle: unknown, ref: boolean): void;
   vxClose(handle: unknown): void;

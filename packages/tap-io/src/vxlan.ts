@@ -78,6 +78,14 @@ export interface VxlanOptions {
   native?: boolean;
   /** Native path: bytes of the receive ring the reader thread fills. Default 4 MiB. */
   ringBytes?: number;
+  /**
+   * Native path, where datagrams are received. 'thread': a native thread blocks in
+   * recvmmsg(2) and writes into the ring; JS is woken by a threadsafe call. 'loop': no
+   * thread; libuv polls the socket on this thread's event loop and the addon reads each
+   * burst with recvmmsg into the ring from the poll callback. Default: the environment
+   * variable TAPIO_VXLAN_RXMODE if set, else 'thread'.
+   */
+  rxMode?: 'thread' | 'loop';
 }
 
 export interface VxlanStats extends LinkStats {
@@ -123,6 +131,8 @@ export class VxlanLink implements Link {
   readonly vni: number;
   /** Which datagram I/O this link uses: the addon's recvmmsg/sendmmsg, or node:dgram. */
   readonly backend: 'native' | 'dgram';
+  /** Native path: a reader thread, or reads on the event loop (see VxlanOptions.rxMode). */
+  readonly rxMode: 'thread' | 'loop';
   private readonly socket: Socket | undefined;
   private readonly nio: NativeIo | undefined;
   private readonly learn: boolean;
@@ -187,8 +197,15 @@ export class VxlanLink implements Link {
       this.endpoints.set(p.key, p);
     }
     this.tx = this.newTxBuffer();
+    this.rxMode = 'thread';
     if ('native' in io) {
       this.backend = 'native';
+      const mode = opts.rxMode ?? (process.env.TAPIO_VXLAN_RXMODE === 'loop' ? 'loop' : 'thread');
+      if (mode !== 'thread' && mode !== 'loop') {
+        io.native.vxClose(io.handle);
+        throw new LinkError(`openVxlan: rxMode must be 'thread' or 'loop', got ${String(mode)}`, 'EINVAL');
+      }
+      this.rxMode = mode;
       this.nio = io;
       this.socket = undefined;
       const per = VXLAN_HEADER_BYTES + this.mtu + 18 + 8;
@@ -376,10 +393,15 @@ export class VxlanLink implements Link {
     this.rxRing = ring;
     this.ri32 = new Int32Array(ring.buffer);
     this.ru8 = new Uint8Array(ring.buffer);
-    native.vxStart(handle, this.ri32, () => {
-      this.rxWakeups++;
-      this.pump();
-    });
+    native.vxStart(
+      handle,
+      this.ri32,
+      () => {
+        this.rxWakeups++;
+        this.pump();
+      },
+      this.rxMode === 'loop',
+    );
     // Drain (nothing yet) and announce the sleep, so the reader wakes us.
     this.pump();
   }
@@ -668,9 +690,11 @@ export class VxlanLink implements Link {
 
   private finalRxDropped = 0;
 
-  /** Native path: whether the reader thread is running (false before open and after close). */
+  /** Native path: whether the reader (thread, or poll in loop mode) runs; false after close. */
   nativeReaderRunning(): boolean {
-    return this.nio !== undefined && this.nio.native.vxStats(this.nio.handle).threadRunning;
+    if (!this.nio) return false;
+    const st = this.nio.native.vxStats(this.nio.handle);
+    return st.threadRunning || st.polling;
   }
 
   async close(): Promise<void> {

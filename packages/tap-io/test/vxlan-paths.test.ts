@@ -14,7 +14,9 @@ import { BROADCAST, frame, mac, sleep, until } from './helpers.js';
 
 const addonBuilt =
   process.platform === 'linux' && existsSync(join(packageRoot(), 'build', 'Release', 'tapio.node'));
-const backends = (addonBuilt ? ['native', 'dgram'] : ['dgram']) as Array<'native' | 'dgram'>;
+const backends = (addonBuilt ? ['native', 'native-loop', 'dgram'] : ['dgram']) as Array<
+  'native' | 'native-loop' | 'dgram'
+>;
 if (!addonBuilt) console.warn('tap-io: addon not built, VXLAN native-path tests skipped');
 
 const open: VxlanLink[] = [];
@@ -125,11 +127,14 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
       vni: 42,
       address: '127.0.0.1',
       port: 0,
-      native: backend === 'native',
+      native: backend !== 'dgram',
+      rxMode: backend === 'native-loop' ? 'loop' : 'thread',
       ...extra,
     });
     open.push(l);
-    expect(l.backend).toBe(backend);
+    expect(l.backend).toBe(backend === 'dgram' ? 'dgram' : 'native');
+    if (backend === 'native-loop') expect(l.rxMode).toBe('loop');
+    if (backend !== 'dgram') expect(l.nativeReaderRunning()).toBe(true);
     return l;
   }
 
@@ -373,10 +378,8 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
     await until(() => got > 200);
     const threads = backend === 'native' ? readerThreads() : 0;
     await a.close(); // while b, c and raw keep sending
-    if (backend === 'native') {
-      expect(a.nativeReaderRunning()).toBe(false);
-      expect(readerThreads()).toBe(threads - 1);
-    }
+    expect(a.nativeReaderRunning()).toBe(false);
+    if (backend === 'native') expect(readerThreads()).toBe(threads - 1);
     const after = got;
     await sleep(30);
     expect(got).toBe(after); // no delivery after close
@@ -394,7 +397,7 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
   it('reports a bind failure with a code', async () => {
     const a = await node(1);
     await expect(
-      openVxlan({ mac: mac(2), address: '127.0.0.1', port: a.address().port, native: backend === 'native' }),
+      openVxlan({ mac: mac(2), address: '127.0.0.1', port: a.address().port, native: backend !== 'dgram' }),
     ).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });
