@@ -283,9 +283,14 @@ export class Stack implements StackApi {
   private readonly reasm4: Reassembler;
   private readonly reasm6: Reassembler;
   private readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
-  /** Our usable addresses (tentative IPv6 ones excluded), rebuilt by `topologyChanged`. */
+  /**
+   * Our usable addresses (tentative IPv6 ones excluded), rebuilt by `topologyChanged`.
+   * IPv4 maps to the address object, so received packets can share it instead of allocating.
+   */
   private readonly localV4 = new Map<number, Ipv4Address>();
   private readonly localV6 = new Set<string>();
+  /** The source of the last IPv4 packet received: bulk traffic comes from one peer, so it is shared. */
+  private lastSrcV4 = Ipv4Address.UNSPECIFIED;
   /**
    * The last route lookup. Most traffic goes to one peer at a time and TCP looks the
    * route up twice per segment; `topologyChanged` clears it.
@@ -913,6 +918,8 @@ export class Stack implements StackApi {
     const srcV = p.srcValue;
     const dstV = p.dstValue;
     if (srcV === 0xffffffff || srcV >>> 28 === 0xe) return this.drop('ipv4.badSource');
+    const ours = this.localV4.get(dstV);
+    const proto = p.protocol;
     let bcast = false;
     let noAddress = false;
     if (iface === undefined) {
@@ -921,17 +928,22 @@ export class Stack implements StackApi {
       bcast = true;
     } else if (dstV >>> 28 === 0xe) {
       return this.drop('ipv4.notForUs');
-    } else if (!this.isLocalV4(dstV)) {
+    } else if (ours === undefined) {
       if (this.isBroadcastV4(dstV, iface.index)) bcast = true;
-      else if (iface.v4.length === 0 && p.protocol === 17)
+      else if (iface.v4.length === 0 && proto === 17)
         noAddress = true; // e.g. a DHCP offer to the offered address
       else return this.drop('ipv4.notForUs');
     }
+    // Address objects are immutable: share ours and the last peer's rather than allocate two per packet.
+    const dst = ours ?? new Ipv4Address(dstV);
+    if (this.lastSrcV4.value !== srcV) this.lastSrcV4 = new Ipv4Address(srcV);
+    const src = this.lastSrcV4;
     const hl = p.headerLen;
-    const proto = p.protocol;
-    if (p.moreFragments || p.fragOffset !== 0) {
+    const payload = buf.subarray(hl, p.totalLen);
+    const fragOffset = p.fragOffset;
+    if (fragOffset !== 0 || p.moreFragments) {
       const key = `${srcV}/${dstV}/${proto}/${p.ident}`;
-      const r = this.reasm4.add(key, p.fragOffset, p.moreFragments, p.payload, buf.subarray(0, hl), now);
+      const r = this.reasm4.add(key, fragOffset, p.moreFragments, payload, buf.subarray(0, hl), now);
       switch (r.kind) {
         case 'queued':
           this.count('ipv4.fragmentsQueued');
@@ -939,8 +951,6 @@ export class Stack implements StackApi {
         case 'complete': {
           this.count('ipv4.reassembled');
           const h = r.header;
-          const src = new Ipv4Address(srcV);
-          const dst = new Ipv4Address(dstV);
           return this.ipv4Deliver(
             iface,
             h,
@@ -959,19 +969,7 @@ export class Stack implements StackApi {
           return this.drop(`ipv4.${FRAG_DROPS[r.kind]}`);
       }
     }
-    this.ipv4Deliver(
-      iface,
-      buf,
-      hl,
-      p.payload,
-      new Ipv4Address(srcV),
-      new Ipv4Address(dstV),
-      proto,
-      p.ttl,
-      bcast,
-      noAddress,
-      now,
-    );
+    this.ipv4Deliver(iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now);
   }
 
   private ipv4Deliver(
