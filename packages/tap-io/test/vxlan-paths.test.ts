@@ -53,14 +53,22 @@ describe('the native VXLAN path is the default when the addon is built', () => {
     const a = await openVxlan({ mac: mac(1), port: 0 });
     open.push(a);
     expect(a.backend).toBe('native');
+    expect(a.rxMode).toBe('loop');
     expect(a.nativeReaderRunning()).toBe(true);
+    expect(readerThreads()).toBe(before); // loop mode: no thread
+    const t = await openVxlan({ mac: mac(5), port: 0, rxMode: 'thread' });
+    open.push(t);
+    expect(t.rxMode).toBe('thread');
+    expect(t.nativeReaderRunning()).toBe(true);
     expect(readerThreads()).toBe(before + 1);
     const b = await openVxlan({ mac: mac(2), port: 0, native: false });
     open.push(b);
     expect(b.backend).toBe('dgram');
     expect(b.nativeReaderRunning()).toBe(false);
     const saved = process.env.TAPIO_VXLAN_NATIVE;
+    const savedMode = process.env.TAPIO_VXLAN_RXMODE;
     process.env.TAPIO_VXLAN_NATIVE = '0';
+    process.env.TAPIO_VXLAN_RXMODE = 'thread';
     try {
       const c = await openVxlan({ mac: mac(3), port: 0 });
       open.push(c);
@@ -68,13 +76,19 @@ describe('the native VXLAN path is the default when the addon is built', () => {
       const d = await openVxlan({ mac: mac(4), port: 0, native: true });
       open.push(d);
       expect(d.backend).toBe('native');
+      expect(d.rxMode).toBe('thread');
     } finally {
       if (saved === undefined) delete process.env.TAPIO_VXLAN_NATIVE;
       else process.env.TAPIO_VXLAN_NATIVE = saved;
+      if (savedMode === undefined) delete process.env.TAPIO_VXLAN_RXMODE;
+      else process.env.TAPIO_VXLAN_RXMODE = savedMode;
     }
+    expect(readerThreads()).toBe(before + 2);
+    await t.close();
+    expect(t.nativeReaderRunning()).toBe(false);
+    expect(readerThreads()).toBe(before + 1); // d's
     await a.close();
     expect(a.nativeReaderRunning()).toBe(false);
-    expect(readerThreads()).toBe(before + 1); // d's
   });
 
   it.skipIf(addonBuilt)('without the addon, native: true is ENOTSUP and the default is dgram', async () => {
