@@ -97,7 +97,10 @@ export function emitEthernetHeader(
   src: Uint8Array,
   ethertype: number,
 ): void {
-  buf.set(dst, offset + field.DST);
-  buf.set(src, offset + field.SRC);
+  // A byte loop: for six bytes, `set` costs more than the copy.
+  for (let i = 0; i < 6; i++) {
+    buf[offset + field.DST + i] = dst[i]!;
+    buf[offset + field.SRC + i] = src[i]!;
+  }
   setU16(buf, offset + field.ETHERTYPE, ethertype);
 }

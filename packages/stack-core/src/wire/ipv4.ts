@@ -4,7 +4,7 @@
  */
 import { internetChecksum } from './checksum.js';
 import { Ipv4Address } from './ip-address.js';
-import { type WireError, getU16, getU32, setU16 } from './wire-error.js';
+import { type WireError, getU16, getU32, setU16, setU32 } from './wire-error.js';
 
 const field = {
   VER_IHL: 0,
@@ -164,26 +164,28 @@ export function emitIpv4Header(
   ident: number,
   flagsOffset: number,
 ): void {
+  const length = (IPV4_HEADER_LEN + payloadLen) & 0xffff;
+  const ttlProto = ((ttl & 0xff) << 8) | (protocol & 0xff);
   buf[o] = 0x45;
   buf[o + 1] = 0;
-  setU16(buf, o + 2, IPV4_HEADER_LEN + payloadLen);
+  setU16(buf, o + 2, length);
   setU16(buf, o + 4, ident);
   setU16(buf, o + 6, flagsOffset);
-  buf[o + 8] = ttl;
-  buf[o + 9] = protocol;
-  buf[o + 10] = 0;
-  buf[o + 11] = 0;
-  buf[o + 12] = src >>> 24;
-  buf[o + 13] = (src >>> 16) & 0xff;
-  buf[o + 14] = (src >>> 8) & 0xff;
-  buf[o + 15] = src & 0xff;
-  buf[o + 16] = dst >>> 24;
-  buf[o + 17] = (dst >>> 16) & 0xff;
-  buf[o + 18] = (dst >>> 8) & 0xff;
-  buf[o + 19] = dst & 0xff;
-  // Ten 16-bit words: sum inline, no allocation.
-  let s = 0;
-  for (let i = 0; i < 20; i += 2) s += (buf[o + i]! << 8) | buf[o + i + 1]!;
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  setU16(buf, o + 8, ttlProto);
+  setU32(buf, o + 12, src);
+  setU32(buf, o + 16, dst);
+  // The checksum (RFC 1071) over the ten 16-bit words, summed from the values just written.
+  let s =
+    0x4500 +
+    length +
+    (ident & 0xffff) +
+    (flagsOffset & 0xffff) +
+    ttlProto +
+    (src >>> 16) +
+    (src & 0xffff) +
+    (dst >>> 16) +
+    (dst & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
   setU16(buf, o + 10, ~s & 0xffff);
 }
