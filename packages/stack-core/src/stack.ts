@@ -568,8 +568,11 @@ export class Stack implements StackApi {
       }
       for (const iface of this.ifaces) this.pollIface(iface, now);
       this.expireRoutes(now);
-      this.reasm4.poll(now, (_k, hdr, first) => this.reassemblyExpired(4, hdr, first, now));
-      this.reasm6.poll(now, (_k, hdr, first) => this.reassemblyExpired(6, hdr, first, now));
+      // Timers are rarely due: only then build the callbacks (poll runs every few frames).
+      if (this.reasm4.pollAt() <= now)
+        this.reasm4.poll(now, (_k, hdr, first) => this.reassemblyExpired(4, hdr, first, now));
+      if (this.reasm6.pollAt() <= now)
+        this.reasm6.poll(now, (_k, hdr, first) => this.reassemblyExpired(6, hdr, first, now));
       this.tcp?.poll(now);
     } catch (e) {
       this.internalError(e);
@@ -1877,22 +1880,27 @@ export class Stack implements StackApi {
   // Timers
 
   private pollIface(iface: Iface, now: Instant): void {
-    iface.arp.poll(now, {
-      solicit: (a, mac) => this.sendArpRequest(iface, a, mac),
-      failed: (_a, dropped) => {
-        this.count('arp.resolveFailed');
-        this.count('arp.queueDropped', dropped.length);
-        this.unreachable(dropped, now);
-      },
-    });
-    iface.ndp.poll(now, {
-      solicit: (a, mac) => this.sendNeighborSolicit(iface, a, mac),
-      failed: (_a, dropped) => {
-        this.count('ndp.resolveFailed');
-        this.count('ndp.queueDropped', dropped.length);
-        this.unreachable(dropped, now);
-      },
-    });
+    // As in poll(): the callbacks are built only when a neighbour timer is due.
+    if (iface.arp.pollAt() <= now) {
+      iface.arp.poll(now, {
+        solicit: (a, mac) => this.sendArpRequest(iface, a, mac),
+        failed: (_a, dropped) => {
+          this.count('arp.resolveFailed');
+          this.count('arp.queueDropped', dropped.length);
+          this.unreachable(dropped, now);
+        },
+      });
+    }
+    if (iface.ndp.pollAt() <= now) {
+      iface.ndp.poll(now, {
+        solicit: (a, mac) => this.sendNeighborSolicit(iface, a, mac),
+        failed: (_a, dropped) => {
+          this.count('ndp.resolveFailed');
+          this.count('ndp.queueDropped', dropped.length);
+          this.unreachable(dropped, now);
+        },
+      });
+    }
     for (const a of [...iface.v6]) {
       if (a.validUntil <= now) {
         iface.v6 = iface.v6.filter((x) => x !== a);
