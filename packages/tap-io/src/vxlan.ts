@@ -16,7 +16,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
-import { FrameRing, HEADER_BYTES, HEADER_WORDS } from '@tapstack/frame-ring';
+import {
+  type FrameRing,
+  HEADER_BYTES,
+  HEADER_WORDS,
+  MAGIC,
+  MAX_CAPACITY,
+  minCapacity,
+  VERSION,
+} from '@tapstack/frame-ring';
 import { ipv4String, ipv6String } from './decode.js';
 import { emptyStats, isGroupMac, type Link, LinkError, type LinkStats, macKey, toMac } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
@@ -166,8 +174,8 @@ export class VxlanLink implements Link {
     socketErrors: 0,
   };
 
-  // ---- native path: receive ring (filled by the addon's thread, read here in place)
-  private rxRing: FrameRing | undefined;
+  // ---- native path: receive ring (filled by the addon, read here in place)
+  private rxCap = 0;
   private ri32: Int32Array | undefined;
   private ru8: Uint8Array | undefined;
   private pumping = false;
@@ -392,12 +400,41 @@ export class VxlanLink implements Link {
 
   // ------------------------------------------------------------ native receive
 
+  /**
+   * The receive ring: frame-ring layout v2 (LAYOUT.md), laid out here over a plain
+   * ArrayBuffer, not a SharedArrayBuffer: only this link reads it, and V8 copies out of a
+   * SharedArrayBuffer with a relaxed-atomic memcpy that goes byte by byte unless source
+   * and destination share their alignment mod 8 (a TCP payload inside a frame does not),
+   * which cost the daemon ~8% more CPU per MiB than dgram's Buffers. The backing store
+   * does not move, so the addon's thread may write it.
+   */
   private startNativeRx(ringBytes: number): void {
     const { native, handle } = this.nio!;
-    const ring = FrameRing.create({ capacity: ringBytes, maxFrameSize: NATIVE_MAX_RECORD });
-    this.rxRing = ring;
-    this.ri32 = new Int32Array(ring.buffer);
-    this.ru8 = new Uint8Array(ring.buffer);
+    const cap = ringBytes;
+    if (
+      !(
+        Number.isInteger(cap) &&
+        (cap & (cap - 1)) === 0 &&
+        cap >= minCapacity(NATIVE_MAX_RECORD) &&
+        cap <= MAX_CAPACITY
+      )
+    ) {
+      native.vxClose(handle);
+      throw new LinkError(
+        `openVxlan: ringBytes ${cap} must be a power of two from ${minCapacity(NATIVE_MAX_RECORD)} to ${MAX_CAPACITY}`,
+        'EINVAL',
+      );
+    }
+    const buffer = new ArrayBuffer(HEADER_BYTES + cap);
+    const i32 = new Int32Array(buffer);
+    i32[HEADER_WORDS.VERSION] = VERSION;
+    i32[HEADER_WORDS.HEADER_BYTES] = HEADER_BYTES;
+    i32[HEADER_WORDS.CAPACITY] = cap;
+    i32[HEADER_WORDS.MAX_FRAME_SIZE] = NATIVE_MAX_RECORD;
+    Atomics.store(i32, HEADER_WORDS.MAGIC, MAGIC);
+    this.rxCap = cap;
+    this.ri32 = i32;
+    this.ru8 = new Uint8Array(buffer);
     native.vxStart(
       handle,
       this.ri32,
@@ -448,8 +485,7 @@ export class VxlanLink implements Link {
   private drainNative(max: number): number {
     const i32 = this.ri32!;
     const u8 = this.ru8!;
-    const ring = this.rxRing!;
-    const cap = ring.capacity;
+    const cap = this.rxCap;
     const mask = cap - 1;
     const r0 = i32[HEADER_WORDS.READ]!;
     const w = Atomics.load(i32, HEADER_WORDS.WRITE);
@@ -710,7 +746,6 @@ export class VxlanLink implements Link {
       const { native, handle } = this.nio;
       this.finalRxDropped = native.vxStats(handle).dropped;
       native.vxClose(handle); // stops and joins the reader thread, closes the socket
-      this.rxRing = undefined;
       this.ri32 = undefined;
       this.ru8 = undefined;
       return;
