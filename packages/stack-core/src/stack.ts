@@ -636,7 +636,7 @@ export class Stack implements StackApi {
 
   isLocalAddress(addr: IpAddress): boolean {
     if (addr.isLoopback()) return true;
-    return addr.version === 4 ? this.localV4.has(addr.value) : this.localV6.has(v6Key(addr));
+    return addr.version === 4 ? this.localV4.has(v4Key(addr.value)) : this.localV6.has(v6Key(addr));
   }
 
   maxTransportPayload(dst: IpAddress): number {
@@ -895,9 +895,9 @@ export class Stack implements StackApi {
     if (spa !== 0) {
       const q =
         r.operation === ArpOperation.Reply
-          ? (iface.arp.confirm(spa, sha, targetIsUs, true, now) ??
-            (targetIsUs ? iface.arp.learn(spa, r.senderProtocolAddr, sha, true, now) : undefined))
-          : iface.arp.learn(spa, r.senderProtocolAddr, sha, targetIsUs, now);
+          ? (iface.arp.confirm(v4Key(spa), sha, targetIsUs, true, now) ??
+            (targetIsUs ? iface.arp.learn(v4Key(spa), r.senderProtocolAddr, sha, true, now) : undefined))
+          : iface.arp.learn(v4Key(spa), r.senderProtocolAddr, sha, targetIsUs, now);
       if (q) this.flushQueued(iface, q, sha, EtherType.Ipv4);
     }
     if (r.operation === ArpOperation.Request && targetIsUs) {
@@ -921,7 +921,7 @@ export class Stack implements StackApi {
     const srcV = p.srcValue;
     const dstV = p.dstValue;
     if (srcV === 0xffffffff || srcV >>> 28 === 0xe) return this.drop('ipv4.badSource');
-    const ours = this.localV4.get(dstV);
+    const ours = this.localV4.get(v4Key(dstV));
     const proto = p.protocol;
     let bcast = false;
     let noAddress = false;
@@ -1721,14 +1721,14 @@ export class Stack implements StackApi {
     if (v === 0xffffffff || this.isBroadcastV4(v, iface.index)) mac = BROADCAST_MAC;
     else if (v >>> 28 === 0xe)
       mac = new Uint8Array([1, 0, 0x5e, (v >>> 16) & 0x7f, (v >>> 8) & 0xff, v & 0xff]);
-    else mac = iface.arp.lookup(v, now);
+    else mac = iface.arp.lookup(v4Key(v), now);
     const tx = iface.tx;
     if (mac !== undefined) {
       emitEthernetHeader(tx, 0, mac, iface.mac, EtherType.Ipv4);
       this.transmit(iface, len);
       return true;
     }
-    const r = iface.arp.enqueue(v, nh, tx.subarray(14, len), now);
+    const r = iface.arp.enqueue(v4Key(v), nh, tx.subarray(14, len), now);
     if (r === 'full') {
       this.count('arp.queueFull');
       return false;
@@ -2170,7 +2170,7 @@ export class Stack implements StackApi {
   // Helpers
 
   private isLocalV4(v: number): boolean {
-    return this.localV4.has(v);
+    return this.localV4.has(v4Key(v));
   }
 
   /**
@@ -2182,7 +2182,7 @@ export class Stack implements StackApi {
     this.localV4.clear();
     this.localV6.clear();
     for (const i of this.ifaces) {
-      for (const a of i.v4) this.localV4.set(a.address.value, a.address);
+      for (const a of i.v4) this.localV4.set(v4Key(a.address.value), a.address);
       for (const a of i.v6) if (!a.tentative) this.localV6.add(v6Key(a.address));
     }
   }
@@ -2310,6 +2310,15 @@ function v6Key(a: Ipv6Address): string {
     (b[12]! << 8) | b[13]!,
     (b[14]! << 8) | b[15]!,
   );
+}
+
+/**
+ * A Map key for an IPv4 address on per-packet paths: the value as a signed 32-bit
+ * integer, which V8 keeps as a small integer. The unsigned form of an address from
+ * 128.0.0.0 up is a heap number, allocated and hashed as a double on every lookup.
+ */
+function v4Key(v: number): number {
+  return v | 0;
 }
 
 /** Map key for either family: the number for IPv4, `v6Key` for IPv6. */
