@@ -128,6 +128,13 @@ const NATIVE_MAX_RECORD = 65536;
 /** Native path: datagrams staged before a send flushes without waiting for the microtask. */
 const TX_ENTRIES = 1024;
 const TX_BATCH = 256;
+/**
+ * Native path: staged bytes that make a send go out at once. Small frames are batched
+ * (many per sendmmsg); a turn's worth of large frames is not held back until the turn
+ * ends, so the peer (on loopback, another process on another core) starts on the first
+ * while this side builds the next, as with dgram's immediate sends.
+ */
+const TX_FLUSH_BYTES = 64 * 1024;
 
 interface NativeIo {
   native: NativeTap;
@@ -209,8 +216,9 @@ export class VxlanLink implements Link {
       this.staticByAddress.set(p.address, p);
       this.endpoints.set(p.key, p);
     }
-    this.tx = this.newTxBuffer();
-    this.rxMode = 'thread';
+    // dgram's reused datagram buffer (the native path stages into `stage`)
+    this.tx = 'native' in io ? Buffer.alloc(0) : this.newTxBuffer();
+    this.rxMode = 'loop'; // dgram also reads on the event loop
     if ('native' in io) {
       this.backend = 'native';
       const mode = opts.rxMode ?? (process.env.TAPIO_VXLAN_RXMODE === 'thread' ? 'thread' : 'loop');
@@ -618,7 +626,7 @@ export class VxlanLink implements Link {
       this.s.txFlooded++;
       for (const e of this.endpoints.values()) this.queueDatagram(off, need, e);
     }
-    if (this.txCount >= TX_BATCH) this.flush();
+    if (this.txCount >= TX_BATCH || this.stagedBytes >= TX_FLUSH_BYTES) this.flush();
     else if (!this.flushQueued && this.txCount > 0) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
