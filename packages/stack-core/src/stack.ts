@@ -164,6 +164,11 @@ interface Iface {
   csumOffload: boolean;
   /** Transmit scratch: frames are built here and handed to `transmit` as a view. */
   tx: Uint8Array;
+  /**
+   * The last view of `tx` handed out, reused while the frame length repeats (a bulk
+   * sender's frames are all full-size): a fresh subarray per frame was a visible cost.
+   */
+  txView: Uint8Array;
   v4: AddrV4[];
   v6: AddrV6[];
   arp: NeighborCache<Ipv4Address>;
@@ -373,6 +378,7 @@ export class Stack implements StackApi {
       transmit: config.transmit,
       csumOffload: config.checksumOffload === true,
       tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
+      txView: EMPTY,
       v4: [],
       v6: [],
       arp: new NeighborCache<Ipv4Address>(this.neighborConfig),
@@ -1767,7 +1773,8 @@ export class Stack implements StackApi {
 
   private transmit(iface: Iface, len: number): void {
     this.txFrames++;
-    iface.transmit(iface.tx.subarray(0, len));
+    if (iface.txView.length !== len) iface.txView = iface.tx.subarray(0, len);
+    iface.transmit(iface.txView);
   }
 
   private sendArpRequest(iface: Iface, target: Ipv4Address, unicastMac: Uint8Array | undefined): void {
