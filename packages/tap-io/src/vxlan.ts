@@ -93,9 +93,10 @@ export interface VxlanOptions {
    * the socket on this thread's event loop and the addon reads each burst with recvmmsg
    * (up to 64 datagrams a call) into the ring from the poll callback, then JS reads it in
    * place. 'thread': a native thread blocks in recvmmsg(2) and writes into the ring; JS is
-   * woken by a threadsafe call once per consumer sleep (as the TAP reader). On loopback
-   * the thread measured slower (x0.8 of dgram at 64 KiB, x1.8 at 1.5 KiB, against x1.4
-   * and x2.6 for 'loop'): it wakes per datagram and copies data another core just wrote.
+   * woken by a threadsafe call once per consumer sleep (as the TAP reader). The thread
+   * wins when a core is idle (one process sending to itself over loopback at 64 KiB:
+   * x1.7 of dgram against x1.3), but wakes for nearly every datagram; between two daemons
+   * on this 2-core box 'loop' used less CPU per MiB and made more connections per second.
    * The environment variable TAPIO_VXLAN_RXMODE=thread|loop changes the default.
    */
   rxMode?: 'thread' | 'loop';
