@@ -268,17 +268,19 @@ export class VxlanLink implements Link {
         const o: { errno?: number; syscall?: string; cause: unknown } = { cause: e };
         if (err.errno !== undefined) o.errno = err.errno;
         if (err.syscall !== undefined) o.syscall = err.syscall;
-        throw new LinkError(
-          `cannot bind VXLAN socket to ${address}:${port}: ${err.message}`,
-          err.code ?? 'EIO',
-          o,
-        );
+        // the addon's message already names the socket, address and errno
+        throw new LinkError(err.message, err.code ?? 'EIO', o);
       }
-      const a = native.vxAddress(handle);
-      return new VxlanLink(
-        { native, handle, address: { address: a.address, port: a.port } },
-        { ...opts, vni },
-      );
+      try {
+        const a = native.vxAddress(handle);
+        return new VxlanLink(
+          { native, handle, address: { address: a.address, port: a.port } },
+          { ...opts, vni },
+        );
+      } catch (e) {
+        native.vxClose(handle); // a bad option (mac, rxMode, ringBytes): no socket left behind
+        throw e;
+      }
     }
     if (opts.native === true) {
       throw new LinkError(`openVxlan: native: true needs an IP address to bind, got '${address}'`, 'EINVAL');

@@ -415,3 +415,23 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
     ).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });
+
+describe.skipIf(!addonBuilt)('native path options', () => {
+  it('rejects a bad rxMode, ringBytes or MAC with EINVAL and leaves the port free', async () => {
+    const probe = await udp();
+    const port = probe.address().port;
+    probe.close();
+    sockets.splice(sockets.indexOf(probe), 1);
+    const base = { address: '127.0.0.1', port, native: true } as const;
+    await expect(openVxlan({ ...base, mac: mac(1), rxMode: 'poll' as 'loop' })).rejects.toMatchObject({
+      code: 'EINVAL',
+    });
+    await expect(openVxlan({ ...base, mac: mac(1), ringBytes: 1000 })).rejects.toMatchObject({
+      code: 'EINVAL',
+    });
+    await expect(openVxlan({ ...base, mac: '02:00' })).rejects.toMatchObject({ code: 'EINVAL' });
+    const ok = await openVxlan({ ...base, mac: mac(1) });
+    open.push(ok);
+    expect(ok.address().port).toBe(port);
+  });
+});
