@@ -70,6 +70,7 @@ export function buildProgram(): Command {
   opt('--dhcp', 'get an IPv4 address by DHCP (links[0].dhcp)', 'false');
   opt('--stack-thread', 'run the stack on a worker thread; tap/vxlan links only (stackThread)', 'false');
   opt('--dns <ip>', 'DNS server on the virtual network, repeatable (dns)', 'none');
+  opt('--tcp-msl <ms>', 'TCP maximum segment lifetime; TIME-WAIT lasts twice this (tcp.mslMs)', '30000');
   opt('--bridge <path>', 'AF_UNIX bridge socket path (bridge.path)', defaultBridgePath());
   opt('--no-bridge', 'do not open the bridge socket (bridge.enabled) (default: bridge on)');
   opt('--socks <[host:]port>', 'start the SOCKS5 front on loopback (socks.listen)', 'off');
@@ -214,6 +215,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('logLevel')) obj(raw, 'log').level = opts.logLevel;
   if (has('logJson')) obj(raw, 'log').json = true;
   if (has('drainTimeout')) obj(raw, 'shutdown').drainTimeoutMs = num(String(opts.drainTimeout));
+  if (has('tcpMsl')) obj(raw, 'tcp').mslMs = num(String(opts.tcpMsl));
   return raw;
 }
 

@@ -230,6 +230,17 @@ export const configSchema = z
     stackThread: z.boolean().default(false),
     /** DNS servers (virtual addresses) used for names in forwards, the bridge and SOCKS5. */
     dns: z.array(ipAddress).default([]),
+    tcp: z
+      .object({
+        /**
+         * Maximum segment lifetime in ms; TIME-WAIT lasts twice this (RFC 9293). Lower it
+         * where old duplicates cannot outlive it (a local or test network) to reclaim
+         * closed connections' state sooner.
+         */
+        mslMs: z.number().int().min(100).max(120_000).default(30_000),
+      })
+      .strict()
+      .prefault({}),
     bridge: z
       .object({
         enabled: z.boolean().default(true),

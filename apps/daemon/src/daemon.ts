@@ -137,6 +137,7 @@ export class Daemon {
           ...addressing(l),
         })),
         dns: { servers: c.dns },
+        tcp: { msl: c.tcp.mslMs },
       });
       this.node = {
         sockets: t.sockets,
@@ -151,6 +152,7 @@ export class Daemon {
           ...addressing(l),
         })),
         dns: { servers: c.dns },
+        tcp: { msl: c.tcp.mslMs },
       });
       this.node = {
         sockets: d.sockets,

@@ -38,6 +38,13 @@ describe('config validation names the bad field', () => {
     expect(c.log.level).toBe('info');
     expect(c.shutdown.drainTimeoutMs).toBe(5000);
     expect(c.bridge.enabled).toBe(true);
+    expect(c.tcp.mslMs).toBe(30_000);
+  });
+
+  it('a TCP MSL out of range, and --tcp-msl reaching tcp.mslMs', () => {
+    expect(issues({ tcp: { mslMs: 5 } }).map((i) => i.path)).toEqual(['tcp.mslMs']);
+    expect(issues({ tcp: { msl: 1000 } }).map((i) => i.path)).toEqual(['tcp.msl']); // misspelled
+    expect(parseCli(['--tcp-msl', '2000']).config.tcp.mslMs).toBe(2000);
   });
 
   it('leaves a VXLAN MTU to the link unless one is set (tap-io picks 65485 on loopback)', () => {
