@@ -364,9 +364,13 @@ void PumpStartLoop(RxPump* p, Napi::Env env, int fd, Napi::Function onWake, cons
   p->poll = new uv_poll_t;
   p->poll->data = p;
   int rc = uv_poll_init(loop, p->poll, fd);
-  if (rc == 0) rc = uv_poll_start(p->poll, UV_READABLE, OnPumpPoll);
   if (rc != 0) {
-    delete p->poll;
+    delete p->poll;  // never joined the loop
+  } else if ((rc = uv_poll_start(p->poll, UV_READABLE, OnPumpPoll)) != 0) {
+    // An initialised handle belongs to the loop until uv_close says it is done with it.
+    uv_close(reinterpret_cast<uv_handle_t*>(p->poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  }
+  if (rc != 0) {
     p->poll = nullptr;
     delete p->asyncContext;
     p->asyncContext = nullptr;
