@@ -97,22 +97,21 @@ describe('soak through the daemon', () => {
         });
       for (let i = 0; i < 40; i++) await echoOnce(i % 2 ? viaBridge : viaForward, 1024, 1024);
       // Connections the stacks hold (TIME-WAIT included), once the warm-up's have expired.
-      const conns = async (): Promise<number[]> => {
-        const count = async (d: typeof pair.a) =>
-          series(await scrape(d.info().metrics!), 'tapstack_stack_counter', { counter: 'tcp.connections' }) ??
-          Number.NaN;
-        return [await count(pair.a), await count(pair.b)];
-      };
+      // A stack counter of both daemons, [A, B], from their metrics endpoints.
+      const stackGauge = (counter: string) =>
+        Promise.all(
+          [pair.a, pair.b].map(async (d) =>
+            series(await scrape(d.info().metrics!), 'tapstack_stack_counter', { counter }),
+          ),
+        );
+      const conns = async () => (await stackGauge('tcp.connections')).map((n) => n ?? Number.NaN);
       await sleep(2500);
       const conns0 = await conns();
       const heap0 = heapAfterGc();
       const timers0 = timers();
       // The stacks' TCP handles held by the application side (listeners of services and
       // forwards); connections still in TIME-WAIT are not handles.
-      const handles = async () => [
-        series(await scrape(pair.a.info().metrics!), 'tapstack_stack_counter', { counter: 'tcp.handles' }),
-        series(await scrape(pair.b.info().metrics!), 'tapstack_stack_counter', { counter: 'tcp.handles' }),
-      ];
+      const handles = () => stackGauge('tcp.handles');
       const handles0 = await handles();
       expect(handles0[0]).toBeTypeOf('number');
       expect(handles0[1]).toBeGreaterThan(0); // B's service listeners

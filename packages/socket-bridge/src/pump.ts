@@ -86,34 +86,32 @@ export class HandlePump {
 
   /** A read into the shared buffer; false pauses the stream (the stack is full). */
   private onRead(n: number, b: Buffer): boolean {
-    if (this.done) return false;
-    const data = b.subarray(0, n);
-    if (this.pending) {
-      this.pending = Buffer.concat([this.pending, data]);
-      return false;
-    }
-    const taken = this.send(data);
-    if (taken < 0) return false;
-    if (taken < n) {
-      this.pending = Buffer.from(data.subarray(taken)); // the shared buffer is reused
-      return false;
-    }
-    return true;
+    return this.take(b.subarray(0, n), true);
   }
 
   private onData(chunk: Buffer): void {
-    if (this.done) return;
+    if (!this.take(chunk, false) && this.pending && !this.done) this.stream.pause();
+  }
+
+  /**
+   * Offers `chunk` to the stack; true when all of it was taken. The rest waits in
+   * `pending`, in order behind anything already waiting (a chunk can still arrive right
+   * after pause()); a rest of the shared read buffer (`reused`) is copied out first.
+   */
+  private take(chunk: Buffer, reused: boolean): boolean {
+    if (this.done) return false;
     if (this.pending) {
-      // Still waiting for room: keep order (a chunk can still arrive right after pause()).
       this.pending = Buffer.concat([this.pending, chunk]);
-      return;
+      return false;
     }
     const taken = this.send(chunk);
-    if (taken < 0) return;
+    if (taken < 0) return false;
     if (taken < chunk.length) {
-      this.pending = chunk.subarray(taken);
-      this.stream.pause();
+      const rest = chunk.subarray(taken);
+      this.pending = reused ? Buffer.from(rest) : rest;
+      return false;
     }
+    return true;
   }
 
   /** tcpSend as much of `b` as fits; returns bytes taken, or -1 after a failure. */

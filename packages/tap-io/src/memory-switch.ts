@@ -11,6 +11,8 @@ import { emptyStats, formatMac, isGroupMac, type Link, type LinkStats, macKey, t
 const SLAB_BYTES = 256 * 1024;
 /** Delivered slabs a port keeps for reuse (4 MiB); more are left to the GC. */
 const SPARE_SLABS = 16;
+/** "No slab yet": the next frame takes a spare one (or a new one). */
+const NO_SLAB = new Uint8Array(0);
 
 export interface MemorySwitchOptions {
   /** Frames a port may have waiting for delivery; more are dropped. Default 4096. */
@@ -104,7 +106,7 @@ class MemorySwitchPort implements Link {
   private readonly maxFrame: number;
   private readonly limit: number;
   private queue: Uint8Array[] = [];
-  private slab: Uint8Array = new Uint8Array(0);
+  private slab: Uint8Array = NO_SLAB;
   private slabOff = 0;
   /** Slabs holding the frames now queued (the last one is being filled). */
   private slabs: Uint8Array[] = [];
@@ -197,7 +199,7 @@ class MemorySwitchPort implements Link {
     const used = this.slabs;
     this.queue = [];
     this.slabs = [];
-    this.slab = new Uint8Array(0); // the next frame starts a fresh (or spare) slab
+    this.slab = NO_SLAB; // the next frame starts a fresh (or spare) slab
     this.slabOff = 0;
     try {
       this.hand(batch);

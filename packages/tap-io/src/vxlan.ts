@@ -52,6 +52,9 @@ export function defaultVxlanMtu(localAddress = '127.0.0.1'): number {
   const loopback = (isIP(a) === 4 && a.startsWith('127.')) || a === '::1' || a === '0:0:0:0:0:0:0:1';
   return loopback ? VXLAN_MAX_MTU : 1450;
 }
+/** The counter a datagram that is not one of our frames is dropped under. */
+type DropReason = 'rxMalformed' | 'rxBadFlags' | 'rxWrongVni';
+
 /** Flags byte with the I bit (RFC 7348 §5: "valid VNI"). */
 const FLAG_I = 0x08;
 
@@ -353,22 +356,27 @@ export class VxlanLink implements Link {
     }
   }
 
+  /**
+   * Why the datagram buf[d, d+len) is not a frame of ours (its drop counter), or
+   * undefined when it is: both receive paths check here.
+   */
+  private headerProblem(buf: Uint8Array, d: number, len: number): DropReason | undefined {
+    if (len < VXLAN_HEADER_BYTES + 14) return 'rxMalformed';
+    if ((buf[d]! & FLAG_I) === 0) return 'rxBadFlags';
+    if (((buf[d + 4]! << 16) | (buf[d + 5]! << 8) | buf[d + 6]!) !== this.vni) return 'rxWrongVni';
+    return undefined;
+  }
+
+  private drop(reason: DropReason): void {
+    this.s[reason]++;
+    this.s.rxDropped++;
+  }
+
   private onMessage(msg: Buffer, address: string, port: number): void {
     if (this.closed) return;
-    if (msg.length < VXLAN_HEADER_BYTES + 14) {
-      this.s.rxMalformed++;
-      this.s.rxDropped++;
-      return;
-    }
-    if ((msg[0]! & FLAG_I) === 0) {
-      this.s.rxBadFlags++;
-      this.s.rxDropped++;
-      return;
-    }
-    const vni = (msg[4]! << 16) | (msg[5]! << 8) | msg[6]!;
-    if (vni !== this.vni) {
-      this.s.rxWrongVni++;
-      this.s.rxDropped++;
+    const problem = this.headerProblem(msg, 0, msg.length);
+    if (problem !== undefined) {
+      this.drop(problem);
       return;
     }
     // A plain Uint8Array, not a Buffer: Buffer#slice does not copy, a trap for handlers.
@@ -529,20 +537,10 @@ export class VxlanLink implements Link {
     const d = off + META_BYTES;
     const dlen = len - META_BYTES;
     const s = this.s;
-    if (dlen < VXLAN_HEADER_BYTES + 14 || (u8[off + 1]! & 1) !== 0) {
-      // short, or longer than a ring record (truncated): not a frame we can deliver
-      s.rxMalformed++;
-      s.rxDropped++;
-      return undefined;
-    }
-    if ((u8[d]! & FLAG_I) === 0) {
-      s.rxBadFlags++;
-      s.rxDropped++;
-      return undefined;
-    }
-    if (((u8[d + 4]! << 16) | (u8[d + 5]! << 8) | u8[d + 6]!) !== this.vni) {
-      s.rxWrongVni++;
-      s.rxDropped++;
+    // Longer than a ring record (truncated): not a frame we can deliver.
+    const problem = (u8[off + 1]! & 1) !== 0 ? 'rxMalformed' : this.headerProblem(u8, d, dlen);
+    if (problem !== undefined) {
+      this.drop(problem);
       return undefined;
     }
     const frame = new Uint8Array(u8.buffer, d + VXLAN_HEADER_BYTES, dlen - VXLAN_HEADER_BYTES);
