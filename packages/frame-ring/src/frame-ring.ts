@@ -343,6 +343,14 @@ export class FrameRing {
     const n = this.unpublished;
     this.unpublished = 0;
     if (n > 0) addCounter(i32, this.big, W.PUSHED, n);
+    // The occupancy the producer just made visible: without this, highWater only moved
+    // when the cached read index ran out or a consumer looked, so a ring that was pushed
+    // to (and drained without running short) reported 0. One load per batch, and the
+    // fresh read index saves a later slow path in claim().
+    const r = Atomics.load(i32, W.READ);
+    this.cachedRead = r;
+    const used = (this.pw - r) >>> 0;
+    if (used > i32[W.PRODUCER_HIGH_WATER]!) i32[W.PRODUCER_HIGH_WATER] = used;
     if (
       Atomics.load(i32, W.CONSUMER_SLEEPING) !== 0 &&
       Atomics.compareExchange(i32, W.CONSUMER_SLEEPING, 1, 0) === 1

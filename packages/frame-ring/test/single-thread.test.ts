@@ -288,6 +288,19 @@ describe('full ring', () => {
     drainAll(r);
     expect(r.stats().highWater).toBe(Math.floor(1024 / recordBytes(100)) * recordBytes(100));
   });
+
+  it('counts the high-water mark of frames pushed and drained without the ring running short', () => {
+    // Issue 19: highWater stayed 0 here (it moved only on the producer's slow path).
+    const r = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 1500 });
+    const rx = FrameRing.attach(r.buffer);
+    r.push(frame(0, 100));
+    r.pushBatch([frame(1, 200), frame(2, 300)]);
+    expect(rx.stats().highWater).toBe(recordBytes(100) + recordBytes(200) + recordBytes(300));
+    drainAll(rx);
+    r.push(frame(3, 50));
+    drainAll(rx);
+    expect(r.stats().highWater).toBe(recordBytes(100) + recordBytes(200) + recordBytes(300));
+  });
 });
 
 describe('reserve / commit', () => {
