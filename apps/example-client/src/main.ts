@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { parseTarget } from './connect.js';
 import { echoSession } from './echo.js';
 import { fetchVirtual } from './fetch.js';
+import { quietOnClosedPipe } from './pipe.js';
 import { createProgress } from './progress.js';
 import { serve } from './serve.js';
 import { throughput } from './throughput.js';
@@ -191,6 +192,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  quietOnClosedPipe();
   const p = buildProgram();
   try {
     await p.parseAsync(argv, { from: 'user' });

@@ -2,7 +2,7 @@
  * The example client against two real daemons: every request goes through daemon A's
  * bridge, over A's stack, the VXLAN tunnel and B's stack.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../src/connect.js';
@@ -26,6 +26,26 @@ describe('argument parsing', () => {
     expect(() => parseTarget('192.0.2.2')).toThrow(/host:port/);
     expect(() => parseTarget('h:70000')).toThrow(/port/);
   });
+});
+
+/** Runs the binary with its stdout a pipe whose reader is already gone (`| head` that exited). */
+function runIntoClosedPipe(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const bin = join(import.meta.dirname, '../bin/tapstack-example.mjs');
+  const c = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  c.stdout.destroy();
+  let stderr = '';
+  c.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => c.on('close', (code) => resolve({ code, stderr })));
+}
+
+describe('a closed stdout pipe (issue 19: `| head -4` printed an EPIPE stack trace)', () => {
+  it('exits quietly with 141, like a Unix tool killed by SIGPIPE', async () => {
+    const r = await runIntoClosedPipe(['--help']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(141);
+  }, 20_000);
 });
 
 describe('through the bridge', () => {
@@ -139,6 +159,12 @@ describe('through the bridge', () => {
     const result = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     expect(JSON.parse(result!.slice(7)).echo).toMatchObject({ target: '192.0.2.2:7', messages: 2 });
   });
+
+  it('fetch into a closed pipe is quiet', async () => {
+    const r = await runIntoClosedPipe(['--bridge', d.bridgeA, 'fetch', 'http://192.0.2.2/']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(141);
+  }, 20_000);
 
   it('the binary exits 1 with the error code when the daemon refuses', () => {
     const bin = join(import.meta.dirname, '../bin/tapstack-example.mjs');
