@@ -194,10 +194,10 @@ const fmtNum = (v) => (v === undefined ? '-' : Number.isInteger(v) ? String(v) :
 function statsTable(a, b) {
   // Stack counter names are whatever stack-core reports; show the common ones that exist.
   const rows = [
-    ['link frames sent', 'tapstack_link_counter', { counter: 'txFrames' }],
-    ['link frames received', 'tapstack_link_counter', { counter: 'rxFrames' }],
-    ['link bytes sent', 'tapstack_link_counter', { counter: 'txBytes' }],
-    ['link bytes received', 'tapstack_link_counter', { counter: 'rxBytes' }],
+    ['link frames sent', 'tapstack_link_counter_total', { counter: 'txFrames' }],
+    ['link frames received', 'tapstack_link_counter_total', { counter: 'rxFrames' }],
+    ['link bytes sent', 'tapstack_link_counter_total', { counter: 'txBytes' }],
+    ['link bytes received', 'tapstack_link_counter_total', { counter: 'rxBytes' }],
     ['link drops (rx+tx)', null, null],
   ];
   const out = [];
@@ -207,8 +207,8 @@ function statsTable(a, b) {
   for (const [label, name, labels] of rows) {
     if (name === null) {
       const drops = (m) =>
-        (metric(m, 'tapstack_link_counter', { counter: 'rxDropped' }) ?? 0) +
-        (metric(m, 'tapstack_link_counter', { counter: 'txDropped' }) ?? 0);
+        (metric(m, 'tapstack_link_counter_total', { counter: 'rxDropped' }) ?? 0) +
+        (metric(m, 'tapstack_link_counter_total', { counter: 'txDropped' }) ?? 0);
       addRow(label, drops(a), drops(b));
       continue;
     }
@@ -218,7 +218,7 @@ function statsTable(a, b) {
   const stackNames = new Set();
   for (const m of [a, b]) {
     for (const k of m.keys()) {
-      const mm = /^tapstack_stack_counter\{.*counter="([^"]+)"/.exec(k);
+      const mm = /^tapstack_stack_counter_total\{.*counter="([^"]+)"/.exec(k);
       if (mm) stackNames.add(mm[1]);
     }
   }
@@ -226,16 +226,16 @@ function statsTable(a, b) {
     .filter((n) => /^(tcp|ipv4|ipv6|arp|ndp|icmp|udp)\./.test(n))
     .filter(
       (n) =>
-        (metric(a, 'tapstack_stack_counter', { counter: n }) ?? 0) +
-          (metric(b, 'tapstack_stack_counter', { counter: n }) ?? 0) >
+        (metric(a, 'tapstack_stack_counter_total', { counter: n }) ?? 0) +
+          (metric(b, 'tapstack_stack_counter_total', { counter: n }) ?? 0) >
         0,
     )
     .sort();
   for (const n of interesting.slice(0, 24)) {
     addRow(
       `stack ${n}`,
-      metric(a, 'tapstack_stack_counter', { counter: n }),
-      metric(b, 'tapstack_stack_counter', { counter: n }),
+      metric(a, 'tapstack_stack_counter_total', { counter: n }),
+      metric(b, 'tapstack_stack_counter_total', { counter: n }),
     );
   }
   addRow(

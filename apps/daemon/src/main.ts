@@ -7,18 +7,28 @@ import { parseCli } from './cli.js';
 import { ConfigError } from './config.js';
 import type { Daemon } from './daemon.js';
 
+/** Exit codes (README "Exit codes"). */
+export const EXIT_OK = 0;
+export const EXIT_CANNOT_START = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_SECOND_SIGNAL = 130;
+
+const commanderOk = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
+
 export async function main(argv: string[]): Promise<void> {
   let parsed: ReturnType<typeof parseCli>;
   try {
     parsed = parseCli(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+      // --help and --version exit 0; every other complaint of commander (unknown flag,
+      // bad choice, missing argument) is a usage error: 2, as documented (commander says 1).
+      process.exitCode = commanderOk.has(e.code) ? 0 : EXIT_USAGE;
       return;
     }
     if (ConfigError.isInstance(e)) {
       process.stderr.write(`tapstackd: ${e.message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT_USAGE;
       return;
     }
     throw e;
@@ -35,7 +45,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     const err = e as Error & { code?: string };
     process.stderr.write(`tapstackd: cannot start: ${err.code ? `${err.code}: ` : ''}${err.message}\n`);
-    process.exitCode = 1;
+    process.exitCode = EXIT_CANNOT_START;
     return;
   }
   // One machine-readable line on stdout says the daemon is ready and where it listens.
@@ -45,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
     signals++;
     if (signals > 1) {
       daemon.log.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(130);
+      process.exit(EXIT_SECOND_SIGNAL);
     }
     daemon.log.info({ signal: sig }, 'signal received');
     daemon.stop().then(

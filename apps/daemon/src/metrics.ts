@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type SessionKind, sessionKinds } from './sessions.js';
 
 export interface MetricSources {
@@ -29,16 +29,73 @@ export interface MetricSources {
   draining: () => boolean;
 }
 
-/** Prometheus label values may be anything; metric names may not, so counter names go in a label. */
-function setAll(
-  g: Gauge<string>,
-  values: Record<string, number> | undefined,
-  extra: Record<string, string> = {},
-) {
-  if (!values) return;
-  for (const [k, v] of Object.entries(values)) {
-    if (typeof v === 'number' && Number.isFinite(v)) g.set({ ...extra, counter: k }, v);
-  }
+/**
+ * Which snapshot values are gauges (a level that goes up and down: table sizes, open
+ * handles, a high-water mark); every other value is a counter that only grows. Matched
+ * on the last dotted part of the name, so `link.vx0.rxRing.highWater` is a gauge.
+ */
+export const gaugeNames = [
+  'entries',
+  'reassemblyPending',
+  'sockets',
+  'connections',
+  'handles',
+  'peers',
+  'learnedMacs',
+  'highWater',
+  'sessions',
+  'openHandles',
+  'flows',
+  'timeWait',
+  'synQueue',
+  'pending',
+] as const;
+const gaugeSet = new Set<string>(gaugeNames);
+
+export function isGaugeName(name: string): boolean {
+  return gaugeSet.has(name.slice(name.lastIndexOf('.') + 1));
+}
+
+type Values = Record<string, number> | undefined;
+
+/**
+ * One snapshot source as two families: `<base>_counter_total{counter}` (a Counter) and
+ * `<base>_gauge{gauge}`. prom-client's Counter only goes up by inc(); its value is read
+ * from the source at scrape time, so it is reset and set again by one inc per series.
+ */
+function snapshotFamilies(
+  registry: Registry,
+  base: string,
+  what: string,
+  labelNames: string[],
+  read: () => [Record<string, string>, Values][],
+): void {
+  new Counter({
+    name: `${base}_counter_total`,
+    help: `${what}: counters (they only grow), by name`,
+    labelNames: [...labelNames, 'counter'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, values] of read()) {
+        for (const [k, v] of Object.entries(values ?? {}))
+          if (Number.isFinite(v) && v >= 0 && !isGaugeName(k)) this.inc({ ...labels, counter: k }, v);
+      }
+    },
+  });
+  new Gauge({
+    name: `${base}_gauge`,
+    help: `${what}: levels (table sizes, open handles, high-water marks), by name`,
+    labelNames: [...labelNames, 'gauge'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, values] of read()) {
+        for (const [k, v] of Object.entries(values ?? {}))
+          if (Number.isFinite(v) && isGaugeName(k)) this.set({ ...labels, gauge: k }, v);
+      }
+    },
+  });
 }
 
 export function createMetrics(src: MetricSources): Registry {
@@ -55,73 +112,41 @@ export function createMetrics(src: MetricSources): Registry {
       for (const k of sessionKinds) this.set({ kind: k }, open[k]);
     },
   });
-  new Gauge({
+  new Counter({
     name: 'tapstack_sessions_total',
-    help: 'Connections accepted since start by forwards and services (a counter)',
+    help: 'Connections accepted since start by forwards and services',
     labelNames: ['kind'],
     registers: [registry],
     collect() {
-      for (const k of ['forward', 'service'] as const) this.set({ kind: k }, src.totals(k));
+      this.reset();
+      for (const k of ['forward', 'service'] as const) this.inc({ kind: k }, src.totals(k));
     },
   });
-  new Gauge({
+  new Counter({
     name: 'tapstack_session_bytes_total',
     help: 'Bytes relayed by forwards and services; direction in = from the virtual network',
     labelNames: ['kind', 'direction'],
     registers: [registry],
     collect() {
+      this.reset();
       for (const k of ['forward', 'service'] as const) {
         const b = src.bytes(k);
-        this.set({ kind: k, direction: 'in' }, b.in);
-        this.set({ kind: k, direction: 'out' }, b.out);
+        this.inc({ kind: k, direction: 'in' }, b.in);
+        this.inc({ kind: k, direction: 'out' }, b.out);
       }
     },
   });
-  new Gauge({
-    name: 'tapstack_stack_counter',
-    help: 'Counters of the TCP/IP stack (stack.stats()), by name',
-    labelNames: ['counter'],
-    registers: [registry],
-    collect() {
-      setAll(this, src.stack?.());
-    },
-  });
-  new Gauge({
-    name: 'tapstack_link_counter',
-    help: 'Counters of each link (rxFrames, txBytes, rxDropped, ...)',
-    labelNames: ['link', 'counter'],
-    registers: [registry],
-    collect() {
-      for (const [name, values] of Object.entries(src.links?.() ?? {})) setAll(this, values, { link: name });
-    },
-  });
-  new Gauge({
-    name: 'tapstack_driver_counter',
-    help: 'Counters of the stack driver loop',
-    labelNames: ['counter'],
-    registers: [registry],
-    collect() {
-      setAll(this, src.driver?.());
-    },
-  });
-  new Gauge({
-    name: 'tapstack_bridge_counter',
-    help: 'Counters of the AF_UNIX bridge server',
-    labelNames: ['counter'],
-    registers: [registry],
-    collect() {
-      setAll(this, src.bridge?.());
-    },
-  });
-  new Gauge({
-    name: 'tapstack_socks_counter',
-    help: 'Counters of the SOCKS5 front',
-    labelNames: ['counter'],
-    registers: [registry],
-    collect() {
-      setAll(this, src.socks?.());
-    },
-  });
+  snapshotFamilies(registry, 'tapstack_stack', 'The TCP/IP stack (stack.stats())', [], () => [
+    [{}, src.stack?.()],
+  ]);
+  snapshotFamilies(registry, 'tapstack_link', 'Each link (rxFrames, txBytes, rxDropped, ...)', ['link'], () =>
+    Object.entries(src.links?.() ?? {}).map(([link, v]) => [{ link }, v]),
+  );
+  snapshotFamilies(registry, 'tapstack_driver', 'The stack driver loop', [], () => [[{}, src.driver?.()]]);
+  snapshotFamilies(registry, 'tapstack_bridge', 'The AF_UNIX bridge server', [], () => [
+    [{}, src.bridge?.()],
+  ]);
+  snapshotFamilies(registry, 'tapstack_socks', 'The SOCKS5 front', [], () => [[{}, src.socks?.()]]);
   new Gauge({
     name: 'tapstack_draining',
     help: '1 while the daemon is shutting down',
@@ -131,6 +156,43 @@ export function createMetrics(src: MetricSources): Registry {
     },
   });
   return registry;
+}
+
+/**
+ * The metrics reference (Markdown) from the families the code registers: the daemon
+ * README embeds it between `<!-- metrics-reference -->` markers, and a test checks that
+ * it is the same text (regenerate: `pnpm --filter @tapstack/daemon metrics-doc`).
+ */
+export async function metricsReference(): Promise<string> {
+  const none = () => undefined;
+  const registry = createMetrics({
+    daemon: 'doc',
+    open: () => ({ bridge: 0, socks: 0, forward: 0, service: 0 }),
+    totals: () => 0,
+    bytes: () => ({ in: 0, out: 0 }),
+    stack: none,
+    links: () => ({}),
+    driver: none,
+    bridge: none,
+    socks: none,
+    draining: () => false,
+  });
+  const rows: string[][] = [];
+  for (const m of await registry.getMetricsAsJSON()) {
+    if (!m.name.startsWith('tapstack_')) continue;
+    const labels =
+      (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] })?.labelNames ?? [];
+    rows.push([`\`${m.name}${labels.length ? `{${labels.join(',')}}` : ''}\``, String(m.type), m.help]);
+  }
+  const lines = [
+    '| metric | type | what |',
+    '| --- | --- | --- |',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    "| `process_*`, `nodejs_*` | (various) | prom-client's default process metrics (heap, handles, event-loop lag) |",
+    '',
+    `Every series has a \`daemon\` label. A snapshot value is a gauge when the last part of its name is one of ${gaugeNames.map((g) => `\`${g}\``).join(', ')}; every other value is a counter.`,
+  ];
+  return lines.join('\n');
 }
 
 export type MetricsListen = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };

@@ -76,16 +76,16 @@ describe.each([
     // The stack's own counters come through, wherever it runs. The link is on loopback:
     // its MTU is 65485 (tap-io's default there), so 1 MiB is at least 16 segments, and
     // frames that large crossed the worker's rings whole (the data came back intact).
-    const segments = series(m, 'tapstack_stack_counter', { counter: 'tcp.segmentsSent' });
+    const segments = series(m, 'tapstack_stack_counter_total', { counter: 'tcp.segmentsSent' });
     expect(segments).toBeGreaterThanOrEqual(16);
     expect(segments).toBeLessThan(500);
     if ('ioThread' in linkExtra) {
       // Frames crossed the rings between the stack and the I/O thread, both ways.
       expect(
-        series(m, 'tapstack_link_counter', { link: 'vx0', counter: 'txRing.pushed' }),
+        series(m, 'tapstack_link_counter_total', { link: 'vx0', counter: 'txRing.pushed' }),
       ).toBeGreaterThanOrEqual(16);
       expect(
-        series(m, 'tapstack_link_counter', { link: 'vx0', counter: 'rxRing.drained' }),
+        series(m, 'tapstack_link_counter_total', { link: 'vx0', counter: 'rxRing.drained' }),
       ).toBeGreaterThanOrEqual(16);
     }
     expect(a!.info().links[0]!.addresses).toContain('192.0.2.1/24');

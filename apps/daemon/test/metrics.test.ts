@@ -6,8 +6,11 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
+import { metricsReference } from '../src/metrics.js';
 import { type Pair, quietLogger, scrape, series, startPair, until } from './helpers.js';
 
 describe('metrics endpoint', () => {
@@ -34,9 +37,9 @@ describe('metrics endpoint', () => {
     const a = await scrape(pair.a.info().metrics!);
     const b = await scrape(pair.b.info().metrics!);
     // Frames really crossed the link, both ways.
-    expect(series(a, 'tapstack_link_counter', { counter: 'txFrames' })).toBeGreaterThan(50);
-    expect(series(b, 'tapstack_link_counter', { counter: 'rxBytes' })).toBeGreaterThan(100_000);
-    expect(series(b, 'tapstack_stack_counter', { counter: 'tcp.segmentsSent' })).toBeGreaterThan(10);
+    expect(series(a, 'tapstack_link_counter_total', { counter: 'txFrames' })).toBeGreaterThan(50);
+    expect(series(b, 'tapstack_link_counter_total', { counter: 'rxBytes' })).toBeGreaterThan(100_000);
+    expect(series(b, 'tapstack_stack_counter_total', { counter: 'tcp.segmentsSent' })).toBeGreaterThan(10);
     // B counted one echo session and its bytes; it is closed again.
     expect(series(b, 'tapstack_sessions_total', { kind: 'service' })).toBe(1);
     expect(series(b, 'tapstack_session_bytes_total', { kind: 'service', direction: 'out' })).toBe(100_000);
@@ -52,6 +55,32 @@ describe('metrics endpoint', () => {
     expect(
       [...a.keys()].filter((k) => k.startsWith('tapstack_')).every((k) => k.includes('daemon="a"')),
     ).toBe(true);
+  });
+
+  it('exposes counters as counters named _total, and levels as gauges (issue 19)', async () => {
+    const text = await getText(pair.b.info().metrics!.slice(5), '/metrics');
+    const types = new Map<string, string>();
+    for (const m of text.matchAll(/^# TYPE (tapstack_\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!);
+    expect(types.get('tapstack_sessions_total')).toBe('counter');
+    expect(types.get('tapstack_session_bytes_total')).toBe('counter');
+    expect(types.get('tapstack_stack_counter_total')).toBe('counter');
+    expect(types.get('tapstack_sessions_open')).toBe('gauge');
+    for (const [name, type] of types)
+      expect(`${name} ${type}`).toBe(`${name} ${name.endsWith('_total') ? 'counter' : 'gauge'}`);
+    // Table sizes are gauges, not counters.
+    expect(text).toMatch(/^tapstack_stack_gauge\{gauge="tcp\.connections",daemon="b"\} \d+$/m);
+    expect(text).not.toMatch(/counter="tcp\.connections"/);
+    // The README's reference lists every family the daemon serves, generated from the code.
+    const readme = readFileSync(join(import.meta.dirname, '../README.md'), 'utf8');
+    const ref = await metricsReference();
+    const block = readme.slice(
+      readme.indexOf('<!-- metrics-reference:begin -->'),
+      readme.indexOf('<!-- metrics-reference:end -->'),
+    );
+    expect(block.trim(), 'README metrics reference: run `pnpm metrics-doc` in apps/daemon').toBe(
+      `<!-- metrics-reference:begin -->\n\n${ref}`,
+    );
+    for (const name of types.keys()) expect(ref).toContain(`\`${name}`);
   });
 
   it('answers 404 on other paths and /healthz with ok', async () => {
@@ -108,3 +137,17 @@ describe('metrics on a loopback port', () => {
     }
   });
 });
+
+function getText(socketPath: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path }, (res) => {
+      let body = '';
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -101,7 +101,7 @@ describe('soak through the daemon', () => {
       const stackGauge = (counter: string) =>
         Promise.all(
           [pair.a, pair.b].map(async (d) =>
-            series(await scrape(d.info().metrics!), 'tapstack_stack_counter', { counter }),
+            series(await scrape(d.info().metrics!), 'tapstack_stack_gauge', { gauge: counter }),
           ),
         );
       const conns = async () => (await stackGauge('tcp.connections')).map((n) => n ?? Number.NaN);
@@ -172,7 +172,7 @@ describe('soak through the daemon', () => {
         return (
           series(a, 'tapstack_sessions_open', { kind: 'bridge' }) === 0 &&
           series(a, 'tapstack_sessions_open', { kind: 'forward' }) === 0 &&
-          series(a, 'tapstack_bridge_counter', { counter: 'openHandles' }) === 0 &&
+          series(a, 'tapstack_bridge_gauge', { gauge: 'openHandles' }) === 0 &&
           series(b, 'tapstack_sessions_open', { kind: 'service' }) === 0
         );
       }, 5000);
@@ -191,7 +191,7 @@ describe('soak through the daemon', () => {
       );
       expect(series(a, 'tapstack_sessions_total', { kind: 'forward' })).toBe(20 + forwarded);
       expect(forwarded).toBeGreaterThan(50);
-      expect(series(a, 'tapstack_link_counter', { counter: 'rxDropped' })).toBe(0);
+      expect(series(a, 'tapstack_link_counter_total', { counter: 'rxDropped' })).toBe(0);
       // The stacks hold no TCP handle more than before the soak.
       let handles1 = await handles();
       await until(async () => {
