@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The tapstack demo: no root, no configuration, loopback only.
 //
-// Starts two tapstack daemons (A and B) as child processes, joined by a VXLAN-over-UDP
-// link on 127.0.0.1 (each its own free UDP port, the other as its static peer), with
+// Starts two tapstack daemons (A and B) as child processes, joined by a WireGuard link
+// on 127.0.0.1 (each its own free UDP port, the other as its peer; keys generated into
+// the temp dir; `--vxlan` joins them by plaintext VXLAN-over-UDP instead), with
 // virtual addresses 192.0.2.1/24 + 2001:db8::1/64 (A) and 192.0.2.2/24 + 2001:db8::2/64
 // (B). A small HTTP server attaches to daemon B through B's AF_UNIX bridge (LISTEN /
 // ACCEPT); daemon B also runs its built-in echo services on virtual port 7 (TCP, UDP).
@@ -13,8 +14,9 @@
 // from both daemons' metrics, then stops everything it started (by PID) and removes
 // its temp dir, also on failure and on Ctrl-C.
 //
-//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs] [--io-thread] [--stack-thread] [--timeout ms]
+//   node tools/demo.mjs [--bytes 32MiB] [--keep-logs] [--vxlan [--io-thread] [--stack-thread]] [--timeout ms]
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -33,6 +35,8 @@ const argValue = (name, def) => {
 };
 const BYTES = argValue('--bytes', '32MiB');
 const KEEP_LOGS = args.includes('--keep-logs');
+/** The link between the daemons: WireGuard (default) or plaintext VXLAN. */
+const VXLAN = args.includes('--vxlan') || args.includes('--io-thread') || args.includes('--stack-thread');
 /** Both daemons do their link's frame I/O on a worker thread. */
 const IO_THREAD = args.includes('--io-thread');
 /** Both daemons run their stack on a worker thread. */
@@ -174,6 +178,23 @@ function scrape(socketPath) {
 }
 
 /** Sum of every series of `metric` whose labels include all of `labels`. */
+/** A WireGuard X25519 key pair in wg's base64 form (node:crypto; the same keys `wg genkey` makes). */
+function wgKeyPair() {
+  const { privateKey } = generateKeyPairSync('x25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  return {
+    privateKey: Buffer.from(jwk.d, 'base64url').toString('base64'),
+    publicKey: Buffer.from(jwk.x, 'base64url').toString('base64'),
+  };
+}
+
+/** A link snapshot value (counter or gauge family) by its name, summed over links. */
+function linkValue(m, name) {
+  let sum = 0;
+  for (const [k, v] of m) if (k.startsWith('tapstack_link_') && k.includes(`"${name}"`)) sum += v;
+  return sum;
+}
+
 function metric(m, name, labels = {}) {
   let sum = 0;
   let found = false;
@@ -329,14 +350,14 @@ function dumpLogs() {
 }
 
 async function main() {
-  say('tapstack demo: two userspace TCP/IP stacks on loopback, joined by VXLAN over UDP');
-  say(`temp dir ${dir} (sockets, logs; removed at the end)`);
+  say(
+    `tapstack demo: two userspace TCP/IP stacks on loopback, joined by ${VXLAN ? 'VXLAN over UDP (plaintext)' : 'WireGuard (encrypted)'}`,
+  );
+  say(`temp dir ${dir} (sockets, keys, logs; removed at the end)`);
   const sock = (n) => join(dir, n);
+  const keys = { A: wgKeyPair(), B: wgKeyPair() };
   const common = [
-    '--link',
-    'vxlan',
-    '--vxlan-bind',
-    '127.0.0.1',
+    ...(VXLAN ? ['--link', 'vxlan', '--vxlan-bind', '127.0.0.1'] : ['--wireguard-bind', '127.0.0.1']),
     '--log-level',
     'warn',
     '--drain-timeout',
@@ -344,6 +365,36 @@ async function main() {
     ...(IO_THREAD ? ['--io-thread'] : []),
     ...(STACK_THREAD ? ['--stack-thread'] : []),
   ];
+  // VXLAN: static peer and addresses as flags. WireGuard: a standard wg config file per
+  // daemon (0600 in the temp dir) with its private key, the other's public key as peer.
+  const linkArgs = (me, myPort, other, otherPort, addresses, otherAllowed) => {
+    if (VXLAN)
+      return [
+        '--vxlan-port',
+        String(myPort),
+        '--peer',
+        `127.0.0.1:${otherPort}`,
+        ...addresses.flatMap((a) => ['--address', a]),
+      ];
+    const file = join(dir, `${me.toLowerCase()}.conf`);
+    writeFileSync(
+      file,
+      [
+        '[Interface]',
+        `PrivateKey = ${keys[me].privateKey}`,
+        `ListenPort = ${myPort}`,
+        `Address = ${addresses.join(', ')}`,
+        '',
+        '[Peer]',
+        `PublicKey = ${keys[other].publicKey}`,
+        `AllowedIPs = ${otherAllowed.join(', ')}`,
+        `Endpoint = 127.0.0.1:${otherPort}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    return ['--wireguard', file];
+  };
   const readyLine = (line) => line.startsWith('{') && JSON.parse(line).ready === true;
   // Free ports are found by binding port 0 and closing; another program may take one
   // before the daemon binds it, so a start that fails with EADDRINUSE is retried.
@@ -356,14 +407,14 @@ async function main() {
           ...common,
           '--name',
           'b',
-          '--vxlan-port',
-          String(portB),
-          '--peer',
-          `127.0.0.1:${portA}`,
-          '--address',
-          '192.0.2.2/24',
-          '--address',
-          '2001:db8::2/64',
+          ...linkArgs(
+            'B',
+            portB,
+            'A',
+            portA,
+            ['192.0.2.2/24', '2001:db8::2/64'],
+            ['192.0.2.1/32', '2001:db8::1/128'],
+          ),
           '--bridge',
           sock('b.sock'),
           '--metrics',
@@ -382,14 +433,14 @@ async function main() {
           ...common,
           '--name',
           'a',
-          '--vxlan-port',
-          String(portA),
-          '--peer',
-          `127.0.0.1:${portB}`,
-          '--address',
-          '192.0.2.1/24',
-          '--address',
-          '2001:db8::1/64',
+          ...linkArgs(
+            'A',
+            portA,
+            'B',
+            portB,
+            ['192.0.2.1/24', '2001:db8::1/64'],
+            ['192.0.2.2/32', '2001:db8::2/128'],
+          ),
           '--bridge',
           sock('a.sock'),
           '--metrics',
@@ -427,11 +478,16 @@ async function main() {
   ]) {
     const l = info.links[0];
     say(
-      `daemon ${label} (pid ${info.pid}): vxlan udp ${l.udp ?? `127.0.0.1:${udpPorts[label]} (I/O thread)`}, ` +
+      `daemon ${label} (pid ${info.pid}): ${VXLAN ? 'vxlan' : 'wireguard'} udp ${l.udp ?? `127.0.0.1:${udpPorts[label]} (I/O thread)`}, ` +
         `${l.mtu ? `mtu ${l.mtu}, ` : ''}mac ${l.mac}, ${l.addresses.join(' ')}; ` +
         `bridge ${info.bridge.replace(dir, '$TMP')}, metrics ${info.metrics.replace(dir, '$TMP')}`,
     );
   }
+  if (!VXLAN)
+    say(
+      `WireGuard keys (base64, as wg genkey/pubkey): A ${keys.A.publicKey}, B ${keys.B.publicKey}; ` +
+        "each daemon accepts only the other's key",
+    );
   say('daemon B runs its built-in echo services on virtual port 7 (TCP and UDP)');
 
   const server = await start(
@@ -468,6 +524,23 @@ async function main() {
   say('');
   say('stats from both daemons (GET /metrics on their Unix sockets):');
   say(statsTable(ma, mb));
+  if (!VXLAN) {
+    say('');
+    say('the link is encrypted: WireGuard (Noise_IKpsk2 handshake, ChaCha20-Poly1305 transport)');
+    for (const [label, m] of [
+      ['A', ma],
+      ['B', mb],
+    ]) {
+      const sessions = linkValue(m, 'sessions');
+      const handshakes = linkValue(m, 'handshakes');
+      const dropped = linkValue(m, 'wgDropped');
+      say(
+        `  daemon ${label}: handshake ${sessions > 0 ? 'complete, session up' : 'NOT complete'} ` +
+          `(${handshakes} handshake message(s) accepted, ${dropped} forged/replayed/malformed dropped)`,
+      );
+      if (!(sessions > 0)) throw new Error(`daemon ${label} has no WireGuard session`);
+    }
+  }
   const openB = metric(mb, 'tapstack_sessions_open', { kind: 'bridge' }) ?? 0;
   if (openB > 0)
     say(`  (daemon B's open bridge sessions are the web server's LISTEN and its waiting ACCEPT)`);

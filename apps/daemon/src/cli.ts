@@ -47,11 +47,21 @@ export function buildProgram(): Command {
   opt('--name <name>', 'node name in logs and metrics (name)', 'tapstackd');
   p.addOption(
     new Option('--link <type>', 'type of the first link (links[0].type)')
-      .choices(['memory', 'vxlan', 'tap'])
+      .choices(['memory', 'vxlan', 'tap', 'wireguard'])
       .default('memory'),
   );
   opt('--link-name <name>', 'name of the first link (links[0].name)', 'mem0 | vx0 | tapstack0');
   opt('--tap <device>', 'shorthand for --link tap --link-name <device>', 'none');
+  opt(
+    '--wireguard <file>',
+    'shorthand for --link wireguard with this WireGuard config file (links[0].config)',
+    'none',
+  );
+  opt(
+    '--wireguard-bind <address>',
+    'local UDP address of the WireGuard link (links[0].localAddress)',
+    '0.0.0.0',
+  );
   opt('--vxlan-bind <address>', 'local UDP address of the VXLAN link (links[0].localAddress)', '127.0.0.1');
   opt('--vxlan-port <port>', 'local UDP port of the VXLAN link, 0 = any (links[0].localPort)', '4789');
   opt('--peer <host:port>', 'VXLAN peer, repeatable (links[0].peers)', 'none');
@@ -130,6 +140,7 @@ const typeSpecific: Record<string, string[]> = {
   tap: [],
   vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread'],
   memory: ['switch'],
+  wireguard: ['config', 'localAddress'],
 };
 
 /** links[0], created (or re-typed, keeping the addressing fields) as needed. */
@@ -163,12 +174,14 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
     const l = firstLink(raw, 'tap');
     l.name = opts.tap;
   }
+  if (has('wireguard')) firstLink(raw, 'wireguard').config = opts.wireguard;
   if (has('link')) firstLink(raw, String(opts.link));
   const linkField = (flag: string, field: string, conv: (v: string) => unknown = (v) => v) => {
     if (has(flag)) firstLink(raw)[field] = conv(String(opts[flag]));
   };
   linkField('linkName', 'name');
   linkField('vxlanBind', 'localAddress');
+  linkField('wireguardBind', 'localAddress');
   linkField('vxlanPort', 'localPort', num);
   linkField('vni', 'vni', num);
   linkField('switch', 'switch');

@@ -157,6 +157,22 @@ const vxlanLink = z
   })
   .strict();
 
+const wireguardLink = z
+  .object({
+    type: z.literal('wireguard'),
+    name: linkName.default('wg0'),
+    /**
+     * A standard WireGuard config file (wg(8) / wg-quick(8) [Interface] and [Peer] sections).
+     * Its Address and MTU are used when `addresses` / `mtu` are not given here.
+     */
+    config: z.string().min(1),
+    /** Local UDP address to bind (the port is the file's ListenPort, or any free port). */
+    localAddress: ipAddress.default('0.0.0.0'),
+    ...addressing,
+    mtu: mtu.optional(),
+  })
+  .strict();
+
 const memoryLink = z
   .object({
     type: z.literal('memory'),
@@ -168,12 +184,14 @@ const memoryLink = z
   .strict();
 
 export const linkSchema = z
-  .discriminatedUnion('type', [tapLink, vxlanLink, memoryLink], {
+  .discriminatedUnion('type', [tapLink, vxlanLink, wireguardLink, memoryLink], {
     error: (iss) =>
-      iss.code === 'invalid_union' ? 'expected type to be one of "tap", "vxlan", "memory"' : undefined,
+      iss.code === 'invalid_union'
+        ? 'expected type to be one of "tap", "vxlan", "wireguard", "memory"'
+        : undefined,
   })
   .superRefine((l, ctx) => {
-    if (l.type !== 'memory' && l.ioThread && l.pcap) {
+    if ((l.type === 'tap' || l.type === 'vxlan') && l.ioThread && l.pcap) {
       ctx.addIssue({ code: 'custom', path: ['ioThread'], message: 'ioThread cannot be combined with pcap' });
     }
   });
@@ -305,7 +323,10 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.pcap && (c.stackThread || c.links.some((l) => l.type !== 'memory' && l.ioThread))) {
+    if (
+      c.pcap &&
+      (c.stackThread || c.links.some((l) => (l.type === 'tap' || l.type === 'vxlan') && l.ioThread))
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['pcap'],
@@ -314,11 +335,11 @@ export const configSchema = z
     }
     if (c.stackThread) {
       c.links.forEach((l, i) => {
-        if (l.type === 'memory')
+        if (l.type === 'memory' || l.type === 'wireguard')
           ctx.addIssue({
             code: 'custom',
             path: ['links', i, 'type'],
-            message: 'stackThread needs tap or vxlan links (a memory switch lives in one thread)',
+            message: `stackThread needs tap or vxlan links (a ${l.type} link lives in one thread)`,
           });
         else if (l.pcap)
           ctx.addIssue({

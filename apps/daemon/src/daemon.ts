@@ -133,7 +133,7 @@ export class Daemon {
       const t = await StackThread.start({
         links: this.links.map((l) => ({
           spec: l.worker!,
-          ioThread: l.config.type !== 'memory' && l.config.ioThread,
+          ioThread: (l.config.type === 'tap' || l.config.type === 'vxlan') && l.config.ioThread,
           ...addressing(l),
         })),
         dns: { servers: c.dns },

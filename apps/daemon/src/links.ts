@@ -6,8 +6,10 @@
  * administered.
  */
 import { createHash } from 'node:crypto';
-import { type Link, MemorySwitch, openTap, openVxlan, withPcap } from '@tapstack/tap-io';
-import type { LinkConfig } from './config.js';
+import { constants, openSync, readFileSync, closeSync } from 'node:fs';
+import { type Link, MemorySwitch, openTap, openVxlan, parseMac, withPcap } from '@tapstack/tap-io';
+import { ConfigError as WgConfigError, WireGuardLink, formatPrefix, parseConfig } from '@tapstack/wireguard';
+import { ConfigError, type LinkConfig } from './config.js';
 
 /** In-process switches by name: daemons in one process that name the same switch share a segment. */
 const switches = new Map<string, MemorySwitch>();
@@ -48,17 +50,45 @@ export interface OpenedLink {
   udp?: { address: string; port: number };
   /** The pcap file being written, if any. */
   pcap?: string;
+  /** For WireGuard: the link (its device has the peers, their handshakes and counters). */
+  wireguard?: WireGuardLink;
+}
+
+/** Reads and parses a WireGuard config file; errors name the link, the line and the field. */
+export function readWireGuardConfig(file: string, where: string) {
+  let text: string;
+  try {
+    // No symlinks: the file holds a private key.
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    throw new ConfigError(file, [
+      { path: `${where}.config`, message: `cannot read: ${(e as Error).message}` },
+    ]);
+  }
+  try {
+    return parseConfig(text);
+  } catch (e) {
+    if (e instanceof WgConfigError)
+      throw new ConfigError(file, [{ path: `${where}.config`, message: e.message }]);
+    throw e;
+  }
 }
 
 export async function openLink(
   daemon: string,
-  cfg: LinkConfig,
+  linkConfig: LinkConfig,
   pcapDefault: string | undefined,
   /** The stack runs on a worker thread: only describe how to open the link there. */
   onWorker = false,
 ): Promise<OpenedLink> {
+  let cfg = linkConfig;
   const mac = cfg.mac ?? deriveMac(daemon, cfg.name);
-  if (cfg.type !== 'memory' && (cfg.ioThread || onWorker)) {
+  if ((cfg.type === 'tap' || cfg.type === 'vxlan') && (cfg.ioThread || onWorker)) {
     // Opened on a worker: the driver's frame I/O thread (joined to the stack by rings),
     // or the stack thread itself.
     const args =
@@ -83,7 +113,23 @@ export async function openLink(
   }
   let link: Link;
   let udp: { address: string; port: number } | undefined;
+  let wireguard: WireGuardLink | undefined;
   switch (cfg.type) {
+    case 'wireguard': {
+      const wgc = readWireGuardConfig(cfg.config, `links[${cfg.name}]`);
+      wireguard = await WireGuardLink.open({
+        config: { ...wgc, ...(cfg.mtu ? { mtu: cfg.mtu } : {}) },
+        mac: parseMac(mac),
+        name: cfg.name,
+        host: cfg.localAddress,
+      });
+      udp = wireguard.address();
+      link = wireguard;
+      // The file's Address and MTU apply unless the daemon config gives its own.
+      if (cfg.addresses.length === 0) cfg = { ...cfg, addresses: wgc.addresses.map(formatPrefix) };
+      if (cfg.mtu === undefined) cfg = { ...cfg, mtu: wireguard.mtu };
+      break;
+    }
     case 'memory':
       link = memorySwitch(cfg.switch).createPort({ name: cfg.name, mac, mtu: cfg.mtu });
       break;
@@ -108,5 +154,12 @@ export async function openLink(
   }
   const pcapFile = cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name);
   if (pcapFile) link = withPcap(link, pcapFile);
-  return { link, config: cfg, mac, ...(udp ? { udp } : {}), ...(pcapFile ? { pcap: pcapFile } : {}) };
+  return {
+    link,
+    config: cfg,
+    mac,
+    ...(udp ? { udp } : {}),
+    ...(pcapFile ? { pcap: pcapFile } : {}),
+    ...(wireguard ? { wireguard } : {}),
+  };
 }

@@ -15,7 +15,28 @@ export const EXIT_SECOND_SIGNAL = 130;
 
 const commanderOk = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
+/** `tapstackd genkey | pubkey | genpsk`: keys in the same base64 form as wg(8). */
+async function keyCommand(cmd: string): Promise<void> {
+  const { genkey, genpsk, pubkey } = await import('@tapstack/wireguard');
+  if (cmd === 'genkey') process.stdout.write(`${genkey()}\n`);
+  else if (cmd === 'genpsk') process.stdout.write(`${genpsk()}\n`);
+  else {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    try {
+      process.stdout.write(`${pubkey(Buffer.concat(chunks).toString('utf8'))}\n`);
+    } catch (e) {
+      process.stderr.write(`tapstackd pubkey: ${(e as Error).message}\n`);
+      process.exitCode = EXIT_USAGE;
+    }
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  if (argv.length === 1 && (argv[0] === 'genkey' || argv[0] === 'pubkey' || argv[0] === 'genpsk')) {
+    await keyCommand(argv[0]);
+    return;
+  }
   let parsed: ReturnType<typeof parseCli>;
   try {
     parsed = parseCli(argv);

@@ -63,8 +63,55 @@ function tempDir(stdout: string): string {
 }
 
 describe('tools/demo.mjs', () => {
-  it('runs end to end, prints the results and stats, exits 0 and cleans up', async () => {
+  it('runs end to end over WireGuard by default, shows both handshakes, exits 0 and cleans up', async () => {
     const r = await runDemo(['--bytes', '8MiB']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const out = r.stdout;
+    // Two daemons on a WireGuard link with the documented addresses, from wg config files.
+    expect(out).toContain('joined by WireGuard (encrypted)');
+    expect(out).toMatch(
+      /daemon A \(pid \d+\): wireguard udp 127\.0\.0\.1:\d+, mtu 1420, .*192\.0\.2\.1\/24 .*2001:db8::1\/64/,
+    );
+    expect(out).toMatch(
+      /daemon B \(pid \d+\): wireguard udp 127\.0\.0\.1:\d+, mtu 1420, .*192\.0\.2\.2\/24 .*2001:db8::2\/64/,
+    );
+    expect(out).toContain('the link is encrypted: WireGuard');
+    expect(out).toMatch(
+      /daemon A: handshake complete, session up \(\d+ handshake message\(s\) accepted, 0 forged/,
+    );
+    expect(out).toMatch(
+      /daemon B: handshake complete, session up \(\d+ handshake message\(s\) accepted, 0 forged/,
+    );
+    // The page came from the server attached to B's bridge, to A's virtual address.
+    expect(out).toMatch(
+      /fetch http:\/\/192\.0\.2\.2\/: HTTP 200, \d+ bytes .*\(192\.0\.2\.1:\d+ -> 192\.0\.2\.2:80\)/,
+    );
+    expect(out).toContain('Hello from a server attached to daemon B');
+    expect(out).toMatch(/echo: 3 messages, rtt avg [\d.]+ ms \(\[2001:db8::1\]:\d+ -> \[2001:db8::2\]:7\)/);
+    expect(out).toMatch(/udp: 3\/3 datagrams came back from 192\.0\.2\.2:7, rtt avg [\d.]+ ms/);
+    expect(out).toMatch(
+      /throughput: 8\.0 MiB there and back in [\d.]+ s = [\d.]+ MiB\/s each way, sha256 ok/,
+    );
+    // Stats from both daemons: frames crossed the link both ways. At MTU 1420, 8 MiB
+    // each way is thousands of packets.
+    const sent = /link frames sent\s+(\d+)\s+(\d+)/.exec(out);
+    expect(sent, out).not.toBeNull();
+    expect(Number(sent![1])).toBeGreaterThan(5000);
+    expect(Number(sent![2])).toBeGreaterThan(5000);
+    expect(out).toMatch(/link bytes received\s+\d{7,}\s+\d{7,}/);
+    expect(out).toMatch(
+      /stopped: daemon B \(pid \d+\) exit 0, daemon A \(pid \d+\) exit 0, web server on B \(pid \d+\) exit 0/,
+    );
+    expect(out).toMatch(/^demo ok in [\d.]+s, removed /m);
+    // Nothing left behind.
+    expect(existsSync(tempDir(out))).toBe(false);
+    const pids = childPids(out);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+  });
+
+  it('--vxlan: runs end to end over plaintext VXLAN', async () => {
+    const r = await runDemo(['--vxlan', '--bytes', '8MiB']);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const out = r.stdout;
     // Two daemons on the VXLAN link with the documented addresses.

@@ -35,3 +35,9 @@ export { type Prefix, formatIp, formatPrefix, parseIp, parsePrefix } from './ip.
 export { decodeKey, encodeKey, genkey, genpsk, pubkey } from './keys.js';
 export { REPLAY_WINDOW, ReplayFilter } from './replay.js';
 export { UdpWireGuard, type UdpWireGuardOptions } from './udp.js';
+export {
+  TUNNEL_GATEWAY_MAC,
+  WireGuardLink,
+  type WireGuardLinkOptions,
+  type WireGuardLinkStats,
+} from './link.js';

@@ -1,0 +1,222 @@
+/**
+ * A WireGuard tunnel as an Ethernet link for today's stack: WireGuard carries IP packets, and
+ * stack-core's interfaces are Ethernet until its IP-only medium lands, so this link emulates a
+ * point-to-point Ethernet segment. Outgoing frames lose their Ethernet header and go into the
+ * tunnel by cryptokey routing; ARP requests and IPv6 neighbor solicitations are answered here
+ * with one fixed gateway MAC (every address behind the tunnel resolves to it); incoming IP
+ * packets get an Ethernet header from that MAC to ours. Structurally a tap-io `Link`.
+ */
+import type { InterfaceConfig } from './config.js';
+import type { Limits } from './constants.js';
+import { UdpWireGuard } from './udp.js';
+
+/** The MAC every tunnel address resolves to (locally administered). */
+export const TUNNEL_GATEWAY_MAC = Uint8Array.of(0x02, 0x77, 0x67, 0x00, 0x00, 0x01);
+
+export interface WireGuardLinkOptions {
+  config: InterfaceConfig;
+  /** The stack's MAC on this link. */
+  mac: Uint8Array;
+  name?: string;
+  /** UDP address to bind (default 0.0.0.0). */
+  host?: string;
+  limits?: Partial<Limits>;
+}
+
+export interface WireGuardLinkStats {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  rxDropped: number;
+  txDropped: number;
+  txErrors: number;
+  arpAnswered: number;
+  ndAnswered: number;
+  [k: string]: number;
+}
+
+export class WireGuardLink {
+  readonly name: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly #stats: WireGuardLinkStats = {
+    rxFrames: 0,
+    rxBytes: 0,
+    txFrames: 0,
+    txBytes: 0,
+    rxDropped: 0,
+    txDropped: 0,
+    txErrors: 0,
+    arpAnswered: 0,
+    ndAnswered: 0,
+  };
+  #handler: ((frames: readonly Uint8Array[]) => void) | undefined;
+  wg!: UdpWireGuard;
+
+  private constructor(o: WireGuardLinkOptions) {
+    this.name = o.name ?? 'wg0';
+    this.mac = Uint8Array.from(o.mac);
+    this.mtu = o.config.mtu ?? 1420;
+  }
+
+  static async open(o: WireGuardLinkOptions): Promise<WireGuardLink> {
+    const link = new WireGuardLink(o);
+    link.wg = await UdpWireGuard.open({
+      config: o.config,
+      host: o.host,
+      limits: o.limits,
+      onPacket: (p) => link.#fromTunnel(p),
+    });
+    return link;
+  }
+
+  /** The bound UDP endpoint. */
+  address(): { address: string; port: number } {
+    const a = this.wg.socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  #fromTunnel(p: Uint8Array): void {
+    const f = new Uint8Array(14 + p.length);
+    f.set(this.mac, 0);
+    f.set(TUNNEL_GATEWAY_MAC, 6);
+    const v6 = (p[0] as number) >> 4 === 6;
+    f[12] = v6 ? 0x86 : 0x08;
+    f[13] = v6 ? 0xdd : 0x00;
+    f.set(p, 14);
+    this.#deliver(f);
+  }
+
+  #deliver(f: Uint8Array): void {
+    this.#stats.rxFrames++;
+    this.#stats.rxBytes += f.length;
+    if (this.#handler) this.#handler([f]);
+    else this.#stats.rxDropped++;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (frame.length < 14) {
+      this.#stats.txDropped++;
+      return false;
+    }
+    const type = ((frame[12] as number) << 8) | (frame[13] as number);
+    if (type === 0x0806) return this.#answerArp(frame);
+    if (type !== 0x0800 && type !== 0x86dd) {
+      this.#stats.txDropped++;
+      return false;
+    }
+    const ip = frame.subarray(14);
+    if (type === 0x86dd && this.#answerNeighborSolicitation(ip)) return true;
+    // Multicast (IPv4 224/4, IPv6 ff00::/8) has no peer on a point-to-point tunnel.
+    if ((type === 0x0800 && ((ip[16] as number) & 0xf0) === 0xe0) || (type === 0x86dd && ip[24] === 0xff)) {
+      this.#stats.txDropped++;
+      return false;
+    }
+    if (!this.wg.send(ip)) {
+      this.#stats.txDropped++;
+      return false;
+    }
+    this.#stats.txFrames++;
+    this.#stats.txBytes += frame.length;
+    return true;
+  }
+
+  sendBatch(frames: readonly Uint8Array[]): number {
+    let n = 0;
+    for (const f of frames) if (this.send(f)) n++;
+    return n;
+  }
+
+  /** ARP request for any address but the asker's own: the gateway MAC answers. */
+  #answerArp(f: Uint8Array): boolean {
+    if (f.length < 42 || f[20] !== 0 || f[21] !== 1) return false; // not a request
+    const senderIp = f.subarray(28, 32);
+    const targetIp = f.subarray(38, 42);
+    const probe = senderIp.every((b) => b === 0) || senderIp.every((b, i) => b === targetIp[i]);
+    if (probe) return true; // DAD probe or gratuitous ARP: nobody else is on this link
+    const r = new Uint8Array(42);
+    r.set(f.subarray(6, 12), 0);
+    r.set(TUNNEL_GATEWAY_MAC, 6);
+    r.set([0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02], 12);
+    r.set(TUNNEL_GATEWAY_MAC, 22);
+    r.set(targetIp, 28);
+    r.set(f.subarray(22, 28), 32);
+    r.set(senderIp, 38);
+    this.#stats.arpAnswered++;
+    this.#deliver(r);
+    return true;
+  }
+
+  /** ICMPv6 neighbor solicitation (RFC 4861 7.2.4): answer with an advertisement from the gateway. */
+  #answerNeighborSolicitation(ip: Uint8Array): boolean {
+    if (ip.length < 64 || ip[6] !== 58 || ip[40] !== 135) return false;
+    const src = ip.subarray(8, 24);
+    if (src.every((b) => b === 0)) return true; // DAD: no other node, no answer
+    const target = ip.subarray(48, 64);
+    const na = new Uint8Array(40 + 32);
+    na[0] = 0x60;
+    na[5] = 32;
+    na[6] = 58;
+    na[7] = 255;
+    na.set(target, 8);
+    na.set(src, 24);
+    na[40] = 136;
+    na[44] = 0x60; // Solicited | Override
+    na.set(target, 48);
+    na[64] = 2; // target link-layer address option
+    na[65] = 1;
+    na.set(TUNNEL_GATEWAY_MAC, 66);
+    const c = icmpv6Checksum(na);
+    na[42] = c >> 8;
+    na[43] = c & 0xff;
+    this.#stats.ndAnswered++;
+    this.#fromTunnel(na);
+    return true;
+  }
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.#handler = handler;
+  }
+
+  stats(): WireGuardLinkStats {
+    const d = this.wg.device;
+    const c = d.counters;
+    const peers = d.peers();
+    return {
+      ...this.#stats,
+      // Levels (gauges): peers configured, peers with a session that can send now.
+      peers: peers.length,
+      sessions: peers.filter((p) => p.hasSession).length,
+      handshakes: c.responsesReceived + c.initiationsReceived,
+      cookieReplies: c.cookieRepliesSent,
+      wgDropped:
+        c.dropMalformed +
+        c.dropMac1 +
+        c.dropUnknownPeer +
+        c.dropHandshakeRejected +
+        c.dropUnknownIndex +
+        c.dropRateLimited +
+        c.dropDecrypt +
+        c.dropReplay +
+        c.dropExpiredKeypair +
+        c.dropAllowedIps +
+        c.dropBadInner,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#handler = undefined;
+    this.wg.close();
+  }
+}
+
+function icmpv6Checksum(p: Uint8Array): number {
+  let s = 0;
+  const len = p.length - 40;
+  for (let i = 8; i < 40; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] as number);
+  s += len + 58;
+  for (let i = 40; i < p.length; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
