@@ -11,6 +11,12 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O2"],
       "ldflags": ["-pthread"]
+    },
+    {
+      "target_name": "tapio_notify",
+      "sources": ["native/notify.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2"]
     }
   ]
 }

@@ -25,6 +25,7 @@ export {
 } from './link.js';
 export { MemorySwitch, type MemorySwitchOptions, type SwitchPortOptions } from './memory-switch.js';
 export { tapAvailable } from './native.js';
+export { sdNotify } from './notify.js';
 export { type PcapOptions, PcapWriter, withPcap } from './pcap.js';
 export { openTap, TapLink, type TapOptions } from './tap.js';
 export { type TraceSink, withTracer } from './tracer.js';

@@ -18,8 +18,21 @@ export class PcapWriter {
   private timer: NodeJS.Timeout | undefined;
   records = 0;
 
+  private readonly path: string;
+  private readonly linktype: number;
+
   constructor(path: string, linktype = 1) {
+    this.path = path;
+    this.linktype = linktype;
     this.fd = openSync(path, 'w');
+    this.header();
+    this.timer = setInterval(() => this.flush(), 1000);
+    this.timer.unref();
+  }
+
+  /** Puts the 24-byte file header at the start of the (empty) buffer. */
+  private header(): void {
+    const linktype = this.linktype;
     const h = this.buf;
     h.writeUInt32LE(0xa1b2c3d4, 0); // magic: microsecond timestamps, little-endian file
     h.writeUInt16LE(2, 4);
@@ -29,8 +42,20 @@ export class PcapWriter {
     h.writeUInt32LE(SNAPLEN, 16);
     h.writeUInt32LE(linktype, 20);
     this.used = 24;
-    this.timer = setInterval(() => this.flush(), 1000);
-    this.timer.unref();
+  }
+
+  /**
+   * Flushes and closes the file, then opens `path` again as a new capture (with its own
+   * header): after logrotate (or `mv`) moved the old file away, capture continues in a
+   * fresh one (the daemon calls this on SIGHUP).
+   */
+  reopen(): void {
+    if (this.fd < 0) return;
+    this.flush();
+    closeSync(this.fd);
+    this.fd = -1;
+    this.fd = openSync(this.path, 'w');
+    this.header();
   }
 
   write(frame: Uint8Array, timeMs = performance.timeOrigin + performance.now()): void {
@@ -95,6 +120,10 @@ class PcapLink extends WrappedLink {
   protected receive(frames: readonly Uint8Array[]): void {
     if (this.rx) for (const f of frames) this.writer.write(f);
     this.deliver(frames);
+  }
+  /** Starts a new capture file at the same path (after the old one was moved away). */
+  reopen(): void {
+    this.writer.reopen();
   }
   override stats(): LinkStats {
     return { ...super.stats(), pcapRecords: this.writer.records };

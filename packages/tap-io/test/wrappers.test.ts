@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -80,7 +80,37 @@ describe('withTracer', () => {
   });
 });
 
+/** Records in a pcap file (after the 24-byte header), checking each record's lengths. */
+function pcapRecords(path: string): number {
+  const buf = readFileSync(path);
+  expect(buf.readUInt32LE(0)).toBe(0xa1b2c3d4);
+  let off = 24;
+  let n = 0;
+  while (off < buf.length) {
+    off += 16 + buf.readUInt32LE(off + 8);
+    n++;
+  }
+  expect(off).toBe(buf.length);
+  return n;
+}
+
 describe('withPcap', () => {
+  it('reopen() after the file was moved away starts a new capture at the same path (SIGHUP rotation)', async () => {
+    const path = join(dir, 'rot.pcap');
+    const sw = new MemorySwitch();
+    const a = withPcap(sw.createPort({ name: 'a', mac: mac(1) }), path) as ReturnType<typeof withPcap> & {
+      reopen(): void;
+    };
+    sw.createPort({ name: 'b', mac: mac(2) });
+    for (let i = 0; i < 3; i++) a.send(echoRequest(i));
+    renameSync(path, `${path}.1`);
+    a.reopen();
+    for (let i = 0; i < 2; i++) a.send(echoRequest(i));
+    await a.close();
+    expect(pcapRecords(`${path}.1`)).toBe(3);
+    expect(pcapRecords(path)).toBe(2);
+  });
+
   it('writes a classic pcap that records both directions and survives close', async () => {
     const path = join(dir, 'cap.pcap');
     const sw = new MemorySwitch();
