@@ -27,7 +27,8 @@ export function buildProgram(): Command {
   const p = new Command('tapstackd');
   p.description(
     'Runs a tapstack node: a userspace TCP/IP stack on a TAP, VXLAN-over-UDP or in-memory link, ' +
-      'reachable through an AF_UNIX bridge, a SOCKS5 front and port forwards.',
+      'reachable through an AF_UNIX bridge, a SOCKS5 front and port forwards. ' +
+      '`tapstackd status --help`: show a running daemon.',
   )
     .helpOption('-h, --help', 'show this help')
     .version('0.1.0', '-V, --version', 'print the version')
@@ -115,9 +116,19 @@ export function buildProgram(): Command {
   );
   opt('--log-json', 'log one JSON object per line (log.json)', 'false');
   opt(
+    '--log-file <path>',
+    'append logs to this file instead of stderr; SIGHUP reopens it (log.file)',
+    'stderr',
+  );
+  opt(
     '--drain-timeout <ms>',
     'on SIGINT/SIGTERM, wait this long for connections (shutdown.drainTimeoutMs)',
     '5000',
+  );
+  opt(
+    '--ready-file <path>',
+    'write this file (the ready JSON) once every link and listener is up; removed on stop (readyFile)',
+    'none',
   );
   opt('--check', 'validate the configuration, print it as JSON and exit', 'false');
   // Repeatable options collect into arrays.
@@ -225,8 +236,10 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('serveUdpEcho')) obj(raw, 'services').udpEcho = num(String(opts.serveUdpEcho));
   if (has('metrics')) obj(raw, 'metrics').listen = opts.metrics;
   if (has('pcap')) raw.pcap = opts.pcap;
+  if (has('readyFile')) raw.readyFile = opts.readyFile;
   if (has('logLevel')) obj(raw, 'log').level = opts.logLevel;
   if (has('logJson')) obj(raw, 'log').json = true;
+  if (has('logFile')) obj(raw, 'log').file = opts.logFile;
   if (has('drainTimeout')) obj(raw, 'shutdown').drainTimeoutMs = num(String(opts.drainTimeout));
   if (has('tcpMsl')) obj(raw, 'tcp').mslMs = num(String(opts.tcpMsl));
   return raw;

@@ -308,11 +308,18 @@ export const configSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
         /** One JSON object per line instead of readable text. */
         json: z.boolean().default(false),
+        /** Append to this file (0600) instead of stderr; SIGHUP reopens it (logrotate). */
+        file: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
     /** pcap file for every link (a link's own `pcap` wins); `%l` is replaced by the link name. */
     pcap: z.string().min(1).optional(),
+    /**
+     * Written (atomically, mode 0600) once every link and listener is up, with the same
+     * JSON as the ready line on stdout; removed on stop. For scripts that wait on a file.
+     */
+    readyFile: z.string().min(1).optional(),
     shutdown: z
       .object({
         /** How long SIGINT/SIGTERM waits for open connections before closing them. */

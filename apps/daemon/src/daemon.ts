@@ -11,7 +11,7 @@ import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-drive
 import type { DaemonConfig } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import { openLink, type OpenedLink } from './links.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, reopenLog } from './log.js';
 import { claimSocketPath, createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { type RunningService, startServices, type VirtualDgram, type VirtualNet } from './services.js';
 import { type SessionKind, SessionTable } from './sessions.js';
@@ -41,6 +41,21 @@ export interface DaemonInfo {
   services: { name: string; port: number }[];
 }
 
+export interface DaemonStatus {
+  name: string;
+  pid: number;
+  uptimeSeconds: number;
+  draining: boolean;
+  bridge: string | undefined;
+  socks: string | undefined;
+  metrics: string | undefined;
+  links: (DaemonInfo['links'][number] & { peers: string[]; counters: Record<string, number> })[];
+  sessions: { open: Record<SessionKind, number>; accepted: { forward: number; service: number } };
+  forwards: DaemonInfo['forwards'];
+  services: DaemonInfo['services'];
+  stack: Record<string, number>;
+}
+
 export class Daemon {
   readonly config: DaemonConfig;
   readonly log: Logger;
@@ -63,7 +78,13 @@ export class Daemon {
   private constructor(config: DaemonConfig, options: DaemonOptions) {
     this.config = config;
     this.log =
-      options.logger ?? createLogger({ level: config.log.level, json: config.log.json, name: config.name });
+      options.logger ??
+      createLogger({
+        level: config.log.level,
+        json: config.log.json,
+        name: config.name,
+        ...(config.log.file ? { file: config.log.file } : {}),
+      });
     this.registry = createMetrics({
       daemon: config.name,
       open: () => this.openSessions(),
@@ -198,9 +219,14 @@ export class Daemon {
     });
     for (const s of this.services) this.log.info({ service: s.name, port: s.port }, 'service listening');
     if (c.metrics.listen) {
-      this.metricsServer = await serveMetrics(this.registry, c.metrics.listen, () => {
-        this.snap = undefined;
-      });
+      this.metricsServer = await serveMetrics(
+        this.registry,
+        c.metrics.listen,
+        () => {
+          this.snap = undefined;
+        },
+        () => this.status(),
+      );
       this.log.info({ listen: this.metricsServer.address }, 'metrics listening');
     }
   }
@@ -237,6 +263,30 @@ export class Daemon {
     const out: Record<string, Record<string, number>> = {};
     for (const l of this.links) out[l.config.name] = this.prefixed(`link.${l.config.name}.`);
     return out;
+  }
+
+  /**
+   * SIGHUP: opens the log file and every pcap file again, so that logrotate (or `mv`)
+   * can move them away and the daemon goes on writing to new files at the same paths.
+   */
+  reopen(): void {
+    const logFile = reopenLog(this.log);
+    const pcaps: string[] = [];
+    for (const l of this.links) {
+      const r = (l.link as { reopen?: () => void } | undefined)?.reopen;
+      if (l.pcap && r) {
+        try {
+          r.call(l.link);
+          pcaps.push(l.pcap);
+        } catch (e) {
+          this.log.error({ err: e, pcap: l.pcap }, 'cannot reopen the pcap file');
+        }
+      }
+    }
+    this.log.info(
+      { logFile: logFile ? this.config.log.file : undefined, pcap: pcaps },
+      'reopened log and pcap files',
+    );
   }
 
   /** The pcap files being written (one per captured link). */
@@ -283,6 +333,54 @@ export class Daemon {
           : `${f.listening.host}:${f.listening.port}`,
       })),
       services: this.services.map((s) => ({ name: s.name, port: s.port })),
+    };
+  }
+
+  /**
+   * What `tapstackd status` shows (GET /status on the metrics endpoint): info() plus,
+   * per link, its VXLAN peers and main counters; sessions open and accepted; the stack's
+   * TCP/UDP levels and a few counters.
+   */
+  status(): DaemonStatus {
+    const info = this.info();
+    const stack = this.stackStats();
+    const pick = (o: Record<string, number>, keys: string[]) =>
+      Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]!]));
+    const linkKeys = ['rxFrames', 'rxBytes', 'txFrames', 'txBytes', 'rxDropped', 'txDropped', 'txErrors'];
+    const links = this.linkStats();
+    return {
+      name: info.name,
+      pid: process.pid,
+      uptimeSeconds: Math.round(process.uptime()),
+      draining: this.draining,
+      bridge: info.bridge,
+      socks: info.socks,
+      metrics: info.metrics,
+      links: info.links.map((l, i) => {
+        const lc = this.links[i]!.config;
+        return {
+          ...l,
+          peers: lc.type === 'vxlan' ? lc.peers.map((p) => `${p.host}:${p.port}`) : [],
+          counters: pick(links[l.name] ?? {}, linkKeys),
+        };
+      }),
+      sessions: {
+        open: this.openSessions(),
+        accepted: { forward: this.sessions.total('forward'), service: this.sessions.total('service') },
+      },
+      forwards: info.forwards,
+      services: info.services,
+      stack: pick(stack, [
+        'tcp.connections',
+        'tcp.handles',
+        'udp.sockets',
+        'arp.entries',
+        'ndp.entries',
+        'tcp.segmentsSent',
+        'tcp.segmentsReceived',
+        'tcp.retransmits',
+        'stack.rxDropped',
+      ]),
     };
   }
 

@@ -39,10 +39,24 @@ export interface LogOptions {
   name: string;
   /** Where lines go [process.stderr]. */
   destination?: { write(s: string): unknown };
+  /** Append to this file (mode 0600) instead; reopenLog() opens it again (SIGHUP, logrotate). */
+  file?: string;
+}
+
+const reopeners = new WeakMap<Logger, () => void>();
+
+/** Opens the logger's file again (after logrotate moved it away); no-op for stderr. */
+export function reopenLog(log: Logger): boolean {
+  const r = reopeners.get(log);
+  r?.();
+  return r !== undefined;
 }
 
 export function createLogger(opts: LogOptions): Logger {
-  const dest = opts.destination ?? process.stderr;
+  const file = opts.file
+    ? pino.destination({ dest: opts.file, append: true, sync: true, mode: 0o600 })
+    : undefined;
+  const dest = opts.destination ?? file ?? process.stderr;
   const stream = {
     write(s: string): void {
       if (opts.json) {
@@ -56,5 +70,7 @@ export function createLogger(opts: LogOptions): Logger {
       }
     },
   };
-  return pino({ level: opts.level, name: opts.name, base: { name: opts.name } }, stream);
+  const logger = pino({ level: opts.level, name: opts.name, base: { name: opts.name } }, stream);
+  if (file) reopeners.set(logger, () => file.reopen());
+  return logger;
 }

@@ -6,6 +6,7 @@ import { CommanderError } from 'commander';
 import { parseCli } from './cli.js';
 import { ConfigError } from './config.js';
 import type { Daemon } from './daemon.js';
+import { announceReady, announceStopping } from './service.js';
 
 /** Exit codes (README "Exit codes"). */
 export const EXIT_OK = 0;
@@ -35,6 +36,11 @@ async function keyCommand(cmd: string): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   if (argv.length === 1 && (argv[0] === 'genkey' || argv[0] === 'pubkey' || argv[0] === 'genpsk')) {
     await keyCommand(argv[0]);
+    return;
+  }
+  if (argv[0] === 'status') {
+    const { statusMain } = await import('./status.js');
+    process.exitCode = await statusMain(argv.slice(1));
     return;
   }
   let parsed: ReturnType<typeof parseCli>;
@@ -69,20 +75,37 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = EXIT_CANNOT_START;
     return;
   }
-  // One machine-readable line on stdout says the daemon is ready and where it listens.
-  process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid, ...daemon.info() })}\n`);
+  // One machine-readable line on stdout (and the ready file, and sd_notify READY=1)
+  // says the daemon is ready and where it listens.
+  const readyFile = parsed.config.readyFile;
+  try {
+    announceReady({ pid: process.pid, ...daemon.info() }, readyFile, daemon.log);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(
+      `tapstackd: cannot write the ready file: ${err.code ? `${err.code}: ` : ''}${err.message}\n`,
+    );
+    await daemon.stop(0);
+    process.exitCode = EXIT_CANNOT_START;
+    return;
+  }
+  // SIGHUP (systemd's ExecReload, logrotate's postrotate): reopen the log and pcap files.
+  const onHup = () => daemon.reopen();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
       daemon.log.warn({ signal: sig }, 'second signal: exiting now');
+      announceStopping(readyFile, daemon.log);
       process.exit(EXIT_SECOND_SIGNAL);
     }
     daemon.log.info({ signal: sig }, 'signal received');
+    announceStopping(readyFile, daemon.log);
     daemon.stop().then(
       () => {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onHup);
       },
       (e: Error) => {
         daemon.log.error({ err: e }, 'error while stopping');
@@ -92,4 +115,5 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHup);
 }

@@ -233,9 +233,25 @@ export async function serveMetrics(
   listen: MetricsListen,
   /** Called before each scrape (the daemon drops its cached stats snapshot). */
   beforeScrape: () => void = () => {},
+  /** GET /status: the daemon's state as JSON (`tapstackd status`). */
+  status?: () => unknown,
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && url === '/status' && status) {
+      beforeScrape();
+      let body: string;
+      try {
+        body = `${JSON.stringify(status(), null, 2)}\n`;
+      } catch (e) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`status failed: ${(e as Error).message}\n`);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+      return;
+    }
     if (req.method === 'GET' && url === '/metrics') {
       beforeScrape();
       registry.metrics().then(
@@ -256,7 +272,7 @@ export async function serveMetrics(
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('GET /metrics or /healthz\n');
+    res.end('GET /metrics, /healthz or /status\n');
   });
   server.keepAliveTimeout = 1000;
   if (listen.kind === 'unix') await claimSocketPath(listen.path);
