@@ -67,6 +67,7 @@ export function buildProgram(): Command {
   opt('--vxlan-port <port>', 'local UDP port of the VXLAN link, 0 = any (links[0].localPort)', '4789');
   opt('--peer <host:port>', 'VXLAN peer, repeatable (links[0].peers)', 'none');
   opt('--vni <n>', 'VXLAN network identifier (links[0].vni)', '42');
+  opt('--vxlan-learn', 'VXLAN: accept frames from any sender and learn MACs (links[0].learn)', 'false');
   opt('--switch <name>', 'in-memory switch name (links[0].switch)', 'default');
   opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
   opt(
@@ -149,7 +150,7 @@ function obj(raw: Raw, key: string): Raw {
 
 const typeSpecific: Record<string, string[]> = {
   tap: [],
-  vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread'],
+  vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread', 'learn'],
   memory: ['switch'],
   wireguard: ['config', 'localAddress'],
 };
@@ -202,6 +203,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('address')) firstLink(raw).addresses = opts.address;
   if (has('gateway')) firstLink(raw).gateway = opts.gateway;
   if (has('ioThread')) firstLink(raw).ioThread = true;
+  if (has('vxlanLearn')) firstLink(raw).learn = true;
   if (has('slaac')) firstLink(raw).slaac = true;
   if (has('dhcp')) firstLink(raw).dhcp = true;
   if (has('stackThread')) raw.stackThread = true;

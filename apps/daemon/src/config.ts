@@ -88,7 +88,7 @@ export function splitHostPort(text: string, defaultHost?: string): HostPort | un
   return { host, port: p };
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
@@ -147,6 +147,11 @@ const vxlanLink = z
     peers: z.array(hostPort(undefined, 'a peer')).default([]),
     /** VXLAN network identifier (24 bits). */
     vni: z.number().int().min(0).max(0xffffff).default(42),
+    /**
+     * Accept frames from any sender and learn where MACs are. Default false: only the
+     * configured peers' addresses may send frames (VXLAN has no authentication).
+     */
+    learn: z.boolean().default(false),
     ...addressing,
     /**
      * Absent: the link's default (tap-io `defaultVxlanMtu`): 65485 when bound to loopback,

@@ -8,7 +8,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
-import type { DaemonConfig } from './config.js';
+import { type DaemonConfig, isLoopback } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import { openLink, type OpenedLink } from './links.js';
 import { createLogger, type Logger, reopenLog } from './log.js';
@@ -127,6 +127,11 @@ export class Daemon {
       if (pcap && multi && !pcap.includes('%l')) pcap = pcap.replace(/(\.pcap)?$/, '.%l$1');
       const opened = await openLink(c.name, lc, pcap, c.stackThread);
       this.links.push(opened);
+      if (lc.type === 'vxlan' && !isLoopback(lc.localAddress))
+        this.log.warn(
+          { link: lc.name, localAddress: lc.localAddress },
+          'VXLAN is unencrypted and unauthenticated: anyone on the path can read and forge frames; use a WireGuard link between machines',
+        );
       this.log.info(
         {
           link: lc.name,

@@ -103,6 +103,7 @@ export async function openLink(
               address: cfg.localAddress,
               port: cfg.localPort,
               peers: cfg.peers.map((p) => ({ address: p.host, port: p.port })),
+              learn: cfg.learn,
             },
           ];
     return {
@@ -142,6 +143,7 @@ export async function openLink(
         address: cfg.localAddress,
         port: cfg.localPort,
         peers: cfg.peers.map((p) => ({ address: p.host, port: p.port })),
+        learn: cfg.learn,
       });
       udp = v.address();
       link = v;

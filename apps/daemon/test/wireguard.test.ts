@@ -93,3 +93,33 @@ describe('tapstackd and WireGuard', () => {
     expect(c.links[0]).toMatchObject({ type: 'wireguard', config: '/x/wg0.conf', localAddress: '0.0.0.0' });
   });
 });
+
+describe('VXLAN safety defaults', () => {
+  it('warns at start when a VXLAN link is bound to a non-loopback address; not on loopback', async () => {
+    const { logLines } = await import('./helpers.js');
+    const start = async (localAddress: string) => {
+      logLines.length = 0;
+      const d = await Daemon.start(
+        validateConfig({
+          name: `vx-${localAddress}`,
+          links: [{ type: 'vxlan', localAddress, localPort: 0, peers: ['127.0.0.1:9'] }],
+          bridge: { enabled: false },
+        }),
+        { logger: quietLogger('vx') },
+      );
+      await d.stop(0);
+      return logLines.join('');
+    };
+    expect(await start('0.0.0.0')).toMatch(/VXLAN is unencrypted and unauthenticated/);
+    expect(await start('127.0.0.1')).not.toMatch(/unencrypted/);
+  });
+
+  it('accepts only configured peers unless learning is asked for', () => {
+    const def = validateConfig({ links: [{ type: 'vxlan' }] }).links[0];
+    expect(def?.type === 'vxlan' && def.learn).toBe(false);
+    const out = execFileSync(process.execPath, [bin, '--link', 'vxlan', '--vxlan-learn', '--check'], {
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out).links[0].learn).toBe(true);
+  });
+});

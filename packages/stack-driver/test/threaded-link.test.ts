@@ -22,7 +22,14 @@ describe('ThreadedLink (frame I/O on a worker, two rings)', () => {
   it('carries frames both ways between the worker link and a peer', async () => {
     const macA = [2, 0, 0, 0, 0, 0xa];
     const macB = [2, 0, 0, 0, 0, 0xb];
-    const peer = await openVxlan({ name: 'peer', mac: Uint8Array.from(macB), port: 0, address: '127.0.0.1' });
+    // learn: the peer has no static peers and answers whoever sends (the worker's ephemeral port).
+    const peer = await openVxlan({
+      name: 'peer',
+      mac: Uint8Array.from(macB),
+      port: 0,
+      address: '127.0.0.1',
+      learn: true,
+    });
     const peerPort = peer.address().port;
     expect(peerPort).toBeGreaterThan(0);
     const threaded = await ThreadedLink.open({

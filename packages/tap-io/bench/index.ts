@@ -346,7 +346,7 @@ async function vxlanBenches(): Promise<void> {
       const size = mtu + 14;
       const burst = mtu > 9000 ? 16 : 64;
       const pair = async (native: boolean, rxMode: 'thread' | 'loop' = 'loop') => {
-        const o = { address: '127.0.0.1', port: 0, mtu, native, rxMode };
+        const o = { address: '127.0.0.1', port: 0, mtu, native, rxMode, learn: true };
         const a = await openVxlan({ ...o, mac: '02:00:00:00:00:01' });
         const b = await openVxlan({ ...o, mac: '02:00:00:00:00:02' });
         a.addPeer({ address: '127.0.0.1', port: b.address().port });

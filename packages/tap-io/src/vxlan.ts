@@ -53,7 +53,7 @@ export function defaultVxlanMtu(localAddress = '127.0.0.1'): number {
   return loopback ? VXLAN_MAX_MTU : 1450;
 }
 /** The counter a datagram that is not one of our frames is dropped under. */
-type DropReason = 'rxMalformed' | 'rxBadFlags' | 'rxWrongVni';
+type DropReason = 'rxMalformed' | 'rxBadFlags' | 'rxWrongVni' | 'rxUnknownPeer';
 
 /** Flags byte with the I bit (RFC 7348 §5: "valid VNI"). */
 const FLAG_I = 0x08;
@@ -79,7 +79,11 @@ export interface VxlanOptions {
   port?: number;
   /** Static peers; their port defaults to 4789. */
   peers?: readonly VxlanPeer[];
-  /** Learn MAC -> endpoint from received frames. Default true. */
+  /**
+   * Accept frames from any sender and learn MAC -> endpoint from them (the old behaviour).
+   * Default false: only datagrams from a configured peer's address are accepted (others
+   * are counted in `rxUnknownPeer` and dropped); MACs are still mapped to those peers.
+   */
   learn?: boolean;
   /** Socket buffer sizes in bytes. Default 4 MiB each (the kernel may cap them). */
   socketBufferBytes?: number;
@@ -112,6 +116,8 @@ export interface VxlanStats extends LinkStats {
   rxBadFlags: number;
   /** Datagrams for another VNI. */
   rxWrongVni: number;
+  /** Datagrams from an address that is not a configured peer (when not learning). */
+  rxUnknownPeer: number;
   /** Frames sent to every known endpoint (broadcast, multicast, unknown unicast). */
   txFlooded: number;
   socketErrors: number;
@@ -181,6 +187,7 @@ export class VxlanLink implements Link {
     rxMalformed: 0,
     rxBadFlags: 0,
     rxWrongVni: 0,
+    rxUnknownPeer: 0,
     txFlooded: 0,
     socketErrors: 0,
   };
@@ -214,12 +221,9 @@ export class VxlanLink implements Link {
     this.mac = toMac(opts.mac);
     this.mtu = opts.mtu ?? defaultVxlanMtu(opts.address);
     this.vni = opts.vni ?? 1;
-    this.learn = opts.learn ?? true;
+    this.learn = opts.learn ?? false;
     this.staticPeers = (opts.peers ?? []).map((p) => ep(p.address, p.port ?? VXLAN_PORT));
-    for (const p of this.staticPeers) {
-      this.staticByAddress.set(p.address, p);
-      this.endpoints.set(p.key, p);
-    }
+    for (const p of this.staticPeers) this.addStatic(p);
     // dgram's reused datagram buffer (the native path stages into `stage`)
     this.tx = 'native' in io ? Buffer.alloc(0) : this.newTxBuffer();
     this.rxMode = 'loop'; // dgram also reads on the event loop
@@ -328,8 +332,20 @@ export class VxlanLink implements Link {
   addPeer(peer: VxlanPeer): void {
     const e = ep(peer.address, peer.port ?? VXLAN_PORT);
     this.staticPeers.push(e);
+    this.addStatic(e);
+  }
+
+  private addStatic(e: Endpoint): void {
     this.staticByAddress.set(e.address, e);
     this.endpoints.set(e.key, e);
+    if (isIP(e.address) === 0) {
+      // A peer given by name: its datagrams come from its addresses.
+      dnsLookup(e.address, { all: true }, (err, addrs) => {
+        if (err || this.closed) return;
+        for (const a of addrs)
+          if (!this.staticByAddress.has(a.address)) this.staticByAddress.set(a.address, e);
+      });
+    }
   }
 
   /** Learned MAC table as [mac key, "address:port"]. */
@@ -367,6 +383,13 @@ export class VxlanLink implements Link {
     return undefined;
   }
 
+  /** Not learning: only configured peers' addresses may send us frames. */
+  private unknownSender(address: string): boolean {
+    if (this.learn || this.staticByAddress.has(address)) return false;
+    this.drop('rxUnknownPeer');
+    return true;
+  }
+
   private drop(reason: DropReason): void {
     this.s[reason]++;
     this.s.rxDropped++;
@@ -379,6 +402,7 @@ export class VxlanLink implements Link {
       this.drop(problem);
       return;
     }
+    if (this.unknownSender(address)) return;
     // A plain Uint8Array, not a Buffer: Buffer#slice does not copy, a trap for handlers.
     const frame = new Uint8Array(
       msg.buffer,
@@ -544,7 +568,7 @@ export class VxlanLink implements Link {
       return undefined;
     }
     const frame = new Uint8Array(u8.buffer, d + VXLAN_HEADER_BYTES, dlen - VXLAN_HEADER_BYTES);
-    if (this.learn && !isGroupMac(frame, 6)) {
+    {
       // family/flags/port word, scope id, 16 address bytes: compare with the last sender
       const wi = off >> 2;
       const last = this.lastSrc;
@@ -560,7 +584,8 @@ export class VxlanLink implements Link {
         this.lastPort = u8[off + 2]! | (u8[off + 3]! << 8);
         this.lastAddress = senderAddress(u8, off);
       }
-      this.learnFrom(frame, 6, this.lastAddress, this.lastPort);
+      if (this.unknownSender(this.lastAddress)) return undefined;
+      if (this.learn && !isGroupMac(frame, 6)) this.learnFrom(frame, 6, this.lastAddress, this.lastPort);
     }
     s.rxFrames++;
     s.rxBytes += frame.length;

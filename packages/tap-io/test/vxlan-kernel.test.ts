@@ -38,6 +38,8 @@ describe.skipIf(skip !== undefined)('VxlanLink against a kernel vxlan device (ro
         address: '198.51.100.1',
         port: 0,
         mtu: 1450,
+        // Checks learning against the kernel's hashed source ports (not the default).
+        learn: true,
       });
       links.push(vx);
       const port = vx.address().port;

@@ -111,7 +111,7 @@ describe('without the addon (another platform)', () => {
       await expect(mod.openVxlan({ mac: mac(1), port: 0, native: true })).rejects.toMatchObject({
         code: 'ENOTSUP',
       });
-      const a = await mod.openVxlan({ mac: mac(1), port: 0 });
+      const a = await mod.openVxlan({ mac: mac(1), port: 0, learn: true });
       const b = await mod.openVxlan({
         mac: mac(2),
         port: 0,
@@ -143,6 +143,8 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
       port: 0,
       native: backend !== 'dgram',
       rxMode: backend === 'native-loop' ? 'loop' : 'thread',
+      // These tests exercise learning; accepting only configured peers is the default.
+      learn: true,
       ...extra,
     });
     open.push(l);
@@ -318,6 +320,45 @@ describe.each(backends)('VxlanLink, %s path', (backend) => {
     expect(hub.stats().txFlooded).toBe(2);
     // a static peer's frames are answered on its configured port
     expect(p2.peers()).toEqual([{ address: '127.0.0.1', port: hub.address().port, learned: false }]);
+  });
+
+  it('by default accepts frames only from configured peers; strangers are counted and dropped', async () => {
+    const a = await openVxlan({
+      name: 'vxdef',
+      mac: mac(1),
+      vni: 42,
+      address: '127.0.0.1',
+      port: 0,
+      native: backend !== 'dgram',
+      rxMode: backend === 'native-loop' ? 'loop' : 'thread',
+    });
+    open.push(a);
+    const peer = await node(2);
+    const stranger = await node(3);
+    a.addPeer({ address: '127.0.0.2', port: peer.address().port });
+    const got = collect(a);
+    stranger.addPeer({ address: '127.0.0.1', port: a.address().port });
+    stranger.send(frame(mac(1), mac(3)));
+    await until(() => a.stats().rxUnknownPeer === 1);
+    expect(got).toHaveLength(0);
+    expect(a.stats().rxDropped).toBe(1);
+    // The configured peer (127.0.0.2 as the sender address) gets through.
+    const fromPeer = await openVxlan({
+      name: 'vxpeer',
+      mac: mac(4),
+      vni: 42,
+      address: '127.0.0.2',
+      port: 0,
+      native: backend !== 'dgram',
+      rxMode: backend === 'native-loop' ? 'loop' : 'thread',
+      peers: [{ address: '127.0.0.1', port: a.address().port }],
+    });
+    open.push(fromPeer);
+    a.addPeer({ address: '127.0.0.2', port: fromPeer.address().port });
+    fromPeer.send(frame(mac(1), mac(4)));
+    await until(() => got.length === 1);
+    expect(a.stats().rxUnknownPeer).toBe(1);
+    expect(a.peers().every((p) => !p.learned)).toBe(true);
   });
 
   it('learn: false floods everything to static peers', async () => {

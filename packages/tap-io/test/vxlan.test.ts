@@ -14,7 +14,16 @@ async function node(
   peers: Array<{ address: string; port: number }> = [],
   vni = 42,
 ): Promise<VxlanLink> {
-  const l = await openVxlan({ name: `vx${m}`, mac: mac(m), vni, address: '127.0.0.1', port: 0, peers });
+  // learn: these tests exercise learning (accepting only configured peers is the default).
+  const l = await openVxlan({
+    name: `vx${m}`,
+    mac: mac(m),
+    vni,
+    address: '127.0.0.1',
+    port: 0,
+    peers,
+    learn: true,
+  });
   open.push(l);
   return l;
 }
