@@ -6,7 +6,8 @@
  * stop calling `tcpRecv`, so the receive buffer fills and the TCP window closes.
  */
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
+import { isIP, type Socket as NodeSocket } from 'node:net';
+import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { Duplex } from 'node:stream';
 import {
   EOF,
@@ -565,6 +566,15 @@ export interface TapNet {
 }
 
 /**
+ * True when the caller is Node's https (https.request / https.get, or an https.Agent):
+ * it marks its options with its default agent, whose protocol is 'https:'.
+ */
+function wantsTls(opts: ConnectOptions): boolean {
+  const o = opts as ConnectOptions & { protocol?: string; _defaultAgent?: { protocol?: string } };
+  return o.protocol === 'https:' || o._defaultAgent?.protocol === 'https:';
+}
+
+/**
  * The in-process `net` look-alike bound to one host:
  * `const net = createNet(driver.sockets); net.createConnection({ host, port })`.
  */
@@ -587,6 +597,15 @@ export function createNet(host: SocketHost): TapNet {
     const opts: ConnectOptions =
       typeof a === 'object' ? a : { port: a, host: typeof b === 'string' ? b : undefined };
     const cb = typeof b === 'function' ? b : c;
+    if (wantsTls(opts)) {
+      // https.request / an https.Agent handed us its TLS options and expects a TLS
+      // socket back (Node's own https Agent would call tls.connect here): run TLS over
+      // our TCP socket, with the caller's options (servername, ca, ALPN, session, ...).
+      const raw = new Socket(opts).connect(opts);
+      const secure = tlsConnect({ ...(opts as TlsConnectionOptions), socket: raw as unknown as NodeSocket });
+      if (cb) secure.once('secureConnect', cb);
+      return secure as unknown as TapSocket;
+    }
     const s = new Socket(opts);
     return s.connect(opts, cb);
   }

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
@@ -242,6 +243,34 @@ describe('net over two stacks', () => {
       const reply = (await got).toString();
       expect(reply.length).toBe(big.length);
       expect(reply).toBe(big.toUpperCase());
+      tapServer.close();
+    });
+
+    // Issue 19: this failed with "socket hang up" (the request went out as plain HTTP).
+    it('https.get with createConnection: net.createConnection speaks TLS, as https expects', async () => {
+      const httpsServer = https.createServer({ key, cert }, (req, res) => res.end(`secure ${req.url}`));
+      const tapServer = netB
+        .createServer({ allowHalfOpen: true }, (s) => httpsServer.emit('connection', s))
+        .listen(8443);
+      await once(tapServer, 'listening');
+      const get = (extra: https.RequestOptions) =>
+        new Promise<string>((resolve, reject) => {
+          https
+            .get(
+              { host: '192.0.2.2', port: 8443, path: '/x', ca: cert, servername: 'test', ...extra },
+              (res) => readAll(res).then((b) => resolve(`${res.statusCode} ${b}`), reject),
+            )
+            .on('error', reject);
+        });
+      expect(await get({ createConnection: netA.createConnection as never })).toBe('200 secure /x');
+      // An https.Agent that dials through the stack: Node calls its createConnection with TLS options.
+      class TapAgent extends https.Agent {}
+      (TapAgent.prototype as unknown as { createConnection: unknown }).createConnection =
+        netA.createConnection;
+      const agent = new TapAgent({ keepAlive: true, ca: cert });
+      expect(await get({ agent })).toBe('200 secure /x');
+      expect(await get({ agent })).toBe('200 secure /x');
+      agent.destroy();
       tapServer.close();
     });
   });
