@@ -12,7 +12,9 @@ export function assertReadmeShows(packageDir: string, file: string, readme = 'RE
   const text = readFileSync(join(packageDir, file), 'utf8');
   const doc = readFileSync(join(packageDir, readme), 'utf8');
   if (!doc.includes(`\`\`\`ts\n${text}\`\`\`\n`)) {
-    throw new Error(`${readme} does not show ${file} as written: paste the file's text into its \`\`\`ts block`);
+    throw new Error(
+      `${readme} does not show ${file} as written: paste the file's text into its \`\`\`ts block`,
+    );
   }
 }
 
