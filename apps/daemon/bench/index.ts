@@ -8,11 +8,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { bridgeConnect } from '@tapstack/socket-bridge';
+import { genkey, pubkey } from '@tapstack/wireguard';
 
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const MiB = 1048576;
@@ -40,25 +41,54 @@ function startDaemon(args: string[]): Promise<ChildProcess> {
   });
 }
 
-async function withPair<T>(extra: string[], fn: (bridge: string) => Promise<T>): Promise<T> {
+async function withPair<T>(
+  extra: string[],
+  fn: (bridge: string) => Promise<T>,
+  link: 'vxlan' | 'wireguard' = 'vxlan',
+): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'tapstackd-bench-'));
   const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
-  const common = ['--link', 'vxlan', '--log-level', 'warn', ...extra];
+  const common = ['--log-level', 'warn', ...extra];
+  const [ka, kb] = [genkey(), genkey()];
+  // VXLAN: static peers; WireGuard: a wg config file per daemon, each the other's peer.
+  const linkArgs = (
+    me: string,
+    port: number,
+    other: number,
+    key: string,
+    peerKey: string,
+    addr: string,
+    peerAddr: string,
+  ) => {
+    if (link === 'vxlan')
+      return [
+        '--link',
+        'vxlan',
+        '--vxlan-port',
+        String(port),
+        '--peer',
+        `127.0.0.1:${other}`,
+        '--address',
+        addr,
+      ];
+    const file = join(dir, `${me}.conf`);
+    writeFileSync(
+      file,
+      `[Interface]\nPrivateKey = ${key}\nListenPort = ${port}\nAddress = ${addr}\n\n[Peer]\nPublicKey = ${pubkey(peerKey)}\nAllowedIPs = ${peerAddr}/32\nEndpoint = 127.0.0.1:${other}\n`,
+      { mode: 0o600 },
+    );
+    return ['--wireguard', file, '--wireguard-bind', '127.0.0.1'];
+  };
   const kids = await Promise.all([
     startDaemon([
       ...common,
-      '--vxlan-port',
-      String(pa),
-      '--peer',
-      `127.0.0.1:${pb}`,
-      '--address',
-      '192.0.2.1/24',
+      ...linkArgs('a', pa, pb, ka, kb, '192.0.2.1/24', '192.0.2.2'),
       '--bridge',
       join(dir, 'a.sock'),
     ]),
     startDaemon([
       ...common,
-      ...['--vxlan-port', String(pb), '--peer', `127.0.0.1:${pa}`, '--address', '192.0.2.2/24'],
+      ...linkArgs('b', pb, pa, kb, ka, '192.0.2.2/24', '192.0.2.1'),
       ...['--bridge', join(dir, 'b.sock'), '--serve-echo', '7'],
     ]),
   ]);
@@ -96,6 +126,28 @@ async function echoThroughput(bridge: string, bytes: number): Promise<number> {
   });
   s.destroy();
   return bytes / MiB / ((performance.now() - t0) / 1000);
+}
+
+/** 1-byte round trips through the bridge to the echo service; median µs. */
+async function oneByteRtt(bridge: string, n: number): Promise<number> {
+  const s = await bridgeConnect({ path: bridge, host: '192.0.2.2', port: 7 });
+  const rtts: number[] = [];
+  let failed: Error | undefined;
+  s.on('error', (e: Error) => {
+    failed = e;
+  });
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      s.once('data', () => resolve());
+      s.write('x');
+    });
+    if (failed) throw failed;
+    rtts.push((performance.now() - t0) * 1000);
+  }
+  s.destroy();
+  rtts.sort((a, b) => a - b);
+  return rtts[rtts.length >> 1]!;
 }
 
 /** Short connections per second, `parallel` at a time, for `ms`. */
@@ -161,4 +213,35 @@ report({
   unit: 'conn/s',
   higherIsBetter: true,
   baseline: null,
+});
+
+// WireGuard between the daemons (MTU 1420, encrypted) against VXLAN at the same MTU, same run.
+const wgBytes = (quick ? 4 : 16) * MiB;
+const vx1420 = await withPair(['--mtu', '1420'], async (bridge) => ({
+  tput: await medianOfRounds(() => echoThroughput(bridge, wgBytes), rounds),
+  rtt: await oneByteRtt(bridge, quick ? 100 : 500),
+}));
+const wg = await withPair(
+  [],
+  async (bridge) => ({
+    tput: await medianOfRounds(() => echoThroughput(bridge, wgBytes), rounds),
+    rtt: await oneByteRtt(bridge, quick ? 100 : 500),
+  }),
+  'wireguard',
+);
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420/MiB-per-s',
+  value: wg.tput,
+  unit: 'MiB/s each way',
+  higherIsBetter: true,
+  baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.tput },
+});
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420/1B-rtt-us',
+  value: wg.rtt,
+  unit: 'µs round trip',
+  higherIsBetter: false,
+  baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.rtt },
 });

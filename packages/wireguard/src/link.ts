@@ -52,6 +52,8 @@ export class WireGuardLink {
     ndAnswered: 0,
   };
   #handler: ((frames: readonly Uint8Array[]) => void) | undefined;
+  #pending: Uint8Array[] = [];
+  #scheduled = false;
   wg!: UdpWireGuard;
 
   private constructor(o: WireGuardLinkOptions) {
@@ -88,11 +90,23 @@ export class WireGuardLink {
     this.#deliver(f);
   }
 
+  /** Frames that arrive in one event-loop turn are handed over as one batch (as VXLAN does). */
   #deliver(f: Uint8Array): void {
     this.#stats.rxFrames++;
     this.#stats.rxBytes += f.length;
-    if (this.#handler) this.#handler([f]);
-    else this.#stats.rxDropped++;
+    this.#pending.push(f);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    if (this.#handler) this.#handler(batch);
+    else this.#stats.rxDropped += batch.length;
   }
 
   send(frame: Uint8Array): boolean {

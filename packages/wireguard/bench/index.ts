@@ -1,0 +1,360 @@
+/**
+ * WireGuard benchmarks (the daemon-to-daemon TCP figures are in apps/daemon/bench):
+ * - device: an in-process pair, 1420-byte IP packets sealed and opened per second
+ *   (one core, no sockets), and handshakes per second (initiation + response + first data);
+ * - over loopback UDP: two UdpWireGuard devices, 1420-byte packets one way (Mbit/s), and a
+ *   1-byte round trip (a 29-byte IP packet there and back);
+ * - as root, in the same run: wireguard-go ↔ wireguard-go in two namespaces (kernel TCP over
+ *   both TUNs, iperf3), the comparison; and tapstack ↔ wireguard-go (ICMP echo through
+ *   wireguard-go and the kernel and back, 1420-byte packets, a window of 64 in flight).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
+import { createNamespace, deleteLinkIfPresent, skipReason, waitFor } from '../../../tools/interop/netns.js';
+import { UdpWireGuard, genkey, parseConfig, pubkey } from '../src/index.js';
+import { ipv4Packet, makePair } from '../test/harness.js';
+
+const PKT = 1420;
+const payload = new Uint8Array(PKT - 20);
+const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
+
+// ---- in-process device pair: crypto and protocol cost, no sockets
+{
+  const { net, a, gotB } = makePair();
+  const pkt = ipv4Packet('192.0.2.1', '192.0.2.2', payload);
+  a.send(pkt);
+  net.flush();
+  const n = quick ? 2000 : 10000;
+  const pps = await medianOfRounds(() => {
+    gotB.length = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      a.send(pkt);
+      // deliver as we go (the queue stays short)
+      net.flush();
+    }
+    return n / ((performance.now() - t0) / 1000);
+  }, rounds);
+  // Handshakes on one pair: each round trip is initiation, response and the confirming
+  // keepalive (three DH-heavy messages); the manual clock passes REKEY_TIMEOUT between them.
+  const hsN = quick ? 100 : 400;
+  const p = makePair();
+  const hs = await medianOfRounds(() => {
+    const before = p.b.counters.initiationsReceived;
+    const t0 = performance.now();
+    for (let i = 0; i < hsN; i++) {
+      p.clock.advance(6000);
+      p.a.connect(p.b.publicKey);
+      p.net.flush();
+    }
+    if (p.b.counters.initiationsReceived - before !== hsN) throw new Error('handshakes failed');
+    return hsN / ((performance.now() - t0) / 1000);
+  }, rounds);
+  report({
+    package: 'wireguard',
+    name: 'wireguard/device/1420B/Mbit-per-s',
+    value: (pps * PKT * 8) / 1e6,
+    unit: 'Mbit/s (seal + open, one core)',
+    higherIsBetter: true,
+    baseline: null,
+  });
+  report({
+    package: 'wireguard',
+    name: 'wireguard/device/handshakes-per-s',
+    value: hs,
+    unit: 'handshakes/s (both sides, one core)',
+    higherIsBetter: true,
+    baseline: null,
+  });
+}
+
+// ---- two devices over loopback UDP
+async function udpPair(host = '127.0.0.1') {
+  const ka = genkey();
+  const kb = genkey();
+  const got = { a: 0, b: 0, lastA: undefined as Uint8Array | undefined };
+  const waiters: Array<() => void> = [];
+  const conf = (k: string, peer: string, allowed: string, port?: number) =>
+    parseConfig(
+      `[Interface]\nPrivateKey = ${k}\n[Peer]\nPublicKey = ${pubkey(peer)}\nAllowedIPs = ${allowed}\n${port ? `Endpoint = ${host}:${port}\n` : ''}`,
+    );
+  let b: UdpWireGuard | undefined;
+  b = await UdpWireGuard.open({
+    config: conf(kb, ka, '192.0.2.1/32'),
+    host,
+    onPacket: (p) => {
+      got.b++;
+      // echo 1-byte probes straight back
+      if (p.length < 64) b?.send(ipv4Packet('192.0.2.2', '192.0.2.1', p.subarray(20)));
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const a = await UdpWireGuard.open({
+    config: conf(ka, kb, '192.0.2.2/32', b.port),
+    host,
+    onPacket: (p) => {
+      got.a++;
+      got.lastA = p;
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  const wait = (f: () => boolean) =>
+    new Promise<void>((resolve) => {
+      const check = () => (f() ? resolve() : waiters.push(check));
+      check();
+    });
+  return { a, b, got, wait };
+}
+
+{
+  const { a, b, got, wait } = await udpPair();
+  const pkt = ipv4Packet('192.0.2.1', '192.0.2.2', payload);
+  a.send(pkt);
+  await wait(() => got.b >= 1);
+  const n = quick ? 5000 : 20000;
+  const mbit = await medianOfRounds(async () => {
+    const start = got.b;
+    const t0 = performance.now();
+    // Windows of 64 in flight so the socket buffers do not overflow.
+    for (let sent = 0; sent < n; ) {
+      for (let k = 0; k < 64 && sent < n; k++, sent++) a.send(pkt);
+      await wait(() => got.b - start >= sent - 8);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    return ((got.b - start) * PKT * 8) / 1e6 / ((performance.now() - t0 - 20) / 1000);
+  }, rounds);
+  const probe = ipv4Packet('192.0.2.1', '192.0.2.2', Uint8Array.of(7));
+  const rtts: number[] = [];
+  for (let i = 0; i < (quick ? 200 : 1000); i++) {
+    const before = got.a;
+    const t0 = performance.now();
+    a.send(probe);
+    await wait(() => got.a > before);
+    rtts.push((performance.now() - t0) * 1000);
+  }
+  report({
+    package: 'wireguard',
+    name: 'wireguard/udp-loopback/1420B/Mbit-per-s',
+    value: mbit,
+    unit: 'Mbit/s one way (two devices, one process)',
+    higherIsBetter: true,
+    baseline: null,
+  });
+  report({
+    package: 'wireguard',
+    name: 'wireguard/udp-loopback/1B-rtt-us',
+    value: median(rtts),
+    unit: 'µs round trip',
+    higherIsBetter: false,
+    baseline: null,
+  });
+  a.close();
+  b.close();
+}
+
+// ---- root: wireguard-go ↔ wireguard-go (comparison) and tapstack ↔ wireguard-go
+const why = skipReason(['wireguard-go', 'wg', 'iperf3']);
+if (why) {
+  console.log(`wireguard-go comparisons skipped: ${why}`);
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'tapstack-wgbench-'));
+  const tag = `${process.pid % 100000}`;
+  const ns1 = createNamespace();
+  const ns2 = createNamespace();
+  const root1 = `wbr${tag}`;
+  try {
+    // ns1 <-> ns2 by a veth pair (underlay 203.0.113.1/.2); a veth from the host to ns1
+    // (198.51.100.1/.2) for tapstack -> wireguard-go in ns1.
+    execFileSync('ip', [
+      'link',
+      'add',
+      `wbx${tag}`,
+      'netns',
+      ns1.name,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `wby${tag}`,
+      'netns',
+      ns2.name,
+    ]);
+    ns1.run(['ip', 'addr', 'add', '203.0.113.1/24', 'dev', `wbx${tag}`]);
+    ns2.run(['ip', 'addr', 'add', '203.0.113.2/24', 'dev', `wby${tag}`]);
+    ns1.run(['ip', 'link', 'set', `wbx${tag}`, 'up']);
+    ns2.run(['ip', 'link', 'set', `wby${tag}`, 'up']);
+    execFileSync('ip', [
+      'link',
+      'add',
+      root1,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `wbn${tag}`,
+      'netns',
+      ns1.name,
+    ]);
+    execFileSync('ip', ['addr', 'add', '198.51.100.1/24', 'dev', root1]);
+    execFileSync('ip', ['link', 'set', root1, 'up']);
+    ns1.run(['ip', 'addr', 'add', '198.51.100.2/24', 'dev', `wbn${tag}`]);
+    ns1.run(['ip', 'link', 'set', `wbn${tag}`, 'up']);
+    const k1 = genkey();
+    const k2 = genkey();
+    const kt = genkey();
+    writeFileSync(join(dir, 'k1'), k1, { mode: 0o600 });
+    writeFileSync(join(dir, 'k2'), k2, { mode: 0o600 });
+    const tun1 = `wg1${tag}`;
+    const tun2 = `wg2${tag}`;
+    ns1.spawn(['env', 'WG_PROCESS_FOREGROUND=1', 'wireguard-go', tun1]);
+    ns2.spawn(['env', 'WG_PROCESS_FOREGROUND=1', 'wireguard-go', tun2]);
+    const up = (ns: typeof ns1, t: string) =>
+      waitFor(() => {
+        try {
+          ns.run(['wg', 'show', t]);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    await up(ns1, tun1);
+    await up(ns2, tun2);
+    ns1.run([
+      'wg',
+      'set',
+      tun1,
+      'listen-port',
+      '51820',
+      'private-key',
+      join(dir, 'k1'),
+      'peer',
+      pubkey(k2),
+      'allowed-ips',
+      '192.0.2.2/32',
+      'endpoint',
+      '203.0.113.2:51820',
+      'peer',
+      pubkey(kt),
+      'allowed-ips',
+      '192.0.2.9/32',
+    ]);
+    ns2.run([
+      'wg',
+      'set',
+      tun2,
+      'listen-port',
+      '51820',
+      'private-key',
+      join(dir, 'k2'),
+      'peer',
+      pubkey(k1),
+      'allowed-ips',
+      '192.0.2.1/32',
+      'endpoint',
+      '203.0.113.1:51820',
+    ]);
+    for (const [ns, t, a] of [
+      [ns1, tun1, '192.0.2.1/24'],
+      [ns2, tun2, '192.0.2.2/24'],
+    ] as const) {
+      ns.run(['ip', 'addr', 'add', a, 'dev', t]);
+      ns.run(['ip', 'link', 'set', t, 'mtu', String(PKT), 'up']);
+    }
+    const server = ns2.spawn(['iperf3', '-s', '-B', '192.0.2.2', '-1']);
+    await new Promise((r) => setTimeout(r, 300));
+    const secs = quick ? 2 : 5;
+    const ip = await ns1.exec(['iperf3', '-c', '192.0.2.2', '-t', String(secs), '-J'], { timeoutMs: 60_000 });
+    const goGo = JSON.parse(ip.stdout).end.sum_received.bits_per_second / 1e6;
+    if (server.pid && server.exitCode === null) {
+      try {
+        process.kill(server.pid, 'SIGKILL');
+      } catch {
+        // already exited (-1: one test)
+      }
+    }
+
+    // tapstack device on the host, peer of wireguard-go in ns1: ICMP echo through it.
+    const conf = parseConfig(
+      `[Interface]\nPrivateKey = ${kt}\n[Peer]\nPublicKey = ${pubkey(k1)}\nAllowedIPs = 192.0.2.1/32\nEndpoint = 198.51.100.2:51820\n`,
+    );
+    let replies = 0;
+    const waiters: Array<() => void> = [];
+    const node = await UdpWireGuard.open({
+      config: conf,
+      host: '198.51.100.1',
+      onPacket: (p) => {
+        if (p[9] === 1 && p[20] === 0) replies++;
+        for (const w of waiters.splice(0)) w();
+      },
+    });
+    const wait = (f: () => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no echo replies from wireguard-go')), 10_000);
+        const check = () => {
+          if (!f()) return void waiters.push(check);
+          clearTimeout(t);
+          resolve();
+        };
+        check();
+      });
+    const echo = (seq: number) => {
+      const p = ipv4Packet('192.0.2.9', '192.0.2.1', new Uint8Array(PKT - 20), 1);
+      p[20] = 8;
+      p[26] = seq >> 8;
+      p[27] = seq & 0xff;
+      let s = 0;
+      for (let i = 20; i < p.length; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] as number);
+      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+      s = ~s & 0xffff;
+      p[22] = s >> 8;
+      p[23] = s & 0xff;
+      let h = 0;
+      for (let i = 0; i < 20; i += 2) h += ((p[i] as number) << 8) | (p[i + 1] as number);
+      while (h > 0xffff) h = (h & 0xffff) + (h >>> 16);
+      h = ~h & 0xffff;
+      p[10] = h >> 8;
+      p[11] = h & 0xff;
+      return p;
+    };
+    node.send(echo(0));
+    await wait(() => replies >= 1);
+    const n = quick ? 2000 : 10000;
+    const tsGo = await medianOfRounds(
+      async () => {
+        const start = replies;
+        const t0 = performance.now();
+        for (let sent = 0; sent < n; ) {
+          for (let k = 0; k < 64 && sent < n; k++, sent++) node.send(echo(sent));
+          await wait(() => replies - start >= sent - 8);
+        }
+        return ((replies - start) * PKT * 8) / 1e6 / ((performance.now() - t0) / 1000);
+      },
+      { warmup: 1, rounds: quick ? 2 : 3 },
+    );
+    node.close();
+    report({
+      package: 'wireguard',
+      name: 'wireguard/wireguard-go-pair/kernel-tcp/Mbit-per-s',
+      value: goGo,
+      unit: 'Mbit/s (iperf3 over two wireguard-go TUNs, MTU 1420)',
+      higherIsBetter: true,
+      baseline: null,
+    });
+    report({
+      package: 'wireguard',
+      name: 'wireguard/tapstack-to-wireguard-go/icmp-echo/Mbit-per-s',
+      value: tsGo,
+      unit: 'Mbit/s each way (1420-byte echo through wireguard-go and back)',
+      higherIsBetter: true,
+      baseline: { name: 'wireguard-go ↔ wireguard-go kernel TCP', value: goGo },
+    });
+  } finally {
+    ns1.delete();
+    ns2.delete();
+    deleteLinkIfPresent(root1);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
