@@ -91,14 +91,16 @@ int IfIoctl(unsigned long req, struct ifreq* ifr) {
   return e;
 }
 
-// open(name, mtu, mac|null, up, nonBlocking) -> { fd, name, mac, mtu }
+// open(name, mtu, mac|null, up, nonBlocking, tun) -> { fd, name, mac, mtu }
+// tun: IFF_TUN (IP packets, no MAC; mac is returned as zeros) instead of IFF_TAP.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   int mtu = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-  bool hasMac = info[2].IsTypedArray();
   bool up = info[3].ToBoolean();
   bool nonBlocking = info[4].ToBoolean();
+  bool tun = info.Length() > 5 && info[5].ToBoolean();
+  bool hasMac = !tun && info[2].IsTypedArray();
   if (name.size() >= IFNAMSIZ) {
     Napi::Error err = Napi::Error::New(env, "interface name too long: " + name);
     err.Set("code", "EINVAL");
@@ -108,12 +110,13 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   if (fd < 0) throw ErrnoError(env, errno, "open", "cannot open /dev/net/tun");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
-    throw ErrnoError(env, e, "ioctl(TUNSETIFF)", "cannot create or attach TAP '" + name + "'");
+    throw ErrnoError(env, e, "ioctl(TUNSETIFF)",
+                     std::string("cannot create or attach ") + (tun ? "TUN" : "TAP") + " '" + name + "'");
   }
   std::string actual(ifr.ifr_name);
   auto fail = [&](int e, const char* sc, const char* what) {
@@ -153,7 +156,9 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   struct ifreq r;
   memset(&r, 0, sizeof r);
   strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
-  if (int e = IfIoctl(SIOCGIFHWADDR, &r)) fail(e, "ioctl(SIOCGIFHWADDR)", "cannot read MAC");
+  if (!tun) {
+    if (int e = IfIoctl(SIOCGIFHWADDR, &r)) fail(e, "ioctl(SIOCGIFHWADDR)", "cannot read MAC");
+  }
   Napi::Buffer<uint8_t> macOut = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(r.ifr_hwaddr.sa_data), 6);
   memset(&r, 0, sizeof r);
   strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);

@@ -27,7 +27,8 @@ export { MemorySwitch, type MemorySwitchOptions, type SwitchPortOptions } from '
 export { tapAvailable } from './native.js';
 export { sdNotify } from './notify.js';
 export { type PcapOptions, PcapWriter, withPcap } from './pcap.js';
-export { openTap, TapLink, type TapOptions } from './tap.js';
+export { IpPipe, type IpPipeEnd } from './ip-pipe.js';
+export { openTap, openTun, TapLink, type TapOptions, type TunOptions } from './tap.js';
 export { type TraceSink, withTracer } from './tracer.js';
 export {
   openVxlan,

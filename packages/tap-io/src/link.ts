@@ -20,6 +20,11 @@ export interface Link {
   readonly mac: Uint8Array;
   readonly mtu: number;
   /**
+   * What the link carries: Ethernet frames (TAP, VXLAN, switch; absent means this) or bare
+   * IP packets (TUN, an IP pipe; `mac` is then all zeros and unused).
+   */
+  readonly medium?: 'ethernet' | 'ip';
+  /**
    * True when every station on this link trusts the others' frames (an in-process
    * MemorySwitch created with `checksumOffload`): stacks leave TCP checksums 0 and do
    * not check them, as Linux does on `lo` and `veth`. Absent means false.

@@ -16,6 +16,7 @@ export interface NativeTap {
     mac: Uint8Array | undefined,
     up: boolean,
     nonBlocking: boolean,
+    tun?: boolean,
   ): { fd: number; name: string; mac: Uint8Array; mtu: number };
   close(fd: number): number;
   writeBatch(fd: number, buf: Uint8Array, lengths: Uint32Array, count: number, out?: Float64Array): number;

@@ -46,6 +46,9 @@ export interface TapOptions {
 
 const MAX_FRAME = 65535;
 
+/** A TUN device: IP packets (IFF_TUN | IFF_NO_PI), no MAC. */
+export type TunOptions = Omit<TapOptions, 'mac' | 'deviceMac'>;
+
 function wrapError(e: unknown, name: string): never {
   const err = e as Error & { code?: string; errno?: number; syscall?: string };
   if (err && typeof err.code === 'string') {
@@ -70,6 +73,8 @@ export class TapLink implements Link {
   /** The kernel side's MAC address. */
   readonly deviceMac: Uint8Array;
   readonly fd: number;
+  /** 'ip' for a TUN device (openTun): reads and writes are bare IP packets. */
+  readonly medium: 'ethernet' | 'ip';
   private readonly native: NativeTap;
   private readonly ringBytes: number;
   private reader: unknown;
@@ -91,8 +96,9 @@ export class TapLink implements Link {
   private readonly wout = new Float64Array(3);
   private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0 };
 
-  private constructor(native: NativeTap, opts: TapOptions) {
+  private constructor(native: NativeTap, opts: TapOptions, tun = false) {
     this.native = native;
+    this.medium = tun ? 'ip' : 'ethernet';
     let info: ReturnType<NativeTap['open']>;
     try {
       info = native.open(
@@ -101,6 +107,7 @@ export class TapLink implements Link {
         opts.deviceMac === undefined ? undefined : toMac(opts.deviceMac),
         opts.up ?? true,
         false, // blocking: the reader thread blocks in read(2); TAP writes never block
+        tun,
       );
     } catch (e) {
       wrapError(e, opts.name);
@@ -108,7 +115,7 @@ export class TapLink implements Link {
     this.fd = info.fd;
     this.name = info.name;
     this.deviceMac = Uint8Array.from(info.mac);
-    this.mac = opts.mac === undefined ? randomMac() : toMac(opts.mac);
+    this.mac = tun ? new Uint8Array(6) : opts.mac === undefined ? randomMac() : toMac(opts.mac);
     this.mtu = info.mtu;
     this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
     this.txBatch = opts.txBatch ?? 256;
@@ -123,17 +130,22 @@ export class TapLink implements Link {
   }
 
   /** Opens (creating if needed) the TAP device. Throws LinkError: ENOTSUP, ENOENT, EPERM, EBUSY. */
-  static open(opts: TapOptions): TapLink {
+  static open(opts: TapOptions, tun = false): TapLink {
     if (!opts || typeof opts.name !== 'string' || opts.name.length === 0) {
-      throw new LinkError('openTap: options.name is required', 'EINVAL');
+      throw new LinkError(`${tun ? 'openTun' : 'openTap'}: options.name is required`, 'EINVAL');
     }
-    return new TapLink(loadNative(), opts);
+    return new TapLink(loadNative(), opts, tun);
   }
 
   // ------------------------------------------------------------------ tx
 
+  /** An Ethernet header, or the smallest IP header. */
+  private minFrame(): number {
+    return this.medium === 'ip' ? 20 : 14;
+  }
+
   send(frame: Uint8Array): boolean {
-    if (this.closed || frame.length < 14 || frame.length > MAX_FRAME) {
+    if (this.closed || frame.length < this.minFrame() || frame.length > MAX_FRAME) {
       this.s.txDropped++;
       return false;
     }
@@ -155,7 +167,7 @@ export class TapLink implements Link {
   sendBatch(frames: readonly Uint8Array[]): number {
     let n = 0;
     for (const f of frames) {
-      if (this.closed || f.length < 14 || f.length > MAX_FRAME) {
+      if (this.closed || f.length < this.minFrame() || f.length > MAX_FRAME) {
         this.s.txDropped++;
         continue;
       }
@@ -297,4 +309,12 @@ export class TapLink implements Link {
 /** Opens a TAP device as a Link (see TapOptions). */
 export function openTap(opts: TapOptions): TapLink {
   return TapLink.open(opts);
+}
+
+/**
+ * Opens (creating if needed) a TUN device: the same native reader and batched writer as
+ * TAP, carrying bare IP packets (`medium: 'ip'`). Name, MTU and up as for TAP.
+ */
+export function openTun(opts: TunOptions): TapLink {
+  return TapLink.open(opts, true);
 }
