@@ -96,6 +96,16 @@ export function buildProgram(): Command {
     'virtual port to a host address, repeatable (forwards.virtualToHost)',
     'none',
   );
+  opt(
+    '--forward-udp <[host:]port=vhost:vport>',
+    'UDP: host loopback port to a virtual address, repeatable (forwards.udpHostToVirtual)',
+    'none',
+  );
+  opt(
+    '--reverse-udp <[vaddr:]vport=host:port>',
+    'UDP: virtual port to a host address, repeatable (forwards.udpVirtualToHost)',
+    'none',
+  );
   opt('--serve-echo <port>', 'built-in echo service on a virtual port (services.echo)', 'off');
   opt(
     '--serve-discard <port>',
@@ -133,7 +143,16 @@ export function buildProgram(): Command {
   );
   opt('--check', 'validate the configuration, print it as JSON and exit', 'false');
   // Repeatable options collect into arrays.
-  for (const name of ['--peer', '--address', '--gateway', '--dns', '--forward', '--reverse']) {
+  for (const name of [
+    '--peer',
+    '--address',
+    '--gateway',
+    '--dns',
+    '--forward',
+    '--reverse',
+    '--forward-udp',
+    '--reverse-udp',
+  ]) {
     const o = p.options.find((x) => x.long === name)!;
     o.argParser(collect);
   }
@@ -232,6 +251,8 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   };
   fw('forward', 'hostToVirtual');
   fw('reverse', 'virtualToHost');
+  fw('forwardUdp', 'udpHostToVirtual');
+  fw('reverseUdp', 'udpVirtualToHost');
   if (has('serveEcho')) obj(raw, 'services').echo = num(String(opts.serveEcho));
   if (has('serveDiscard')) obj(raw, 'services').discard = num(String(opts.serveDiscard));
   if (has('serveHttp')) obj(raw, 'services').http = num(String(opts.serveHttp));

@@ -286,6 +286,14 @@ export const configSchema = z
       .object({
         hostToVirtual: z.array(hostToVirtual).default([]),
         virtualToHost: z.array(virtualToHost).default([]),
+        /** UDP: a host loopback port to a virtual address:port (a flow per client). */
+        udpHostToVirtual: z.array(hostToVirtual).default([]),
+        /** UDP: a virtual port to a host address:port (a flow per virtual client). */
+        udpVirtualToHost: z.array(virtualToHost).default([]),
+        /** A UDP flow with no datagram either way for this long is closed. */
+        udpIdleTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+        /** At most this many UDP flows per forward; more clients' datagrams are dropped (counted). */
+        udpMaxFlows: z.number().int().min(1).max(65_536).default(1024),
       })
       .strict()
       .prefault({}),

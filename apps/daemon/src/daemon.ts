@@ -10,6 +10,12 @@ import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/so
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import { type DaemonConfig, isLoopback } from './config.js';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
+import {
+  type RunningUdpForward,
+  type UdpForwardStats,
+  startUdpHostToVirtual,
+  startUdpVirtualToHost,
+} from './udp-forwards.js';
 import { openLink, type OpenedLink } from './links.js';
 import { createLogger, type Logger, reopenLog } from './log.js';
 import { claimSocketPath, createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
@@ -52,6 +58,8 @@ export interface DaemonStatus {
   links: (DaemonInfo['links'][number] & { peers: string[]; counters: Record<string, number> })[];
   sessions: { open: Record<SessionKind, number>; accepted: { forward: number; service: number } };
   forwards: DaemonInfo['forwards'];
+  /** Per UDP forward: flows open, opened, expired, refused (table full), datagrams. */
+  udpFlows: Record<string, UdpForwardStats>;
   services: DaemonInfo['services'];
   stack: Record<string, number>;
 }
@@ -68,6 +76,7 @@ export class Daemon {
   private socks: Socks5Server | undefined;
   private socksAddress: string | undefined;
   private forwards: RunningForward[] = [];
+  private udpForwards: RunningUdpForward[] = [];
   private services: RunningService[] = [];
   private metricsServer: MetricsServer | undefined;
   private stopping: Promise<void> | undefined;
@@ -104,6 +113,12 @@ export class Daemon {
       socks: () =>
         this.socks ? { sessions: this.socks.sessions, openHandles: this.socks.openHandles } : undefined,
       draining: () => this.draining,
+      udpForwards: () => {
+        const out: Record<string, number> = {};
+        for (const f of this.udpForwards)
+          for (const [k, v] of Object.entries(f.stats())) out[k] = (out[k] ?? 0) + v;
+        return this.udpForwards.length ? out : undefined;
+      },
     });
   }
 
@@ -217,7 +232,24 @@ export class Daemon {
       this.forwards.push(f);
       this.log.info({ forward: f.description }, 'forward listening');
     }
-    this.services = await startServices(net, createDgram(host) as unknown as VirtualDgram, c.services, {
+    const vdgram = createDgram(host) as unknown as VirtualDgram;
+    const udpOpts = {
+      log: this.log,
+      sessions: this.sessions,
+      idleTimeoutMs: c.forwards.udpIdleTimeoutMs,
+      maxFlows: c.forwards.udpMaxFlows,
+    };
+    for (const fw of c.forwards.udpHostToVirtual) {
+      const f = await startUdpHostToVirtual(vdgram, fw, udpOpts);
+      this.udpForwards.push(f);
+      this.log.info({ forward: f.description }, 'forward listening');
+    }
+    for (const fw of c.forwards.udpVirtualToHost) {
+      const f = await startUdpVirtualToHost(vdgram, fw, udpOpts);
+      this.udpForwards.push(f);
+      this.log.info({ forward: f.description }, 'forward listening');
+    }
+    this.services = await startServices(net, vdgram, c.services, {
       name: c.name,
       log: this.log,
       sessions: this.sessions,
@@ -331,7 +363,7 @@ export class Daemon {
           ? this.node.addresses(i).map((a) => `${String(a.address)}/${a.prefixLength}`)
           : [],
       })),
-      forwards: this.forwards.map((f) => ({
+      forwards: [...this.forwards, ...this.udpForwards].map((f) => ({
         description: f.description,
         listen: f.listening.host.includes(':')
           ? `[${f.listening.host}]:${f.listening.port}`
@@ -374,6 +406,7 @@ export class Daemon {
         accepted: { forward: this.sessions.total('forward'), service: this.sessions.total('service') },
       },
       forwards: info.forwards,
+      udpFlows: Object.fromEntries(this.udpForwards.map((f) => [f.description, f.stats()])),
       services: info.services,
       stack: pick(stack, [
         'tcp.connections',
@@ -433,7 +466,9 @@ export class Daemon {
       ...this.services.map((s) => s.close()),
     ];
     await Promise.all(closing.map((p) => settle(p, 500)));
+    await Promise.all(this.udpForwards.map((f) => settle(f.close(), 500)));
     this.forwards = [];
+    this.udpForwards = [];
     this.services = [];
     // Let the resets go out before the links close.
     await sleep(10);

@@ -27,6 +27,8 @@ export interface MetricSources {
   bridge?: () => Record<string, number> | undefined;
   socks?: () => Record<string, number> | undefined;
   draining: () => boolean;
+  /** UDP forwards' flow tables, summed (flows, flowsOpened, flowsExpired, flowsRefused, ...). */
+  udpForwards?: () => Record<string, number> | undefined;
 }
 
 /**
@@ -147,6 +149,13 @@ export function createMetrics(src: MetricSources): Registry {
     [{}, src.bridge?.()],
   ]);
   snapshotFamilies(registry, 'tapstack_socks', 'The SOCKS5 front', [], () => [[{}, src.socks?.()]]);
+  snapshotFamilies(
+    registry,
+    'tapstack_udp_forward',
+    'UDP forwards, all together (flow table: flows, flowsOpened, flowsExpired, flowsRefused; datagrams)',
+    [],
+    () => [[{}, src.udpForwards?.()]],
+  );
   new Gauge({
     name: 'tapstack_draining',
     help: '1 while the daemon is shutting down',
