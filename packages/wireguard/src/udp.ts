@@ -1,6 +1,8 @@
 /**
  * A device on a real UDP socket (node:dgram, IPv4), with its timers on setTimeout: what the
  * daemon and the interop tests run. Endpoint host names are resolved once, at start.
+ * `rebind()` moves the device to a new socket (a new source address or port) keeping its
+ * sessions: the peer follows it (roaming) on the next authenticated packet.
  */
 import { lookup } from 'node:dns/promises';
 import { type Socket, createSocket } from 'node:dgram';
@@ -18,17 +20,50 @@ export interface UdpWireGuardOptions {
   underLoadThreshold?: number;
 }
 
+async function bindSocket(port: number, host: string): Promise<Socket> {
+  const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  return socket;
+}
+
 export class UdpWireGuard {
+  readonly device: WireGuardDevice;
+  #socket!: Socket;
   #timer: NodeJS.Timeout | undefined;
   #timerAt: number | undefined;
   #closed = false;
+  readonly #clock: Clock;
 
-  private constructor(
-    readonly device: WireGuardDevice,
-    readonly socket: Socket,
-    readonly port: number,
-    private readonly clock: Clock,
-  ) {}
+  private constructor(o: UdpWireGuardOptions, clock: Clock) {
+    this.#clock = clock;
+    this.device = new WireGuardDevice({
+      privateKey: o.config.privateKey,
+      clock,
+      mtu: o.config.mtu ?? 1420,
+      limits: o.limits,
+      underLoadThreshold: o.underLoadThreshold,
+      onPacket: o.onPacket,
+      bind: {
+        send: (d, to) => {
+          this.#socket.send(d, to.port, to.address);
+        },
+      },
+    });
+  }
+
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
 
   static async open(o: UdpWireGuardOptions): Promise<UdpWireGuard> {
     const c = o.config;
@@ -46,42 +81,10 @@ export class UdpWireGuard {
       }
       peers.push({ ...p, endpoint });
     }
-    const socket = createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(c.listenPort ?? 0, o.host ?? '0.0.0.0', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    const clock = o.clock ?? systemClock;
-    let self: UdpWireGuard | undefined;
-    const device = new WireGuardDevice({
-      privateKey: c.privateKey,
-      clock,
-      mtu: c.mtu ?? 1420,
-      limits: o.limits,
-      underLoadThreshold: o.underLoadThreshold,
-      onPacket: o.onPacket,
-      bind: {
-        send: (d, to) => {
-          socket.send(d, to.port, to.address);
-          self?.schedule();
-        },
-      },
-    });
-    self = new UdpWireGuard(device, socket, socket.address().port, clock);
-    const node = self;
-    socket.on('message', (msg, rinfo) => {
-      device.receive(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), {
-        address: rinfo.address,
-        port: rinfo.port,
-      });
-      node.schedule();
-    });
-    socket.on('error', () => {});
+    const node = new UdpWireGuard(o, o.clock ?? systemClock);
+    node.#attach(await bindSocket(c.listenPort ?? 0, o.host ?? '0.0.0.0'));
     for (const p of peers) {
-      device.addPeer({
+      node.device.addPeer({
         publicKey: p.publicKey,
         presharedKey: p.presharedKey,
         allowedIps: p.allowedIps,
@@ -91,6 +94,26 @@ export class UdpWireGuard {
     }
     node.schedule();
     return node;
+  }
+
+  #attach(socket: Socket): void {
+    this.#socket = socket;
+    socket.on('message', (msg, rinfo) => {
+      if (socket !== this.#socket) return;
+      this.device.receive(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), {
+        address: rinfo.address,
+        port: rinfo.port,
+      });
+      this.schedule();
+    });
+    socket.on('error', () => {});
+  }
+
+  /** Move to a new UDP socket (roaming); sessions and peers stay. */
+  async rebind(port = 0, host = '0.0.0.0'): Promise<void> {
+    const old = this.#socket;
+    this.#attach(await bindSocket(port, host));
+    old.close();
   }
 
   /** Send an IP packet into the tunnel. */
@@ -116,7 +139,7 @@ export class UdpWireGuard {
         this.device.poll();
         this.schedule();
       },
-      Math.max(0, at - this.clock.now()),
+      Math.max(0, at - this.#clock.now()),
     );
     this.#timer.unref();
   }
@@ -125,7 +148,7 @@ export class UdpWireGuard {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.socket.close();
+    this.#socket.close();
     this.device.destroy();
   }
 }

@@ -28,6 +28,67 @@ const nsEnd = `wgn${tag}`;
 const tun = `wgt${tag}`;
 let ns: Namespace | undefined;
 let node: UdpWireGuard | undefined;
+let goPid: number | undefined;
+const got: Uint8Array[] = [];
+
+/** Starts wireguard-go on `tun` in the namespace; resolves with its PID once `wg` sees it. */
+async function startGo(): Promise<number> {
+  const go = ns!.spawn(['env', 'WG_PROCESS_FOREGROUND=1', 'wireguard-go', tun]);
+  let goLog = '';
+  go.stdout?.on('data', (b) => (goLog += b));
+  go.stderr?.on('data', (b) => (goLog += b));
+  await waitFor(
+    () => {
+      try {
+        ns?.run(['wg', 'show', tun]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { what: `wireguard-go ${tun} (${goLog})` },
+  );
+  return go.pid!;
+}
+
+/** `wg set` with our device as the peer, then the TUN's address and MTU. */
+function configureGo(): void {
+  ns!.run([
+    'wg',
+    'set',
+    tun,
+    'listen-port',
+    '51820',
+    'private-key',
+    join(dir, 'go.key'),
+    'peer',
+    encodeKey(node!.device.publicKey),
+    'preshared-key',
+    join(dir, 'psk'),
+    'allowed-ips',
+    '192.0.2.1/32',
+    'endpoint',
+    `203.0.113.1:${node!.port}`,
+  ]);
+  ns!.run(['ip', 'addr', 'add', '192.0.2.2/24', 'dev', tun]);
+  ns!.run(['ip', 'link', 'set', tun, 'mtu', '1420', 'up']);
+}
+
+const echoReplies = () => got.filter((p) => p[9] === 1 && p[20] === 0);
+
+/** Sends echo requests `seqs` to the kernel behind wireguard-go and waits for every reply. */
+async function pingKernel(seqs: number[], size = 100, timeoutMs = 10_000): Promise<void> {
+  const want = new Set(seqs);
+  const seen = () => new Set(echoReplies().map((p) => (p[26]! << 8) | p[27]!));
+  for (const seq of seqs)
+    node!.send(
+      icmpEcho([192, 0, 2, 1], [192, 0, 2, 2], 8, 0x4242, seq, new Uint8Array(size).fill(seq & 0xff)),
+    );
+  await waitFor(() => [...want].every((s) => seen().has(s)), {
+    timeoutMs,
+    what: `echo replies ${seqs[0]}..`,
+  });
+}
 const dir = mkdtempSync(join(tmpdir(), 'tapstack-wg-'));
 
 afterAll(() => {
@@ -93,23 +154,8 @@ describe.skipIf(skip !== undefined)('interop with wireguard-go (root)', () => {
     writeFileSync(join(dir, 'go.key'), `${goKey}\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'psk'), `${psk}\n`, { mode: 0o600 });
 
-    const go = ns.spawn(['env', 'WG_PROCESS_FOREGROUND=1', 'wireguard-go', tun]);
-    let goLog = '';
-    go.stdout?.on('data', (b) => (goLog += b));
-    go.stderr?.on('data', (b) => (goLog += b));
-    await waitFor(
-      () => {
-        try {
-          ns?.run(['wg', 'show', tun]);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { what: `wireguard-go ${tun} (${goLog})` },
-    );
+    goPid = await startGo();
 
-    const got: Uint8Array[] = [];
     const config = parseConfig(`
 [Interface]
 PrivateKey = ${ourKey}
@@ -125,6 +171,8 @@ Endpoint = 203.0.113.2:51820
     node = await UdpWireGuard.open({
       config,
       host: '203.0.113.1',
+      // Short timers so the restart and rekey tests below run in seconds.
+      limits: { keepaliveTimeout: 1000, rekeyTimeout: 1000, rekeyAfterMessages: 40 },
       onPacket: (p) => {
         // Answer echo requests to 192.0.2.1; keep everything else for the test.
         if (p[9] === 1 && p[20] === 8 && p[16] === 192 && p[19] === 1) {
@@ -165,15 +213,15 @@ Endpoint = 203.0.113.2:51820
     const ping = await ns.exec(['ping', '-c', '3', '-i', '0.2', '-W', '3', '192.0.2.1'], {
       allowFailure: true,
     });
-    expect(ping.stdout, goLog).toContain('3 received');
+    expect(ping.stdout).toContain('3 received');
     expect(node.device.counters.initiationsReceived).toBeGreaterThanOrEqual(1);
 
     // We ping the kernel: echo replies come back through wireguard-go.
     for (let seq = 1; seq <= 3; seq++) {
       node.send(icmpEcho([192, 0, 2, 1], [192, 0, 2, 2], 8, 0x4242, seq, new Uint8Array(1000).fill(seq)));
     }
-    await waitFor(() => got.filter((p) => p[9] === 1 && p[20] === 0).length >= 3, { what: 'echo replies' });
-    const replies = got.filter((p) => p[9] === 1 && p[20] === 0);
+    await waitFor(() => echoReplies().length >= 3, { what: 'echo replies' });
+    const replies = echoReplies();
     expect(replies.map((p) => p[27])).toEqual([1, 2, 3]);
     expect(replies[0]?.subarray(28)).toEqual(new Uint8Array(1000).fill(1));
 
@@ -190,4 +238,61 @@ Endpoint = 203.0.113.2:51820
     expect(c.dropDecrypt + c.dropMac1 + c.dropHandshakeRejected + c.dropMalformed).toBe(0);
     expect(decodeKey(goPub)).toHaveLength(32);
   });
+
+  it('wireguard-go restarted mid-session: we notice, handshake again and traffic resumes', async () => {
+    expect(goPid).toBeDefined();
+    process.kill(goPid!, 'SIGKILL');
+    await waitFor(
+      () => {
+        try {
+          ns!.run(['ip', 'link', 'show', tun]);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      { what: 'the old TUN to go' },
+    );
+    goPid = await startGo();
+    configureGo();
+    const before = node!.device.counters.initiationsSent;
+    got.length = 0;
+    // Our old session is unknown to the new wireguard-go: with no answer, we start a new
+    // handshake after KEEPALIVE + REKEY_TIMEOUT (1 s + 1 s here) and the pings get through.
+    let seq = 100;
+    await waitFor(
+      () => {
+        node!.send(icmpEcho([192, 0, 2, 1], [192, 0, 2, 2], 8, 0x4242, seq++, new Uint8Array(8)));
+        return echoReplies().length > 0;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, what: 'traffic after the restart' },
+    );
+    expect(node!.device.counters.initiationsSent).toBeGreaterThan(before);
+  }, 30_000);
+
+  it('rekeys during a transfer (REKEY_AFTER_MESSAGES shortened to 40): nothing is lost', async () => {
+    const c = node!.device.counters;
+    const before = c.responsesReceived;
+    got.length = 0;
+    // 300 echoes in windows of 20, spread over a few REKEY_TIMEOUTs.
+    for (let i = 0; i < 15; i++) {
+      const seqs = Array.from({ length: 20 }, (_, k) => 1000 + i * 20 + k);
+      await pingKernel(seqs, 1000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const seqs = new Set(echoReplies().map((p) => (p[26]! << 8) | p[27]!));
+    expect([...seqs].filter((q) => q >= 1000 && q < 1300)).toHaveLength(300);
+    expect(c.responsesReceived - before).toBeGreaterThanOrEqual(2);
+    expect(c.dropDecrypt + c.dropReplay).toBe(0);
+  }, 60_000);
+
+  it('roams: after we move to a new UDP port, wireguard-go follows on the next packet', async () => {
+    const oldPort = node!.port;
+    await node!.rebind(0, '203.0.113.1');
+    expect(node!.port).not.toBe(oldPort);
+    got.length = 0;
+    await pingKernel([5000, 5001]);
+    const dump = ns!.run(['wg', 'show', tun, 'endpoints']);
+    expect(dump).toContain(`203.0.113.1:${node!.port}`);
+  }, 30_000);
 });
