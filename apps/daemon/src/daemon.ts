@@ -9,6 +9,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import { type DaemonConfig, isLoopback } from './config.js';
+import { encodeKey, formatPrefix, type WireGuardLink } from '@tapstack/wireguard';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import {
   type RunningUdpForward,
@@ -47,6 +48,21 @@ export interface DaemonInfo {
   services: { name: string; port: number }[];
 }
 
+export interface WireGuardStatus {
+  publicKey: string;
+  listenPort: number;
+  peers: {
+    publicKey: string;
+    endpoint: string | undefined;
+    allowedIps: string[];
+    /** Unix seconds of the latest handshake; 0 = none yet. */
+    latestHandshake: number;
+    rxBytes: number;
+    txBytes: number;
+    persistentKeepalive: number;
+  }[];
+}
+
 export interface DaemonStatus {
   name: string;
   pid: number;
@@ -55,7 +71,12 @@ export interface DaemonStatus {
   bridge: string | undefined;
   socks: string | undefined;
   metrics: string | undefined;
-  links: (DaemonInfo['links'][number] & { peers: string[]; counters: Record<string, number> })[];
+  links: (DaemonInfo['links'][number] & {
+    peers: string[];
+    counters: Record<string, number>;
+    /** WireGuard links: like `wg show`. */
+    wireguard?: WireGuardStatus;
+  })[];
   sessions: { open: Record<SessionKind, number>; accepted: { forward: number; service: number } };
   forwards: DaemonInfo['forwards'];
   /** Per UDP forward: flows open, opened, expired, refused (table full), datagrams. */
@@ -399,6 +420,7 @@ export class Daemon {
           ...l,
           peers: lc.type === 'vxlan' ? lc.peers.map((p) => `${p.host}:${p.port}`) : [],
           counters: pick(links[l.name] ?? {}, linkKeys),
+          ...(this.links[i]!.wireguard ? { wireguard: wireguardStatus(this.links[i]!.wireguard!) } : {}),
         };
       }),
       sessions: {
@@ -493,4 +515,22 @@ function settle(p: Promise<unknown> | undefined, ms = 2000): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+/** A WireGuard link's device as `wg show` would print it. */
+function wireguardStatus(l: WireGuardLink): WireGuardStatus {
+  const d = l.wg.device;
+  return {
+    publicKey: encodeKey(d.publicKey),
+    listenPort: l.wg.port,
+    peers: d.peers().map((p) => ({
+      publicKey: p.publicKey,
+      endpoint: p.endpoint ? `${p.endpoint.address}:${p.endpoint.port}` : undefined,
+      allowedIps: p.allowedIps.map(formatPrefix),
+      latestHandshake: Math.floor(p.latestHandshake / 1000),
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+      persistentKeepalive: p.persistentKeepalive,
+    })),
+  };
 }

@@ -79,6 +79,26 @@ export function formatStatus(s: DaemonStatus): string {
       ]),
     ]),
   );
+  for (const l of s.links) {
+    const w = l.wireguard;
+    if (!w) continue;
+    const now = Date.now() / 1000;
+    out.push('');
+    out.push(`wireguard ${l.name}: public key ${w.publicKey}, listening on port ${w.listenPort}`);
+    out.push(
+      table([
+        ['PEER', 'ENDPOINT', 'ALLOWED IPS', 'LATEST HANDSHAKE', 'RX BYTES', 'TX BYTES'],
+        ...w.peers.map((p) => [
+          p.publicKey,
+          p.endpoint ?? '(none)',
+          p.allowedIps.join(', ') || '(none)',
+          p.latestHandshake === 0 ? 'never' : `${Math.max(0, Math.round(now - p.latestHandshake))} s ago`,
+          String(p.rxBytes),
+          String(p.txBytes),
+        ]),
+      ]),
+    );
+  }
   out.push('');
   const kinds = Object.keys(s.sessions.open) as (keyof DaemonStatus['sessions']['open'])[];
   out.push(

@@ -24,6 +24,7 @@ import {
 } from '../../../tools/interop/netns.js';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
+import { formatStatus } from '../src/status.js';
 import { quietLogger, until } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
@@ -123,6 +124,16 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
     expect(ping.stdout).toContain('3 received');
     const dump = ns!.run(['wg', 'show', tun, 'dump']).trim().split('\n')[1]?.split('\t') ?? [];
     expect(Number(dump[4])).toBeGreaterThan(0);
+    // `tapstackd status` shows the peer like `wg show`: endpoint, handshake, bytes.
+    const st = daemon!.status();
+    const wg = st.links[0]?.wireguard;
+    expect(wg?.peers).toHaveLength(1);
+    expect(wg?.peers[0]?.endpoint).toBe('203.0.113.2:51820');
+    expect(wg?.peers[0]?.latestHandshake).toBeGreaterThan(0);
+    expect(wg?.peers[0]?.rxBytes).toBeGreaterThan(0);
+    const text = formatStatus(st);
+    expect(text).toMatch(/wireguard wg0: public key \S+, listening on port \d+/);
+    expect(text).toMatch(/203\.0\.113\.2:51820\s+192\.0\.2\.2\/32, 2001:db8::2\/128\s+\d+ s ago/);
   });
 
   it('the kernel reaches the daemon HTTP page over IPv4 and IPv6 (TCP in)', async () => {
