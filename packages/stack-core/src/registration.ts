@@ -294,6 +294,14 @@ export interface InterfaceConfig {
    * that may corrupt frames. Default false.
    */
   checksumOffload?: boolean;
+  /**
+   * 'ip': the medium carries bare IP packets (TUN, WireGuard, an IP pipe): no Ethernet
+   * header, no ARP or NDP address resolution (everything on the link is the peer), no
+   * gratuitous ARP or MLD; the link-local address comes from a random interface id and
+   * skips DAD (RFC 4861 on a point-to-point link); router solicitation only with SLAAC.
+   * `transmit` gets and `receive` takes IP packets. Default 'ethernet'.
+   */
+  medium?: 'ethernet' | 'ip';
 }
 
 /** IP-layer tunables (defaults in brackets). */

@@ -65,6 +65,8 @@ export const DROP_COUNTERS = [
   'eth.otherHost',
   'eth.vlanTagged',
   'eth.unknownEthertype',
+  /** IP-only medium: a packet that is neither IPv4 nor IPv6. */
+  'ip.badVersion',
   'arp.truncated',
   'arp.unsupported',
   'arp.badSender',
@@ -160,6 +162,8 @@ interface Iface {
   /** IPv6 link MTU (an RA's MTU option can lower it). */
   mtu6: number;
   transmit: (frame: Uint8Array) => void;
+  /** InterfaceConfig.medium 'ip': packets without an Ethernet header, no neighbor resolution. */
+  ip: boolean;
   /** InterfaceConfig.checksumOffload: TCP checksums neither filled nor checked here. */
   csumOffload: boolean;
   /** Transmit scratch: frames are built here and handed to `transmit` as a view. */
@@ -376,6 +380,7 @@ export class Stack implements StackApi {
       mtu: config.mtu,
       mtu6: Math.max(1280, config.mtu),
       transmit: config.transmit,
+      ip: config.medium === 'ip',
       csumOffload: config.checksumOffload === true,
       tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
       txView: EMPTY,
@@ -392,6 +397,26 @@ export class Stack implements StackApi {
       mldType: MLD_CHANGE_TO_EXCLUDE,
     };
     this.ifaces.push(iface);
+    if (iface.ip) {
+      // No MAC to form an EUI-64 from: a random interface id (RFC 7217 spirit), and no DAD
+      // on a point-to-point link where the only other node is the peer.
+      const id = new Uint8Array(16);
+      this.config.random(id);
+      id.set([0xfe, 0x80, 0, 0, 0, 0, 0, 0], 0);
+      const ll = iface.v6.length === 0 ? new Ipv6Address(id) : undefined;
+      if (ll)
+        iface.v6.push({
+          address: ll,
+          prefixLength: 64,
+          origin: 'link-local',
+          tentative: false,
+          dadAt: Number.POSITIVE_INFINITY,
+          dadSent: 0,
+          validUntil: Number.POSITIVE_INFINITY,
+        });
+      this.topologyChanged();
+      return index;
+    }
     // RFC 4862 §5.3: every interface gets a link-local address, checked by DAD.
     const ll = eui64Address(Ipv6Address.parse('fe80::').bytes, iface.mac);
     iface.v6.push(this.tentativeV6(ll, 64, 'link-local'));
@@ -412,8 +437,10 @@ export class Stack implements StackApi {
         old.origin = origin;
       } else iface.v4.push({ address, prefixLength, mask, origin });
       // Announce the address (gratuitous ARP, RFC 5227 §3) on the next poll.
-      iface.pendingGarp.push(address);
-      this.txPending = true;
+      if (!iface.ip) {
+        iface.pendingGarp.push(address);
+        this.txPending = true;
+      }
     } else {
       const old = iface.v6.find((a) => a.address.equals(address));
       if (old) {
@@ -421,7 +448,7 @@ export class Stack implements StackApi {
         old.origin = origin;
       } else if (origin === 'slaac') {
         iface.v6.push(this.tentativeV6(address, prefixLength, origin));
-        this.joinGroups(iface);
+        if (!iface.ip) this.joinGroups(iface);
       } else {
         // Static addresses are used at once (like Linux with `nodad`); DAD guards SLAAC and link-local.
         iface.v6.push({
@@ -433,7 +460,7 @@ export class Stack implements StackApi {
           dadSent: 0,
           validUntil: Number.POSITIVE_INFINITY,
         });
-        this.joinGroups(iface);
+        if (!iface.ip) this.joinGroups(iface);
       }
     }
     this.topologyChanged();
@@ -555,6 +582,7 @@ export class Stack implements StackApi {
     try {
       const iface = this.ifaces[index];
       if (iface === undefined) this.drop('stack.badInterface');
+      else if (iface.ip) this.ipMediumInput(iface, frame, now);
       else this.ethernetInput(iface, frame, now);
     } catch (e) {
       this.internalError(e);
@@ -855,6 +883,14 @@ export class Stack implements StackApi {
 
   // ---------------------------------------------------------------------------------
   // Receive path
+
+  /** An IP-only medium: the packet's version nibble says which layer takes it. */
+  private ipMediumInput(iface: Iface, packet: Uint8Array, now: Instant): Rx {
+    const v = packet.length > 0 ? packet[0]! >> 4 : 0;
+    if (v === 4) return this.ipv4Input(iface, packet, now);
+    if (v === 6) return this.ipv6Input(iface, packet, now);
+    return this.drop('ip.badVersion');
+  }
 
   private ethernetInput(iface: Iface, frame: Uint8Array, now: Instant): Rx {
     const eth = EthernetFrame.newChecked(frame);
@@ -1722,6 +1758,7 @@ export class Stack implements StackApi {
   }
 
   private linkOutput4(iface: Iface, nh: Ipv4Address, len: number, now: Instant): boolean {
+    if (iface.ip) return this.transmitIp(iface, len);
     const v = nh.value;
     let mac: Uint8Array | undefined;
     if (v === 0xffffffff || this.isBroadcastV4(v, iface.index)) mac = BROADCAST_MAC;
@@ -1744,6 +1781,7 @@ export class Stack implements StackApi {
   }
 
   private linkOutput6(iface: Iface, nh: Ipv6Address, len: number, now: Instant): boolean {
+    if (iface.ip) return this.transmitIp(iface, len);
     let mac: Uint8Array | undefined;
     if (nh.isMulticast()) mac = multicastMac(nh);
     else mac = iface.ndp.lookup(v6Key(nh), now);
@@ -1771,9 +1809,19 @@ export class Stack implements StackApi {
     }
   }
 
+  /** IP-only medium: the packet built at tx[14..len) goes out without an Ethernet header. */
+  private transmitIp(iface: Iface, len: number): boolean {
+    this.txFrames++;
+    if (iface.txView.length !== len - 14 || iface.txView.byteOffset !== iface.tx.byteOffset + 14)
+      iface.txView = iface.tx.subarray(14, len);
+    iface.transmit(iface.txView);
+    return true;
+  }
+
   private transmit(iface: Iface, len: number): void {
     this.txFrames++;
-    if (iface.txView.length !== len) iface.txView = iface.tx.subarray(0, len);
+    if (iface.txView.length !== len || iface.txView.byteOffset !== iface.tx.byteOffset)
+      iface.txView = iface.tx.subarray(0, len);
     iface.transmit(iface.txView);
   }
 
@@ -1809,6 +1857,10 @@ export class Stack implements StackApi {
     const o = 14 + IPV6_HEADER_LEN;
     const end = emitIcmpv6(tx, o, r, src, dst);
     emitIpv6Header(tx, 14, src, dst, 58, end - o, 255);
+    if (iface.ip) {
+      this.transmitIp(iface, end);
+      return;
+    }
     emitEthernetHeader(tx, 0, mac, iface.mac, EtherType.Ipv6);
     this.transmit(iface, end);
   }

@@ -12,6 +12,8 @@ export interface DriverLink {
   readonly mtu: number;
   /** Every station on the link offloads TCP checksums (tap-io MemorySwitch `checksumOffload`). */
   readonly checksumOffload?: boolean;
+  /** 'ip': the link carries bare IP packets (TUN, WireGuard, IP pipe); absent = Ethernet. */
+  readonly medium?: 'ethernet' | 'ip';
   /** Sends one frame (the link copies or writes it before returning); false = dropped. */
   send(frame: Uint8Array): boolean;
   /** Sends several frames at once (one syscall where the link can); returns how many were taken. */

@@ -121,6 +121,7 @@ export class DriverLoop implements SocketHost {
       mac: link.mac,
       mtu: link.mtu,
       checksumOffload: link.checksumOffload === true,
+      ...(link.medium === 'ip' ? { medium: 'ip' as const } : {}),
       // Link.send copies or writes the frame before returning (the tap-io contract), so
       // the stack's reused buffer can go straight out: no copy here, and TAP batches the
       // writes of one turn into one native call by itself.
