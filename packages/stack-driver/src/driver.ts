@@ -168,6 +168,7 @@ export class StackDriver {
             mac,
             mtu: captured.mtu,
             ...(captured.checksumOffload ? { checksumOffload: true } : {}),
+            ...(raw.medium === 'ip' ? { medium: 'ip' as const } : {}),
             send: (f) => captured.send(f),
             ...(captured.sendBatch
               ? { sendBatch: (fs: readonly Uint8Array[]) => captured.sendBatch!(fs) }
