@@ -196,6 +196,12 @@ export const linkSchema = z
         : undefined,
   })
   .superRefine((l, ctx) => {
+    if (l.type === 'wireguard' && l.pcap)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pcap'],
+        message: 'pcap is not supported on a wireguard link yet',
+      });
     if ((l.type === 'tap' || l.type === 'vxlan') && l.ioThread && l.pcap) {
       ctx.addIssue({ code: 'custom', path: ['ioThread'], message: 'ioThread cannot be combined with pcap' });
     }

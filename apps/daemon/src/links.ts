@@ -154,7 +154,9 @@ export async function openLink(
       link = openTap({ name: cfg.name, mtu: cfg.mtu });
       break;
   }
-  const pcapFile = cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name);
+  // A WireGuard link carries bare IP packets: the pcap writer records Ethernet (not yet).
+  const pcapFile =
+    cfg.type === 'wireguard' ? undefined : (cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name));
   if (pcapFile) link = withPcap(link, pcapFile);
   return {
     link,

@@ -76,6 +76,8 @@ describe('tools/demo.mjs', () => {
       /daemon B \(pid \d+\): wireguard udp 127\.0\.0\.1:\d+, mtu 1420, .*192\.0\.2\.2\/24 .*2001:db8::2\/64/,
     );
     expect(out).toContain('the link is encrypted: WireGuard');
+    // The WireGuard link is an IP-only interface: no ARP or NDP on it.
+    expect(out).not.toMatch(/stack (arp|ndp)\./);
     expect(out).toMatch(
       /daemon A: handshake complete, session up \(\d+ handshake message\(s\) accepted, 0 forged/,
     );

@@ -85,6 +85,12 @@ describe('tapstackd and WireGuard', () => {
     await expect(Daemon.start(cfg, { logger: quietLogger('sym') })).rejects.toThrow(/cannot read/);
   });
 
+  it('refuses pcap on a wireguard link (it carries IP packets, the writer records Ethernet)', () => {
+    expect(() =>
+      validateConfig({ links: [{ type: 'wireguard', config: '/x', pcap: '/tmp/x.pcap' }] }),
+    ).toThrow(/links\[0\]\.pcap: pcap is not supported on a wireguard link/);
+  });
+
   it('--wireguard FILE is the shorthand for a wireguard first link', () => {
     const out = execFileSync(process.execPath, [bin, '--wireguard', '/x/wg0.conf', '--check'], {
       encoding: 'utf8',

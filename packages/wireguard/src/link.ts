@@ -1,10 +1,10 @@
 /**
- * A WireGuard tunnel as an Ethernet link for today's stack: WireGuard carries IP packets, and
- * stack-core's interfaces are Ethernet until its IP-only medium lands, so this link emulates a
- * point-to-point Ethernet segment. Outgoing frames lose their Ethernet header and go into the
- * tunnel by cryptokey routing; ARP requests and IPv6 neighbor solicitations are answered here
- * with one fixed gateway MAC (every address behind the tunnel resolves to it); incoming IP
- * packets get an Ethernet header from that MAC to ours. Structurally a tap-io `Link`.
+ * A WireGuard tunnel as a link (structurally a tap-io `Link`). By default it carries bare IP
+ * packets (`medium: 'ip'`) for a stack's IP-only interface. With `medium: 'ethernet'` it
+ * emulates a point-to-point Ethernet segment for a stack with Ethernet interfaces only:
+ * outgoing frames lose their Ethernet header and go into the tunnel by cryptokey routing; ARP
+ * requests and IPv6 neighbor solicitations are answered here with one fixed gateway MAC; incoming
+ * IP packets get an Ethernet header from that MAC to ours.
  */
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
@@ -18,6 +18,12 @@ export interface WireGuardLinkOptions {
   /** The stack's MAC on this link. */
   mac: Uint8Array;
   name?: string;
+  /**
+   * 'ip' (default): the link carries bare IP packets, for a stack's IP-only interface.
+   * 'ethernet': it emulates a point-to-point Ethernet segment (ARP and IPv6 neighbor
+   * solicitations answered here with one gateway MAC) for a stack with Ethernet interfaces only.
+   */
+  medium?: 'ethernet' | 'ip';
   /** UDP address to bind (default 0.0.0.0). */
   host?: string;
   limits?: Partial<Limits>;
@@ -40,6 +46,7 @@ export class WireGuardLink {
   readonly name: string;
   readonly mac: Uint8Array;
   readonly mtu: number;
+  readonly medium: 'ethernet' | 'ip';
   readonly #stats: WireGuardLinkStats = {
     rxFrames: 0,
     rxBytes: 0,
@@ -60,6 +67,7 @@ export class WireGuardLink {
     this.name = o.name ?? 'wg0';
     this.mac = Uint8Array.from(o.mac);
     this.mtu = o.config.mtu ?? 1420;
+    this.medium = o.medium ?? 'ip';
   }
 
   static async open(o: WireGuardLinkOptions): Promise<WireGuardLink> {
@@ -80,6 +88,10 @@ export class WireGuardLink {
   }
 
   #fromTunnel(p: Uint8Array): void {
+    if (this.medium === 'ip') {
+      this.#deliver(Uint8Array.from(p));
+      return;
+    }
     const f = new Uint8Array(14 + p.length);
     f.set(this.mac, 0);
     f.set(TUNNEL_GATEWAY_MAC, 6);
@@ -110,6 +122,7 @@ export class WireGuardLink {
   }
 
   send(frame: Uint8Array): boolean {
+    if (this.medium === 'ip') return this.#sendIp(frame, frame.length);
     if (frame.length < 14) {
       this.#stats.txDropped++;
       return false;
@@ -122,17 +135,22 @@ export class WireGuardLink {
     }
     const ip = frame.subarray(14);
     if (type === 0x86dd && this.#answerNeighborSolicitation(ip)) return true;
+    return this.#sendIp(ip, frame.length);
+  }
+
+  #sendIp(ip: Uint8Array, frameBytes: number): boolean {
+    const v = ip.length > 0 ? (ip[0] as number) >> 4 : 0;
     // Multicast (IPv4 224/4, IPv6 ff00::/8) has no peer on a point-to-point tunnel.
-    if ((type === 0x0800 && ((ip[16] as number) & 0xf0) === 0xe0) || (type === 0x86dd && ip[24] === 0xff)) {
-      this.#stats.txDropped++;
-      return false;
-    }
-    if (!this.wg.send(ip)) {
+    if (
+      (v === 4 && ((ip[16] as number) & 0xf0) === 0xe0) ||
+      (v === 6 && ip[24] === 0xff) ||
+      !this.wg.send(ip)
+    ) {
       this.#stats.txDropped++;
       return false;
     }
     this.#stats.txFrames++;
-    this.#stats.txBytes += frame.length;
+    this.#stats.txBytes += frameBytes;
     return true;
   }
 

@@ -14,7 +14,7 @@ afterEach(async () => {
 const macA = Uint8Array.of(2, 0, 0, 0, 0, 0xa);
 const macB = Uint8Array.of(2, 0, 0, 0, 0, 0xb);
 
-async function pair() {
+async function pair(medium: 'ethernet' | 'ip' = 'ethernet') {
   const ka = genkey();
   const kb = genkey();
   const conf = (k: string, peer: string, allowed: string, port?: number) =>
@@ -25,11 +25,13 @@ async function pair() {
     config: conf(kb, ka, '192.0.2.1/32, 2001:db8::1/128'),
     mac: macB,
     host: '127.0.0.1',
+    medium,
   });
   const a = await WireGuardLink.open({
     config: conf(ka, kb, '192.0.2.2/32, 2001:db8::2/128', b.address().port),
     mac: macA,
     host: '127.0.0.1',
+    medium,
   });
   open.push(a, b);
   const got = { a: [] as Uint8Array[], b: [] as Uint8Array[] };
@@ -116,6 +118,18 @@ describe('WireGuardLink', () => {
     expect(f.subarray(6, 12)).toEqual(TUNNEL_GATEWAY_MAC);
     expect(f.subarray(14)).toEqual(pkt);
     expect(a.stats().sessions).toBe(1);
+  });
+
+  it("medium 'ip' (the default) carries bare IP packets both ways", async () => {
+    const { a, b, got } = await pair('ip');
+    expect(a.medium).toBe('ip');
+    const pkt = ipv4Packet('192.0.2.1', '192.0.2.2', new TextEncoder().encode('bare'));
+    expect(a.send(pkt)).toBe(true);
+    expect(await until(() => got.b.length === 1)).toBe(true);
+    expect(got.b[0]).toEqual(pkt);
+    b.send(ipv4Packet('192.0.2.2', '192.0.2.1', new Uint8Array(3)));
+    expect(await until(() => got.a.length === 1)).toBe(true);
+    expect(a.send(ipv4Packet('192.0.2.1', '224.0.0.1', new Uint8Array(4)))).toBe(false);
   });
 
   it('drops multicast, unknown ethertypes and runts, counted', async () => {
