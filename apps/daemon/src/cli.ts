@@ -171,7 +171,7 @@ const typeSpecific: Record<string, string[]> = {
   tap: [],
   vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread', 'learn'],
   memory: ['switch'],
-  wireguard: ['config', 'localAddress'],
+  wireguard: ['config', 'wireguard', 'localAddress'],
 };
 
 /** links[0], created (or re-typed, keeping the addressing fields) as needed. */

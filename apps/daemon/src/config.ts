@@ -170,7 +170,31 @@ const wireguardLink = z
      * A standard WireGuard config file (wg(8) / wg-quick(8) [Interface] and [Peer] sections).
      * Its Address and MTU are used when `addresses` / `mtu` are not given here.
      */
-    config: z.string().min(1),
+    config: z.string().min(1).optional(),
+    /**
+     * The same as the file, inline (instead of `config`): keys in wg's base64, as in the file.
+     * Checked with the file's parser, so errors name the same fields.
+     */
+    wireguard: z
+      .object({
+        privateKey: z.string(),
+        listenPort: port.optional(),
+        peers: z
+          .array(
+            z
+              .object({
+                publicKey: z.string(),
+                presharedKey: z.string().optional(),
+                allowedIps: z.array(z.string()).default([]),
+                endpoint: z.string().optional(),
+                persistentKeepalive: z.number().int().min(0).max(65535).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .optional(),
     /** Local UDP address to bind (the port is the file's ListenPort, or any free port). */
     localAddress: ipAddress.default('0.0.0.0'),
     ...addressing,
@@ -196,6 +220,12 @@ export const linkSchema = z
         : undefined,
   })
   .superRefine((l, ctx) => {
+    if (l.type === 'wireguard' && (l.config === undefined) === (l.wireguard === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['config'],
+        message: 'give a WireGuard config file (config) or the same inline (wireguard), one of the two',
+      });
     if (l.type === 'wireguard' && l.pcap)
       ctx.addIssue({
         code: 'custom',

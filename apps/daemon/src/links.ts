@@ -54,6 +54,33 @@ export interface OpenedLink {
   wireguard?: WireGuardLink;
 }
 
+/** The inline form (YAML/JSON) as a wg file, parsed by the same parser; errors name the field. */
+export function inlineWireGuardConfig(
+  w: NonNullable<Extract<LinkConfig, { type: 'wireguard' }>['wireguard']>,
+  where: string,
+) {
+  const lines = ['[Interface]', `PrivateKey = ${w.privateKey}`];
+  if (w.listenPort !== undefined) lines.push(`ListenPort = ${w.listenPort}`);
+  for (const p of w.peers) {
+    lines.push('[Peer]', `PublicKey = ${p.publicKey}`);
+    if (p.presharedKey !== undefined) lines.push(`PresharedKey = ${p.presharedKey}`);
+    if (p.allowedIps.length) lines.push(`AllowedIPs = ${p.allowedIps.join(', ')}`);
+    if (p.endpoint !== undefined) lines.push(`Endpoint = ${p.endpoint}`);
+    if (p.persistentKeepalive !== undefined) lines.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+  }
+  if (lines.some((l) => l.includes('\n')))
+    throw new ConfigError('', [{ path: `${where}.wireguard`, message: 'values cannot contain newlines' }]);
+  try {
+    return parseConfig(lines.join('\n'));
+  } catch (e) {
+    if (e instanceof WgConfigError)
+      throw new ConfigError('', [
+        { path: `${where}.wireguard`, message: e.message.replace(/^line \d+: /, '') },
+      ]);
+    throw e;
+  }
+}
+
 /** Reads and parses a WireGuard config file; errors name the link, the line and the field. */
 export function readWireGuardConfig(file: string, where: string) {
   let text: string;
@@ -117,7 +144,9 @@ export async function openLink(
   let wireguard: WireGuardLink | undefined;
   switch (cfg.type) {
     case 'wireguard': {
-      const wgc = readWireGuardConfig(cfg.config, `links[${cfg.name}]`);
+      const wgc = cfg.config
+        ? readWireGuardConfig(cfg.config, `links[${cfg.name}]`)
+        : inlineWireGuardConfig(cfg.wireguard!, `links[${cfg.name}]`);
       wireguard = await WireGuardLink.open({
         config: { ...wgc, ...(cfg.mtu ? { mtu: cfg.mtu } : {}) },
         mac: parseMac(mac),

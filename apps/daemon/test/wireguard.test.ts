@@ -85,6 +85,51 @@ describe('tapstackd and WireGuard', () => {
     await expect(Daemon.start(cfg, { logger: quietLogger('sym') })).rejects.toThrow(/cannot read/);
   });
 
+  it('takes the same configuration inline (YAML/JSON) and checks it with the same parser', async () => {
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'wginline',
+        links: [
+          {
+            type: 'wireguard',
+            localAddress: '127.0.0.1',
+            addresses: ['192.0.2.9/24'],
+            wireguard: {
+              privateKey: genkey(),
+              peers: [{ publicKey: pubkey(genkey()), allowedIps: ['192.0.2.0/24'], endpoint: '127.0.0.1:9' }],
+            },
+          },
+        ],
+        bridge: { enabled: false },
+      }),
+      { logger: quietLogger('wginline') },
+    );
+    try {
+      const l = d.info().links[0];
+      expect(l?.type).toBe('wireguard');
+      expect(l?.addresses).toContain('192.0.2.9/24');
+      expect(d.status().links[0]?.wireguard?.peers[0]?.endpoint).toBe('127.0.0.1:9');
+    } finally {
+      await d.stop(0);
+    }
+    const bad = validateConfig({
+      links: [
+        {
+          type: 'wireguard',
+          localAddress: '127.0.0.1',
+          wireguard: { privateKey: genkey(), peers: [{ publicKey: 'nope' }] },
+        },
+      ],
+      bridge: { enabled: false },
+    });
+    await expect(Daemon.start(bad, { logger: quietLogger('bad') })).rejects.toThrow(
+      /links\[wg0\]\.wireguard: PublicKey/,
+    );
+    expect(() => validateConfig({ links: [{ type: 'wireguard' }] })).toThrow(
+      /config: give a WireGuard config file/,
+    );
+  });
+
   it('refuses pcap on a wireguard link (it carries IP packets, the writer records Ethernet)', () => {
     expect(() =>
       validateConfig({ links: [{ type: 'wireguard', config: '/x', pcap: '/tmp/x.pcap' }] }),
