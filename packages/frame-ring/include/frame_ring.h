@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define FR_MAGIC 0x474e5246u
-#define FR_VERSION 2u
+#define FR_VERSION 3u
 #define FR_HEADER_BYTES 256u
 #define FR_WRAP_MARKER 0xffffffffu
 #define FR_MAX_FRAME_SIZE_LIMIT 65536u
@@ -93,12 +93,12 @@ static inline void fr_producer_init(fr_producer *p, fr_ring *ring) {
 
 /*
  * Publishes everything written so far: one seq-cst store of WRITE, then the wake check.
- * Returns 1 when the consumer announced a sleep and this call claimed the wakeup (CAS
- * 1 -> 0): the caller must then wake it through a JS thread (ring.notifyConsumer()).
+ * Returns 1 when the consumer announced a sleep on an older WRITE and this call claimed
+ * the wakeup (CAS ticket -> 0): the caller must then wake it through a JS thread (ring.notifyConsumer()).
  */
 static inline int fr_publish(fr_producer *p) {
   uint32_t *h = p->ring->hdr;
-  uint32_t one = 1;
+  uint32_t ticket;
   /* seq-cst store = release + no store-load reordering with the flag load below. */
   __atomic_store_n(&h[FR_W_WRITE], p->w, __ATOMIC_SEQ_CST);
   if (p->unpublished) {
@@ -106,8 +106,11 @@ static inline int fr_publish(fr_producer *p) {
     p->unpublished = 0;
     __atomic_store_n((uint64_t *)&h[FR_W_PUSHED], p->pushed, __ATOMIC_RELAXED);
   }
-  if (__atomic_load_n(&h[FR_W_CONSUMER_SLEEPING], __ATOMIC_SEQ_CST) != 0 &&
-      __atomic_compare_exchange_n(&h[FR_W_CONSUMER_SLEEPING], &one, 0u, 0, __ATOMIC_SEQ_CST,
+  /* The consumer's ticket is the WRITE value it sleeps on, | 1. Equal to ours: it saw this
+   * publish, leave it (clearing it would lose the next wakeup). Older: claim the wake. */
+  ticket = __atomic_load_n(&h[FR_W_CONSUMER_SLEEPING], __ATOMIC_SEQ_CST);
+  if (ticket != 0 && ticket != (p->w | 1u) &&
+      __atomic_compare_exchange_n(&h[FR_W_CONSUMER_SLEEPING], &ticket, 0u, 0, __ATOMIC_SEQ_CST,
                                   __ATOMIC_SEQ_CST)) {
     __atomic_fetch_add(&h[FR_W_CONSUMER_WAKEUPS], 1u, __ATOMIC_RELAXED);
     return 1;

@@ -267,11 +267,12 @@ export class FrameRing {
     for (;;) {
       const r = Atomics.load(i32, W.READ);
       if (this.fits(bytes, r)) return true;
-      Atomics.store(i32, W.PRODUCER_SLEEPING, 1);
-      const r2 = Atomics.load(i32, W.READ);
+      // Announce a sleep on this READ value (a ticket, LAYOUT.md "Sleeping and waking"),
+      // then re-check; sleep only while READ still holds it.
+      Atomics.store(i32, W.PRODUCER_SLEEPING, r | 1);
       let remaining = 0;
-      if (!this.fits(bytes, r2) && (remaining = remainingOf(deadline)) > 0) {
-        Atomics.wait(i32, W.READ, r2, remaining);
+      if (Atomics.load(i32, W.READ) === r && (remaining = remainingOf(deadline)) > 0) {
+        Atomics.wait(i32, W.READ, r, remaining);
       }
       Atomics.store(i32, W.PRODUCER_SLEEPING, 0);
       if (this.fits(bytes, Atomics.load(i32, W.READ))) return true;
@@ -351,10 +352,11 @@ export class FrameRing {
     this.cachedRead = r;
     const used = (this.pw - r) >>> 0;
     if (used > i32[W.PRODUCER_HIGH_WATER]!) i32[W.PRODUCER_HIGH_WATER] = used;
-    if (
-      Atomics.load(i32, W.CONSUMER_SLEEPING) !== 0 &&
-      Atomics.compareExchange(i32, W.CONSUMER_SLEEPING, 1, 0) === 1
-    ) {
+    // Wake the consumer only if it sleeps on a WRITE value older than this one: a ticket
+    // equal to ours means it saw this publish and sleeps for a later one, so leave it set
+    // (clearing it here lost the next wakeup; test/wake-model.test.ts).
+    const c = Atomics.load(i32, W.CONSUMER_SLEEPING);
+    if (c !== 0 && c !== (this.pw | 1) && Atomics.compareExchange(i32, W.CONSUMER_SLEEPING, c, 0) === c) {
       Atomics.notify(i32, W.WRITE);
       i32[W.CONSUMER_WAKEUPS] = (i32[W.CONSUMER_WAKEUPS]! + 1) | 0;
     }
@@ -445,10 +447,8 @@ export class FrameRing {
     const i32 = this.i32;
     Atomics.store(i32, W.READ, r);
     if (n > 0) addCounter(i32, this.big, W.DRAINED, n);
-    if (
-      Atomics.load(i32, W.PRODUCER_SLEEPING) !== 0 &&
-      Atomics.compareExchange(i32, W.PRODUCER_SLEEPING, 1, 0) === 1
-    ) {
+    const c = Atomics.load(i32, W.PRODUCER_SLEEPING);
+    if (c !== 0 && c !== (r | 1) && Atomics.compareExchange(i32, W.PRODUCER_SLEEPING, c, 0) === c) {
       Atomics.notify(i32, W.READ);
       i32[W.PRODUCER_WAKEUPS] = (i32[W.PRODUCER_WAKEUPS]! + 1) | 0;
     }
@@ -508,12 +508,13 @@ export class FrameRing {
     for (;;) {
       const r = i32[W.READ]!;
       if (this.refreshWrite(r) !== r) return true;
-      // Announce the sleep, then re-check: the producer stores WRITE before it loads the
-      // flag, we store the flag before we load WRITE, so one of us sees the other.
-      Atomics.store(i32, W.CONSUMER_SLEEPING, 1);
-      const w = Atomics.load(i32, W.WRITE);
+      // Announce the sleep with a ticket (the WRITE value we sleep on), then re-check: the
+      // producer stores WRITE before it loads the ticket, we store the ticket before we
+      // load WRITE, so one of us sees the other (LAYOUT.md "Sleeping and waking").
       let remaining = 0;
-      if (w === r && (remaining = remainingOf(deadline)) > 0) Atomics.wait(i32, W.WRITE, w, remaining);
+      if (this.announceSleep() && (remaining = remainingOf(deadline)) > 0) {
+        Atomics.wait(i32, W.WRITE, r, remaining);
+      }
       Atomics.store(i32, W.CONSUMER_SLEEPING, 0);
       if (this.refreshWrite(r) !== r) return true;
       if (remainingOf(deadline) <= 0) return false;
@@ -529,15 +530,13 @@ export class FrameRing {
     for (;;) {
       const r = i32[W.READ]!;
       if (this.refreshWrite(r) !== r) return true;
-      Atomics.store(i32, W.CONSUMER_SLEEPING, 1);
-      const w = Atomics.load(i32, W.WRITE);
       let remaining = 0;
-      if (w === r && (remaining = remainingOf(deadline)) > 0) {
+      if (this.announceSleep() && (remaining = remainingOf(deadline)) > 0) {
         if (typeof waitAsync === 'function') {
           const res = waitAsync(
             i32,
             W.WRITE,
-            w,
+            r,
             remaining === Number.POSITIVE_INFINITY ? undefined : remaining,
           );
           if (res.async) await res.value;
@@ -559,14 +558,27 @@ export class FrameRing {
    * Returns true if a sleeper was woken.
    */
   notifyConsumer(): boolean {
-    const i32 = this.i32;
-    if (Atomics.compareExchange(i32, W.CONSUMER_SLEEPING, 1, 0) !== 1) {
-      // The native side may have cleared the flag already (its wake protocol): notify anyway.
-      return Atomics.notify(i32, W.WRITE) > 0;
-    }
-    Atomics.notify(i32, W.WRITE);
-    i32[W.CONSUMER_WAKEUPS] = (i32[W.CONSUMER_WAKEUPS]! + 1) | 0;
-    return true;
+    // Never clears the ticket: the native producer already claimed this wake with its CAS,
+    // and a ticket set now belongs to a newer sleep that the next publish must still see
+    // (a relay that cleared it lost that wakeup; test/wake-model.test.ts). A notify that
+    // finds the consumer sleeping on the current WRITE only makes it re-check.
+    return Atomics.notify(this.i32, W.WRITE) > 0;
+  }
+
+  /**
+   * Consumer: announces a sleep (LAYOUT.md "Sleeping and waking") and re-checks. True when
+   * the ring is still empty: the consumer may now sleep until the producer wakes it (an
+   * Atomics.wait on WRITE with the current READ, or a native producer's callback). False
+   * when frames are waiting (the announcement is withdrawn). The one implementation of the
+   * consumer's half of the handshake: every consumer that sleeps uses it.
+   */
+  announceSleep(): boolean {
+    return announceConsumerSleep(this.i32);
+  }
+
+  /** Consumer: withdraws an announceSleep() (when it wakes by other means). */
+  endSleep(): void {
+    Atomics.store(this.i32, W.CONSUMER_SLEEPING, 0);
   }
 
   /** Counters from the shared header (both sides see the same numbers). */
@@ -648,6 +660,21 @@ function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x === 'object') return (x as object).constructor?.name ?? 'object';
   return typeof x === 'string' ? `'${x}'` : `${typeof x} ${String(x)}`;
+}
+
+/**
+ * The consumer's half of the sleep/wake handshake on a ring header (LAYOUT.md "Sleeping
+ * and waking"), for consumers that read a ring without a FrameRing object (tap-io's VXLAN
+ * receive ring lives in a plain ArrayBuffer). Stores the ticket — the READ value, which is
+ * the WRITE value to sleep on, | 1 — then re-loads WRITE. True: still empty, the producer
+ * will wake the consumer; false: frames are waiting and the ticket is withdrawn.
+ */
+export function announceConsumerSleep(header: Int32Array): boolean {
+  const r = header[W.READ]!;
+  Atomics.store(header, W.CONSUMER_SLEEPING, r | 1);
+  if (Atomics.load(header, W.WRITE) === r) return true;
+  Atomics.store(header, W.CONSUMER_SLEEPING, 0);
+  return false;
 }
 
 function deadlineOf(timeoutMs: number): number {

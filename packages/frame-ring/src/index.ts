@@ -3,7 +3,7 @@
  * SharedArrayBuffer, shared by a producer and a consumer thread (or a native thread).
  * Web-standard JS only: runs unchanged in browsers (workers for the blocking waits).
  */
-export { FrameRing } from './frame-ring.js';
+export { FrameRing, announceConsumerSleep } from './frame-ring.js';
 export type { FrameRingOptions, FrameRingStats, FullPolicy } from './frame-ring.js';
 export {
   HEADER_BYTES,

@@ -6,7 +6,7 @@
 
 /** "FRNG" in memory on a little-endian host (u32 0x474e5246). */
 export const MAGIC = 0x474e5246;
-export const VERSION = 2;
+export const VERSION = 3;
 /** Bytes before the data area. The data area starts at this byte offset. */
 export const HEADER_BYTES = 256;
 /** Largest frame the format allows (the 64 KiB). */

@@ -372,6 +372,7 @@ describe('counters and wakeups', () => {
     const c = FrameRing.attach(r.buffer);
     const woke = c.waitAsync();
     await Promise.resolve();
+    // the ticket: the WRITE value the consumer sleeps on (0, empty ring), | 1
     expect(new Int32Array(r.buffer)[HEADER_WORDS.CONSUMER_SLEEPING]).toBe(1);
     for (let i = 0; i < 20; i++) r.push(frame(i, 10));
     expect(await woke).toBe(true);

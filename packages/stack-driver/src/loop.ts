@@ -53,7 +53,6 @@ interface LinkSlot {
   iface: number;
   /** Ring mode: the link's reader thread writes frames here; the loop drains views in place. */
   ring: FrameRing | undefined;
-  ringSleep: Int32Array | undefined;
   rx: Uint8Array[][];
   rxHead: number;
   rxCount: number;
@@ -111,7 +110,6 @@ export class DriverLoop implements SocketHost {
       link,
       iface: -1,
       ring,
-      ringSleep: ring ? new Int32Array(ring.buffer, 0, HEADER_BYTES / 4) : undefined,
       rx: [],
       rxHead: 0,
       rxCount: 0,
@@ -166,11 +164,7 @@ export class DriverLoop implements SocketHost {
   private ringsAsleep(): boolean {
     for (const s of this.slots) {
       if (!s.ring) continue;
-      Atomics.store(s.ringSleep!, HEADER_WORDS.CONSUMER_SLEEPING, 1);
-      if (!s.ring.isEmpty()) {
-        Atomics.store(s.ringSleep!, HEADER_WORDS.CONSUMER_SLEEPING, 0);
-        return false;
-      }
+      if (!s.ring.announceSleep()) return false;
     }
     return true;
   }

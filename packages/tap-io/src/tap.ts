@@ -250,7 +250,6 @@ export class TapLink implements Link {
     if (!ring || this.pumping || this.closed) return;
     this.pumping = true;
     try {
-      const i32 = new Int32Array(ring.buffer, 0, 64);
       for (let rounds = 0; ; rounds++) {
         const batch: Uint8Array[] = [];
         ring.drainInto(batch, 512);
@@ -262,9 +261,7 @@ export class TapLink implements Link {
           return;
         }
         // Announce the sleep, then re-check (LAYOUT.md "Sleeping and waking").
-        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 1);
-        if (ring.isEmpty()) return;
-        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 0);
+        if (ring.announceSleep()) return;
       }
     } finally {
       this.pumping = false;

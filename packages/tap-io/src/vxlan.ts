@@ -24,6 +24,7 @@ import {
   MAX_CAPACITY,
   minCapacity,
   VERSION,
+  announceConsumerSleep,
 } from '@tapstack/frame-ring';
 import { ipv4String, ipv6String } from './decode.js';
 import { emptyStats, isGroupMac, type Link, LinkError, type LinkStats, macKey, toMac } from './link.js';
@@ -511,9 +512,7 @@ export class VxlanLink implements Link {
           return;
         }
         // Announce the sleep, then re-check (frame-ring LAYOUT.md "Sleeping and waking").
-        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 1);
-        if (Atomics.load(i32, HEADER_WORDS.WRITE) === i32[HEADER_WORDS.READ]) return;
-        Atomics.store(i32, HEADER_WORDS.CONSUMER_SLEEPING, 0);
+        if (announceConsumerSleep(i32)) return;
       }
     } finally {
       this.pumping = false;

@@ -24,7 +24,8 @@ let wakes = 0;
 function publish() {
   Atomics.store(h, WRITE, w); // seq-cst
   h[PUSHED] = pushed; // low word of the u64 counter (stays below 2^32 here)
-  if (Atomics.load(h, CSLEEP) === 1 && Atomics.compareExchange(h, CSLEEP, 1, 0) === 1) {
+  const ticket = Atomics.load(h, CSLEEP);
+  if (ticket !== 0 && ticket !== (w | 1) && Atomics.compareExchange(h, CSLEEP, ticket, 0) === ticket) {
     h[WAKEUPS]++;
     wakes++;
     if (relay) parentPort.postMessage('wake');
