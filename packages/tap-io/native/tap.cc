@@ -299,7 +299,13 @@ void PumpPublish(RxPump* p, uint32_t nFrames, uint64_t nBytes, uint32_t nDropped
 
 void PumpWakeJs(Napi::Env env, Napi::Function cb, RxPump* p) {
   p->wakePending.store(false, std::memory_order_release);
-  if (env != nullptr && cb != nullptr) cb.Call({});
+  if (env == nullptr || cb == nullptr) return;
+  try {
+    cb.Call({});
+  } catch (const Napi::Error& e) {
+    // A C++ exception must not unwind out of a threadsafe call (std::terminate).
+    e.ThrowAsJavaScriptException();
+  }
 }
 
 // Thread mode: the CAS on CONSUMER_SLEEPING (in fr_publish) allows one wake per consumer

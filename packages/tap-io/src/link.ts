@@ -118,3 +118,24 @@ export function randomMac(): Uint8Array {
   m[0] = (m[0]! & 0xfc) | 0x02;
   return m;
 }
+
+/**
+ * Hands a batch to every frame handler. A handler that throws must not stall the link or
+ * unwind into the native reader's callback (where it would abort the process or be lost):
+ * the error is rethrown on its own turn, as an ordinary uncaught exception, and the
+ * remaining handlers and later batches still run.
+ */
+export function deliverFrames(
+  handlers: Iterable<(frames: Uint8Array[]) => void>,
+  frames: Uint8Array[],
+): void {
+  for (const h of handlers) {
+    try {
+      h(frames);
+    } catch (err) {
+      setImmediate(() => {
+        throw err;
+      });
+    }
+  }
+}

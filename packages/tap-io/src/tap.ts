@@ -5,7 +5,7 @@
  * into a staging buffer and written with one native call per batch.
  */
 import { FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
-import { emptyStats, type Link, LinkError, type LinkStats, randomMac, toMac } from './link.js';
+import { deliverFrames, emptyStats, type Link, LinkError, type LinkStats, randomMac, toMac } from './link.js';
 import { loadNative, type NativeTap } from './native.js';
 
 export interface TapOptions {
@@ -254,7 +254,7 @@ export class TapLink implements Link {
         const batch: Uint8Array[] = [];
         ring.drainInto(batch, 512);
         if (batch.length > 0) {
-          for (const h of this.handlers) h(batch);
+          deliverFrames(this.handlers, batch);
           if (rounds < 64) continue;
           // Let other work run; come back on the next turn.
           setImmediate(() => this.pump());

@@ -27,7 +27,16 @@ import {
   announceConsumerSleep,
 } from '@tapstack/frame-ring';
 import { ipv4String, ipv6String } from './decode.js';
-import { emptyStats, isGroupMac, type Link, LinkError, type LinkStats, macKey, toMac } from './link.js';
+import {
+  deliverFrames,
+  emptyStats,
+  isGroupMac,
+  type Link,
+  LinkError,
+  type LinkStats,
+  macKey,
+  toMac,
+} from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
 
 export const VXLAN_PORT = 4789;
@@ -439,7 +448,7 @@ export class VxlanLink implements Link {
       }
       return;
     }
-    for (const h of this.handlers) h(batch);
+    deliverFrames(this.handlers, batch);
   }
 
   // ------------------------------------------------------------ native receive

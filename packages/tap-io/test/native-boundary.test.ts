@@ -1,0 +1,37 @@
+// The native addon never aborts or stalls on a throwing callback: an exception thrown by a
+// frame handler that a reader's wake runs (thread mode: a threadsafe call; loop mode: a
+// uv_poll callback) arrives as an ordinary uncaught JS exception, and the link keeps
+// receiving. Before the fix both modes hung here: Node swallowed the exception (a DEP0168
+// warning) and the pump never announced its next sleep, so the reader never woke it again;
+// and the threadsafe-call path let a C++ Napi::Error unwind toward std::terminate.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { rootSkipReason } from './helpers.js';
+
+const skip = rootSkipReason();
+const here = dirname(fileURLToPath(import.meta.url));
+const tag = `${process.pid % 100000}`;
+
+describe.skipIf(skip !== undefined)('native boundary (root)', () => {
+  for (const rxMode of ['thread', 'loop'] as const) {
+    it(`${rxMode} mode: a throwing frame handler is a JS exception, not an abort`, () => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--conditions=development',
+          '--import',
+          'tsx',
+          join(here, 'fixtures', 'throwing-handler.ts'),
+          `tsnb${rxMode[0]}${tag}`,
+          rxMode,
+        ],
+        { encoding: 'utf8', timeout: 30_000, cwd: join(here, '..') },
+      );
+      expect(r.signal).toBeNull();
+      expect(r.stdout).toContain('caught: handler threw; frames after the throw: yes');
+      expect(r.status).toBe(0);
+    });
+  }
+});
