@@ -445,6 +445,8 @@ struct Reader {
   // Wake coalescing (thread mode): after claiming a consumer wake for a batch smaller than
   // kCoalesceFrames, keep reading for up to coalesceNs before the threadsafe call.
   int64_t coalesceNs = 0;
+  // Hold a wake only when the batch's first read blocked less than this (frames streaming).
+  int64_t busyNs = 50000;
   std::atomic<uint64_t> deferred{0};
 };
 
@@ -511,8 +513,6 @@ bool ReadBatch(Reader* r, bool block, bool* fatal, uint32_t* got = nullptr) {
 // kCoalesceGapNs (the link went quiet), or after Reader::coalesceNs in all.
 constexpr uint32_t kCoalesceFrames = 256;
 constexpr int64_t kCoalesceGapNs = 20000;
-// Only hold a wake when the read for the batch's first frame blocked less than this.
-constexpr int64_t kBusyNs = 50000;
 
 int64_t NowNs() {
   struct timespec ts;
@@ -537,7 +537,7 @@ bool ReaderThreadBatch(void* owner, bool* fatalOut) {
   const int64_t before = r->coalesceNs > 0 ? NowNs() : 0;
   bool woke = ReadBatch(r, true, &fatal, &got);
   // How long the read blocked for this batch's first frame: short = frames are streaming.
-  const bool busy = r->coalesceNs > 0 && NowNs() - before < kBusyNs;
+  const bool busy = r->coalesceNs > 0 && NowNs() - before < r->busyNs;
   // A sleeping consumer was found (and its wake claimed) after a small batch whose first
   // frame came soon after the previous batch (an idle link, e.g. request/response traffic,
   // wakes at once: no added latency). A JS wakeup
@@ -601,6 +601,7 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     }
   } else {
     if (info[4].IsNumber()) r->coalesceNs = static_cast<int64_t>(info[4].As<Napi::Number>().DoubleValue() * 1000);
+    if (info[5].IsNumber()) r->busyNs = static_cast<int64_t>(info[5].As<Napi::Number>().DoubleValue() * 1000);
     PumpStartThread(p, env, info[2].As<Napi::Function>(), "tap-io-reader");
   }
   auto ext = Napi::External<Reader>::New(env, r, [](Napi::Env, Reader* rr) {

@@ -26,6 +26,7 @@ export interface NativeTap {
     onWake: () => void,
     loopMode: boolean,
     coalesceUs?: number,
+    busyUs?: number,
   ): unknown;
   readerStop(handle: unknown): void;
   readerStats(handle: unknown): {

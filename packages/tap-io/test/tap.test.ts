@@ -207,10 +207,13 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     const native = (await import('../src/native.js')).loadNative();
     expect(() => openTap({ name: `tsbad${tag}`, rxCoalesceUs: -1 })).toThrow(/rxCoalesceUs/);
     expect(() => openTap({ name: `tsbad${tag}`, rxCoalesceUs: Number.NaN })).toThrow(LinkError);
+    expect(() => openTap({ name: `tsbad${tag}`, rxCoalesceBusyUs: -1 })).toThrow(/rxCoalesceBusyUs/);
     for (const rxCoalesceUs of [0, 1_000_000]) {
       const name = `tsco${tag}`;
-      // a huge budget: only the 256-frame cap or a 20 us quiet gap may end a held wake
-      const tap = openTap({ name, rxCoalesceUs });
+      // a huge budget: only the 256-frame cap or a 20 us quiet gap may end a held wake;
+      // every batch counts as streaming (rxCoalesceBusyUs), so whether a wake is held does
+      // not depend on how fast this machine schedules the reader (it was a wall-clock race)
+      const tap = openTap({ name, rxCoalesceUs, rxCoalesceBusyUs: 1_000_000 });
       noIpv6(name);
       let frames = 0;
       tap.onFrames((fs) => {
