@@ -32,12 +32,15 @@ function runScript(ns: Namespace, script: string) {
     // -e: a failing command fails the test. No pipefail: as in an interactive shell, `| head -4`
     // may end the writer early (it exits 141, quietly), and that is fine.
     'set -eu',
+    // The clone may itself live under /tmp (CI clones there): reach it through a bind
+    // mount made before the private /tmp hides it.
+    `mount --bind ${repo} /mnt`,
     'mount -t tmpfs tmpfs /tmp',
     'ip link set lo up',
-    `cd ${repo}`,
+    'cd /mnt',
     'mkdir /tmp/bin',
-    `ln -s ${repo}/apps/daemon/bin/tapstackd.mjs /tmp/bin/tapstackd`,
-    `ln -s ${repo}/apps/example-client/bin/tapstack-example.mjs /tmp/bin/tapstack-example`,
+    'ln -s /mnt/apps/daemon/bin/tapstackd.mjs /tmp/bin/tapstackd',
+    'ln -s /mnt/apps/example-client/bin/tapstack-example.mjs /tmp/bin/tapstack-example',
     'export PATH=/tmp/bin:$PATH',
     // Stop what the walkthrough left running (by PID), and wait for it.
     'trap \'for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done; wait\' EXIT',
