@@ -9,6 +9,7 @@ node -e 'for (;;) {}' &
 busy=$!
 trap 'kill "$busy" 2>/dev/null' EXIT
 declare -A fail
+failed=0
 tests=(
   "packages/frame-ring test/threads.test.ts"
   "packages/frame-ring test/native-wake.test.ts"
@@ -19,6 +20,7 @@ for ((i = 1; i <= n; i++)); do
     set -- $t
     if ! (cd "$1" && timeout --kill-after=10 180 npx vitest run "$2" >"/tmp/stress-$$.log" 2>&1); then
       fail[$t]=$(( ${fail[$t]:-0} + 1 ))
+      failed=$((failed + 1))
       echo "run $i: FAIL $t"
       grep -E "AssertionError|Error:|Timed out|timed out" "/tmp/stress-$$.log" | head -3
     fi
@@ -28,4 +30,4 @@ done
 echo "== $n runs with one core busy"
 for t in "${tests[@]}"; do echo "${fail[$t]:-0}/$n failed: $t"; done
 rm -f "/tmp/stress-$$.log"
-[ ${#fail[@]} -eq 0 ]
+[ "$failed" -eq 0 ]
