@@ -1,0 +1,131 @@
+/**
+ * IP output: route a transport payload, build the IPv4/IPv6 header in the interface's
+ * transmit scratch, fragment to the link MTU (IPv4 unless DF; IPv6 at the source with a
+ * Fragment header, RFC 8200 §4.5) and hand it to the medium. Local destinations go
+ * through the loopback queue.
+ */
+import type { Instant } from '../registration.js';
+import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
+import type { IpAddress, Ipv4Address, Ipv6Address } from '../wire/ip-address.js';
+import { IPV4_HEADER_LEN, emitIpv4Header } from '../wire/ipv4.js';
+import {
+  IPV6_FRAGMENT_HEADER_LEN,
+  IPV6_HEADER_LEN,
+  emitIpv6FragmentHeader,
+  emitIpv6Header,
+} from '../wire/ipv6.js';
+import type { IpContext } from './context.js';
+import { linkOutput4, linkOutput6 } from './ethernet.js';
+import { loopbackOutput } from './loopback.js';
+import { lookupRoute } from './route.js';
+import { addrKey } from './util.js';
+
+const H = ETHERNET_HEADER_LEN;
+
+/**
+ * Sends one IP packet from `src` to `dst`. Local destinations go through the loopback
+ * queue (delivered on the next poll); the rest are routed, fragmented to the link MTU
+ * (unless `df`), and handed to the link once the next hop's MAC is known.
+ */
+export function output(
+  cx: IpContext,
+  src: IpAddress,
+  dst: IpAddress,
+  protocol: number,
+  payload: Uint8Array,
+  now: Instant,
+  ifaceHint: number | undefined,
+  df: boolean,
+  ttl: number,
+): boolean {
+  if (src.version !== dst.version) {
+    cx.count('ip.familyMismatch');
+    return false;
+  }
+  const route = lookupRoute(cx, dst, ifaceHint);
+  if (route === undefined) {
+    cx.count('ip.noRoute');
+    return false;
+  }
+  const iface = route.iface;
+  // No interface: the destination is a loopback address or one of ours.
+  if (iface === undefined) return loopbackOutput(cx, src, dst, protocol, payload);
+  if (dst.version === 4) {
+    const nh = route.nextHop as Ipv4Address;
+    const mtu = iface.mtu;
+    const tx = iface.tx;
+    const len = payload.length;
+    const ident = cx.ipIdent;
+    cx.ipIdent = (cx.ipIdent + 1) & 0xffff;
+    if (IPV4_HEADER_LEN + len <= mtu) {
+      emitIpv4Header(
+        tx,
+        H,
+        (src as Ipv4Address).value,
+        dst.value,
+        protocol,
+        len,
+        ttl,
+        ident,
+        df ? 0x4000 : 0,
+      );
+      tx.set(payload, H + IPV4_HEADER_LEN);
+      return linkOutput4(cx, iface, nh, H + IPV4_HEADER_LEN + len, now);
+    }
+    if (df) {
+      cx.count('ipv4.txTooBigDf');
+      return false;
+    }
+    const chunk = (mtu - IPV4_HEADER_LEN) & ~7;
+    let ok = true;
+    for (let off = 0; off < len; off += chunk) {
+      const n = Math.min(chunk, len - off);
+      const more = off + n < len;
+      emitIpv4Header(
+        tx,
+        H,
+        (src as Ipv4Address).value,
+        dst.value,
+        protocol,
+        n,
+        ttl,
+        ident,
+        (more ? 0x2000 : 0) | (off >>> 3),
+      );
+      tx.set(payload.subarray(off, off + n), H + IPV4_HEADER_LEN);
+      cx.count('ipv4.txFragments');
+      ok = linkOutput4(cx, iface, nh, H + IPV4_HEADER_LEN + n, now) && ok;
+    }
+    return ok;
+  }
+  const s6 = src as Ipv6Address;
+  const d6 = dst as Ipv6Address;
+  const nh = route.nextHop as Ipv6Address;
+  let mtu = iface.mtu6;
+  const p = cx.pmtu.get(addrKey(d6));
+  if (p !== undefined && p.expires > now && p.mtu < mtu) mtu = p.mtu;
+  const tx = iface.tx;
+  const len = payload.length;
+  if (IPV6_HEADER_LEN + len <= mtu) {
+    emitIpv6Header(tx, H, s6, d6, protocol, len, ttl);
+    tx.set(payload, H + IPV6_HEADER_LEN);
+    return linkOutput6(cx, iface, nh, H + IPV6_HEADER_LEN + len, now);
+  }
+  if (df) {
+    cx.count('ipv6.txTooBig');
+    return false;
+  }
+  // RFC 8200 §4.5: source fragmentation with a Fragment header.
+  const ident = cx.random32();
+  const chunk = (mtu - IPV6_HEADER_LEN - IPV6_FRAGMENT_HEADER_LEN) & ~7;
+  let ok = true;
+  for (let off = 0; off < len; off += chunk) {
+    const n = Math.min(chunk, len - off);
+    emitIpv6Header(tx, H, s6, d6, 44, n + IPV6_FRAGMENT_HEADER_LEN, ttl);
+    emitIpv6FragmentHeader(tx, H + IPV6_HEADER_LEN, protocol, off, off + n < len, ident);
+    tx.set(payload.subarray(off, off + n), H + IPV6_HEADER_LEN + IPV6_FRAGMENT_HEADER_LEN);
+    cx.count('ipv6.txFragments');
+    ok = linkOutput6(cx, iface, nh, H + IPV6_HEADER_LEN + IPV6_FRAGMENT_HEADER_LEN + n, now) && ok;
+  }
+  return ok;
+}
