@@ -160,6 +160,17 @@ static inline void fr_commit(fr_producer *p, uint32_t len) {
   p->unpublished++;
 }
 
+/* fr_commit with a per-frame metadata word in the record's second header word (LAYOUT.md
+ * "Records": 0 = none; tap-io's TAP reader puts its virtio-net summary there). */
+static inline void fr_commit_meta(fr_producer *p, uint32_t len, uint32_t meta) {
+  fr_ring *ring = p->ring;
+  uint32_t *rec = (uint32_t *)(ring->data + (p->w & (ring->capacity - 1)));
+  rec[0] = len;
+  rec[1] = meta;
+  p->w += fr_record_bytes(len);
+  p->unpublished++;
+}
+
 /* Copies one frame in (not yet published). Returns 1, or 0 when full or oversize. */
 static inline int fr_put(fr_producer *p, const void *frame, uint32_t len, int *woke) {
   uint8_t *dst = fr_reserve(p, len, woke);

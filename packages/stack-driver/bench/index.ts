@@ -104,24 +104,29 @@ interface Running {
   close(): Promise<void>;
 }
 
-async function start(mode: Mode, tapName: string): Promise<Running> {
-  const tapSpec = { module: '@tapstack/tap-io', export: 'openTap', args: [{ name: tapName }] };
+async function start(mode: Mode, tapName: string, offload: boolean): Promise<Running> {
+  const tapSpec = { module: '@tapstack/tap-io', export: 'openTap', args: [{ name: tapName, offload }] };
   const common = { mac: '02:00:00:00:00:02', addresses: ['192.0.2.2/24'] };
   if (mode === 'threaded' || mode === 'threaded-io') {
     return StackThread.start({ links: [{ spec: tapSpec, ioThread: mode === 'threaded-io', ...common }] });
   }
-  const link = mode === 'io-worker' ? { worker: tapSpec } : { link: openTap({ name: tapName }) };
+  const link = mode === 'io-worker' ? { worker: tapSpec } : { link: openTap({ name: tapName, offload }) };
   return StackDriver.create({ links: [{ ...link, ...common }] });
 }
 
-async function tapBench(mode: Mode, dir: string): Promise<void> {
+/**
+ * offload: the TAP is opened with `offload: true` (virtio-net header: TSO/GSO super-frames
+ * and checksum offload both ways); the plain names are offloads on (single mode), and
+ * `tap/no-offload/...` is the same run with offloads off.
+ */
+async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> {
   const bytes = quick ? 32 << 20 : 256 << 20;
   const tapName = `tsdb${process.pid % 10000}${mode.slice(0, 3)}`;
   deleteLinkIfPresent(tapName);
   let ns: Namespace | undefined;
   let driver: Running | undefined;
   try {
-    driver = await start(mode, tapName);
+    driver = await start(mode, tapName, offload);
     ns = createNamespace();
     ns.adoptLink(tapName, ['192.0.2.1/24']);
     const d = driver;
@@ -130,7 +135,7 @@ async function tapBench(mode: Mode, dir: string): Promise<void> {
     const file = join(dir, 'bulk.bin');
     const data = pattern(bytes, 9);
     writeFileSync(file, data);
-    const prefix = mode === 'single' ? '' : `${mode}/`;
+    const prefix = mode === 'single' ? (offload ? '' : 'no-offload/') : `${mode}/`;
     let port = 6000;
 
     const to = await medianOfRounds(
@@ -192,7 +197,7 @@ async function tapBench(mode: Mode, dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await memorySwitch();
+  if (process.env.TAPSTACK_BENCH_TAP !== 'single') await memorySwitch();
   const skip = skipReason(['socat']) ?? (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
   if (skip) {
     console.log(`stack-driver TAP benchmarks skipped: ${skip}`);
@@ -200,7 +205,13 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'tsd-bench-'));
   try {
-    for (const mode of ['single', 'threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir);
+    // TAPSTACK_BENCH_TAP=single runs only the single-threaded TAP figures (offloads on and off).
+    const only = process.env.TAPSTACK_BENCH_TAP;
+    // Offloads off first, then on, in the same sitting: the pair is the comparison.
+    await tapBench('single', dir, false);
+    await tapBench('single', dir, true);
+    if (only === 'single') return;
+    for (const mode of ['threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir, false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

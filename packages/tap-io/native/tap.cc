@@ -40,6 +40,22 @@
 
 namespace {
 
+// struct virtio_net_hdr and its constants (linux/virtio_net.h, which C++ cannot include:
+// a member there is named `class`). Fields in host byte order (legacy virtio, as tun uses
+// unless TUNSETVNETLE/BE say otherwise).
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10, "virtio_net_hdr is 10 bytes");
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1, VIRTIO_NET_HDR_F_DATA_VALID = 2;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0, VIRTIO_NET_HDR_GSO_TCPV4 = 1, VIRTIO_NET_HDR_GSO_TCPV6 = 4,
+                  VIRTIO_NET_HDR_GSO_ECN = 0x80;
+
 const char* ErrnoCode(int e) {
   switch (e) {
     case ENOENT: return "ENOENT";
@@ -100,6 +116,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   bool up = info[3].ToBoolean();
   bool nonBlocking = info[4].ToBoolean();
   bool tun = info.Length() > 5 && info[5].ToBoolean();
+  bool wantOffload = info.Length() > 6 && info[6].ToBoolean();
   bool hasMac = !tun && info[2].IsTypedArray();
   if (name.size() >= IFNAMSIZ) {
     Napi::Error err = Napi::Error::New(env, "interface name too long: " + name);
@@ -108,17 +125,44 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   }
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
   if (fd < 0) throw ErrnoError(env, errno, "open", "cannot open /dev/net/tun");
+  // offload: ask for a virtio-net header on every frame (IFF_VNET_HDR) when the kernel
+  // has it (TUNGETFEATURES); a kernel or device without it gets a plain open.
+  unsigned int features = 0;
+  bool vnet = wantOffload && ioctl(fd, TUNGETFEATURES, &features) == 0 && (features & IFF_VNET_HDR) != 0;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+  ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+  int setRc = ioctl(fd, TUNSETIFF, &ifr);
+  if (setRc < 0 && vnet && errno == EINVAL) {
+    vnet = false;
+    ifr.ifr_flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+    setRc = ioctl(fd, TUNSETIFF, &ifr);
+  }
+  if (setRc < 0) {
     int e = errno;
     close(fd);
     throw ErrnoError(env, e, "ioctl(TUNSETIFF)",
                      std::string("cannot create or attach ") + (tun ? "TUN" : "TAP") + " '" + name + "'");
   }
   std::string actual(ifr.ifr_name);
+  // The header is struct virtio_net_hdr (10 bytes). Then the offloads, most first: the
+  // kernel refuses (EINVAL) a set it cannot do, and the link falls back to fewer.
+  unsigned int offloads = 0;
+  if (vnet) {
+    int hdrSize = static_cast<int>(sizeof(struct virtio_net_hdr));
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrSize) < 0) {
+      vnet = false;  // cannot happen after IFF_VNET_HDR; stay correct if it does
+    } else {
+      const unsigned int tries[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM | TUN_F_TSO4, TUN_F_CSUM, 0};
+      for (unsigned int t : tries) {
+        if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(t)) == 0) {
+          offloads = t;
+          break;
+        }
+      }
+    }
+  }
   auto fail = [&](int e, const char* sc, const char* what) {
     close(fd);
     throw ErrnoError(env, e, sc, std::string(what) + " on '" + actual + "'");
@@ -168,7 +212,108 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   out.Set("name", actual);
   out.Set("mac", macOut);
   out.Set("mtu", r.ifr_mtu);
+  out.Set("vnetHdr", vnet ? static_cast<int>(sizeof(struct virtio_net_hdr)) : 0);
+  out.Set("offloads", offloads);
   return out;
+}
+
+// setOffload(fd, flags) -> 0 or -errno: TUNSETOFFLOAD (TUN_F_* bits) on an fd opened with
+// a virtio-net header; 0 makes the kernel segment and checksum every frame before it
+// reaches us (wire-true frames for pcap and fault wrappers).
+Napi::Value SetOffload(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  unsigned int flags = info[1].As<Napi::Number>().Uint32Value();
+  int rc = ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(flags));
+  return Napi::Number::New(info.Env(), rc < 0 ? -errno : 0);
+}
+
+// ---- virtio-net header helpers (offload: true). Frames start at the Ethernet header
+// (TAP) or the IP header (TUN, l2 = 0). ----
+
+// Ones'-complement sum of len bytes at p (network order), not folded.
+uint64_t CsumAdd(const uint8_t* p, size_t len, uint64_t sum) {
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    sum += v >> 32;
+    sum += v & 0xffffffffu;
+    p += 8;
+    len -= 8;
+  }
+  while (len >= 2) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    sum += v;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    uint16_t v = 0;
+    memcpy(&v, p, 1);  // the odd byte is the high-order byte in network order
+    sum += v;
+  }
+  return sum;
+}
+
+uint16_t CsumFold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+// Where the IP header and the transport header start, and which transport: false when
+// the frame is not IPv4/IPv6 carrying `proto` at a fixed place (fragments, extension
+// headers and short frames are left alone).
+struct L4At {
+  uint32_t l3 = 0, l4 = 0, end = 0;  // offsets; end = l3 + the IP length
+  bool v6 = false;
+  uint8_t proto = 0;
+};
+
+bool FindL4(const uint8_t* f, uint32_t len, uint32_t l2, L4At* o) {
+  uint32_t l3 = l2;
+  if (l2 == 14) {
+    if (len < 14) return false;
+    uint16_t et = static_cast<uint16_t>(f[12] << 8 | f[13]);
+    if (et != 0x0800 && et != 0x86dd) return false;
+  }
+  if (len < l3 + 20) return false;
+  uint8_t ver = f[l3] >> 4;
+  if (ver == 4) {
+    uint32_t ihl = (f[l3] & 15u) * 4;
+    uint32_t tot = static_cast<uint32_t>(f[l3 + 2] << 8 | f[l3 + 3]);
+    if (ihl < 20 || tot < ihl || l3 + tot > len) return false;
+    if ((f[l3 + 6] & 0x3f) != 0 || f[l3 + 7] != 0) return false;  // a fragment
+    o->l3 = l3;
+    o->l4 = l3 + ihl;
+    o->end = l3 + tot;
+    o->v6 = false;
+    o->proto = f[l3 + 9];
+    return true;
+  }
+  if (ver == 6) {
+    if (len < l3 + 40) return false;
+    uint32_t pl = static_cast<uint32_t>(f[l3 + 4] << 8 | f[l3 + 5]);
+    if (l3 + 40 + pl > len) return false;
+    o->l3 = l3;
+    o->l4 = l3 + 40;
+    o->end = l3 + 40 + pl;
+    o->v6 = true;
+    o->proto = f[l3 + 6];
+    return true;
+  }
+  return false;
+}
+
+// The pseudo-header sum (RFC 793 / RFC 8200 §8.1) for a transport length, not folded.
+uint64_t PseudoSum(const uint8_t* f, const L4At& a, uint32_t l4len) {
+  uint64_t sum = 0;
+  if (a.v6) sum = CsumAdd(f + a.l3 + 8, 32, 0);
+  else sum = CsumAdd(f + a.l3 + 12, 8, 0);
+  uint8_t tail[8] = {static_cast<uint8_t>(l4len >> 24), static_cast<uint8_t>(l4len >> 16),
+                     static_cast<uint8_t>(l4len >> 8), static_cast<uint8_t>(l4len), 0, 0, 0, a.proto};
+  if (a.v6) return CsumAdd(tail, 8, sum);
+  uint8_t t4[4] = {0, a.proto, static_cast<uint8_t>(l4len >> 8), static_cast<uint8_t>(l4len)};
+  return CsumAdd(t4, 4, sum);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -177,15 +322,52 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), rc < 0 ? -errno : 0);
 }
 
-// writeBatch(fd, buf, lengths, count, out: Float64Array[written, errors, lastErrno]) -> written
+// writeBatch(fd, buf, lengths, count, out: Float64Array[written, errors, lastErrno],
+//            vnetMode, gso: Uint16Array|undefined) -> written
 // Frames lie back to back in buf; one write(2) per frame (a TAP fd takes one frame per write).
+// vnetMode (an fd opened with offload): kVnet* bits below; each frame then goes out
+// behind a virtio_net_hdr built here from its headers: a TCP frame gets a partial
+// checksum (the pseudo-header sum is written into buf, the kernel finishes it) when
+// kVnetTcpCsum is set or when it is a super-segment: gso[i] > 0 and more TCP payload
+// than gso[i] bytes, which the kernel cuts into gso[i]-byte segments (TSO).
+constexpr uint32_t kVnetOn = 1, kVnetEthernet = 2, kVnetTcpCsum = 4;
+
+void TxVnetHeader(uint8_t* f, uint32_t len, uint32_t mode, uint16_t gso, struct virtio_net_hdr* h) {
+  memset(h, 0, sizeof *h);
+  L4At a;
+  if (!FindL4(f, len, (mode & kVnetEthernet) ? 14 : 0, &a) || a.proto != 6 || a.end - a.l4 < 20) return;
+  uint32_t thl = (f[a.l4 + 12] >> 4) * 4u;
+  uint32_t l4len = a.end - a.l4;
+  if (thl < 20 || thl > l4len) return;
+  bool big = gso > 0 && l4len - thl > gso;
+  if (!big && !(mode & kVnetTcpCsum)) return;
+  uint16_t ps = CsumFold(PseudoSum(f, a, l4len));
+  memcpy(f + a.l4 + 16, &ps, 2);
+  h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  h->csum_start = static_cast<uint16_t>(a.l4);
+  h->csum_offset = 16;
+  if (big) {
+    h->gso_type = a.v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    h->gso_size = gso;
+    h->hdr_len = static_cast<uint16_t>(a.l4 + thl);
+  }
+}
+
 Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
   Napi::Uint32Array lengths = info[2].As<Napi::Uint32Array>();
   uint32_t count = info[3].As<Napi::Number>().Uint32Value();
   if (count > lengths.ElementLength()) count = lengths.ElementLength();
-  const uint8_t* p = buf.Data();
+  uint32_t vnetMode = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
+  const uint16_t* gso = nullptr;
+  size_t gsoLen = 0;
+  if (info.Length() > 6 && info[6].IsTypedArray()) {
+    Napi::Uint16Array g = info[6].As<Napi::Uint16Array>();
+    gso = g.Data();
+    gsoLen = g.ElementLength();
+  }
+  uint8_t* p = buf.Data();
   size_t left = buf.ByteLength();
   uint32_t written = 0, errors = 0;
   int lastErrno = 0;
@@ -193,8 +375,16 @@ Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
     uint32_t len = lengths[i];
     if (len > left) break;
     ssize_t n;
-    do n = write(fd, p, len);
-    while (n < 0 && errno == EINTR);
+    if (vnetMode & kVnetOn) {
+      struct virtio_net_hdr h;
+      TxVnetHeader(p, len, vnetMode, gso != nullptr && i < gsoLen ? gso[i] : 0, &h);
+      struct iovec iov[2] = {{&h, sizeof h}, {p, len}};
+      do n = writev(fd, iov, 2);
+      while (n < 0 && errno == EINTR);
+    } else {
+      do n = write(fd, p, len);
+      while (n < 0 && errno == EINTR);
+    }
     if (n < 0) {
       lastErrno = errno;
       errors++;
@@ -448,7 +638,62 @@ struct Reader {
   // Hold a wake only when the batch's first read blocked less than this (frames streaming).
   int64_t busyNs = 50000;
   std::atomic<uint64_t> deferred{0};
+  // offload: every read starts with a virtio_net_hdr (vnetHdr bytes); l2 = 14 (TAP) or 0 (TUN).
+  uint32_t vnetHdr = 0;
+  uint32_t l2 = 14;
+  std::atomic<uint64_t> csumBad{0}, gsoFrames{0};
 };
+
+// The per-frame metadata word a TAP reader with a virtio-net header writes into each ring
+// record (frame-ring LAYOUT.md "Records", tap-io README "Offloads"):
+//   bits 0-15  gso_size (payload bytes per segment of a super-frame; 0: not GSO)
+//   bits 16-22 gso_type & 0x7f (VIRTIO_NET_HDR_GSO_*: 1 TCPv4, 4 TCPv6, 3 UDP, 5 UDP_L4)
+//   bit 23     VIRTIO_NET_HDR_GSO_ECN
+//   bit 24     the kernel sent NEEDS_CSUM (the transport checksum was partial)
+//   bit 25     the kernel sent DATA_VALID
+//   bit 26     the transport checksum is good: vouched for by the kernel, or checked
+//              (or, for a partial non-TCP checksum, completed) by the reader
+//   bit 31     a virtio-net header came with the frame (0: no metadata)
+constexpr uint32_t kMetaVnet = 1u << 31, kMetaCsumOk = 1u << 26, kMetaDataValid = 1u << 25,
+                   kMetaNeedsCsum = 1u << 24, kMetaEcn = 1u << 23;
+
+// Summarises the header into a metadata word and makes the frame's checksums whole for the
+// stack, which on an offload link does not check TCP checksums (InterfaceConfig
+// checksumOffload): a partial TCP checksum (the kernel's own segments) is trusted as the
+// kernel vouches; a partial one of another protocol is completed here; a TCP frame that
+// came with neither NEEDS_CSUM nor DATA_VALID (forwarded from elsewhere) is checked here.
+// Returns false when that check fails: the frame is dropped and counted.
+bool RxVnet(Reader* r, const struct virtio_net_hdr& h, uint8_t* f, uint32_t len, uint32_t* meta) {
+  uint32_t m = kMetaVnet | h.gso_size | (static_cast<uint32_t>(h.gso_type & 0x7f) << 16);
+  if (h.gso_type & VIRTIO_NET_HDR_GSO_ECN) m |= kMetaEcn;
+  if (h.gso_type != VIRTIO_NET_HDR_GSO_NONE) r->gsoFrames.fetch_add(1, std::memory_order_relaxed);
+  if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+    m |= kMetaNeedsCsum | kMetaCsumOk;
+    L4At a;
+    bool tcp = FindL4(f, len, r->l2, &a) && a.proto == 6;
+    uint32_t start = h.csum_start, at = h.csum_start + h.csum_offset;
+    if (!tcp && at + 2 <= len && start < len) {
+      uint32_t end = a.end > start && a.end <= len ? a.end : len;
+      uint16_t c = static_cast<uint16_t>(~CsumFold(CsumAdd(f + start, end - start, 0)));
+      if (c == 0 && a.proto == 17) c = 0xffff;  // RFC 768: 0 means "no checksum"
+      memcpy(f + at, &c, 2);
+    }
+  } else if (h.flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+    m |= kMetaDataValid | kMetaCsumOk;
+  } else {
+    L4At a;
+    if (FindL4(f, len, r->l2, &a) && a.proto == 6) {
+      uint64_t sum = CsumAdd(f + a.l4, a.end - a.l4, PseudoSum(f, a, a.end - a.l4));
+      if (CsumFold(sum) != 0xffff) {
+        r->csumBad.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+      m |= kMetaCsumOk;
+    }
+  }
+  *meta = m;
+  return true;
+}
 
 // The reader blocks in read(2) for the first frame of a batch (measured: a blocking read
 // loop beats poll(2) + non-blocking reads by 1.5-3x here, because poll adds a syscall and a
@@ -472,18 +717,33 @@ bool ReadBatch(Reader* r, bool block, bool* fatal, uint32_t* got = nullptr) {
     uint8_t* into = dst != nullptr ? dst : r->scratch.data();
     size_t cap = dst != nullptr ? maxFrame : r->scratch.size();
     ssize_t n;
+    struct virtio_net_hdr vh;
+    struct iovec iov[2] = {{&vh, r->vnetHdr}, {into, cap}};
+    struct iovec* iv = r->vnetHdr ? iov : iov + 1;
+    int ivn = r->vnetHdr ? 2 : 1;
     if (blocking) {
       if (r->pump.stop.load(std::memory_order_acquire)) n = -1, errno = EINTR;
-      else n = read(r->fd, into, cap);
+      else n = readv(r->fd, iv, ivn);
     } else if (block) {
-      struct iovec iov = {into, cap};
-      n = preadv2(r->fd, &iov, 1, -1, RWF_NOWAIT);
+      n = preadv2(r->fd, iv, ivn, -1, RWF_NOWAIT);
     } else {
-      n = read(r->fd, into, cap);  // loop mode: the fd is O_NONBLOCK
+      n = readv(r->fd, iv, ivn);  // loop mode: the fd is O_NONBLOCK
+    }
+    if (n > 0 && r->vnetHdr) {
+      n -= r->vnetHdr;
+      if (n <= 0) {  // a header and no frame: cannot happen; skip it
+        if (dst != nullptr) p.w = saved;
+        continue;
+      }
     }
     if (n > 0) {
+      uint32_t meta = 0;
+      if (dst != nullptr && r->vnetHdr && !RxVnet(r, vh, dst, static_cast<uint32_t>(n), &meta)) {
+        p.w = saved;  // bad checksum: counted in csumBad; undo a wrap marker
+        continue;
+      }
       if (dst != nullptr) {
-        fr_commit(&p, static_cast<uint32_t>(n));
+        fr_commit_meta(&p, static_cast<uint32_t>(n), meta);
         nFrames++;
         nBytes += static_cast<uint64_t>(n);
       } else {
@@ -592,6 +852,16 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
   p->sabRef = Napi::Persistent(info[1]);
   fr_producer_init(&p->prod, &p->ring);
   p->loopMode = info[3].ToBoolean();
+  if (!p->loopMode) {
+    if (info[4].IsNumber()) r->coalesceNs = static_cast<int64_t>(info[4].As<Napi::Number>().DoubleValue() * 1000);
+    if (info[5].IsNumber()) r->busyNs = static_cast<int64_t>(info[5].As<Napi::Number>().DoubleValue() * 1000);
+  }
+  if (info.Length() > 6 && info[6].IsNumber()) r->vnetHdr = info[6].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 7 && info[7].IsNumber()) r->l2 = info[7].As<Napi::Number>().Uint32Value();
+  if (r->vnetHdr != 0 && r->vnetHdr != sizeof(struct virtio_net_hdr)) {
+    delete r;
+    throw Napi::RangeError::New(env, "readerStart: vnetHdr must be 0 or 10");
+  }
   if (p->loopMode) {
     try {
       PumpStartLoop(p, env, fd, info[2].As<Napi::Function>(), "tap-io-reader", "the TAP fd");
@@ -600,8 +870,6 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
       throw;
     }
   } else {
-    if (info[4].IsNumber()) r->coalesceNs = static_cast<int64_t>(info[4].As<Napi::Number>().DoubleValue() * 1000);
-    if (info[5].IsNumber()) r->busyNs = static_cast<int64_t>(info[5].As<Napi::Number>().DoubleValue() * 1000);
     PumpStartThread(p, env, info[2].As<Napi::Function>(), "tap-io-reader");
   }
   auto ext = Napi::External<Reader>::New(env, r, [](Napi::Env, Reader* rr) {
@@ -631,6 +899,8 @@ Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
   o.Set("wakeups", static_cast<double>(p.wakeups.load()));
   o.Set("batches", static_cast<double>(p.batches.load()));
   o.Set("deferredWakes", static_cast<double>(r->deferred.load()));
+  o.Set("csumBad", static_cast<double>(r->csumBad.load()));
+  o.Set("gsoFrames", static_cast<double>(r->gsoFrames.load()));
   o.Set("lastErrno", p.lastErrno.load());
   return o;
 }
@@ -1161,6 +1431,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("writeBatch", Napi::Function::New(env, WriteBatch));
+  exports.Set("setOffload", Napi::Function::New(env, SetOffload));
   exports.Set("readerStart", Napi::Function::New(env, ReaderStart));
   exports.Set("readerStop", Napi::Function::New(env, ReaderStop));
   exports.Set("readerStats", Napi::Function::New(env, ReaderStats));

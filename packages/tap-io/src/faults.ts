@@ -276,6 +276,7 @@ export function withFaults(link: Link, options: FaultOptions): FaultyLink {
     if (v !== undefined && !(v >= 0 && v <= 1))
       throw new RangeError(`withFaults: ${k} must be in [0, 1], got ${v}`);
   }
+  link.disableOffloads?.();
   if ((options.corrupt ?? 0) > 0 && link.checksumOffload === true) {
     throw new LinkError(
       `withFaults: link ${link.name} offloads TCP checksums, so corrupted frames would be delivered; corrupt must be 0`,

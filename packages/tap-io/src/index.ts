@@ -28,7 +28,17 @@ export { tapAvailable } from './native.js';
 export { sdNotify } from './notify.js';
 export { type PcapOptions, PcapWriter, withPcap } from './pcap.js';
 export { IpPipe, type IpPipeEnd } from './ip-pipe.js';
-export { openTap, openTun, TapLink, type TapOptions, type TunOptions } from './tap.js';
+export {
+  GSO_MAX_SIZE,
+  openTap,
+  openTun,
+  TapLink,
+  type TapOptions,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  type TunOptions,
+} from './tap.js';
 export { type TraceSink, withTracer } from './tracer.js';
 export {
   openVxlan,

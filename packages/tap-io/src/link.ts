@@ -30,8 +30,17 @@ export interface Link {
    * not check them, as Linux does on `lo` and `veth`. Absent means false.
    */
   readonly checksumOffload?: boolean;
-  /** Copies or writes the frame before returning; false = dropped (and counted). */
-  send(frame: Uint8Array): boolean;
+  /**
+   * The largest IP packet send() takes as a TCP super-frame (send's gsoSize > 0), which
+   * the link or the kernel behind it cuts into gsoSize-byte segments (TAP with `offload`).
+   * Absent or 0: frames must fit the MTU.
+   */
+  readonly gsoMaxSize?: number;
+  /**
+   * Copies or writes the frame before returning; false = dropped (and counted). gsoSize:
+   * see gsoMaxSize.
+   */
+  send(frame: Uint8Array, gsoSize?: number): boolean;
   /** Sends many frames; returns how many were accepted. */
   sendBatch?(frames: readonly Uint8Array[]): number;
   /** Received frames, in batches; the views are valid only during the call. */
@@ -45,6 +54,11 @@ export interface Link {
   attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
   stats(): LinkStats;
   close(): Promise<void>;
+  /**
+   * Optional: from now on carry wire-format frames only, no super-frames and no
+   * checksums left to offload (pcap and fault wrappers call it on the link they wrap).
+   */
+  disableOffloads?(): void;
 }
 
 const BRAND = Symbol.for('@tapstack/tap-io/LinkError');

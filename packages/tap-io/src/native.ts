@@ -17,9 +17,20 @@ export interface NativeTap {
     up: boolean,
     nonBlocking: boolean,
     tun?: boolean,
-  ): { fd: number; name: string; mac: Uint8Array; mtu: number };
+    offload?: boolean,
+  ): { fd: number; name: string; mac: Uint8Array; mtu: number; vnetHdr?: number; offloads?: number };
   close(fd: number): number;
-  writeBatch(fd: number, buf: Uint8Array, lengths: Uint32Array, count: number, out?: Float64Array): number;
+  writeBatch(
+    fd: number,
+    buf: Uint8Array,
+    lengths: Uint32Array,
+    count: number,
+    out?: Float64Array,
+    vnetMode?: number,
+    gso?: Uint16Array,
+  ): number;
+  /** TUNSETOFFLOAD: 0, or -errno. */
+  setOffload(fd: number, flags: number): number;
   readerStart(
     fd: number,
     ring: Int32Array,
@@ -27,6 +38,8 @@ export interface NativeTap {
     loopMode: boolean,
     coalesceUs?: number,
     busyUs?: number,
+    vnetHdr?: number,
+    l2?: number,
   ): unknown;
   readerStop(handle: unknown): void;
   readerStats(handle: unknown): {
@@ -38,6 +51,8 @@ export interface NativeTap {
     batches: number;
     deferredWakes: number;
     lastErrno: number;
+    csumBad?: number;
+    gsoFrames?: number;
   };
   readerRef(handle: unknown, ref: boolean): void;
   blastStart(ifname: string, frame: Uint8Array): unknown;

@@ -48,9 +48,31 @@ export interface TapOptions {
    * the held-wake path runs whatever the machine's load.)
    */
   rxCoalesceBusyUs?: number;
+  /**
+   * Kernel offloads through a virtio-net header (IFF_VNET_HDR, TUNSETOFFLOAD): the kernel
+   * hands over TCP super-frames of up to 64 KiB (TSO4/TSO6) with checksums it vouches for,
+   * and takes super-frames and partial checksums from us, cutting and finishing them
+   * itself. The link then has `checksumOffload` (TCP checksums are finished by the addon
+   * and the kernel) and `gsoMaxSize`. Falls back to fewer offloads, or none, when the
+   * kernel or device refuses them (see `offloads`). Default false.
+   */
+  offload?: boolean;
 }
 
+/** TUNSETOFFLOAD bits (linux/if_tun.h). */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+/** The largest IP packet a super-frame carries (IPv4 total length is 16 bits). */
+export const GSO_MAX_SIZE = 65535;
+// writeBatch vnetMode bits (native/tap.cc).
+const VNET_ON = 1;
+const VNET_ETHERNET = 2;
+const VNET_TCP_CSUM = 4;
+
 const MAX_FRAME = 65535;
+/** With offload, a super-frame is an IP packet of up to 64 KiB plus the Ethernet header. */
+const MAX_GSO_FRAME = GSO_MAX_SIZE + 14;
 
 /** A TUN device: IP packets (IFF_TUN | IFF_NO_PI), no MAC. */
 export type TunOptions = Omit<TapOptions, 'mac' | 'deviceMac'>;
@@ -81,6 +103,14 @@ export class TapLink implements Link {
   readonly fd: number;
   /** 'ip' for a TUN device (openTun): reads and writes are bare IP packets. */
   readonly medium: 'ethernet' | 'ip';
+  /**
+   * Bytes of virtio-net header on every read and write: 10 when opened with `offload` and
+   * the kernel took IFF_VNET_HDR, else 0.
+   */
+  readonly vnetHdr: number;
+  /** TUN_F_* offloads the kernel hands us now (0 without `offload`, or after disableOffloads()). */
+  offloads: number;
+  private txOffload: boolean;
   private readonly native: NativeTap;
   private readonly ringBytes: number;
   private reader: unknown;
@@ -93,6 +123,8 @@ export class TapLink implements Link {
   // tx staging: frames back to back + their lengths, flushed with one native call.
   private stage = new Uint8Array(256 * 1024);
   private lengths: Uint32Array;
+  private gso: Uint16Array;
+  private stagedGso = 0;
   private staged = 0;
   private stagedBytes = 0;
   private flushQueued = false;
@@ -115,6 +147,7 @@ export class TapLink implements Link {
         opts.up ?? true,
         false, // blocking: the reader thread blocks in read(2); TAP writes never block
         tun,
+        opts.offload === true,
       );
     } catch (e) {
       wrapError(e, opts.name);
@@ -124,6 +157,9 @@ export class TapLink implements Link {
     this.deviceMac = Uint8Array.from(info.mac);
     this.mac = tun ? new Uint8Array(6) : opts.mac === undefined ? randomMac() : toMac(opts.mac);
     this.mtu = info.mtu;
+    this.vnetHdr = info.vnetHdr ?? 0;
+    this.offloads = this.vnetHdr ? (info.offloads ?? 0) : 0;
+    this.txOffload = this.vnetHdr > 0;
     this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
     this.txBatch = opts.txBatch ?? 256;
     this.rxMode = opts.rxMode ?? 'thread';
@@ -140,6 +176,39 @@ export class TapLink implements Link {
     }
     this.rxCoalesceBusyUs = busy;
     this.lengths = new Uint32Array(Math.max(this.txBatch, 1024));
+    this.gso = new Uint16Array(this.lengths.length);
+  }
+
+  /**
+   * True while TCP checksums are finished outside the stack: sent frames' TCP checksums
+   * are filled in by the addon as partial (the kernel completes them), received frames'
+   * are vouched for by the kernel or checked by the reader thread. Stacks then neither
+   * fill nor check them (Link.checksumOffload).
+   */
+  get checksumOffload(): boolean {
+    return this.txOffload;
+  }
+
+  /**
+   * The largest IP packet send() takes as a TCP super-frame (with a gsoSize) for the
+   * kernel to cut into segments; 0 when the link does not do it.
+   */
+  get gsoMaxSize(): number {
+    return this.txOffload ? GSO_MAX_SIZE : 0;
+  }
+
+  /**
+   * Makes the link carry wire-format frames only (pcap and fault wrappers call this): the
+   * kernel segments and checksums what it hands over (TUNSETOFFLOAD 0), and sent frames
+   * go out as given. Stacks attached afterwards see checksumOffload false, gsoMaxSize 0.
+   */
+  disableOffloads(): void {
+    if (!this.vnetHdr || this.closed) return;
+    if (this.offloads !== 0) {
+      const rc = this.native.setOffload(this.fd, 0);
+      if (rc === 0) this.offloads = 0;
+    }
+    this.txOffload = false;
   }
 
   /** Opens (creating if needed) the TAP device. Throws LinkError: ENOTSUP, ENOENT, EPERM, EBUSY. */
@@ -157,8 +226,13 @@ export class TapLink implements Link {
     return this.medium === 'ip' ? 20 : 14;
   }
 
-  send(frame: Uint8Array): boolean {
-    if (this.closed || frame.length < this.minFrame() || frame.length > MAX_FRAME) {
+  /**
+   * Queues a frame. gsoSize (with gsoMaxSize > 0): the frame is a TCP super-frame whose
+   * payload the kernel cuts into segments of gsoSize bytes.
+   */
+  send(frame: Uint8Array, gsoSize = 0): boolean {
+    const max = this.txOffload ? MAX_GSO_FRAME : MAX_FRAME;
+    if (this.closed || frame.length < this.minFrame() || frame.length > max) {
       this.s.txDropped++;
       return false;
     }
@@ -166,6 +240,10 @@ export class TapLink implements Link {
       this.flush();
     if (frame.length > this.stage.length) this.stage = new Uint8Array(frame.length * 2);
     this.stage.set(frame, this.stagedBytes);
+    if (gsoSize > 0 && this.txOffload) {
+      this.gso[this.staged] = gsoSize;
+      this.stagedGso++;
+    } else this.gso[this.staged] = 0;
     this.lengths[this.staged++] = frame.length;
     this.stagedBytes += frame.length;
     if (this.staged >= this.txBatch) this.flush();
@@ -187,6 +265,7 @@ export class TapLink implements Link {
       if (this.staged >= this.lengths.length || this.stagedBytes + f.length > this.stage.length) this.flush();
       if (f.length > this.stage.length) this.stage = new Uint8Array(f.length * 2);
       this.stage.set(f, this.stagedBytes);
+      this.gso[this.staged] = 0;
       this.lengths[this.staged++] = f.length;
       this.stagedBytes += f.length;
       n++;
@@ -203,7 +282,16 @@ export class TapLink implements Link {
     const bytes = this.stagedBytes;
     this.staged = 0;
     this.stagedBytes = 0;
-    const written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout);
+    let written: number;
+    if (this.vnetHdr) {
+      const mode =
+        VNET_ON | (this.medium === 'ethernet' ? VNET_ETHERNET : 0) | (this.txOffload ? VNET_TCP_CSUM : 0);
+      const gso = this.stagedGso > 0 ? this.gso : undefined;
+      this.stagedGso = 0;
+      written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout, mode, gso);
+    } else {
+      written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout);
+    }
     this.s.txCalls++;
     this.s.txFrames += written;
     if (written === count) this.s.txBytes += bytes;
@@ -237,6 +325,11 @@ export class TapLink implements Link {
     if (ring.maxFrameSize < this.mtu + 18) {
       throw new LinkError(`TAP ${this.name}: ring maxFrameSize ${ring.maxFrameSize} < mtu + 18`, 'EINVAL');
     }
+    if (ring.maxFrameSize < MAX_FRAME && (this.offloads & (TUN_F_TSO4 | TUN_F_TSO6)) !== 0) {
+      // Super-frames would not fit: keep the checksum offload, let the kernel segment.
+      const keep = this.offloads & TUN_F_CSUM;
+      if (this.native.setOffload(this.fd, keep) === 0) this.offloads = keep;
+    }
     this.start(ring, onReadable);
   }
 
@@ -255,6 +348,8 @@ export class TapLink implements Link {
       this.rxMode === 'loop',
       this.rxCoalesceUs,
       this.rxCoalesceBusyUs,
+      this.vnetHdr,
+      this.medium === 'ethernet' ? 14 : 0,
     );
   }
 
@@ -297,6 +392,10 @@ export class TapLink implements Link {
       s.rxErrors = r.readErrors;
       s.rxBatches = r.batches;
       s.rxDeferredWakes = r.deferredWakes;
+      if (this.vnetHdr) {
+        s.rxCsumErrors = r.csumBad ?? 0;
+        s.rxGsoFrames = r.gsoFrames ?? 0;
+      }
     }
     return s;
   }

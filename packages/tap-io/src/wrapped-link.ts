@@ -15,7 +15,18 @@ export abstract class WrappedLink implements Link {
   private listening = false;
 
   constructor(inner: Link) {
+    // A wrapper sees frames as they are on the wire: no super-frames, whole checksums.
+    inner.disableOffloads?.();
     this.inner = inner;
+  }
+
+  /** Wrappers pass frames one at a time as they are on the wire: never a super-frame. */
+  get gsoMaxSize(): number {
+    return 0;
+  }
+
+  disableOffloads(): void {
+    this.inner.disableOffloads?.();
   }
 
   get name(): string {

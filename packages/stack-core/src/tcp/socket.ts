@@ -790,7 +790,9 @@ export class TcpSocket {
 
   private receiveData(seq: number, data: Uint8Array, off: number, len: number, now: number): void {
     const ring = this.recvRing;
-    if (len > this.rcvMss) this.rcvMss = Math.min(len, 65535);
+    // The estimate of the peer's segment size (RFC 9293 §3.8.6.2.2, RFC 5681 §4.2 "full-sized"):
+    // a segment longer than our MSS is a GSO/GRO super-segment of many, not one big one.
+    if (len > this.rcvMss && len <= this.ourMss()) this.rcvMss = len;
     if (seq === this.rcvNxt) {
       ring.writeAt(ring.length, data, off, len);
       ring.commit(len);
