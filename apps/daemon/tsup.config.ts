@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // main: what bin/tapstackd.mjs runs when the package is installed from its tarball.
+  entry: ['src/index.ts', 'src/main.ts'],
   format: ['esm'],
   dts: false,
   sourcemap: true,
