@@ -48,19 +48,20 @@ describe('README: use it from your own project', () => {
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('builds, packs, installs the tarballs outside the workspace, runs hello.mjs and tapstackd', () => {
+      // Only the README's own /tmp/ paths move into the test's dir (the clone itself may
+      // live under /tmp: CI clones there).
+      const block = (name: string) => taggedBlock(name).replaceAll('/tmp/', `${dir}/`);
       const script = [
         'set -eu',
         `cd ${repo}`,
-        taggedBlock('own-project-install'),
+        block('own-project-install'),
         `cp ${join(repo, 'examples/hello.mjs')} hello.mjs`,
         // Stop the daemon (by PID) if the walkthrough failed before its own kill.
         'trap \'for p in $(jobs -p); do kill "$p" 2>/dev/null || true; done\' EXIT',
-        taggedBlock('own-project-run'),
+        block('own-project-run'),
         'echo "--- tapstackd resolved to $(command -v tapstackd)"',
         'echo "--- hello.mjs runs from $PWD"',
-      ]
-        .join('\n')
-        .replaceAll('/tmp/', `${dir}/`);
+      ].join('\n');
       let out = '';
       let code = 0;
       try {
