@@ -115,6 +115,18 @@ export function buildProgram(): Command {
   opt('--serve-udp-echo <port>', 'built-in UDP echo service on a virtual port (services.udpEcho)', 'off');
   opt('--serve-http <port>', 'built-in HTTP page on a virtual port (services.http)', 'off');
   opt(
+    '--websocket <[host:]port>',
+    'WebSocket link for browsers, each client a port on the ws0 segment; loopback by default (websocket.listen)',
+    'off',
+  );
+  opt('--websocket-token <token>', 'WebSocket clients must give ?token=<token> (websocket.token)', 'none');
+  opt(
+    '--websocket-address <cidr>',
+    "the stack's address on the WebSocket segment, repeatable (websocket.addresses)",
+    '198.51.100.1/24, 2001:db8:77::1/64',
+  );
+  opt('--websocket-mtu <bytes>', 'IP MTU of the WebSocket segment (websocket.mtu)', '1500');
+  opt(
     '--metrics <unix:path|[host:]port>',
     'Prometheus metrics endpoint, loopback only (metrics.listen)',
     'off',
@@ -152,6 +164,7 @@ export function buildProgram(): Command {
     '--reverse',
     '--forward-udp',
     '--reverse-udp',
+    '--websocket-address',
   ]) {
     const o = p.options.find((x) => x.long === name)!;
     o.argParser(collect);
@@ -257,6 +270,14 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('serveDiscard')) obj(raw, 'services').discard = num(String(opts.serveDiscard));
   if (has('serveHttp')) obj(raw, 'services').http = num(String(opts.serveHttp));
   if (has('serveUdpEcho')) obj(raw, 'services').udpEcho = num(String(opts.serveUdpEcho));
+  if (has('websocket')) {
+    const w = obj(raw, 'websocket');
+    w.enabled = true;
+    w.listen = opts.websocket;
+  }
+  if (has('websocketToken')) obj(raw, 'websocket').token = opts.websocketToken;
+  if (has('websocketAddress')) obj(raw, 'websocket').addresses = opts.websocketAddress;
+  if (has('websocketMtu')) obj(raw, 'websocket').mtu = num(String(opts.websocketMtu));
   if (has('metrics')) obj(raw, 'metrics').listen = opts.metrics;
   if (has('pcap')) raw.pcap = opts.pcap;
   if (has('readyFile')) raw.readyFile = opts.readyFile;

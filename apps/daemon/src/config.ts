@@ -345,6 +345,40 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * WebSocket link (@tapstack/ws-link): browsers and Node clients join an Ethernet
+     * segment of this stack over WebSocket; each connection is a port on the segment's
+     * switch and gets one address per prefix of `addresses` (the stack's own there).
+     */
+    websocket: z
+      .object({
+        enabled: z.boolean().default(false),
+        /** host:port (or a port on 127.0.0.1). Loopback by default; anything else is warned about. */
+        listen: hostPort('127.0.0.1', 'the WebSocket listen address').default({
+          host: '127.0.0.1',
+          port: 8765,
+        }),
+        /** Clients must give this as ?token= in the URL (compared in constant time). */
+        token: z.string().min(8).optional(),
+        /** Allowed Origin headers of browser clients ("http://127.0.0.1:8080"); absent = any. */
+        origins: z.array(z.string().min(1)).optional(),
+        /** The stack's interface on the segment (its name in stats and metrics). */
+        name: linkName.default('ws0'),
+        /** The stack's addresses on the segment; clients get free hosts of the same prefixes. */
+        addresses: z.array(cidr).min(1).default(['198.51.100.1/24', '2001:db8:77::1/64']),
+        mtu: mtu.default(1500),
+        /** Connections at once. */
+        maxClients: z.number().int().min(1).max(4096).default(64),
+        /** Per-connection receive limits (0 = unlimited); frames over them are dropped and counted. */
+        rateBytesPerSecond: z
+          .number()
+          .int()
+          .min(0)
+          .default(256 * 1024 * 1024),
+        rateFramesPerSecond: z.number().int().min(0).default(200_000),
+      })
+      .strict()
+      .prefault({}),
     metrics: z
       .object({
         /** "unix:<path>" or a loopback host:port; absent = no metrics endpoint. */
@@ -389,6 +423,12 @@ export const configSchema = z
         message: 'pcap cannot capture links opened on a worker (ioThread, stackThread)',
       });
     }
+    if (c.stackThread && c.websocket.enabled)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['websocket', 'enabled'],
+        message: 'the WebSocket link needs the stack on the main thread (no stackThread)',
+      });
     if (c.stackThread) {
       c.links.forEach((l, i) => {
         if (l.type === 'memory' || l.type === 'wireguard')

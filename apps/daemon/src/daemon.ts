@@ -8,7 +8,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
-import { type DaemonConfig, isLoopback } from './config.js';
+import { type DaemonConfig, isLoopback, type LinkConfig, linkSchema } from './config.js';
 import { encodeKey, formatPrefix, type WireGuardLink } from '@tapstack/wireguard';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import {
@@ -17,7 +17,8 @@ import {
   startUdpHostToVirtual,
   startUdpVirtualToHost,
 } from './udp-forwards.js';
-import { openLink, type OpenedLink } from './links.js';
+import { memorySwitch, openLink, type OpenedLink } from './links.js';
+import { WebSocketLinkServer, type WebSocketLinkServerStats } from '@tapstack/ws-link/server';
 import { createLogger, type Logger, reopenLog } from './log.js';
 import { claimSocketPath, createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { type RunningService, startServices, type VirtualDgram, type VirtualNet } from './services.js';
@@ -46,6 +47,8 @@ export interface DaemonInfo {
   links: { name: string; type: string; mac: string; mtu?: number; udp?: string; addresses: string[] }[];
   forwards: { description: string; listen: string }[];
   services: { name: string; port: number }[];
+  /** The WebSocket link's URL (without the token), when it is on. */
+  websocket?: string;
 }
 
 export interface WireGuardStatus {
@@ -82,6 +85,12 @@ export interface DaemonStatus {
   /** Per UDP forward: flows open, opened, expired, refused (table full), datagrams. */
   udpFlows: Record<string, UdpForwardStats>;
   services: DaemonInfo['services'];
+  /** The WebSocket link: its URL (without the token), counters and clients. */
+  websocket?: {
+    url: string;
+    counters: WebSocketLinkServerStats;
+    clients: { id: number; mac: string; addresses: string[]; remote: string }[];
+  };
   stack: Record<string, number>;
 }
 
@@ -100,6 +109,9 @@ export class Daemon {
   private udpForwards: RunningUdpForward[] = [];
   private services: RunningService[] = [];
   private metricsServer: MetricsServer | undefined;
+  private websocket: WebSocketLinkServer | undefined;
+  /** The in-process switch of the WebSocket segment (its name is unique to this daemon). */
+  private websocketSwitch: string | undefined;
   private stopping: Promise<void> | undefined;
   private draining = false;
   private listenersClosing: Promise<void>[] | undefined;
@@ -157,8 +169,23 @@ export class Daemon {
 
   private async open(): Promise<void> {
     const c = this.config;
-    const multi = c.links.length > 1;
-    for (const lc of c.links) {
+    const multi = c.links.length + (c.websocket.enabled ? 1 : 0) > 1;
+    const linkConfigs: LinkConfig[] = [...c.links];
+    if (c.websocket.enabled) {
+      // The stack's interface on the WebSocket segment: a port on a switch of its own,
+      // where every client connection gets another port.
+      this.websocketSwitch = `websocket:${c.name}:${process.pid}:${++websocketSegments}`;
+      linkConfigs.push(
+        linkSchema.parse({
+          type: 'memory',
+          name: c.websocket.name,
+          switch: this.websocketSwitch,
+          addresses: c.websocket.addresses,
+          mtu: c.websocket.mtu,
+        }),
+      );
+    }
+    for (const lc of linkConfigs) {
       let pcap = c.pcap;
       if (pcap && multi && !pcap.includes('%l')) pcap = pcap.replace(/(\.pcap)?$/, '.%l$1');
       const opened = await openLink(c.name, lc, pcap, c.stackThread);
@@ -276,6 +303,34 @@ export class Daemon {
       sessions: this.sessions,
     });
     for (const s of this.services) this.log.info({ service: s.name, port: s.port }, 'service listening');
+    if (c.websocket.enabled) {
+      const w = c.websocket;
+      if (!isLoopback(w.listen.host))
+        this.log.warn(
+          { listen: w.listen.host },
+          w.token
+            ? 'the WebSocket link listens beyond loopback: its frames and token travel unencrypted (ws://)'
+            : 'the WebSocket link listens beyond loopback without a token: anyone who reaches it joins the network',
+        );
+      const sw = memorySwitch(this.websocketSwitch!);
+      this.websocket = await WebSocketLinkServer.listen({
+        host: w.listen.host,
+        port: w.listen.port,
+        createPort: (o) => sw.createPort(o),
+        addresses: w.addresses,
+        mtu: w.mtu,
+        maxClients: w.maxClients,
+        rateBytesPerSecond: w.rateBytesPerSecond,
+        rateFramesPerSecond: w.rateFramesPerSecond,
+        ...(w.token !== undefined ? { token: w.token } : {}),
+        ...(w.origins ? { origins: w.origins } : {}),
+        log: (level, msg, fields) => this.log[level](fields, msg),
+      });
+      this.log.info(
+        { listen: this.websocketUrl(), link: w.name, token: w.token !== undefined },
+        'WebSocket link listening',
+      );
+    }
     if (c.metrics.listen) {
       this.metricsServer = await serveMetrics(
         this.registry,
@@ -352,6 +407,11 @@ export class Daemon {
     return this.links.flatMap((l) => (l.pcap ? [l.pcap] : []));
   }
 
+  /** The WebSocket link's URL, without the token. */
+  private websocketUrl(): string | undefined {
+    return this.websocket?.url().replace(/\?.*$/, '');
+  }
+
   /** Open sessions by kind: bridge and SOCKS5 from their servers, the rest from the table. */
   openSessions(): Record<SessionKind, number> {
     return {
@@ -391,6 +451,7 @@ export class Daemon {
           : `${f.listening.host}:${f.listening.port}`,
       })),
       services: this.services.map((s) => ({ name: s.name, port: s.port })),
+      ...(this.websocket ? { websocket: this.websocketUrl()! } : {}),
     };
   }
 
@@ -430,6 +491,17 @@ export class Daemon {
       forwards: info.forwards,
       udpFlows: Object.fromEntries(this.udpForwards.map((f) => [f.description, f.stats()])),
       services: info.services,
+      ...(this.websocket
+        ? {
+            websocket: {
+              url: this.websocketUrl()!,
+              counters: this.websocket.stats(),
+              clients: this.websocket
+                .clientList()
+                .map((x) => ({ id: x.id, mac: x.mac, addresses: x.addresses, remote: x.remote })),
+            },
+          }
+        : {}),
       stack: pick(stack, [
         'tcp.connections',
         'tcp.handles',
@@ -482,7 +554,9 @@ export class Daemon {
   /** Closes everything at once (connections are reset). */
   private async close(): Promise<void> {
     this.sessions.abortAll();
-    await Promise.all([this.bridge?.close(), this.socks?.close()].map((p) => settle(p)));
+    await Promise.all(
+      [this.bridge?.close(), this.socks?.close(), this.websocket?.close()].map((p) => settle(p)),
+    );
     const closing = this.listenersClosing ?? [
       ...this.forwards.map((f) => f.close()),
       ...this.services.map((s) => s.close()),
@@ -499,6 +573,9 @@ export class Daemon {
     if (this.metricsServer) await settle(this.metricsServer.close());
   }
 }
+
+/** Numbers the WebSocket segments of the daemons in this process. */
+let websocketSegments = 0;
 
 /** Waits for `p` (errors ignored), but never longer than `ms`: a stuck close must not stop the shutdown. */
 function settle(p: Promise<unknown> | undefined, ms = 2000): Promise<void> {

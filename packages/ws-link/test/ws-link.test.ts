@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { createNet } from '@tapstack/socket-bridge';
+import { StackDriver } from '@tapstack/stack-driver';
+import { MemorySwitch } from '@tapstack/tap-io';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { type WebSocketConstructor, WebSocketLink, WebSocketLinkError } from '../src/index.js';
+import { WebSocketLinkServer, type WebSocketLinkServerOptions } from '../src/server.js';
+
+const WS = WebSocket as unknown as WebSocketConstructor;
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function server(opts: Partial<WebSocketLinkServerOptions> = {}) {
+  const sw = new MemorySwitch();
+  const s = await WebSocketLinkServer.listen({
+    createPort: (o) => sw.createPort(o),
+    addresses: ['192.0.2.1/24', '2001:db8:5::1/64'],
+    ...opts,
+  });
+  cleanup.push(() => s.close());
+  return { s, sw };
+}
+
+/** A raw `ws` client that has received the hello. */
+async function raw(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}) {
+  const ws = new WebSocket(url, options);
+  cleanup.push(() => ws.terminate());
+  const hello = await new Promise<{ mac: string }>((resolve, reject) => {
+    ws.once('message', (d) => resolve(JSON.parse(String(d))));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  return { ws, hello };
+}
+
+function closed(ws: WebSocket) {
+  return new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
+}
+
+function refusal(url: string, headers: Record<string, string> = {}) {
+  return new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => reject(new Error('accepted')));
+    ws.once('error', () => {});
+  });
+}
+
+/** An Ethernet frame from `src` (MAC string) of `len` bytes. */
+function frame(src: string, len: number) {
+  const f = new Uint8Array(len);
+  f.fill(0xff, 0, 6);
+  f.set(
+    src.split(':').map((x) => Number.parseInt(x, 16)),
+    6,
+  );
+  f[12] = 0x88;
+  f[13] = 0xb5; // local experimental EtherType
+  return f;
+}
+
+async function until(cond: () => boolean) {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+describe('WebSocket link: a Node stack joins a server stack', () => {
+  it('gets its addresses from the hello and carries TCP both ways over IPv4 and IPv6', async () => {
+    const { s, sw } = await server({ mtu: 9000 });
+    const serverDriver = await StackDriver.create({
+      links: [
+        {
+          link: sw.createPort({ name: 'srv', mac: '02:00:00:00:00:01', mtu: 9000 }),
+          addresses: ['192.0.2.1/24', '2001:db8:5::1/64'],
+        },
+      ],
+    });
+    cleanup.push(() => serverDriver.close());
+    const link = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(link.hello.addresses).toEqual(['192.0.2.2/24', '2001:db8:5::2/64']);
+    expect(link.hello.server).toEqual(['192.0.2.1', '2001:db8:5::1']);
+    expect(link.mtu).toBe(9000);
+    const clientDriver = await StackDriver.create({ links: [{ link, addresses: link.hello.addresses }] });
+    cleanup.push(() => clientDriver.close());
+
+    const srvNet = createNet(serverDriver.sockets);
+    const echo = srvNet.createServer((c) => c.pipe(c));
+    await new Promise<void>((r) => echo.listen({ port: 7 }, () => r()));
+    cleanup.push(() => new Promise((r) => echo.close(() => r(undefined))));
+    const net = createNet(clientDriver.sockets);
+    const payload = new Uint8Array(1 << 20);
+    crypto.getRandomValues(payload.subarray(0, 65536));
+    for (let i = 65536; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    for (const host of ['192.0.2.1', '2001:db8:5::1']) {
+      const sock = net.createConnection({ host, port: 7 });
+      const chunks: Buffer[] = [];
+      sock.on('data', (d: Buffer) => chunks.push(d));
+      sock.end(payload);
+      await new Promise((r) => sock.on('end', r));
+      const got = Buffer.concat(chunks);
+      expect(got.length).toBe(payload.length);
+      expect(createHash('sha256').update(got).digest('hex')).toBe(
+        createHash('sha256').update(payload).digest('hex'),
+      );
+    }
+    expect(s.stats().rxSpoofed).toBe(0);
+    expect(s.clientList()).toHaveLength(1);
+  });
+
+  it('gives each client its own MAC and address, and takes them back when it leaves', async () => {
+    const { s } = await server();
+    const a = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    const b = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(a.hello.addresses[0]).toBe('192.0.2.2/24');
+    expect(b.hello.addresses[0]).toBe('192.0.2.3/24');
+    expect(a.hello.mac).not.toBe(b.hello.mac);
+    await a.close();
+    await until(() => s.stats().clients === 1);
+    const c = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(c.hello.addresses[0]).toBe('192.0.2.2/24');
+    await b.close();
+    await c.close();
+    await until(() => s.stats().clients === 0);
+    expect(s.stats()).toMatchObject({ accepted: 3, closed: 3 });
+  });
+});
+
+describe('WebSocket link server: refusals', () => {
+  it('refuses a missing or wrong token with 401 and counts it', async () => {
+    const { s } = await server({ token: 's3cret' });
+    const base = s.url().replace(/\?.*$/, '');
+    expect(await refusal(base)).toBe(401);
+    expect(await refusal(`${base}?token=s3cre`)).toBe(401);
+    expect(await refusal(`${base}?token=s3cret-and-more`)).toBe(401);
+    expect(s.stats().rejectedAuth).toBe(3);
+    const ok = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(ok.hello.addresses.length).toBe(2);
+    await ok.close();
+  });
+
+  it('a client that is refused gets an error with the close, not a hang', async () => {
+    const { s } = await server({ token: 't' });
+    const err = await WebSocketLink.connect(s.url().replace(/\?.*$/, ''), { WebSocket: WS }).catch((e) => e);
+    expect(WebSocketLinkError.isInstance(err)).toBe(true);
+    expect(err.code).toBe('ECONNREFUSED');
+  });
+
+  it('refuses origins outside the allow-list with 403', async () => {
+    const { s } = await server({ origins: ['http://127.0.0.1:8080'] });
+    expect(await refusal(s.url(), { origin: 'http://evil.example' })).toBe(403);
+    expect(await refusal(s.url())).toBe(403);
+    expect(s.stats().rejectedOrigin).toBe(2);
+    const { ws } = await raw(s.url(), { headers: { origin: 'http://127.0.0.1:8080' } });
+    ws.close();
+  });
+
+  it('refuses clients over maxClients, and when the address pool is empty, with 503', async () => {
+    const { s } = await server({ maxClients: 1 });
+    await raw(s.url());
+    expect(await refusal(s.url())).toBe(503);
+    const small = await server({ addresses: ['192.0.2.1/30'] }); // hosts .1 (server) and .2
+    await raw(small.s.url());
+    expect(await refusal(small.s.url())).toBe(503);
+    expect(s.stats().rejectedFull).toBe(1);
+    expect(small.s.stats().rejectedFull).toBe(1);
+  });
+
+  it('answers a plain HTTP request with 426 and counts it', async () => {
+    const { s } = await server();
+    const { port } = s.address();
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    expect(res.status).toBe(426);
+    expect(s.stats().rejectedRequest).toBe(1);
+  });
+});
+
+describe('WebSocket link server: bad input', () => {
+  it('counts and drops short, oversize and spoofed frames; the connection stays up', async () => {
+    const { s, sw } = await server({ mtu: 1500 });
+    const seen: number[] = [];
+    const probe = sw.createPort({ name: 'probe', mac: '02:00:00:00:00:09' });
+    probe.onFrames((fs) => {
+      for (const f of fs) seen.push(f.length);
+    });
+    cleanup.push(() => probe.close());
+    const { ws, hello } = await raw(s.url());
+    ws.send(new Uint8Array(13));
+    ws.send(frame(hello.mac, 1500 + 19));
+    ws.send(frame('02:66:66:66:66:66', 100));
+    ws.send(frame(hello.mac, 1500 + 18)); // the largest allowed
+    ws.send(frame(hello.mac, 60));
+    await until(() => seen.length === 2);
+    expect(seen).toEqual([1518, 60]);
+    expect(s.stats()).toMatchObject({ rxMalformed: 1, rxOversize: 1, rxSpoofed: 1, rxFrames: 2 });
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('closes with 1003 on a text message and with 1009 on a message over maxPayload', async () => {
+    const { s } = await server();
+    const a = await raw(s.url());
+    const ca = closed(a.ws);
+    a.ws.send('hello?');
+    expect((await ca).code).toBe(1003);
+    const b = await raw(s.url());
+    const cb = closed(b.ws);
+    b.ws.send(new Uint8Array(64 * 1024));
+    expect((await cb).code).toBe(1009);
+    await until(() => s.stats().clients === 0);
+    expect(s.stats()).toMatchObject({ closedProtocol: 1, closedTooBig: 1, closed: 2 });
+  });
+
+  it('drops frames over the rate (token bucket on an injected clock)', async () => {
+    let t = 0;
+    const { s } = await server({ rateBytesPerSecond: 10_000, burstSeconds: 0.1, now: () => t });
+    const { ws, hello } = await raw(s.url());
+    for (let i = 0; i < 20; i++) ws.send(frame(hello.mac, 100)); // 1000 bytes of burst: 10 pass
+    await until(() => s.stats().rxFrames + s.stats().rxRateLimited === 20);
+    expect(s.stats()).toMatchObject({ rxFrames: 10, rxRateLimited: 10 });
+    t += 50; // 500 bytes more
+    for (let i = 0; i < 10; i++) ws.send(frame(hello.mac, 100));
+    await until(() => s.stats().rxFrames + s.stats().rxRateLimited === 30);
+    expect(s.stats()).toMatchObject({ rxFrames: 15, rxRateLimited: 15 });
+  });
+
+  it('drops a client that stops answering pings (4008) and frees its port', async () => {
+    const { s } = await server({ heartbeatMs: 50 });
+    const { ws } = await raw(s.url(), { autoPong: false });
+    const c = await closed(ws);
+    expect(c.code).toBe(4008);
+    await until(() => s.stats().clients === 0);
+    expect(s.stats().closedTimeout).toBe(1);
+  });
+});
+
+describe('WebSocket link: disconnects', () => {
+  it('the client hears the server shut down (1001) and later sends are dropped, not thrown', async () => {
+    const { s } = await server();
+    const link = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    const gone = new Promise<number>((r) => link.onClose((code) => r(code)));
+    await s.close();
+    expect(await gone).toBe(1001);
+    expect(link.send(frame(link.hello.mac, 60))).toBe(false);
+    expect(link.stats().txDropped).toBe(1);
+  });
+
+  it('a client that vanishes without a close frame frees its port and address', async () => {
+    const { s, sw } = await server();
+    const { ws } = await raw(s.url());
+    expect(sw.portCount).toBe(1);
+    ws.terminate();
+    await until(() => s.stats().clients === 0);
+    expect(sw.portCount).toBe(0);
+  });
+
+  it('connect fails with ETIMEDOUT when no hello comes, and ECONNREFUSED when nothing listens', async () => {
+    const { createServer } = await import('node:http');
+    const { WebSocketServer } = await import('ws');
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http }); // accepts, never says hello
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise((r) => http.close(() => r(undefined))));
+    cleanup.push(() => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    });
+    const port = (http.address() as { port: number }).port;
+    const e1 = await WebSocketLink.connect(`ws://127.0.0.1:${port}/`, {
+      WebSocket: WS,
+      connectTimeoutMs: 100,
+    }).catch((e) => e);
+    expect(e1.code).toBe('ETIMEDOUT');
+    http.closeAllConnections();
+    await new Promise((r) => http.close(r));
+    const e2 = await WebSocketLink.connect(`ws://127.0.0.1:${port}/`, { WebSocket: WS }).catch((e) => e);
+    expect(e2.code).toBe('ECONNREFUSED');
+  });
+
+  it('a bad hello is refused with EPROTO', async () => {
+    const { createServer } = await import('node:http');
+    const { WebSocketServer } = await import('ws');
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    wss.on('connection', (ws) => ws.send(JSON.stringify({ type: 'hello', version: 99 })));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      http.closeAllConnections();
+      return new Promise((r) => http.close(() => r(undefined)));
+    });
+    const port = (http.address() as { port: number }).port;
+    const e = await WebSocketLink.connect(`ws://127.0.0.1:${port}/`, { WebSocket: WS }).catch((x) => x);
+    expect(e.code).toBe('EPROTO');
+    expect(e.message).toMatch(/version 99/);
+  });
+});
