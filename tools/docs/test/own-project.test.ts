@@ -83,6 +83,19 @@ describe('README: use it from your own project', () => {
       // Outside the workspace, from the installed daemon package (its dist/, not the clone's src/).
       expect(out).toContain(`--- tapstackd resolved to ${dir}/my-app/node_modules/.bin/tapstackd`);
       expect(out).toContain(`--- hello.mjs runs from ${dir}/my-app`);
+      // The installed packages' own .d.ts type the program (checkJs, strict, node16-style
+      // resolution through their exports maps), with this repo's TypeScript and Node types.
+      const tsc = spawnSync(
+        process.execPath,
+        [
+          join(repo, 'node_modules/typescript/bin/tsc'),
+          ...['--noEmit', '--allowJs', '--checkJs', '--strict', '--skipLibCheck'],
+          ...['--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'],
+          ...['--typeRoots', join(repo, 'node_modules/@types'), '--types', 'node', 'hello.mjs'],
+        ],
+        { cwd: join(dir, 'my-app'), encoding: 'utf8' },
+      );
+      expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
       expect(
         readFileSync(join(dir, 'my-app/node_modules/@tapstack/daemon/package.json'), 'utf8'),
       ).not.toContain('workspace:');
