@@ -47,7 +47,7 @@ describe('ARCHITECTURE.md package table', () => {
       const bad: string[] = [];
       for (const file of sourceFiles(join(repo, pkg, 'src'))) {
         const text = readFileSync(file, 'utf8');
-        for (const m of text.matchAll(/(?:from|import\(?)\s*['"]@tapstack\/([a-z-]+)['"]/g)) {
+        for (const m of text.matchAll(/(?:from|import\(?)\s*['"]@tapstack\/([a-z-]+)(?:\/[^'"]*)?['"]/g)) {
           if (!allowed.has(m[1]!)) bad.push(`${file.slice(repo.length + 1)}: @tapstack/${m[1]}`);
         }
       }
