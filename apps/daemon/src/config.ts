@@ -6,16 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { defaultBridgePath } from '@tapstack/socket-bridge';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-/** Default path of the bridge socket: per user, in the temp dir. */
-export function defaultBridgePath(): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return join(process.env.XDG_RUNTIME_DIR ?? tmpdir(), `tapstackd-${uid}.sock`);
-}
+/**
+ * Default path of the bridge socket: `bridge.sock` in a directory only the daemon's user
+ * owns (`$XDG_RUNTIME_DIR/tapstack/`, `/run/tapstack/` for root), created 0700 at start.
+ */
+export { defaultBridgePath };
 
 const port = z.number().int().min(0).max(65535);
 
@@ -304,7 +303,10 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(true),
         /** AF_UNIX socket path for the bridge. */
-        path: z.string().min(1).default(defaultBridgePath()),
+        path: z
+          .string()
+          .min(1)
+          .default(() => defaultBridgePath()),
       })
       .strict()
       .prefault({}),
@@ -315,6 +317,14 @@ export const configSchema = z
         listen: hostPort('127.0.0.1', 'the SOCKS5 listen address')
           .refine((hp) => isLoopback(hp.host), { message: 'SOCKS5 listens on loopback only' })
           .default({ host: '127.0.0.1', port: 1080 }),
+        /**
+         * Open SOCKS5 connections at most (each holds a file descriptor); more are closed
+         * at once and counted. Also kept below the open-file limit with descriptors in
+         * reserve, so a full SOCKS5 front never takes the bridge or metrics down.
+         */
+        maxSessions: z.number().int().min(1).max(1_000_000).default(1024),
+        /** Open SOCKS5 connections from one client address at most. */
+        maxSessionsPerClient: z.number().int().min(1).max(1_000_000).default(256),
       })
       .strict()
       .prefault({}),

@@ -5,8 +5,16 @@
  * to `shutdown.drainTimeoutMs` for the open ones to finish, closes what is left (the
  * clients see a reset, never a hang), then closes the stack and the links.
  */
-import { existsSync, unlinkSync } from 'node:fs';
-import { BridgeServer, createDgram, createNet, Socks5Server } from '@tapstack/socket-bridge';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  BridgeServer,
+  createDgram,
+  createNet,
+  defaultBridgePath,
+  ensurePrivateDir,
+  Socks5Server,
+} from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import { type DaemonConfig, isLoopback, type LinkConfig, linkSchema } from './config.js';
 import { encodeKey, formatPrefix, type WireGuardLink } from '@tapstack/wireguard';
@@ -144,7 +152,15 @@ export class Daemon {
             }
           : undefined,
       socks: () =>
-        this.socks ? { sessions: this.socks.sessions, openHandles: this.socks.openHandles } : undefined,
+        this.socks
+          ? {
+              sessions: this.socks.sessions,
+              openHandles: this.socks.openHandles,
+              refused: this.socks.refused,
+              refusedPerClient: this.socks.refusedPerClient,
+              udpForeignDropped: this.socks.udpForeignDropped,
+            }
+          : undefined,
       draining: () => this.draining,
       udpForwards: () => {
         const out: Record<string, number> = {};
@@ -257,14 +273,21 @@ export class Daemon {
     const host = this.node.sockets;
     const net = createNet(host) as unknown as VirtualNet;
     if (c.bridge.enabled) {
+      // The default path's directory is made private (0700) here; a directory there
+      // that another user made is refused rather than used.
+      if (c.bridge.path === defaultBridgePath()) ensurePrivateDir(dirname(c.bridge.path));
       await claimSocketPath(c.bridge.path);
-      this.bridge = new BridgeServer(host, { path: c.bridge.path });
+      this.bridge = new BridgeServer(host, { path: c.bridge.path, maxSessions: this.fdShare(10_000, 2) });
       this.bridge.on('error', (e: Error) => this.log.error({ err: e }, 'bridge error'));
       await this.bridge.listen();
       this.log.info({ path: c.bridge.path }, 'bridge listening');
     }
     if (c.socks.enabled) {
-      this.socks = new Socks5Server(host);
+      this.socks = new Socks5Server(host, {
+        // A UDP ASSOCIATE holds two descriptors.
+        maxSessions: this.fdShare(c.socks.maxSessions, 4),
+        maxSessionsPerClient: c.socks.maxSessionsPerClient,
+      });
       this.socks.on('error', (e: Error) => this.log.error({ err: e }, 'socks error'));
       const a = await this.socks.listen(c.socks.listen.port, c.socks.listen.host);
       this.socksAddress = a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
@@ -342,6 +365,17 @@ export class Daemon {
       );
       this.log.info({ listen: this.metricsServer.address }, 'metrics listening');
     }
+  }
+
+  /**
+   * `wanted` sessions, but at most 1/`part` of the descriptors the open-file limit
+   * leaves after FD_RESERVE (links, log, metrics, forwards): each front that holds a
+   * descriptor per session is capped by its share, so no front can exhaust the limit.
+   */
+  private fdShare(wanted: number, part: number): number {
+    const limit = openFileLimit();
+    if (limit === undefined) return wanted;
+    return Math.max(1, Math.min(wanted, Math.floor((limit - FD_RESERVE) / part)));
   }
 
   /**
@@ -576,6 +610,19 @@ export class Daemon {
 
 /** Numbers the WebSocket segments of the daemons in this process. */
 let websocketSegments = 0;
+
+/** File descriptors kept out of the fronts' shares (links, log, pcap, metrics, forwards). */
+const FD_RESERVE = 64;
+
+/** The soft RLIMIT_NOFILE (Linux /proc), or undefined when it cannot be read. */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Waits for `p` (errors ignored), but never longer than `ms`: a stuck close must not stop the shutdown. */
 function settle(p: Promise<unknown> | undefined, ms = 2000): Promise<void> {

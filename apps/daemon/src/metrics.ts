@@ -7,6 +7,7 @@
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
+import { listenUnixPrivate } from '@tapstack/socket-bridge';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type SessionKind, sessionKinds } from './sessions.js';
 
@@ -285,11 +286,13 @@ export async function serveMetrics(
   });
   server.keepAliveTimeout = 1000;
   if (listen.kind === 'unix') await claimSocketPath(listen.path);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (listen.kind === 'unix') server.listen(listen.path, () => resolve());
-    else server.listen(listen.port, listen.host, () => resolve());
-  });
+  // A Unix socket is created 0600 whatever the umask: only the daemon's user scrapes it.
+  if (listen.kind === 'unix') await listenUnixPrivate(server, listen.path);
+  else
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => resolve());
+    });
   let address: string;
   if (listen.kind === 'unix') address = `unix:${listen.path}`;
   else {

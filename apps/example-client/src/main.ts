@@ -5,6 +5,7 @@
  * back, checked), serve (an HTTP / echo server attached through the bridge), and tour
  * (fetch + echo + udp + throughput).
  */
+import { defaultBridgePath } from '@tapstack/socket-bridge';
 import { Command, CommanderError, Option } from 'commander';
 import { parseTarget } from './connect.js';
 import { echoSession } from './echo.js';
@@ -26,11 +27,6 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-function defaultBridge(): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return `${process.env.XDG_RUNTIME_DIR ?? '/tmp'}/tapstackd-${uid}.sock`;
-}
-
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -46,7 +42,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option('-b, --bridge <path>', 'the daemon bridge socket')
         .env('TAPSTACK_BRIDGE')
-        .default(defaultBridge()),
+        .default(defaultBridgePath()),
     )
     .option('--json', 'also print one machine-readable RESULT line', false);
   const g = () => p.opts() as { bridge: string; json: boolean };

@@ -16,6 +16,7 @@ import {
   parseReply,
 } from './bridge-protocol.js';
 import { type SocketBridgeError, socketError } from './errors.js';
+import { checkSocketOwner } from './local-path.js';
 
 export interface BridgeEndpoints {
   /** "192.0.2.1:49152" on the virtual network. */
@@ -29,6 +30,11 @@ export type BridgeSocket = Socket & { tapstack: BridgeEndpoints };
 export interface BridgeOptions {
   /** The daemon's Unix socket path. */
   path: string;
+  /**
+   * Refuse a socket at `path` that is owned by neither this user nor root (EPERM)
+   * [true]: another local user's socket there is not the daemon.
+   */
+  checkOwner?: boolean;
   /** Reject when no reply came within this many ms [30000]. */
   timeout?: number;
   /**
@@ -49,6 +55,13 @@ export function bridgeRequest(
   opts: BridgeOptions,
   request: BridgeRequest,
 ): Promise<{ socket: Socket; fields: string[] }> {
+  if (opts.checkOwner !== false) {
+    try {
+      checkSocketOwner(opts.path);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
   return new Promise((resolve, reject) => {
     const sock = unixConnect({ path: opts.path, allowHalfOpen: opts.allowHalfOpen ?? false });
     let buf: Buffer = Buffer.alloc(0);

@@ -6,7 +6,7 @@
  * session is counted so tests can see it return to zero.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import {
   type Handle,
@@ -28,6 +28,7 @@ import {
   parseRequest,
 } from './bridge-protocol.js';
 import { type SocketBridgeError, messageFor, socketError } from './errors.js';
+import { listenUnixPrivate } from './local-path.js';
 import { HandlePump } from './pump.js';
 
 export interface BridgeServerOptions {
@@ -122,16 +123,9 @@ export class BridgeServer extends EventEmitter {
     this.server = server;
     this.stopped = false;
     this.serverClosed = undefined;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.path, () => {
-        server.off('error', reject);
-        server.on('error', (e) => this.emit('error', e));
-        chmodSync(this.path, this.opts.mode);
-        this.socketIno = lstatSync(this.path).ino;
-        resolve();
-      });
-    });
+    await listenUnixPrivate(server, this.path, this.opts.mode);
+    server.on('error', (e) => this.emit('error', e));
+    this.socketIno = lstatSync(this.path).ino;
   }
 
   /** Listening and taking requests: false before `listen()` and once `stopAccepting()` (or a drain) began. */
@@ -218,7 +212,9 @@ export class BridgeServer extends EventEmitter {
     }, this.opts.requestTimeout);
     const onData = (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      const nl = buf.indexOf(10);
+      // Only the first MAX_REQUEST_LINE bytes can hold the newline, whether it came in
+      // this read or not: a longer line is refused either way.
+      const nl = buf.subarray(0, MAX_REQUEST_LINE).indexOf(10);
       if (nl < 0) {
         if (buf.length >= MAX_REQUEST_LINE) {
           clearTimeout(timer);

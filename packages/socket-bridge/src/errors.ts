@@ -25,6 +25,8 @@ const messages: Record<string, string> = {
   ENOBUFS: 'no buffer space available',
   EPROTO: 'protocol error',
   ESHUTDOWN: 'bridge is shutting down',
+  EPERM: 'operation not permitted',
+  ENOTSOCK: 'not a socket',
 };
 
 export interface SocketBridgeError extends Error {

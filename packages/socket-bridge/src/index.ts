@@ -13,5 +13,6 @@ export * as bridgeProtocol from './bridge-protocol.js';
 export { BRIDGE_VERSION } from './bridge-protocol.js';
 export * from './bridge-server.js';
 export * from './bridge-client.js';
+export * from './local-path.js';
 export * as socks5 from './socks5-codec.js';
 export * from './socks5-server.js';

@@ -41,6 +41,14 @@ export interface Socks5Options {
   /** Milliseconds to finish the handshake [10000]. */
   handshakeTimeout?: number;
   /**
+   * Open SOCKS5 connections at most [1024]; one more is closed at once (counted in
+   * `refused`). Each holds a file descriptor (a UDP ASSOCIATE two): keep it below the
+   * process's open-file limit so other listeners can still accept.
+   */
+  maxSessions?: number;
+  /** Open connections from one client address at most [256]; counted in `refusedPerClient`. */
+  maxSessionsPerClient?: number;
+  /**
    * Options for the stack sockets opened for clients. `noDelay` defaults to true: the
    * client's writes arrive already batched, and small requests should not wait for ACKs.
    */
@@ -53,6 +61,13 @@ export class Socks5Server extends EventEmitter {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly handles = new Set<Handle>();
+  private readonly perClient = new Map<string, number>();
+  /** Connections closed at once because `maxSessions` were open. */
+  refused = 0;
+  /** Connections closed at once because their address had `maxSessionsPerClient` open. */
+  refusedPerClient = 0;
+  /** UDP ASSOCIATE datagrams dropped: not from the client's address and port (RFC 1928 §7). */
+  udpForeignDropped = 0;
 
   constructor(host: SocketHost, options: Socks5Options = {}) {
     super();
@@ -90,14 +105,36 @@ export class Socks5Server extends EventEmitter {
   }
 
   private onConnection(sock: Socket): void {
+    const client = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const mine = this.perClient.get(client) ?? 0;
+    if (this.sockets.size >= (this.opts.maxSessions ?? 1024)) {
+      this.refused++;
+      sock.destroy();
+      return;
+    }
+    if (mine >= (this.opts.maxSessionsPerClient ?? 256)) {
+      this.refusedPerClient++;
+      sock.destroy();
+      return;
+    }
+    this.perClient.set(client, mine + 1);
     this.sockets.add(sock);
-    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('close', () => {
+      this.sockets.delete(sock);
+      const n = (this.perClient.get(client) ?? 1) - 1;
+      if (n > 0) this.perClient.set(client, n);
+      else this.perClient.delete(client);
+    });
     sock.on('error', () => {});
     sock.setNoDelay(true);
     let buf: Buffer = Buffer.alloc(0);
     let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
     const timer = setTimeout(() => sock.destroy(), this.opts.handshakeTimeout ?? 10_000);
     sock.on('close', () => clearTimeout(timer));
+    // EOF before the handshake finished: the client is gone, its slot is freed now.
+    sock.once('end', () => {
+      if (stage !== 'done') sock.destroy();
+    });
     const finishHandshake = () => {
       clearTimeout(timer);
       stage = 'done';
@@ -194,7 +231,9 @@ export class Socks5Server extends EventEmitter {
   /**
    * RFC 1928 section 7: a UDP relay on the same loopback address as the control
    * connection; it lives until the control connection closes. Datagrams are accepted
-   * only from the client's host (and port, when the request named one).
+   * only from the client's IP and port: the port the request named, or else the port of
+   * the first datagram from the client's IP. Others are dropped (`udpForeignDropped`),
+   * so replies never follow a second sender.
    */
   private udpAssociate(sock: Socket, hint: SocksAddress, hintPort: number): void {
     const localIp = sock.localAddress ?? '127.0.0.1';
@@ -207,9 +246,15 @@ export class Socks5Server extends EventEmitter {
     const wantPort = hint.type === 'ip' && !hint.address.isUnspecified() ? hintPort : 0;
     relay.on('error', () => sock.destroy());
     relay.on('message', (msg, rinfo) => {
-      if (rinfo.address.replace(/^::ffff:/, '') !== clientIp) return;
-      if (wantPort && rinfo.port !== wantPort) return;
-      client = { address: rinfo.address, port: rinfo.port };
+      if (
+        rinfo.address.replace(/^::ffff:/, '') !== clientIp ||
+        (wantPort && rinfo.port !== wantPort) ||
+        (client && rinfo.port !== client.port)
+      ) {
+        this.udpForeignDropped++;
+        return;
+      }
+      client ??= { address: rinfo.address, port: rinfo.port };
       const d = parseUdpDatagram(msg);
       // Fragment reassembly (FRAG != 0) is optional in RFC 1928 and not implemented: drop.
       if (d?.frag !== 0) return;

@@ -187,6 +187,10 @@ describe('AF_UNIX bridge', () => {
     expect(await rawExchange(Buffer.alloc(5000, 0x41), { end: false })).toBe(
       'ERR EPROTO request line too long\n',
     );
+    // The newline in the same read as an over-long line: still refused, not parsed.
+    expect(await rawExchange(`TAPSTACK/1 CONNECT ${'a'.repeat(5000)}:7\n`)).toBe(
+      'ERR EPROTO request line too long\n',
+    );
     expect(await rawExchange('TAPSTACK/1 CONN', { end: false })).toBe(
       'ERR ETIMEDOUT request line not received in time\n',
     );

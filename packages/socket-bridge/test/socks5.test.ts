@@ -145,6 +145,73 @@ describe('SOCKS5 front', () => {
     expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
   });
 
+  it('UDP ASSOCIATE: a second sender on the client IP gets neither relay nor replies (issue 14)', async () => {
+    const echo = createDgram(pair.B.sockets).createSocket('udp4');
+    echo.bind(5401);
+    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
+    await once(echo, 'listening');
+    const ctl = connect(port, '127.0.0.1');
+    await once(ctl, 'connect');
+    const replies: Buffer[] = [];
+    ctl.on('data', (d: Buffer) => replies.push(d));
+    ctl.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
+    const relayPort = Buffer.concat(replies).readUInt16BE(10);
+    const sock = async () => {
+      const u = createSocket('udp4');
+      u.bind(0, '127.0.0.1');
+      await once(u, 'listening');
+      const got: string[] = [];
+      u.on('message', (m) => {
+        const d = parseUdpDatagram(m);
+        if (d) got.push(Buffer.from(d.data).toString());
+      });
+      return { u, got };
+    };
+    const victim = await sock();
+    const attacker = await sock();
+    const dgram = (text: string) =>
+      encodeUdpDatagram(Ipv4Address.parse('192.0.2.2'), 5401, Buffer.from(text));
+    victim.u.send(dgram('v1'), relayPort, '127.0.0.1');
+    expect(await until(() => victim.got.length === 1)).toBe(true);
+    const dropped = socks.udpForeignDropped;
+    attacker.u.send(dgram('a1'), relayPort, '127.0.0.1');
+    expect(await until(() => socks.udpForeignDropped === dropped + 1)).toBe(true);
+    victim.u.send(dgram('v2'), relayPort, '127.0.0.1');
+    expect(await until(() => victim.got.length === 2)).toBe(true);
+    expect(victim.got).toEqual(['echo:v1', 'echo:v2']);
+    expect(attacker.got).toEqual([]);
+    ctl.destroy();
+    victim.u.close();
+    attacker.u.close();
+    echo.close();
+    expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
+  });
+
+  it('caps sessions per client and in total; refused ones are closed and counted (issue 14)', async () => {
+    const capped = new Socks5Server(pair.A.sockets, { maxSessions: 6, maxSessionsPerClient: 4 });
+    const a = await capped.listen(0);
+    const open = async (host: string) => {
+      const s = connect({ port: a.port, host: '127.0.0.1', localAddress: host });
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    };
+    const held = [];
+    for (let i = 0; i < 6; i++) held.push(await open('127.0.0.1'));
+    expect(await until(() => capped.sessions === 4 && capped.refusedPerClient === 2)).toBe(true);
+    // Another client address still gets in, up to the total.
+    for (let i = 0; i < 3; i++) held.push(await open('127.0.0.2'));
+    expect(await until(() => capped.sessions === 6 && capped.refused === 1)).toBe(true);
+    for (const s of held) s.destroy();
+    expect(await until(() => capped.sessions === 0)).toBe(true);
+    // Freed slots are usable again.
+    const again = await open('127.0.0.1');
+    expect(await until(() => capped.sessions === 1)).toBe(true);
+    again.destroy();
+    await capped.close();
+  });
+
   it('drops garbage without crashing and leaks nothing', async () => {
     for (const bytes of [
       Buffer.from('GET / HTTP/1.0\r\n\r\n'),

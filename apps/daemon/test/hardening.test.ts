@@ -1,0 +1,127 @@
+/**
+ * Issue 14, the daemon's local endpoints attacked by another local user: the default
+ * bridge socket lives in a private directory, the metrics socket is 0600 whatever the
+ * umask, and a SOCKS5 front held open by one client never takes the bridge or the
+ * metrics endpoint down (descriptors in reserve under the open-file limit).
+ */
+import { spawn } from 'node:child_process';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bridgeListen } from '@tapstack/socket-bridge';
+import { afterAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../src/config.js';
+import { Daemon } from '../src/daemon.js';
+import { quietLogger, scrape, series, until } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tapstackd-harden-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const isRoot = process.getuid?.() === 0;
+
+async function withRuntimeDir<T>(runtime: string, f: () => Promise<T>): Promise<T> {
+  const old = process.env.XDG_RUNTIME_DIR;
+  process.env.XDG_RUNTIME_DIR = runtime;
+  try {
+    return await f();
+  } finally {
+    if (old === undefined) delete process.env.XDG_RUNTIME_DIR;
+    else process.env.XDG_RUNTIME_DIR = old;
+  }
+}
+
+describe('local endpoints', () => {
+  it('the default bridge socket is in a 0700 directory of its own; sockets are 0600 whatever the umask', async () => {
+    const runtime = join(dir, 'run-ok');
+    mkdirSync(runtime, { mode: 0o700 });
+    const oldMask = process.umask(0);
+    try {
+      await withRuntimeDir(runtime, async () => {
+        const cfg = validateConfig({ metrics: { listen: `unix:${join(runtime, 'metrics.sock')}` } });
+        expect(cfg.bridge.path).toBe(join(runtime, 'tapstack', 'bridge.sock'));
+        const d = await Daemon.start(cfg, { logger: quietLogger('harden') });
+        try {
+          expect(statSync(join(runtime, 'tapstack')).mode & 0o777).toBe(0o700);
+          expect(statSync(cfg.bridge.path).mode & 0o777).toBe(0o600);
+          expect(statSync(join(runtime, 'metrics.sock')).mode & 0o777).toBe(0o600);
+        } finally {
+          await d.stop(0);
+        }
+      });
+    } finally {
+      process.umask(oldMask);
+    }
+  });
+
+  it.runIf(isRoot)('refuses a default socket directory another user made', async () => {
+    const runtime = join(dir, 'run-squat');
+    mkdirSync(join(runtime, 'tapstack'), { recursive: true, mode: 0o777 });
+    chownSync(join(runtime, 'tapstack'), 65534, 65534);
+    await withRuntimeDir(runtime, async () => {
+      await expect(Daemon.start(validateConfig({}), { logger: quietLogger('harden') })).rejects.toThrow(
+        /owned by uid 65534/,
+      );
+    });
+  });
+});
+
+describe('SOCKS5 held open by one local user', () => {
+  it('bridge and metrics keep working at the open-file limit', async () => {
+    const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
+    const bridge = join(dir, 'fd.sock');
+    const metrics = join(dir, 'fd-metrics.sock');
+    const child = spawn(
+      'prlimit',
+      [
+        '--nofile=300:300',
+        '--',
+        process.execPath,
+        bin,
+        '--address',
+        '192.0.2.1/24',
+        '--bridge',
+        bridge,
+        '--socks',
+        '0',
+        '--metrics',
+        `unix:${metrics}`,
+        '--log-level',
+        'error',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const held: Socket[] = [];
+    try {
+      const ready = await new Promise<{ socks: string }>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n'))));
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      });
+      const port = Number(ready.socks.split(':')[1]);
+      // More connections than the daemon has descriptors, from a few loopback addresses.
+      for (let i = 0; i < 400; i++) {
+        const s = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (i % 4)}` });
+        s.on('error', () => {});
+        held.push(s);
+      }
+      await until(() => held.every((s) => !s.connecting), 10_000);
+      // The bridge still takes requests, the metrics endpoint still answers.
+      const l = await bridgeListen({ path: bridge, port: 8080, timeout: 5000 });
+      expect(l.address).toBe('0.0.0.0:8080');
+      l.close();
+      const m = await scrape(`unix:${metrics}`);
+      expect(series(m, 'tapstack_socks_counter_total', { counter: 'refused' })).toBeGreaterThan(0);
+      expect(series(m, 'tapstack_socks_gauge', { gauge: 'sessions' })).toBeLessThan(300);
+    } finally {
+      for (const s of held) s.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
