@@ -5,7 +5,7 @@
  * file contents before validation (see cli.ts), so a bad flag is reported the same way.
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { defaultBridgePath } from '@tapstack/socket-bridge';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -38,7 +38,52 @@ const mac = z
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'expected a MAC address like 02:00:00:00:00:01' })
   .refine((s) => (Number.parseInt(s.slice(0, 2), 16) & 1) === 0, {
     message: 'a multicast MAC (lowest bit of the first byte set) cannot be an interface address',
-  });
+  })
+  .refine((s) => !/^0{2}(:0{2}){5}$/.test(s), { message: 'the all-zero MAC cannot be an interface address' });
+
+const v6Loopback = new BlockList();
+v6Loopback.addAddress('::1', 'ipv6');
+/** :: and ::1 (the unspecified address is :: minus loopback). */
+const v6Special = new BlockList();
+v6Special.addRange('::', '::1', 'ipv6');
+const v6Multicast = new BlockList();
+v6Multicast.addSubnet('ff00::', 8, 'ipv6');
+
+/** IPv4 text to a 32-bit number (the text is already checked by isIP). */
+function v4(text: string): number {
+  return text.split('.').reduce((a, b) => a * 256 + Number(b), 0);
+}
+
+/**
+ * Why `cidr` (checked syntax) cannot be one of an interface's own addresses, or
+ * undefined when it can: the unspecified address, multicast, limited broadcast, the
+ * network or broadcast address of its own prefix, loopback on a real link.
+ */
+export function notAHostAddress(cidr: string, realLink: boolean): string | undefined {
+  const slash = cidr.indexOf('/');
+  const ip = cidr.slice(0, slash);
+  const len = Number(cidr.slice(slash + 1));
+  if (isIP(ip) === 4) {
+    const a = v4(ip);
+    if (a === 0) return 'the unspecified address 0.0.0.0 cannot be an interface address';
+    if (a >>> 28 === 0xe) return `${ip} is a multicast address (224.0.0.0/4), not a host address`;
+    if (a === 0xffffffff) return '255.255.255.255 is the limited broadcast address, not a host address';
+    if (a >>> 24 === 0) return `${ip} is in 0.0.0.0/8 ("this network"), not a host address`;
+    if (realLink && a >>> 24 === 127) return `${ip} is a loopback address: not on a real link`;
+    if (len <= 30) {
+      const host = len === 0 ? a : a % 2 ** (32 - len);
+      if (host === 0) return `${ip} is the network address of ${cidr}, not a host address`;
+      if (host === 2 ** (32 - len) - 1)
+        return `${ip} is the broadcast address of ${cidr}, not a host address`;
+    }
+    return undefined;
+  }
+  if (v6Special.check(ip, 'ipv6') && !v6Loopback.check(ip, 'ipv6'))
+    return 'the unspecified address :: cannot be an interface address';
+  if (v6Multicast.check(ip, 'ipv6')) return `${ip} is a multicast address (ff00::/8), not a host address`;
+  if (realLink && v6Loopback.check(ip, 'ipv6')) return `${ip} is the loopback address: not on a real link`;
+  return undefined;
+}
 
 /** "host:port" / "[v6]:port" / "port" (host defaults), checked but kept as text. */
 function hostPort(defaultHost: string | undefined, what: string) {
@@ -219,6 +264,10 @@ export const linkSchema = z
         : undefined,
   })
   .superRefine((l, ctx) => {
+    l.addresses.forEach((a, i) => {
+      const why = notAHostAddress(a, l.type !== 'memory');
+      if (why) ctx.addIssue({ code: 'custom', path: ['addresses', i], message: why });
+    });
     if (l.type === 'wireguard' && (l.config === undefined) === (l.wireguard === undefined))
       ctx.addIssue({
         code: 'custom',

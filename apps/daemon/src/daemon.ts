@@ -6,6 +6,7 @@
  * clients see a reset, never a hang), then closes the stack and the links.
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname } from 'node:path';
 import {
   BridgeServer,
@@ -124,6 +125,9 @@ export class Daemon {
   private draining = false;
   private listenersClosing: Promise<void>[] | undefined;
   private snap: { at: number; stats: Record<string, number> } | undefined;
+  /** Links seen down (logged once each). */
+  private readonly linksDown = new Set<string>();
+  private healthTimer: NodeJS.Timeout | undefined;
 
   private constructor(config: DaemonConfig, options: DaemonOptions) {
     this.config = config;
@@ -204,7 +208,12 @@ export class Daemon {
     for (const lc of linkConfigs) {
       let pcap = c.pcap;
       if (pcap && multi && !pcap.includes('%l')) pcap = pcap.replace(/(\.pcap)?$/, '.%l$1');
-      const opened = await openLink(c.name, lc, pcap, c.stackThread);
+      const opened = await openLink(c.name, lc, pcap, c.stackThread, (file, e) =>
+        this.log.error(
+          { link: lc.name, pcap: file, err: e },
+          'pcap capture stopped: cannot write the file (SIGHUP starts a new one); the link goes on',
+        ),
+      );
       this.links.push(opened);
       if (lc.type === 'vxlan' && !isLoopback(lc.localAddress))
         this.log.warn(
@@ -362,9 +371,32 @@ export class Daemon {
           this.snap = undefined;
         },
         () => this.status(),
+        () => this.health(),
       );
       this.log.info({ listen: this.metricsServer.address }, 'metrics listening');
     }
+    // A link that fails (TAP device deleted) is logged once, even with nobody scraping.
+    this.healthTimer = setInterval(() => this.health(), 1000);
+    this.healthTimer.unref();
+  }
+
+  /**
+   * Links that failed (a TAP device deleted under us: its reads and writes fail), each
+   * logged once; `/healthz` answers 503 while any is down.
+   */
+  health(): { ok: boolean; problems: string[] } {
+    const problems: string[] = [];
+    for (const [name, st] of Object.entries(this.linkStats())) {
+      if (!st.down) continue;
+      const errno = st.rxLastErrno || st.txLastErrno || 0;
+      const why = errnoName(errno);
+      problems.push(`link ${name} is down${why ? ` (${why})` : ''}`);
+      if (!this.linksDown.has(name)) {
+        this.linksDown.add(name);
+        this.log.error({ link: name, errno: why }, 'link failed: the device is gone or unusable');
+      }
+    }
+    return { ok: problems.length === 0, problems };
   }
 
   /**
@@ -499,7 +531,16 @@ export class Daemon {
     const stack = this.stackStats();
     const pick = (o: Record<string, number>, keys: string[]) =>
       Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]!]));
-    const linkKeys = ['rxFrames', 'rxBytes', 'txFrames', 'txBytes', 'rxDropped', 'txDropped', 'txErrors'];
+    const linkKeys = [
+      'rxFrames',
+      'rxBytes',
+      'txFrames',
+      'txBytes',
+      'rxDropped',
+      'txDropped',
+      'txErrors',
+      'down',
+    ];
     const links = this.linkStats();
     return {
       name: info.name,
@@ -587,6 +628,7 @@ export class Daemon {
 
   /** Closes everything at once (connections are reset). */
   private async close(): Promise<void> {
+    clearInterval(this.healthTimer);
     this.sessions.abortAll();
     await Promise.all(
       [this.bridge?.close(), this.socks?.close(), this.websocket?.close()].map((p) => settle(p)),
@@ -610,6 +652,13 @@ export class Daemon {
 
 /** Numbers the WebSocket segments of the daemons in this process. */
 let websocketSegments = 0;
+
+/** "EBADFD" for 77 (Linux errno numbers from node:os). */
+function errnoName(n: number): string | undefined {
+  if (!n) return undefined;
+  for (const [k, v] of Object.entries(osConstants.errno)) if (v === n) return k;
+  return `errno ${n}`;
+}
 
 /** File descriptors kept out of the fronts' shares (links, log, pcap, metrics, forwards). */
 const FD_RESERVE = 64;

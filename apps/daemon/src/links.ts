@@ -112,6 +112,8 @@ export async function openLink(
   pcapDefault: string | undefined,
   /** The stack runs on a worker thread: only describe how to open the link there. */
   onWorker = false,
+  /** A write error stopped the pcap capture (the link goes on; SIGHUP starts a new file). */
+  onPcapError?: (file: string, e: Error) => void,
 ): Promise<OpenedLink> {
   let cfg = linkConfig;
   const mac = cfg.mac ?? deriveMac(daemon, cfg.name);
@@ -186,7 +188,7 @@ export async function openLink(
   // A WireGuard link carries bare IP packets: the pcap writer records Ethernet (not yet).
   const pcapFile =
     cfg.type === 'wireguard' ? undefined : (cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name));
-  if (pcapFile) link = withPcap(link, pcapFile);
+  if (pcapFile) link = withPcap(link, pcapFile, { onError: (e) => onPcapError?.(pcapFile, e) });
   return {
     link,
     config: cfg,

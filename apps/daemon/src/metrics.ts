@@ -52,6 +52,7 @@ export const gaugeNames = [
   'timeWait',
   'synQueue',
   'pending',
+  'down',
 ] as const;
 const gaugeSet = new Set<string>(gaugeNames);
 
@@ -245,6 +246,8 @@ export async function serveMetrics(
   beforeScrape: () => void = () => {},
   /** GET /status: the daemon's state as JSON (`tapstackd status`). */
   status?: () => unknown,
+  /** GET /healthz: 200 "ok", or 503 with the problems (a link down). */
+  health?: () => { ok: boolean; problems: string[] },
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -277,8 +280,10 @@ export async function serveMetrics(
       return;
     }
     if (req.method === 'GET' && url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+      beforeScrape();
+      const h = health?.() ?? { ok: true, problems: [] };
+      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(h.ok ? 'ok\n' : `${h.problems.join('\n')}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -31,6 +31,37 @@ function issues(raw: unknown): { path: string; message: string }[] {
 }
 
 describe('config validation names the bad field', () => {
+  it('refuses interface addresses that cannot be host addresses (issue 14)', () => {
+    const bad: [string, RegExp][] = [
+      ['0.0.0.0/24', /unspecified/],
+      ['192.0.2.0/24', /network address of 192\.0\.2\.0\/24/],
+      ['192.0.2.255/24', /broadcast address of 192\.0\.2\.255\/24/],
+      ['224.0.0.1/24', /multicast/],
+      ['255.255.255.255/32', /limited broadcast/],
+      ['127.0.0.1/8', /loopback/],
+      ['::/64', /unspecified/],
+      ['ff02::1/64', /multicast/],
+      ['::1/128', /loopback/],
+    ];
+    for (const [a, why] of bad) {
+      const is = issues({ links: [{ type: 'tap', addresses: ['198.51.100.1/24', a] }] });
+      expect(is, a).toHaveLength(1);
+      expect(is[0]!.path).toBe('links[0].addresses[1]');
+      expect(is[0]!.message).toMatch(why);
+    }
+    expect(issues({ links: [{ type: 'tap', mac: '00:00:00:00:00:00' }] })[0]).toMatchObject({
+      path: 'links[0].mac',
+      message: expect.stringMatching(/all-zero/),
+    });
+    // Host addresses, /31 and /32 ends, and loopback on an in-process switch are fine.
+    validateConfig({
+      links: [
+        { type: 'tap', addresses: ['192.0.2.1/24', '198.51.100.0/31', '203.0.113.255/32', '2001:db8::/64'] },
+        { type: 'memory', addresses: ['127.0.0.2/8'] },
+      ],
+    });
+  });
+
   it('accepts an empty config with the documented defaults', () => {
     const c = validateConfig({});
     expect(c.links).toHaveLength(1);

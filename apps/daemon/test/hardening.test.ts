@@ -9,11 +9,13 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { bridgeListen } from '@tapstack/socket-bridge';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createNamespace, skipReason } from '../../../tools/interop/netns.js';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
-import { quietLogger, scrape, series, until } from './helpers.js';
+import { logLines, quietLogger, scrape, series, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tapstackd-harden-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -122,6 +124,55 @@ describe('SOCKS5 held open by one local user', () => {
     } finally {
       for (const s of held) s.destroy();
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
+function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const nsReason = skipReason([]);
+describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon', () => {
+  it('is logged once, and /healthz and the metrics say the link is down', async () => {
+    const tap = `tsh${process.pid % 100000}`;
+    const metrics = join(dir, 'tap-metrics.sock');
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'tapdown',
+        links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24'] }],
+        bridge: { path: join(dir, 'tap.sock') },
+        metrics: { listen: `unix:${metrics}` },
+      }),
+      { logger: quietLogger('tapdown') },
+    );
+    const ns = createNamespace();
+    try {
+      ns.adoptLink(tap, ['192.0.2.254/24']);
+      expect(await get(metrics, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+      ns.run(['ip', 'link', 'del', tap]);
+      // The next frame the stack sends (or the reader's next read) fails on the dead fd.
+      expect(await until(async () => (await get(metrics, '/healthz')).status === 503, 10_000)).toBe(true);
+      expect((await get(metrics, '/healthz')).body).toMatch(new RegExp(`link ${tap} is down \\(E[A-Z]+\\)`));
+      const m = await scrape(`unix:${metrics}`);
+      expect(series(m, 'tapstack_link_gauge', { link: tap, gauge: 'down' })).toBe(1);
+      d.health();
+      d.health();
+      expect(logLines.filter((l) => l.includes('link failed') && l.includes(tap)).length).toBe(1);
+    } finally {
+      ns.delete();
+      await d.stop(0);
     }
   });
 });

@@ -2,13 +2,42 @@
  * withPcap(link, path): writes every frame that passes, both directions, to a classic
  * pcap file (linktype 1, Ethernet, microsecond timestamps) that Wireshark and tshark
  * read. Writes are buffered and flushed when the buffer fills, once a second, and at close.
+ * The file is always a new one, made 0600 without following a symlink; a write error
+ * (ENOSPC, EIO) stops the capture (counted, reported once to `onError`), never the link.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import type { Link, LinkStats } from './link.js';
 import { WrappedLink } from './wrapped-link.js';
 
 const BUF_BYTES = 256 * 1024;
 const SNAPLEN = 65535;
+
+/**
+ * Opens `path` as a new file, mode 0600, never through a symlink (O_CREAT|O_EXCL|
+ * O_NOFOLLOW). A regular file of ours already there (an earlier capture) is replaced;
+ * anything else there (a symlink, another user's file, a device) is refused (EEXIST).
+ */
+export function openNewPrivateFile(path: string): number {
+  let st: ReturnType<typeof lstatSync> | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    /* no file: the usual case */
+  }
+  if (st) {
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    if (!st.isFile() || st.uid !== uid)
+      throw Object.assign(
+        new Error(
+          `${path} exists and is ${st.isSymbolicLink() ? 'a symlink' : st.isFile() ? `owned by uid ${st.uid}` : 'not a regular file'}: refusing to write to it`,
+        ),
+        { code: 'EEXIST', path },
+      );
+    unlinkSync(path);
+  }
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  return openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+}
 
 /** Appends pcap records to a file through a buffer. */
 export class PcapWriter {
@@ -17,14 +46,22 @@ export class PcapWriter {
   private used = 0;
   private timer: NodeJS.Timeout | undefined;
   records = 0;
+  /** Writes that failed (each stops the capture until `reopen()`). */
+  writeErrors = 0;
+  /** Frames not recorded because the capture had stopped on an error. */
+  recordsLost = 0;
+  /** The error that stopped the capture, if one did. */
+  error: Error | undefined;
 
   private readonly path: string;
   private readonly linktype: number;
+  private readonly onError: ((e: Error) => void) | undefined;
 
-  constructor(path: string, linktype = 1) {
+  constructor(path: string, linktype = 1, onError?: (e: Error) => void) {
     this.path = path;
     this.linktype = linktype;
-    this.fd = openSync(path, 'w');
+    this.onError = onError;
+    this.fd = openNewPrivateFile(path);
     this.header();
     this.timer = setInterval(() => this.flush(), 1000);
     this.timer.unref();
@@ -50,16 +87,20 @@ export class PcapWriter {
    * fresh one (the daemon calls this on SIGHUP).
    */
   reopen(): void {
-    if (this.fd < 0) return;
+    if (this.fd < 0 && !this.error) return; // closed
     this.flush();
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
-    this.fd = openSync(this.path, 'w');
+    this.fd = openNewPrivateFile(this.path);
+    this.error = undefined;
     this.header();
   }
 
   write(frame: Uint8Array, timeMs = performance.timeOrigin + performance.now()): void {
-    if (this.fd < 0) return;
+    if (this.fd < 0) {
+      if (this.error) this.recordsLost++;
+      return;
+    }
     const incl = Math.min(frame.length, SNAPLEN);
     if (this.used + 16 + incl > this.buf.length) {
       this.flush();
@@ -80,22 +121,42 @@ export class PcapWriter {
   flush(): void {
     if (this.fd < 0 || this.used === 0) return;
     let off = 0;
-    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    try {
+      while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    } catch (e) {
+      this.stop(e as Error);
+    }
     this.used = 0;
   }
 
+  /** A write failed (full disk, I/O error): stop capturing, keep the link going. */
+  private stop(e: Error): void {
+    this.writeErrors++;
+    this.error = e;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* the error was already reported by the write */
+    }
+    this.fd = -1;
+    this.onError?.(e);
+  }
+
   close(): void {
+    clearInterval(this.timer);
     if (this.fd < 0) return;
     this.flush();
-    clearInterval(this.timer);
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    this.error = undefined;
   }
 }
 
 export interface PcapOptions {
   /** Which frames to record. Default 'both'. */
   direction?: 'tx' | 'rx' | 'both';
+  /** Called once when a write error stops the capture (the link keeps running). */
+  onError?: (e: Error) => void;
 }
 
 class PcapLink extends WrappedLink {
@@ -104,7 +165,7 @@ class PcapLink extends WrappedLink {
   private readonly rx: boolean;
   constructor(inner: Link, path: string, opts: PcapOptions) {
     super(inner);
-    this.writer = new PcapWriter(path);
+    this.writer = new PcapWriter(path, 1, opts.onError);
     const d = opts.direction ?? 'both';
     this.tx = d !== 'rx';
     this.rx = d !== 'tx';
@@ -126,7 +187,13 @@ class PcapLink extends WrappedLink {
     this.writer.reopen();
   }
   override stats(): LinkStats {
-    return { ...super.stats(), pcapRecords: this.writer.records };
+    const w = this.writer;
+    return {
+      ...super.stats(),
+      pcapRecords: w.records,
+      pcapWriteErrors: w.writeErrors,
+      pcapRecordsLost: w.recordsLost,
+    };
   }
   override async close(): Promise<void> {
     try {

@@ -396,7 +396,11 @@ export class TapLink implements Link {
         s.rxCsumErrors = r.csumBad ?? 0;
         s.rxGsoFrames = r.gsoFrames ?? 0;
       }
+      if (r.readErrors > 0 && FATAL_ERRNOS.has(r.lastErrno)) s.rxLastErrno = r.lastErrno;
     }
+    // The device went away under us (deleted, or its queue closed): reads fail with
+    // EBADFD/EIO and the reader stops; writes fail the same way.
+    s.down = (s.rxLastErrno ?? 0) !== 0 || FATAL_ERRNOS.has(s.txLastErrno ?? 0) ? 1 : 0;
     return s;
   }
 
@@ -415,6 +419,9 @@ export class TapLink implements Link {
     this.native.close(this.fd);
   }
 }
+
+/** errnos after which a TAP/TUN fd is dead: EIO, EBADF, EFAULT, EBADFD. */
+const FATAL_ERRNOS = new Set([5, 9, 14, 77]);
 
 /** Opens a TAP device as a Link (see TapOptions). */
 export function openTap(opts: TapOptions): TapLink {

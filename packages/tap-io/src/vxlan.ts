@@ -95,6 +95,21 @@ export interface VxlanOptions {
    * are counted in `rxUnknownPeer` and dropped); MACs are still mapped to those peers.
    */
   learn?: boolean;
+  /**
+   * Learning: MACs remembered at most [4096]; a new MAC beyond it (after aged ones are
+   * dropped) is not learned and counted in `learnRefused` (its frames are still delivered).
+   */
+  maxLearnedMacs?: number;
+  /** Learning: a MAC not heard from for this long is forgotten, as a switch does [300000 ms]. */
+  macAgeMs?: number;
+  /**
+   * Learning: endpoints (address:port) that are not configured peers, at most [64]. Frames
+   * to a broadcast, multicast or unknown MAC go to the configured peers plus these, never
+   * to an unbounded set; a MAC behind one more endpoint is refused (`learnRefused`).
+   */
+  maxLearnedEndpoints?: number;
+  /** Clock for ageing, in ms [performance.now]; tests pass their own. */
+  now?: () => number;
   /** Socket buffer sizes in bytes. Default 4 MiB each (the kernel may cap them). */
   socketBufferBytes?: number;
   /**
@@ -133,6 +148,16 @@ export interface VxlanStats extends LinkStats {
   socketErrors: number;
   peers: number;
   learnedMacs: number;
+  /** MACs not learned: the MAC table or the learned endpoints were full. */
+  learnRefused: number;
+  /** Learned MACs forgotten after `macAgeMs` without a frame. */
+  learnAged: number;
+}
+
+interface Learned {
+  e: Endpoint;
+  /** When a frame from this MAC was last seen (ms, the link's clock). */
+  seen: number;
 }
 
 interface Endpoint {
@@ -178,8 +203,17 @@ export class VxlanLink implements Link {
   private readonly learn: boolean;
   private readonly staticPeers: Endpoint[];
   private readonly staticByAddress = new Map<string, Endpoint>();
-  private readonly learned = new Map<number, Endpoint>();
+  /** MAC -> where it was last seen; Map order is oldest refresh first (for ageing). */
+  private readonly learned = new Map<number, Learned>();
+  /** Where frames go when flooded: configured peers and learned endpoints. */
   private readonly endpoints = new Map<string, Endpoint>();
+  /** Learned endpoints that are not configured peers -> how many MACs are behind each. */
+  private readonly learnedEps = new Map<string, number>();
+  private readonly maxLearnedMacs: number;
+  private readonly macAgeMs: number;
+  private readonly maxLearnedEndpoints: number;
+  private readonly now: () => number;
+  private nextSweep = 0;
   /**
    * Reused for outgoing datagrams (header written once): dgram sends synchronously here
    * (see `literalLookup`), and a send the kernel could not take at once (EAGAIN) stays
@@ -200,6 +234,8 @@ export class VxlanLink implements Link {
     rxUnknownPeer: 0,
     txFlooded: 0,
     socketErrors: 0,
+    learnRefused: 0,
+    learnAged: 0,
   };
 
   // ---- native path: receive ring (filled by the addon, read here in place)
@@ -232,6 +268,10 @@ export class VxlanLink implements Link {
     this.mtu = opts.mtu ?? defaultVxlanMtu(opts.address);
     this.vni = opts.vni ?? 1;
     this.learn = opts.learn ?? false;
+    this.maxLearnedMacs = opts.maxLearnedMacs ?? 4096;
+    this.macAgeMs = opts.macAgeMs ?? 300_000;
+    this.maxLearnedEndpoints = opts.maxLearnedEndpoints ?? 64;
+    this.now = opts.now ?? (() => performance.now());
     this.staticPeers = (opts.peers ?? []).map((p) => ep(p.address, p.port ?? VXLAN_PORT));
     for (const p of this.staticPeers) this.addStatic(p);
     // dgram's reused datagram buffer (the native path stages into `stage`)
@@ -375,11 +415,71 @@ export class VxlanLink implements Link {
     const known = this.staticByAddress.get(address);
     const key = macKey(frame, off);
     const cur = this.learned.get(key);
-    const e = known ?? (cur && cur.address === address && cur.port === port ? cur : ep(address, port));
-    if (cur !== e) {
-      this.learned.set(key, e);
-      this.endpoints.set(e.key, e);
+    const now = this.now();
+    if (cur && (known ? cur.e === known : cur.e.address === address && cur.e.port === port)) {
+      // Refresh; move to the young end at most once a second (Map order is the age order).
+      if (now - cur.seen > 1000) {
+        this.learned.delete(key);
+        this.learned.set(key, cur);
+      }
+      cur.seen = now;
+      return;
     }
+    if (now >= this.nextSweep) this.sweep(now);
+    const e = known ?? this.endpoints.get(`${address}|${port}`) ?? ep(address, port);
+    const isNewEp = !known && !this.learnedEps.has(e.key);
+    if (!cur && this.learned.size >= this.maxLearnedMacs) this.sweep(now);
+    if (
+      (!cur && this.learned.size >= this.maxLearnedMacs) ||
+      (isNewEp && this.learnedEps.size >= this.maxLearnedEndpoints)
+    ) {
+      this.s.learnRefused++;
+      return;
+    }
+    if (cur) this.forget(key, cur);
+    this.learned.set(key, { e, seen: now });
+    if (!known) this.learnedEps.set(e.key, (this.learnedEps.get(e.key) ?? 0) + 1);
+    this.endpoints.set(e.key, e);
+  }
+
+  /** Drops `key`'s entry; a learned endpoint with no MAC behind it any more leaves the flood set. */
+  private forget(key: number, l: Learned): void {
+    this.learned.delete(key);
+    const n = this.learnedEps.get(l.e.key);
+    if (n === undefined) return; // a configured peer
+    if (n > 1) this.learnedEps.set(l.e.key, n - 1);
+    else {
+      this.learnedEps.delete(l.e.key);
+      this.endpoints.delete(l.e.key);
+    }
+  }
+
+  /** Forgets MACs not seen for `macAgeMs` (oldest first, in Map order). */
+  private sweep(now: number): void {
+    this.nextSweep = now + Math.min(1000, this.macAgeMs / 4);
+    for (const [k, l] of this.learned) {
+      if (now - l.seen <= this.macAgeMs) {
+        // Entries refreshed within the last second may sit out of order: good enough.
+        if (now - l.seen < this.macAgeMs - 1000) break;
+        continue;
+      }
+      this.forget(k, l);
+      this.s.learnAged++;
+    }
+  }
+
+  /** Where a unicast destination MAC was learned, unless that was too long ago. */
+  private lookup(frame: Uint8Array): Endpoint | undefined {
+    if (this.learned.size === 0) return undefined;
+    const key = macKey(frame, 0);
+    const l = this.learned.get(key);
+    if (!l) return undefined;
+    if (this.now() - l.seen > this.macAgeMs) {
+      this.forget(key, l);
+      this.s.learnAged++;
+      return undefined;
+    }
+    return l.e;
   }
 
   /**
@@ -608,7 +708,7 @@ export class VxlanLink implements Link {
       return false;
     }
     let target: Endpoint | undefined;
-    if (!isGroupMac(frame, 0)) target = this.learned.get(macKey(frame, 0));
+    if (!isGroupMac(frame, 0)) target = this.lookup(frame);
     if (!target && this.endpoints.size === 0) {
       this.s.txDropped++;
       return false;

@@ -168,3 +168,79 @@ describe('VxlanLink over loopback', () => {
     expect(b.stats().socketErrors).toBe(0);
   });
 });
+
+describe('VxlanLink learning under spoofed source MACs (issue 14)', () => {
+  /** A VXLAN datagram (VNI 42) carrying a frame from MAC `src`. */
+  function dgram(dst: Uint8Array, src: Uint8Array): Buffer {
+    const f = frame(dst, src);
+    const d = Buffer.alloc(8 + f.length);
+    d[0] = 0x08;
+    d.writeUIntBE(42, 4, 3);
+    d.set(f, 8);
+    return d;
+  }
+  function spoofed(i: number): Uint8Array {
+    return Uint8Array.of(0x02, 0x99, (i >> 16) & 255, (i >> 8) & 255, i & 255, 1);
+  }
+
+  it('caps the MAC table and the flood set, counts refusals, ages entries out', async () => {
+    let clock = 0;
+    const a = await openVxlan({
+      name: 'vxcap',
+      mac: mac(1),
+      vni: 42,
+      address: '127.0.0.1',
+      port: 0,
+      learn: true,
+      maxLearnedMacs: 200,
+      maxLearnedEndpoints: 4,
+      now: () => clock,
+    });
+    open.push(a);
+    const got = collect(a);
+    const port = a.address().port;
+    // 1000 spoofed MACs from one endpoint, then 1 MAC from each of 10 more endpoints.
+    const s0 = createSocket('udp4');
+    await new Promise<void>((r) => s0.bind(0, '127.0.0.1', () => r()));
+    for (let i = 0; i < 1000; i++) s0.send(dgram(mac(1), spoofed(i)), port, '127.0.0.1');
+    await until(() => got.length === 1000, 5000);
+    const more = [];
+    for (let k = 0; k < 10; k++) {
+      const s = createSocket('udp4');
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+      s.send(dgram(mac(1), spoofed(5000 + k)), port, '127.0.0.1');
+      more.push(s);
+    }
+    await until(() => got.length === 1010, 5000);
+    let st = a.stats();
+    // Every frame is delivered; the tables stay bounded.
+    expect(got.length).toBe(1010);
+    expect(st.learnedMacs).toBe(200);
+    expect(st.peers).toBe(1);
+    expect(st.learnRefused).toBe(810);
+    // A broadcast goes to the bounded flood set only.
+    a.send(frame(BROADCAST, mac(1)));
+    expect(a.stats().txFlooded).toBe(1);
+    // 300 s later (the default age) everything learned is forgotten, and room is back.
+    clock = 301_000;
+    s0.send(dgram(mac(1), spoofed(9999)), port, '127.0.0.1');
+    await until(() => got.length === 1011, 5000);
+    st = a.stats();
+    expect(st.learnAged).toBe(200);
+    expect(st.learnedMacs).toBe(1);
+    // An aged destination is unknown again (flooded), a fresh one is unicast.
+    expect(a.send(frame(spoofed(0), mac(1)))).toBe(true);
+    expect(a.stats().txFlooded).toBe(2);
+    expect(a.send(frame(spoofed(9999), mac(1)))).toBe(true);
+    expect(a.stats().txFlooded).toBe(2);
+    // Room in the MAC table, but at most 4 learned endpoints: 3 more of the 10 get in.
+    for (const [k, s] of more.entries()) s.send(dgram(mac(1), spoofed(7000 + k)), port, '127.0.0.1');
+    await until(() => got.length === 1021, 5000);
+    st = a.stats();
+    expect(st.peers).toBe(4);
+    expect(st.learnedMacs).toBe(4);
+    expect(st.learnRefused).toBe(817);
+    s0.close();
+    for (const s of more) s.close();
+  });
+});
