@@ -176,3 +176,4 @@ await checksum(1500, '1500B');
 await checksum(65536, '64KiB');
 await udpReceive();
 await stackToStack(1500);
+await stackToStack(9000);

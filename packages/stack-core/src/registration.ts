@@ -78,11 +78,24 @@ export interface IpHost {
   maxTransportPayload(dst: IpAddress): number;
   /**
    * Sends one IP packet. `payload` is the whole transport segment with its checksum
-   * already filled in; the IP layer copies it, so the caller may reuse the buffer
+   * already filled in; the IP layer copies it (`reserve` avoids that copy), so the caller may reuse the buffer
    * after return. Returns false when the packet could not be sent or queued (no route,
    * neighbour queue full); TCP treats that as a loss.
    */
   sendIp(src: IpAddress, dst: IpAddress, protocol: number, payload: Uint8Array, now: Instant): boolean;
+  /**
+   * Zero-copy output, first half: looks the route to `dst` up once and returns where
+   * the transport writes its whole segment of exactly `length` bytes — a view into the
+   * outgoing frame, behind the IP header, when the packet leaves an interface in one
+   * piece; otherwise a scratch view that IP copies as `sendIp` would — and whether
+   * that interface offloads TCP checksums (then the transport may leave the field 0).
+   * The transport fills `slot.segment` and calls `sendReserved(now)` before any other
+   * call into the IP layer. The slot object is reused. Absent: the transport builds the
+   * segment in its own buffer and calls `sendIp`.
+   */
+  reserve?(src: IpAddress, dst: IpAddress, protocol: number, length: number, now: Instant): IpTxSlot;
+  /** Zero-copy output, second half: sends the segment written into the reserved slot (false as `sendIp`). */
+  sendReserved?(now: Instant): boolean;
   /**
    * True when packets to `dst` leave through an interface that offloads TCP checksums
    * (InterfaceConfig.checksumOffload): the transport may then leave the field 0.
@@ -97,6 +110,14 @@ export interface IpHost {
   emit(handle: Handle, events: SocketEventMask): void;
   /** Named drop/event counter shared with the stack's stats snapshot ("tcp.badChecksum", ...). */
   count(name: string, n?: number): void;
+}
+
+/** Where a transport writes a reserved outgoing segment (`IpHost.reserve`). */
+export interface IpTxSlot {
+  /** Exactly the reserved length; valid until `sendReserved`. */
+  segment: Uint8Array;
+  /** The packet leaves through an interface that offloads TCP checksums. */
+  checksumOffload: boolean;
 }
 
 /** ICMP errors the IP layer hands to the transport whose segment they quote. */

@@ -17,7 +17,7 @@ import { sendPendingGarp, pollArp } from './iface/arp.js';
 import { IpContext } from './iface/context.js';
 import { ethernetInput, ipMediumInput } from './iface/ethernet.js';
 import { drainLoopback } from './iface/loopback.js';
-import { output } from './iface/output.js';
+import { output, reserve, sendReserved } from './iface/output.js';
 import {
   expireRoutes,
   lookupRoute,
@@ -109,6 +109,8 @@ export class Stack implements StackApi {
       isLocalAddress: (a) => cx.isLocalAddress(a),
       maxTransportPayload: (dst) => maxTransportPayload(cx, dst),
       sendIp: (src, dst, protocol, payload, now) => this.sendIp(src, dst, protocol, payload, now),
+      reserve: (src, dst, protocol, length, now) => reserve(cx, src, dst, protocol, length, now),
+      sendReserved: (now) => sendReserved(cx, now),
       checksumOffload: (dst) => lookupRoute(cx, dst)?.iface?.csumOffload === true,
       random: (buf) => config.random(buf),
       allocHandle: () => cx.nextHandle++,

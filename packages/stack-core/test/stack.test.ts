@@ -775,3 +775,58 @@ describe('router advertisement parameters', () => {
     expect(s.neighbors(0).find((n) => n.address.toString() === '2001:db8::1')?.state).toBe('STALE');
   });
 });
+
+describe('zero-copy output (IpHost.reserve / sendReserved)', () => {
+  function ipOnly() {
+    const s = new Stack({ random: seededRandom(9) });
+    const sent: Uint8Array[] = [];
+    s.addInterface({
+      name: 'tun0',
+      mac: new Uint8Array(6),
+      mtu: 1500,
+      medium: 'ip',
+      transmit: (p) => void sent.push(p.slice()),
+    });
+    s.addAddress(0, '192.0.2.2/24');
+    s.addAddress(0, '2001:db8::2/64');
+    return { s, sent };
+  }
+
+  for (const [src, dst] of [
+    ['192.0.2.2', '192.0.2.9'],
+    ['2001:db8::2', '2001:db8::9'],
+  ] as const) {
+    it(`sends what the transport wrote into the slot, behind one IP header (${dst})`, () => {
+      const { s, sent } = ipOnly();
+      const slot = s.host.reserve!(parseIpAddress(src), parseIpAddress(dst), 253, 100, 0);
+      expect(slot.segment.length).toBe(100);
+      for (let i = 0; i < 100; i++) slot.segment[i] = i;
+      expect(s.host.sendReserved!(0)).toBe(true);
+      expect(sent).toHaveLength(1);
+      const p = sent[0]!;
+      const hl = src.includes(':') ? 40 : 20;
+      expect(p.length).toBe(hl + 100);
+      if (hl === 20) {
+        const ip4 = Ipv4Packet.newChecked(p) as Ipv4Packet;
+        expect(ip4.verifyChecksum()).toBe(true);
+        expect(ip4.protocol).toBe(253);
+      } else expect((Ipv6Packet.newChecked(p) as Ipv6Packet).nextHeader).toBe(253);
+      expect([...p.subarray(hl, hl + 5)]).toEqual([0, 1, 2, 3, 4]);
+    });
+  }
+
+  it('falls back to the copying path for loopback, no route and oversized TCP (same counters as sendIp)', () => {
+    const { s, sent } = ipOnly();
+    const me = parseIpAddress('192.0.2.2');
+    s.host.reserve!(me, parseIpAddress('127.0.0.1'), 253, 10, 0).segment.fill(1);
+    expect(s.host.sendReserved!(0)).toBe(true);
+    expect(s.stats()['loopback.txPackets']).toBe(1);
+    s.host.reserve!(me, parseIpAddress('198.51.100.1'), 253, 10, 0);
+    expect(s.host.sendReserved!(0)).toBe(false);
+    expect(s.stats()['ip.noRoute']).toBe(1);
+    s.host.reserve!(me, parseIpAddress('192.0.2.9'), 6, 1481, 0);
+    expect(s.host.sendReserved!(0)).toBe(false);
+    expect(s.stats()['ipv4.txTooBigDf']).toBe(1);
+    expect(sent).toHaveLength(0);
+  });
+});

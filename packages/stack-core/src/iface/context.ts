@@ -18,6 +18,7 @@ import type {
   Handle,
   Instant,
   IpConfig,
+  IpTxSlot,
   SocketError,
   SocketEventMask,
   StackConfig,
@@ -160,6 +161,8 @@ export interface Iface {
    * sender's frames are all full-size): a fresh subarray per frame was a visible cost.
    */
   txView: Uint8Array;
+  /** The last segment view handed out by `reserve` (reused like `txView`). */
+  segView: Uint8Array;
   v4: AddrV4[];
   v6: AddrV6[];
   arp: NeighborCache<Ipv4Address>;
@@ -212,6 +215,17 @@ export interface IcmpSocket {
   error: 0 | SocketError;
 }
 
+/** The open zero-copy reservation (`reserve` → `sendReserved`); `iface` undefined = the scratch path. */
+export interface TxReservation {
+  slot: IpTxSlot;
+  iface: Iface | undefined;
+  nextHop: IpAddress;
+  src: IpAddress;
+  dst: IpAddress;
+  protocol: number;
+  length: number;
+}
+
 /** The transport the IP layer drives (TCP), with the stack's socket-call surface. */
 export type TcpTransport = TransportProtocol &
   TcpApi & { socketError?(h: Handle): 0 | SocketError; connectionCount?(): number; handleCount?(): number };
@@ -253,6 +267,15 @@ export class IpContext {
   readonly seg = new Uint8Array(65536 + 64);
   readonly rnd = new Uint8Array(4);
   readonly copier = new SlabCopier();
+  readonly txr: TxReservation = {
+    slot: { segment: new Uint8Array(0), checksumOffload: false },
+    iface: undefined,
+    nextHop: V4.UNSPECIFIED,
+    src: V4.UNSPECIFIED,
+    dst: V4.UNSPECIFIED,
+    protocol: 0,
+    length: 0,
+  };
   /** Hot counters live in fields; stats() merges them. */
   rxFrames = 0;
   rxAccepted = 0;

@@ -36,6 +36,7 @@ export function addInterface(cx: IpContext, config: InterfaceConfig): number {
     csumOffload: config.checksumOffload === true,
     tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
     txView: EMPTY,
+    segView: EMPTY,
     v4: [],
     v6: [],
     arp: new NeighborCache<Ipv4Address>(cx.neighborConfig),

@@ -4,7 +4,7 @@
  * Fragment header, RFC 8200 §4.5) and hand it to the medium. Local destinations go
  * through the loopback queue.
  */
-import type { Instant } from '../registration.js';
+import type { Instant, IpTxSlot } from '../registration.js';
 import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
 import type { IpAddress, Ipv4Address, Ipv6Address } from '../wire/ip-address.js';
 import { IPV4_HEADER_LEN, emitIpv4Header } from '../wire/ipv4.js';
@@ -14,7 +14,7 @@ import {
   emitIpv6FragmentHeader,
   emitIpv6Header,
 } from '../wire/ipv6.js';
-import type { IpContext } from './context.js';
+import type { Iface, IpContext } from './context.js';
 import { linkOutput4, linkOutput6 } from './ethernet.js';
 import { loopbackOutput } from './loopback.js';
 import { lookupRoute } from './route.js';
@@ -128,4 +128,88 @@ export function output(
     ok = linkOutput6(cx, iface, nh, H + IPV6_HEADER_LEN + IPV6_FRAGMENT_HEADER_LEN + n, now) && ok;
   }
   return ok;
+}
+
+/**
+ * `IpHost.reserve`: one route lookup, and a view of `length` bytes behind the IP header
+ * in the interface's transmit scratch when the packet fits the path MTU (the transport
+ * writes its segment there, no copy); else a scratch view that `sendReserved` hands to
+ * `output` (loopback, no route, too big or fragmented: the same path and counters as
+ * `sendIp`).
+ */
+export function reserve(
+  cx: IpContext,
+  src: IpAddress,
+  dst: IpAddress,
+  protocol: number,
+  length: number,
+  now: Instant,
+): IpTxSlot {
+  const r = cx.txr;
+  const slot = r.slot;
+  r.src = src;
+  r.dst = dst;
+  r.protocol = protocol;
+  r.length = length;
+  r.iface = undefined;
+  const route = lookupRoute(cx, dst);
+  const iface = route?.iface;
+  slot.checksumOffload = iface?.csumOffload === true;
+  if (iface !== undefined && src.version === dst.version) {
+    let off = -1;
+    if (dst.version === 4) {
+      if (IPV4_HEADER_LEN + length <= iface.mtu) off = H + IPV4_HEADER_LEN;
+    } else {
+      let mtu = iface.mtu6;
+      const p = cx.pmtu.get(addrKey(dst));
+      if (p !== undefined && p.expires > now && p.mtu < mtu) mtu = p.mtu;
+      if (IPV6_HEADER_LEN + length <= mtu) off = H + IPV6_HEADER_LEN;
+    }
+    if (off >= 0) {
+      r.iface = iface;
+      r.nextHop = route!.nextHop;
+      slot.segment = segmentView(iface, off, length);
+      return slot;
+    }
+  }
+  slot.segment = cx.seg.subarray(0, length);
+  return slot;
+}
+
+/** `IpHost.sendReserved`: the IP header goes in front of the segment the transport wrote. */
+export function sendReserved(cx: IpContext, now: Instant): boolean {
+  const r = cx.txr;
+  const iface = r.iface;
+  const df = r.protocol === 6;
+  if (iface === undefined)
+    return output(cx, r.src, r.dst, r.protocol, r.slot.segment, now, undefined, df, 64);
+  r.iface = undefined;
+  const len = r.length;
+  const dst = r.dst;
+  if (dst.version === 4) {
+    const ident = cx.ipIdent;
+    cx.ipIdent = (ident + 1) & 0xffff;
+    emitIpv4Header(
+      iface.tx,
+      H,
+      (r.src as Ipv4Address).value,
+      dst.value,
+      r.protocol,
+      len,
+      64,
+      ident,
+      df ? 0x4000 : 0,
+    );
+    return linkOutput4(cx, iface, r.nextHop as Ipv4Address, H + IPV4_HEADER_LEN + len, now);
+  }
+  emitIpv6Header(iface.tx, H, r.src as Ipv6Address, dst, r.protocol, len, 64);
+  return linkOutput6(cx, iface, r.nextHop as Ipv6Address, H + IPV6_HEADER_LEN + len, now);
+}
+
+/** tx[off, off + length), reusing the last view while it repeats (a bulk sender's segments are all full-size). */
+function segmentView(iface: Iface, off: number, length: number): Uint8Array {
+  const v = iface.segView;
+  if (v.length !== length || v.byteOffset !== iface.tx.byteOffset + off)
+    iface.segView = iface.tx.subarray(off, off + length);
+  return iface.segView;
 }

@@ -1421,7 +1421,7 @@ export class TcpSocket {
     }
   }
 
-  /** Builds one segment into the layer's scratch buffer, checksums it and hands it to IP. */
+  /** Builds one segment (in IP's transmit buffer, or the layer's scratch), checksums it and hands it to IP. */
   /**
    * Returns the payload bytes actually sent: fewer than `len` when SACK blocks leave less
    * room (RFC 9293 §3.7.1), and then without FIN.
@@ -1463,24 +1463,31 @@ export class TcpSocket {
         if (this.sackOk && ((ooo && ooo.count > 0) || this.dsackLen > 0)) this.fillSackBlocks(r, ooo);
       }
     }
-    const scratch = ctx.scratch;
-    const maxPayload = Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - r.emittedHeaderLength();
+    const hlen = r.emittedHeaderLength();
+    const maxPayload = Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - hlen;
     if (len > maxPayload) {
       len = Math.max(0, maxPayload);
       r.flags = flags & ~(FIN | PSH);
     }
-    const hlen = r.emit(scratch, 0);
-    if (len > 0) this.sendRing.peek(seqDiff(seq, this.sndBase), scratch, hlen, len);
-    const seg = scratch.subarray(0, hlen + len);
-    if (ctx.host.checksumOffload?.(this.remoteAddr!) !== true)
-      fillTcpChecksum(this.localAddr!, this.remoteAddr!, seg);
+    // The segment is written straight into IP's transmit buffer when the host offers it
+    // (one route lookup, no copy); else into the layer's scratch for sendIp to copy.
+    const host = ctx.host;
+    const src = this.localAddr!;
+    const dst = this.remoteAddr!;
+    const slot = host.reserve?.(src, dst, TCP_PROTOCOL, hlen + len, now);
+    const seg = slot !== undefined ? slot.segment : ctx.scratch.subarray(0, hlen + len);
+    r.emit(seg, 0);
+    if (len > 0) this.sendRing.peek(seqDiff(seq, this.sndBase), seg, hlen, len);
+    if (slot !== undefined ? !slot.checksumOffload : host.checksumOffload?.(dst) !== true)
+      fillTcpChecksum(src, dst, seg);
     if (flags & ACK) {
       this.lastAckSent = this.rcvNxt;
       this.ackNow = false;
       this.delackAt = Infinity;
       this.unackedBytes = 0;
     }
-    ctx.host.sendIp(this.localAddr!, this.remoteAddr!, TCP_PROTOCOL, seg, now);
+    if (slot !== undefined) host.sendReserved!(now);
+    else host.sendIp(src, dst, TCP_PROTOCOL, seg, now);
     ctx.host.count('tcp.segmentsSent');
     return len;
   }
