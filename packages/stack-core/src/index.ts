@@ -14,6 +14,8 @@ export * from './wire/ipv6.js';
 export * from './wire/icmpv4.js';
 export * from './wire/icmpv6.js';
 export * from './wire/udp.js';
+export * from './wire/dhcp.js';
+export * from './wire/dns.js';
 export { NeighborCache, NeighborState, type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
 export { Reassembler, type ReassemblyConfig, defaultReassemblyConfig } from './reassembly.js';
 export { Stack, DROP_COUNTERS, type DropCounter, defaultIpConfig } from './stack.js';

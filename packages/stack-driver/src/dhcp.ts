@@ -6,18 +6,20 @@
  * Messages go out through a UDP socket bound to port 68 on one interface, which the
  * stack lets send from 0.0.0.0 to 255.255.255.255 before the interface has an address.
  */
-import { Ipv4Address, SocketEvent, type StackApi } from '@tapstack/stack-core';
 import {
   type DhcpMessage,
   DhcpMessageType,
   DhcpOption,
+  dhcpOptAddr as optAddr,
+  dhcpReadAddrs as readAddrs,
+  dhcpReadU32 as readU32,
   encodeDhcp,
+  Ipv4Address,
   maskToPrefix,
-  optAddr,
-  parseDhcp,
-  readAddrs,
-  readU32,
-} from './dhcp-message.js';
+  parseDhcpMessage,
+  SocketEvent,
+  type StackApi,
+} from '@tapstack/stack-core';
 import type { SocketHost } from './socket-host.js';
 
 export interface DhcpLease {
@@ -106,10 +108,8 @@ export class DhcpClient {
       if (!(ev & SocketEvent.Readable)) return;
       for (let d = host.udpRecv(this.handle); d; d = host.udpRecv(this.handle)) {
         if (d.port !== 67) continue;
-        let m: DhcpMessage;
-        try {
-          m = parseDhcp(d.data);
-        } catch {
+        const m = parseDhcpMessage(d.data);
+        if (typeof m === 'string') {
           this.counters.badMessages++;
           continue;
         }

@@ -4,15 +4,19 @@
  * timeouts, retries across the configured servers, and a small cache that honours
  * record TTLs (and SOA-minimum negative caching, RFC 2308 §5).
  */
-import { type IpAddress, Ipv4Address, Ipv6Address, parseIpAddress, SocketEvent } from '@tapstack/stack-core';
 import {
+  type DnsMessage,
   DnsRcode,
   DnsType,
-  encodeQuery,
-  type DnsMessage,
-  normalizeName,
-  parseMessage,
-} from './dns-message.js';
+  encodeDnsQuery as encodeQuery,
+  type IpAddress,
+  Ipv4Address,
+  Ipv6Address,
+  normalizeDnsName as normalizeName,
+  parseDnsMessage,
+  parseIpAddress,
+  SocketEvent,
+} from '@tapstack/stack-core';
 import type { SocketHost } from './socket-host.js';
 
 export interface ResolverOptions {
@@ -186,7 +190,13 @@ export class DnsResolver {
           const raw = await this.udpExchange(server, query, id, name, type);
           if (raw === 'truncated') {
             this.counters.tcpFallbacks++;
-            reply = parseMessage(await this.tcpExchange(server, query));
+            const parsed = parseDnsMessage(await this.tcpExchange(server, query));
+            if (typeof parsed === 'string') {
+              this.counters.badResponses++;
+              lastError = new DnsError('ETIMEOUT', name, `bad TCP reply (${parsed})`);
+              continue;
+            }
+            reply = parsed;
             if (reply.id !== id) throw new DnsError('ETIMEOUT', name, 'mismatched TCP reply');
           } else {
             reply = raw;
@@ -256,10 +266,8 @@ export class DnsResolver {
             resolve('truncated');
             return;
           }
-          let m: DnsMessage;
-          try {
-            m = parseMessage(buf);
-          } catch {
+          const m = parseDnsMessage(buf);
+          if (typeof m === 'string') {
             this.counters.badResponses++;
             continue;
           }
