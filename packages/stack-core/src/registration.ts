@@ -334,7 +334,11 @@ export interface IpConfig {
   /** Packets [32] and bytes per cache [262144] waiting for address resolution. */
   maxPendingPerNeighbor: number;
   maxPendingBytes: number;
-  /** Fragment reassembly: timeout ms [30000], bytes in total [4 MiB], datagrams [256]. */
+  /**
+   * Fragment reassembly: timeout ms [30000], memory in total [4 MiB, each fragment counted
+   * with a 256-byte overhead], datagrams [256] (64 per source, 256 fragments each); when full
+   * the oldest incomplete datagram is evicted (`ipv4.fragEvicted`, `ipv6.fragEvicted`).
+   */
   reassemblyTimeout: number;
   reassemblyMaxBytes: number;
   reassemblyMaxDatagrams: number;

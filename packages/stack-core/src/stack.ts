@@ -197,6 +197,8 @@ export class Stack implements StackApi {
     out['ndp.entries'] = ndp;
     out['ipv4.reassemblyPending'] = cx.reasm4.pending;
     out['ipv6.reassemblyPending'] = cx.reasm6.pending;
+    out['ipv4.fragEvicted'] = cx.reasm4.evicted;
+    out['ipv6.fragEvicted'] = cx.reasm6.evicted;
     out['udp.sockets'] = cx.udp.size;
     // Gauges for leak checks: connections in the demux table (TIME-WAIT included) and handles held.
     out['tcp.connections'] = cx.tcp?.connectionCount?.() ?? 0;

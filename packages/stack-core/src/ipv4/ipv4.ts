@@ -45,7 +45,7 @@ export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
   const fragOffset = p.fragOffset;
   if (fragOffset !== 0 || p.moreFragments) {
     const key = `${srcV}/${dstV}/${proto}/${p.ident}`;
-    const r = cx.reasm4.add(key, fragOffset, p.moreFragments, payload, buf.subarray(0, hl), now);
+    const r = cx.reasm4.add(key, fragOffset, p.moreFragments, payload, buf.subarray(0, hl), now, `${srcV}`);
     switch (r.kind) {
       case 'queued':
         cx.count('ipv4.fragmentsQueued');

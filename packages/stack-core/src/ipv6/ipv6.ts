@@ -41,8 +41,9 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
     const payload = p.payload;
     const hdr = buf.slice(0, IPV6_HEADER_LEN);
     hdr[6] = payload[f.headerOffset]!;
-    const key = `${v6Key(src)}${v6Key(dst)}${f.ident}`;
-    const r = cx.reasm6.add(key, f.offset, f.more, payload.subarray(w.offset), hdr, now);
+    const source = v6Key(src);
+    const key = `${source}${v6Key(dst)}${f.ident}`;
+    const r = cx.reasm6.add(key, f.offset, f.more, payload.subarray(w.offset), hdr, now, source);
     switch (r.kind) {
       case 'queued':
         cx.count('ipv6.fragmentsQueued');
