@@ -2,7 +2,7 @@
  * The TCP layer: demultiplexes segments to connections by 4-tuple, answers
  * closed ports with RST, runs listeners (bounded SYN queue with eviction, accept
  * queue), picks ISNs (RFC 6528) and ephemeral ports (RFC 6056), and keeps every
- * socket's timers as deadlines in one heap checked by poll().
+ * socket's timers as deadlines in one heap (`timer-heap.ts`) checked by poll().
  */
 import type {
   Handle,
@@ -21,6 +21,7 @@ import type { IpAddress } from '../wire/ip-address.js';
 import { fillTcpChecksum, readU32, TCP_PROTOCOL, TcpFlags, TcpRepr, verifyTcpChecksum } from '../wire/tcp.js';
 import { KeyedHash } from './isn.js';
 import { type TcpContext, TcpSocket } from './socket.js';
+import { TimerHeap } from './timer-heap.js';
 import {
   CLOSE_WAIT,
   CLOSED,
@@ -94,9 +95,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private readonly deferred: TcpSocket[] = [];
   private readonly rsts: PendingRst[] = [];
   private readonly stuck: TcpSocket[] = [];
-  // Timer heap: parallel arrays of deadline and socket.
-  private readonly heapAt: number[] = [];
-  private readonly heapSock: TcpSocket[] = [];
+  /** Every socket's next deadline (stale entries are skipped when they surface). */
+  private readonly timers = new TimerHeap<TcpSocket>();
   private lastNow = 0;
   private readonly hash: KeyedHash;
   private nextEphemeral = 0;
@@ -129,7 +129,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     const at = s.nextDeadline();
     if (at < s.scheduledAt) {
       s.scheduledAt = at;
-      this.heapPush(at, s);
+      this.timers.push(at, s);
     }
   }
 
@@ -343,12 +343,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
 
   poll(now: Instant): void {
     this.lastNow = now;
-    const at = this.heapAt;
-    const socks = this.heapSock;
-    while (at.length > 0 && at[0]! <= now) {
-      const t = at[0]!;
-      const s = socks[0]!;
-      this.heapPop();
+    const timers = this.timers;
+    while (timers.size > 0 && timers.nextAt <= now) {
+      const t = timers.nextAt;
+      const s = timers.next!;
+      timers.pop();
       if (t !== s.scheduledAt) continue;
       s.scheduledAt = Infinity;
       if (s.state === CLOSED && !s.rstPending) continue;
@@ -381,9 +380,9 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
 
   pollAt(): Instant {
     if (this.outQueue.length > 0 || this.rsts.length > 0 || this.deferred.length > 0) return this.lastNow;
-    const at = this.heapAt;
-    while (at.length > 0 && at[0] !== this.heapSock[0]!.scheduledAt) this.heapPop();
-    return at.length > 0 ? at[0]! : Infinity;
+    const timers = this.timers;
+    while (timers.size > 0 && timers.nextAt !== timers.next!.scheduledAt) timers.pop();
+    return timers.nextAt;
   }
 
   // ---------------------------------------------------------------- RST for closed ports
@@ -756,47 +755,6 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   /** Open TCP handles (connections the application holds, listeners, unconnected sockets). */
   handleCount(): number {
     return this.handles.size;
-  }
-
-  // ---------------------------------------------------------------- timer heap
-
-  private heapPush(at: number, s: TcpSocket): void {
-    const a = this.heapAt;
-    const b = this.heapSock;
-    let i = a.length;
-    a.push(at);
-    b.push(s);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]! <= at) break;
-      a[i] = a[p]!;
-      b[i] = b[p]!;
-      i = p;
-    }
-    a[i] = at;
-    b[i] = s;
-  }
-
-  private heapPop(): void {
-    const a = this.heapAt;
-    const b = this.heapSock;
-    const lastAt = a.pop()!;
-    const lastS = b.pop()!;
-    const n = a.length;
-    if (n === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && a[r]! < a[l]! ? r : l;
-      if (a[c]! >= lastAt) break;
-      a[i] = a[c]!;
-      b[i] = b[c]!;
-      i = c;
-    }
-    a[i] = lastAt;
-    b[i] = lastS;
   }
 }
 
