@@ -82,7 +82,14 @@ export interface IpHost {
    * after return. Returns false when the packet could not be sent or queued (no route,
    * neighbour queue full); TCP treats that as a loss.
    */
-  sendIp(src: IpAddress, dst: IpAddress, protocol: number, payload: Uint8Array, now: Instant): boolean;
+  sendIp(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    payload: Uint8Array,
+    now: Instant,
+    gsoSize?: number,
+  ): boolean;
   /**
    * Zero-copy output, first half: looks the route to `dst` up once and returns where
    * the transport writes its whole segment of exactly `length` bytes — a view into the
@@ -91,9 +98,17 @@ export interface IpHost {
    * that interface offloads TCP checksums (then the transport may leave the field 0).
    * The transport fills `slot.segment` and calls `sendReserved(now)` before any other
    * call into the IP layer. The slot object is reused. Absent: the transport builds the
-   * segment in its own buffer and calls `sendIp`.
+   * segment in its own buffer and calls `sendIp`. gsoSize > 0: a TCP super-segment for
+   * an interface with gsoMaxSize (see sendIp).
    */
-  reserve?(src: IpAddress, dst: IpAddress, protocol: number, length: number, now: Instant): IpTxSlot;
+  reserve?(
+    src: IpAddress,
+    dst: IpAddress,
+    protocol: number,
+    length: number,
+    now: Instant,
+    gsoSize?: number,
+  ): IpTxSlot;
   /** Zero-copy output, second half: sends the segment written into the reserved slot (false as `sendIp`). */
   sendReserved?(now: Instant): boolean;
   /**
@@ -102,6 +117,11 @@ export interface IpHost {
    * Absent means false.
    */
   checksumOffload?(dst: IpAddress): boolean;
+  /**
+   * The largest IP packet towards `dst` that the interface takes as a TCP super-segment
+   * (InterfaceConfig.gsoMaxSize), or 0. Absent means 0.
+   */
+  gsoMaxSize?(dst: IpAddress): number;
   /** Fills `buf` from the configured random source. */
   random(buf: Uint8Array): void;
   /** A new handle from the stack-wide socket set. */
@@ -306,15 +326,23 @@ export interface InterfaceConfig {
    * Sends one Ethernet frame. The view is only valid during the call (the stack
    * reuses its buffers): copy it (into a frame ring, a socket write) before returning.
    */
-  transmit(frame: Uint8Array): void;
+  transmit(frame: Uint8Array, gsoSize?: number): void;
   /**
    * TCP checksum offload, as Linux does on `lo` and `veth`: TCP segments sent here
    * leave their checksum 0 and TCP segments received here are not checked. Only for a
    * link whose frames never leave trusted memory and where every station offloads too
-   * (an in-process switch between our own stacks); never for TAP, VXLAN or anything
-   * that may corrupt frames. Default false.
+   * (an in-process switch between our own stacks), or a link that finishes and checks
+   * TCP checksums itself (a tap-io TAP opened with `offload`: the kernel or the addon
+   * does); never for VXLAN or anything that may corrupt frames. Default false.
    */
   checksumOffload?: boolean;
+  /**
+   * Segmentation offload (TSO/GSO): the largest IP packet `transmit` takes as a TCP
+   * super-segment, which the link (or the kernel behind it) cuts into segments of the
+   * `gsoSize` payload bytes passed with it. TCP then hands down up to this much at once.
+   * Needs checksumOffload (the segments' checksums are finished by the link). Default 0: none.
+   */
+  gsoMaxSize?: number;
   /**
    * 'ip': the medium carries bare IP packets (TUN, WireGuard, an IP pipe): no Ethernet
    * header, no ARP or NDP address resolution (everything on the link is the peer), no

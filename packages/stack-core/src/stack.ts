@@ -108,10 +108,13 @@ export class Stack implements StackApi {
       selectSource: (dst) => selectSource(cx, dst),
       isLocalAddress: (a) => cx.isLocalAddress(a),
       maxTransportPayload: (dst) => maxTransportPayload(cx, dst),
-      sendIp: (src, dst, protocol, payload, now) => this.sendIp(src, dst, protocol, payload, now),
-      reserve: (src, dst, protocol, length, now) => reserve(cx, src, dst, protocol, length, now),
+      sendIp: (src, dst, protocol, payload, now, gsoSize) =>
+        output(cx, src, dst, protocol, payload, now, undefined, protocol === 6, 64, gsoSize),
+      reserve: (src, dst, protocol, length, now, gsoSize) =>
+        reserve(cx, src, dst, protocol, length, now, gsoSize),
       sendReserved: (now) => sendReserved(cx, now),
       checksumOffload: (dst) => lookupRoute(cx, dst)?.iface?.csumOffload === true,
+      gsoMaxSize: (dst) => lookupRoute(cx, dst)?.iface?.gsoMax ?? 0,
       random: (buf) => config.random(buf),
       allocHandle: () => cx.nextHandle++,
       emit: (h, ev) => cx.emit(h, ev),

@@ -168,8 +168,9 @@ export class StackDriver {
             mac,
             mtu: captured.mtu,
             ...(captured.checksumOffload ? { checksumOffload: true } : {}),
+            ...(captured.gsoMaxSize ? { gsoMaxSize: captured.gsoMaxSize } : {}),
             ...(raw.medium === 'ip' ? { medium: 'ip' as const } : {}),
-            send: (f) => captured.send(f),
+            send: (f, g) => captured.send(f, g),
             ...(captured.sendBatch
               ? { sendBatch: (fs: readonly Uint8Array[]) => captured.sendBatch!(fs) }
               : {}),

@@ -14,8 +14,16 @@ export interface DriverLink {
   readonly checksumOffload?: boolean;
   /** 'ip': the link carries bare IP packets (TUN, WireGuard, IP pipe); absent = Ethernet. */
   readonly medium?: 'ethernet' | 'ip';
-  /** Sends one frame (the link copies or writes it before returning); false = dropped. */
-  send(frame: Uint8Array): boolean;
+  /**
+   * TCP segmentation offload (tap-io TAP with `offload`): the largest IP packet send()
+   * takes as a super-segment, cut by the kernel into `gsoSize`-byte segments. 0/absent: none.
+   */
+  readonly gsoMaxSize?: number;
+  /**
+   * Sends one frame (the link copies or writes it before returning); false = dropped.
+   * gsoSize > 0: a TCP super-segment (see gsoMaxSize).
+   */
+  send(frame: Uint8Array, gsoSize?: number): boolean;
   /** Sends several frames at once (one syscall where the link can); returns how many were taken. */
   sendBatch?(frames: readonly Uint8Array[]): number;
   /** Registers the receive handler; frames arrive in batches, views valid only during the call. */

@@ -119,13 +119,14 @@ export class DriverLoop implements SocketHost {
       mac: link.mac,
       mtu: link.mtu,
       checksumOffload: link.checksumOffload === true,
+      ...(link.gsoMaxSize ? { gsoMaxSize: link.gsoMaxSize } : {}),
       ...(link.medium === 'ip' ? { medium: 'ip' as const } : {}),
       // Link.send copies or writes the frame before returning (the tap-io contract), so
       // the stack's reused buffer can go straight out: no copy here, and TAP batches the
       // writes of one turn into one native call by itself.
-      transmit: (frame) => {
+      transmit: (frame, gsoSize) => {
         this.counters.txFrames++;
-        if (!link.send(frame)) this.counters.txDropped++;
+        if (!link.send(frame, gsoSize)) this.counters.txDropped++;
       },
     });
     this.slots.push(slot);

@@ -98,8 +98,12 @@ describe.skipIf(skip !== undefined)('offload: true against the kernel', { timeou
             // The kernel handed over super-frames, and sent us none with a bad checksum.
             expect(st[`link.${name}.rxGsoFrames`]).toBeGreaterThan(0);
             expect(st[`link.${name}.rxCsumErrors`]).toBe(0);
+            // And took ours: most of the data went down as super-segments.
+            expect(st[`link.${name}.txGsoFrames`]).toBeGreaterThan(0);
+            expect(st[`link.${name}.txFrames`]).toBeLessThan(SIZE / 1448 / 2);
           } else {
             expect(st[`link.${name}.rxGsoFrames`]).toBeUndefined();
+            expect(st[`link.${name}.txGsoFrames`]).toBe(0);
           }
         } finally {
           await driver?.close();

@@ -133,7 +133,7 @@ export class TapLink implements Link {
   private readonly rxCoalesceUs: number;
   private readonly rxCoalesceBusyUs: number;
   private readonly wout = new Float64Array(3);
-  private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0 };
+  private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0, txGsoFrames: 0 };
 
   private constructor(native: NativeTap, opts: TapOptions, tun = false) {
     this.native = native;
@@ -243,6 +243,7 @@ export class TapLink implements Link {
     if (gsoSize > 0 && this.txOffload) {
       this.gso[this.staged] = gsoSize;
       this.stagedGso++;
+      this.s.txGsoFrames++;
     } else this.gso[this.staged] = 0;
     this.lengths[this.staged++] = frame.length;
     this.stagedBytes += frame.length;

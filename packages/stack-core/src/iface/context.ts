@@ -149,7 +149,11 @@ export interface Iface {
   mtu: number;
   /** IPv6 link MTU (an RA's MTU option can lower it). */
   mtu6: number;
-  transmit: (frame: Uint8Array) => void;
+  transmit: (frame: Uint8Array, gsoSize?: number) => void;
+  /** InterfaceConfig.gsoMaxSize (0: none). */
+  gsoMax: number;
+  /** gsoSize of the frame being sent now (set by output() around one super-segment). */
+  txGso: number;
   /** InterfaceConfig.medium 'ip': packets without an Ethernet header, no neighbor resolution. */
   ip: boolean;
   /** InterfaceConfig.checksumOffload: TCP checksums neither filled nor checked here. */
@@ -224,6 +228,8 @@ export interface TxReservation {
   dst: IpAddress;
   protocol: number;
   length: number;
+  /** gsoSize of a reserved TCP super-segment (0: an ordinary packet). */
+  gso: number;
 }
 
 /** The transport the IP layer drives (TCP), with the stack's socket-call surface. */
@@ -275,6 +281,7 @@ export class IpContext {
     dst: V4.UNSPECIFIED,
     protocol: 0,
     length: 0,
+    gso: 0,
   };
   /** Hot counters live in fields; stats() merges them. */
   rxFrames = 0;

@@ -19,6 +19,13 @@ import { eui64Address } from '../wire/ipv6.js';
 import type { Iface, IpContext } from './context.js';
 import { EMPTY } from './util.js';
 
+/** A usable InterfaceConfig.gsoMaxSize: above the MTU, at most 65535, with checksum offload. */
+function gsoMax(config: InterfaceConfig): number {
+  const g = config.gsoMaxSize ?? 0;
+  if (!(g > config.mtu) || config.checksumOffload !== true) return 0;
+  return Math.min(Math.floor(g), 65535);
+}
+
 export function addInterface(cx: IpContext, config: InterfaceConfig): number {
   if (config.mac.length !== 6) throw new TypeError('interface MAC must be 6 bytes');
   if (!Number.isInteger(config.mtu) || config.mtu < 576 || config.mtu > 65535) {
@@ -34,7 +41,9 @@ export function addInterface(cx: IpContext, config: InterfaceConfig): number {
     transmit: config.transmit,
     ip: config.medium === 'ip',
     csumOffload: config.checksumOffload === true,
-    tx: new Uint8Array(Math.max(config.mtu, 1280) + ETHERNET_HEADER_LEN + 64),
+    gsoMax: gsoMax(config),
+    txGso: 0,
+    tx: new Uint8Array(Math.max(config.mtu, 1280, gsoMax(config)) + ETHERNET_HEADER_LEN + 64),
     txView: EMPTY,
     segView: EMPTY,
     v4: [],

@@ -16,7 +16,7 @@ export function transmit(cx: IpContext, iface: Iface, len: number): void {
   cx.txFrames++;
   if (iface.txView.length !== len || iface.txView.byteOffset !== iface.tx.byteOffset)
     iface.txView = iface.tx.subarray(0, len);
-  iface.transmit(iface.txView);
+  iface.transmit(iface.txView, iface.txGso);
 }
 
 /** IP-only medium: the packet built at tx[ETHERNET_HEADER_LEN..len) goes out without an Ethernet header. */
@@ -25,7 +25,7 @@ export function transmitIp(cx: IpContext, iface: Iface, len: number): boolean {
   const H = ETHERNET_HEADER_LEN;
   if (iface.txView.length !== len - H || iface.txView.byteOffset !== iface.tx.byteOffset + H)
     iface.txView = iface.tx.subarray(H, len);
-  iface.transmit(iface.txView);
+  iface.transmit(iface.txView, iface.txGso);
   return true;
 }
 
@@ -38,7 +38,13 @@ export function flushQueued(
   ethertype: number,
 ): void {
   const tx = iface.tx;
+  const max = Math.max(iface.mtu, iface.mtu6);
   for (const pkt of packets) {
+    if (pkt.length > max) {
+      // A TCP super-segment that waited: its gsoSize is gone. TCP sends it again.
+      cx.count('ip.gsoQueuedDropped');
+      continue;
+    }
     emitEthernetHeader(tx, 0, mac, iface.mac, ethertype);
     tx.set(pkt, ETHERNET_HEADER_LEN);
     transmit(cx, iface, ETHERNET_HEADER_LEN + pkt.length);

@@ -37,6 +37,7 @@ export function output(
   ifaceHint: number | undefined,
   df: boolean,
   ttl: number,
+  gsoSize = 0,
 ): boolean {
   if (src.version !== dst.version) {
     cx.count('ip.familyMismatch');
@@ -50,6 +51,37 @@ export function output(
   const iface = route.iface;
   // No interface: the destination is a loopback address or one of ours.
   if (iface === undefined) return loopbackOutput(cx, src, dst, protocol, payload);
+  // A TCP super-segment (IpHost.gsoMaxSize): one packet over the MTU that the link cuts
+  // into gsoSize-payload segments, each within the MTU.
+  if (gsoSize > 0 && iface.gsoMax > 0 && protocol === 6) {
+    const hdr = dst.version === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    if (hdr + payload.length <= iface.gsoMax) {
+      iface.txGso = gsoSize;
+      try {
+        if (dst.version === 4) {
+          emitIpv4Header(
+            iface.tx,
+            H,
+            (src as Ipv4Address).value,
+            dst.value,
+            protocol,
+            payload.length,
+            ttl,
+            cx.ipIdent,
+            0x4000,
+          );
+          cx.ipIdent = (cx.ipIdent + 1) & 0xffff;
+          iface.tx.set(payload, H + hdr);
+          return linkOutput4(cx, iface, route.nextHop as Ipv4Address, H + hdr + payload.length, now);
+        }
+        emitIpv6Header(iface.tx, H, src as Ipv6Address, dst as Ipv6Address, protocol, payload.length, ttl);
+        iface.tx.set(payload, H + hdr);
+        return linkOutput6(cx, iface, route.nextHop as Ipv6Address, H + hdr + payload.length, now);
+      } finally {
+        iface.txGso = 0;
+      }
+    }
+  }
   if (dst.version === 4) {
     const nh = route.nextHop as Ipv4Address;
     const mtu = iface.mtu;
@@ -144,8 +176,10 @@ export function reserve(
   protocol: number,
   length: number,
   now: Instant,
+  gsoSize = 0,
 ): IpTxSlot {
   const r = cx.txr;
+  r.gso = 0;
   const slot = r.slot;
   r.src = src;
   r.dst = dst;
@@ -157,7 +191,14 @@ export function reserve(
   slot.checksumOffload = iface?.csumOffload === true;
   if (iface !== undefined && src.version === dst.version) {
     let off = -1;
-    if (dst.version === 4) {
+    if (gsoSize > 0 && iface.gsoMax > 0 && protocol === 6) {
+      // A TCP super-segment: one packet over the MTU, cut by the link (see output()).
+      const hdr = dst.version === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+      if (hdr + length <= iface.gsoMax) {
+        off = H + hdr;
+        r.gso = gsoSize;
+      }
+    } else if (dst.version === 4) {
       if (IPV4_HEADER_LEN + length <= iface.mtu) off = H + IPV4_HEADER_LEN;
     } else {
       let mtu = iface.mtu6;
@@ -184,6 +225,25 @@ export function sendReserved(cx: IpContext, now: Instant): boolean {
   if (iface === undefined)
     return output(cx, r.src, r.dst, r.protocol, r.slot.segment, now, undefined, df, 64);
   r.iface = undefined;
+  if (r.gso > 0) {
+    iface.txGso = r.gso;
+    r.gso = 0;
+    try {
+      return sendReservedOn(cx, iface, r, df, now);
+    } finally {
+      iface.txGso = 0;
+    }
+  }
+  return sendReservedOn(cx, iface, r, df, now);
+}
+
+function sendReservedOn(
+  cx: IpContext,
+  iface: Iface,
+  r: IpContext['txr'],
+  df: boolean,
+  now: Instant,
+): boolean {
   const len = r.length;
   const dst = r.dst;
   if (dst.version === 4) {

@@ -127,6 +127,8 @@ export class TcpSocket {
   dsackLen = 0;
   /** Largest payload seen from the peer (to count "full" segments for delayed ACKs). */
   rcvMss = 536;
+  /** This connection has sent GSO super-segments (emitSegment): expect stretch ACKs. */
+  sentGso = false;
 
   // Negotiated options.
   peerMss = 536;
@@ -232,6 +234,17 @@ export class TcpSocket {
       1,
       Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - TCP_HEADER_LEN - (this.tsOk ? 12 : 0),
     );
+  }
+
+  /**
+   * How much new data one emitSegment may take: smss, or as many whole smss-segments as
+   * fit a GSO super-segment when the route's interface offloads segmentation.
+   */
+  private gsoBurst(smss: number): number {
+    const g = this.ctx.host.gsoMaxSize?.(this.remoteAddr!) ?? 0;
+    if (g <= 0) return smss;
+    const fit = g - (this.remoteAddr!.version === 4 ? 20 : 40) - TCP_HEADER_LEN - 40;
+    return fit > smss ? fit - (fit % smss) : smss;
   }
 
   /** Our MSS option: the path towards the peer minus the TCP header. */
@@ -706,14 +719,15 @@ export class TcpSocket {
       }
     } else {
       this.dupAcks = 0;
-      if (dataAcked > 0)
-        this.cc.onAck(
-          dataAcked,
-          this.smss,
-          now,
-          this.srtt,
-          this.cwndLimited || flightBefore >= this.cc.cwnd - 2 * this.smss,
-        );
+      if (dataAcked > 0) {
+        const limited = this.cwndLimited || flightBefore >= this.cc.cwnd - 2 * this.smss;
+        // After our GSO super-segments the peer ACKs many segments at once (as after GRO):
+        // count such a stretch ACK as the ACKs of every second segment it stands for, so
+        // slow start's per-ACK limit (RFC 3465 L = 2 SMSS) does not stall the window.
+        const step = this.sentGso ? 2 * this.smss : dataAcked;
+        for (let left = dataAcked; left > 0; left -= step)
+          this.cc.onAck(Math.min(left, step), this.smss, now, this.srtt, limited);
+      }
     }
 
     // Our FIN acknowledged?
@@ -1359,7 +1373,10 @@ export class TcpSocket {
       const avail = Math.max(0, seqDiff(dataEnd, seq));
       const wndRoom = seqDiff(wndEnd, seq);
       const cwndRoom = Math.floor(cc.cwnd - flight);
-      let len = Math.min(avail, smss, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
+      // New data may go as one GSO super-segment of whole segments (emitSegment).
+      const most = this.inRecovery || seqLt(seq, this.sndMax) ? smss : this.gsoBurst(smss);
+      let len = Math.min(avail, most, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
+      if (len > smss && len < avail) len -= len % smss;
       const finPossible = this.finQueued && seqLe(seq, dataEnd) && seqAdd(seq, len) === dataEnd;
       const finSent = this.finQueued && seqGt(this.sndMax, dataEnd);
       const isRtx = seqLt(seq, this.sndMax);
@@ -1465,16 +1482,32 @@ export class TcpSocket {
     }
     const hlen = r.emittedHeaderLength();
     const maxPayload = Math.min(this.peerMss + TCP_HEADER_LEN, this.pathMax) - hlen;
+    let gso = 0;
     if (len > maxPayload) {
-      len = Math.max(0, maxPayload);
-      r.flags = flags & ~(FIN | PSH);
+      // More than one segment: a GSO super-segment of whole maxPayload-byte segments when
+      // the route's interface cuts them (the header, options included, repeats on each).
+      let room = maxPayload;
+      if (maxPayload > 0 && ctx.host.gsoMaxSize) {
+        const g = ctx.host.gsoMaxSize(this.remoteAddr!);
+        const ipHdr = this.remoteAddr!.version === 4 ? 20 : 40;
+        const fit = g - ipHdr - hlen;
+        if (fit > maxPayload) room = fit - (fit % maxPayload);
+      }
+      if (len > room) {
+        len = Math.max(0, room);
+        r.flags = flags & ~(FIN | PSH);
+      }
+      if (len > maxPayload) {
+        gso = maxPayload;
+        this.sentGso = true;
+      }
     }
     // The segment is written straight into IP's transmit buffer when the host offers it
     // (one route lookup, no copy); else into the layer's scratch for sendIp to copy.
     const host = ctx.host;
     const src = this.localAddr!;
     const dst = this.remoteAddr!;
-    const slot = host.reserve?.(src, dst, TCP_PROTOCOL, hlen + len, now);
+    const slot = host.reserve?.(src, dst, TCP_PROTOCOL, hlen + len, now, gso);
     const seg = slot !== undefined ? slot.segment : ctx.scratch.subarray(0, hlen + len);
     r.emit(seg, 0);
     if (len > 0) this.sendRing.peek(seqDiff(seq, this.sndBase), seg, hlen, len);
@@ -1487,7 +1520,7 @@ export class TcpSocket {
       this.unackedBytes = 0;
     }
     if (slot !== undefined) host.sendReserved!(now);
-    else host.sendIp(src, dst, TCP_PROTOCOL, seg, now);
+    else host.sendIp(src, dst, TCP_PROTOCOL, seg, now, gso);
     ctx.host.count('tcp.segmentsSent');
     return len;
   }
