@@ -345,6 +345,11 @@ export const configSchema = z
          * closed connections' state sooner.
          */
         mslMs: z.number().int().min(100).max(120_000).default(30_000),
+        /**
+         * Connections in TIME-WAIT at most (Linux's tcp_max_tw_buckets); beyond it a closing
+         * connection skips TIME-WAIT, counted in `tcp.timeWaitOverflow`.
+         */
+        maxTimeWait: z.number().int().min(0).max(1_000_000).default(8192),
       })
       .strict()
       .prefault({}),

@@ -251,7 +251,7 @@ export class Daemon {
           ...addressing(l),
         })),
         dns: { servers: c.dns },
-        tcp: { msl: c.tcp.mslMs },
+        tcp: { msl: c.tcp.mslMs, maxTimeWait: c.tcp.maxTimeWait },
       });
       this.node = {
         sockets: t.sockets,
@@ -266,7 +266,7 @@ export class Daemon {
           ...addressing(l),
         })),
         dns: { servers: c.dns },
-        tcp: { msl: c.tcp.mslMs },
+        tcp: { msl: c.tcp.mslMs, maxTimeWait: c.tcp.maxTimeWait },
       });
       this.node = {
         sockets: d.sockets,

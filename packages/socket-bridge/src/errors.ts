@@ -17,6 +17,7 @@ const messages: Record<string, string> = {
   EADDRNOTAVAIL: 'address not available',
   ENOTFOUND: 'host name not found',
   EHOSTUNREACH: 'no route to host',
+  ENETUNREACH: 'network is unreachable',
   ENOTCONN: 'socket is not connected',
   EINVAL: 'invalid argument',
   EMSGSIZE: 'message too long',

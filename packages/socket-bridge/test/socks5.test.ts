@@ -84,6 +84,9 @@ describe('SOCKS5 front', () => {
       (e) => e,
     );
     expect(unknown.stderr.toString()).toMatch(/SOCKS5 connection to nope\.test\. \(4\)/);
+    // Issue 14: never a SYN to a broadcast address; 3 = network unreachable.
+    const bcast = await curl(['--socks5', `127.0.0.1:${port}`, 'http://192.0.2.255/']).catch((e) => e);
+    expect(bcast.stderr.toString()).toMatch(/SOCKS5 connection to 192\.0\.2\.255\. \(3\)/);
   });
 
   it('username/password (RFC 1929): right credentials pass, wrong ones are refused', async () => {

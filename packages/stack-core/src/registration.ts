@@ -50,6 +50,8 @@ export const SocketError = {
   EISCONN: 11,
   EBADF: 12,
   ENOBUFS: 13,
+  /** Connect to a broadcast (or multicast) address: no unicast path there. */
+  ENETUNREACH: 14,
 } as const;
 export type SocketError = (typeof SocketError)[keyof typeof SocketError];
 export type SocketErrorName = keyof typeof SocketError;
@@ -71,6 +73,8 @@ export interface IpHost {
   selectSource(dst: IpAddress): IpAddress | undefined;
   /** Is `addr` assigned to one of our interfaces (or loopback)? */
   isLocalAddress(addr: IpAddress): boolean;
+  /** Is `addr` the limited broadcast or a directed broadcast of one of our prefixes? Absent: false. */
+  isBroadcast?(addr: IpAddress): boolean;
   /**
    * Largest transport payload (TCP header + data) that reaches `dst` unfragmented:
    * the path MTU (link MTU, lowered by Packet Too Big / Fragmentation Needed) minus the IP header.
@@ -162,7 +166,9 @@ export interface TransportProtocol {
   input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant, checksumTrusted?: boolean): void;
   /**
    * An ICMP error about a segment we sent. `quoted` holds the start of that segment
-   * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU.
+   * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU. Returns
+   * true when the quote matches a real connection (RFC 5927 §4.3); a Packet Too Big
+   * lowers the path MTU only then.
    */
   icmpError(
     kind: IcmpErrorKind,
@@ -171,7 +177,7 @@ export interface TransportProtocol {
     quoted: Uint8Array,
     mtu: number,
     now: Instant,
-  ): void;
+  ): boolean | undefined;
   /** Does timer work and transmits what is due (including data queued by socket calls). */
   poll(now: Instant): void;
   /** When poll() must next be called; Infinity when nothing is pending. */
@@ -209,6 +215,11 @@ export interface TcpConfig {
   /** Ephemeral port range [49152, 65535] (RFC 6056). */
   ephemeralPortMin: number;
   ephemeralPortMax: number;
+  /**
+   * Connections in TIME-WAIT at most [8192] (Linux's tcp_max_tw_buckets): beyond it a
+   * closing connection skips TIME-WAIT (`tcp.timeWaitOverflow`), as Linux does.
+   */
+  maxTimeWait?: number;
 }
 
 export interface TcpInfo {

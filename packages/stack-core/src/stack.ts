@@ -107,6 +107,7 @@ export class Stack implements StackApi {
     this.host = {
       selectSource: (dst) => selectSource(cx, dst),
       isLocalAddress: (a) => cx.isLocalAddress(a),
+      isBroadcast: (a) => a.version === 4 && cx.isBroadcastV4(a.value, undefined),
       maxTransportPayload: (dst) => maxTransportPayload(cx, dst),
       sendIp: (src, dst, protocol, payload, now, gsoSize) =>
         output(cx, src, dst, protocol, payload, now, undefined, protocol === 6, 64, gsoSize),
@@ -206,6 +207,7 @@ export class Stack implements StackApi {
     // Gauges for leak checks: connections in the demux table (TIME-WAIT included) and handles held.
     out['tcp.connections'] = cx.tcp?.connectionCount?.() ?? 0;
     out['tcp.handles'] = cx.tcp?.handleCount?.() ?? 0;
+    out['tcp.timeWait'] = cx.tcp?.timeWaitCount?.() ?? 0;
     return out;
   }
 

@@ -292,6 +292,15 @@ describe('path MTU', () => {
     quoted[6] = 6;
     Ipv6Address.parse('2001:db8::2').writeTo(quoted, 8);
     Ipv6Address.parse('2001:db8::1').writeTo(quoted, 24);
+    // Issue 14 / RFC 5927 §4.3: quoting a TCP segment of no connection, it is ignored.
+    s.receive(0, icmp6('2001:db8::1', '2001:db8::2', { kind: 'packetTooBig', mtu: 1300, data: quoted }), 0);
+    expect(s.host.maxTransportPayload(dst)).toBe(1460);
+    expect(s.stats()['icmpv6.pmtuUnverified']).toBe(1);
+    // Quoting a datagram from a bound UDP port, it is believed.
+    const u = s.udpOpen();
+    s.udpBind(u, undefined, 5000);
+    quoted[6] = 17;
+    quoted.set([0x13, 0x88], 40);
     s.receive(0, icmp6('2001:db8::1', '2001:db8::2', { kind: 'packetTooBig', mtu: 1300, data: quoted }), 0);
     expect(s.host.maxTransportPayload(dst)).toBe(1260);
     // Never below the IPv6 minimum.
@@ -308,22 +317,35 @@ describe('path MTU', () => {
     s.addAddress(0, '192.0.2.2/24');
     const dst = parseIpAddress('192.0.2.1');
     expect(s.host.maxTransportPayload(dst)).toBe(1480);
-    const q = new Uint8Array(28);
-    emitIpv4Header(
-      q,
-      0,
-      Ipv4Address.parse('192.0.2.2').value,
-      Ipv4Address.parse('192.0.2.1').value,
-      6,
-      8,
-      64,
-      9,
-      0x4000,
-    );
-    const l4 = new Uint8Array(icmpv4BufferLen({ kind: 'dstUnreachable', code: 4, mtu: 1400, data: q }));
-    emitIcmpv4(l4, 0, { kind: 'dstUnreachable', code: 4, mtu: 1400, data: q });
-    s.receive(0, v4Frame('192.0.2.1', '192.0.2.2', 1, l4), 0);
+    const fragNeeded = (proto: number, mtu: number) => {
+      const q = new Uint8Array(28);
+      emitIpv4Header(
+        q,
+        0,
+        Ipv4Address.parse('192.0.2.2').value,
+        Ipv4Address.parse('192.0.2.1').value,
+        proto,
+        8,
+        64,
+        9,
+        0x4000,
+      );
+      q.set([0x13, 0x88], 20); // source port 5000
+      const l4 = new Uint8Array(icmpv4BufferLen({ kind: 'dstUnreachable', code: 4, mtu, data: q }));
+      emitIcmpv4(l4, 0, { kind: 'dstUnreachable', code: 4, mtu, data: q });
+      s.receive(0, v4Frame('192.0.2.1', '192.0.2.2', 1, l4), 0);
+    };
+    // Issue 14: one forged Fragmentation Needed quoting no real connection changes nothing.
+    fragNeeded(6, 500);
+    expect(s.host.maxTransportPayload(dst)).toBe(1480);
+    expect(s.stats()['icmpv4.pmtuUnverified']).toBe(1);
+    const u = s.udpOpen();
+    s.udpBind(u, undefined, 5000);
+    fragNeeded(17, 1400);
     expect(s.host.maxTransportPayload(dst)).toBe(1380);
+    // Never below Linux's floor (552).
+    fragNeeded(17, 300);
+    expect(s.host.maxTransportPayload(dst)).toBe(532);
     expect(s.host.sendIp(parseIpAddress('192.0.2.2'), dst, 6, new Uint8Array(1600), 0)).toBe(false);
     expect(s.stats()['ipv4.txTooBigDf']).toBe(1);
   });

@@ -59,11 +59,19 @@ export function icmpv4Input(
         kind = IcmpErrorKind.PacketTooBig;
         // RFC 1191 §5: no MTU (old routers) → the next lower plateau; we use 576. Never below 552 (Linux min_pmtu).
         mtu = Math.max(552, r.mtu === 0 ? 576 : r.mtu);
+      }
+      cx.count(r.kind === 'timeExceeded' ? 'icmpv4.rxTimeExceeded' : 'icmpv4.rxUnreachable');
+      // RFC 5927 §4.3: believe it only when it quotes something we really sent: a TCP
+      // segment of a live connection with its sequence number in flight, or a datagram
+      // from a bound UDP port.
+      let ours = false;
+      if (q[9] === 6) ours = cx.tcp?.icmpError(kind, qsrc, qdst, q.subarray(hl), mtu, now) === true;
+      else if (q[9] === 17) ours = cx.udpPorts.has((q[hl]! << 8) | q[hl + 1]!);
+      if (kind === IcmpErrorKind.PacketTooBig) {
+        if (!ours) return cx.drop('icmpv4.pmtuUnverified');
         lowerPmtu(cx, qdst, mtu, now);
         cx.count('icmpv4.fragNeeded');
       }
-      cx.count(r.kind === 'timeExceeded' ? 'icmpv4.rxTimeExceeded' : 'icmpv4.rxUnreachable');
-      if (q[9] === 6 && cx.tcp) cx.tcp.icmpError(kind, qsrc, qdst, q.subarray(hl), mtu, now);
       return cx.accept();
     }
   }

@@ -88,14 +88,21 @@ function icmpv6ErrorInput(
     kind = IcmpErrorKind.PacketTooBig;
     // RFC 8201 §4: never below the IPv6 minimum link MTU.
     mtu = Math.max(1280, Math.min(r.mtu, 65535));
-    lowerPmtu(cx, qdst, mtu, now);
-    cx.count('icmpv6.packetTooBig');
   } else if (r.kind === 'timeExceeded') kind = IcmpErrorKind.TimeExceeded;
   cx.count(`icmpv6.rx.${r.kind}`);
   // Walk the quoted extension headers (the quote may end early; only the transport start matters).
   const w = walkIpv6Extensions(q.subarray(IPV6_HEADER_LEN), q[6]!);
-  if (typeof w !== 'string' && w.protocol === 6 && cx.tcp && r.kind !== 'paramProblem') {
-    cx.tcp.icmpError(kind, qsrc, qdst, q.subarray(IPV6_HEADER_LEN + w.offset), mtu, now);
+  // RFC 5927 §4.3: believe it only when it quotes something we really sent (see icmpv4.ts).
+  let ours = false;
+  if (typeof w !== 'string' && r.kind !== 'paramProblem') {
+    const t = q.subarray(IPV6_HEADER_LEN + w.offset);
+    if (w.protocol === 6) ours = cx.tcp?.icmpError(kind, qsrc, qdst, t, mtu, now) === true;
+    else if (w.protocol === 17 && t.length >= 2) ours = cx.udpPorts.has((t[0]! << 8) | t[1]!);
+  }
+  if (kind === IcmpErrorKind.PacketTooBig) {
+    if (!ours) return cx.drop('icmpv6.pmtuUnverified');
+    lowerPmtu(cx, qdst, mtu, now);
+    cx.count('icmpv6.packetTooBig');
   }
   return cx.accept();
 }

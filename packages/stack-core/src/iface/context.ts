@@ -75,11 +75,15 @@ export const DROP_COUNTERS = [
   'icmpv4.unsupported',
   'icmpv4.broadcastEcho',
   'icmpv4.errorNotOurs',
+  /** A Fragmentation Needed that quotes nothing we sent (RFC 5927 §4.3): the MTU is ignored. */
+  'icmpv4.pmtuUnverified',
   'icmpv6.truncated',
   'icmpv6.badChecksum',
   'icmpv6.malformed',
   'icmpv6.unsupported',
   'icmpv6.errorNotOurs',
+  /** A Packet Too Big that quotes nothing we sent (RFC 5927 §4.3): the MTU is ignored. */
+  'icmpv6.pmtuUnverified',
   'icmp.noSocket',
   'ndp.notForUs',
   'ndp.badRouterAdvert',
@@ -234,7 +238,12 @@ export interface TxReservation {
 
 /** The transport the IP layer drives (TCP), with the stack's socket-call surface. */
 export type TcpTransport = TransportProtocol &
-  TcpApi & { socketError?(h: Handle): 0 | SocketError; connectionCount?(): number; handleCount?(): number };
+  TcpApi & {
+    socketError?(h: Handle): 0 | SocketError;
+    connectionCount?(): number;
+    handleCount?(): number;
+    timeWaitCount?(): number;
+  };
 
 /** An upward handler: one network-layer packet from `iface` (undefined = looped back). */
 export type IpInput = (cx: IpContext, iface: Iface | undefined, packet: Uint8Array, now: Instant) => Rx;

@@ -52,6 +52,7 @@ export const defaultTcpConfig: TcpConfig = {
   },
   ephemeralPortMin: 49152,
   ephemeralPortMax: 65535,
+  maxTimeWait: 8192,
 };
 
 /** SYN-RECEIVED children kept per listener before the oldest is evicted. */
@@ -103,6 +104,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private lastHit: TcpSocket | undefined;
   private challengeWindow = -1;
   private challengeCount = 0;
+  /** Connections in TIME-WAIT (bounded by config.maxTimeWait). */
+  private readonly timeWaits = new Set<TcpSocket>();
 
   constructor(
     readonly host: IpHost,
@@ -143,6 +146,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   }
 
   closed(s: TcpSocket): void {
+    this.timeWaits.delete(s);
     if (s.key !== '') {
       if (this.conns.get(s.key) === s) this.conns.delete(s.key);
       s.key = '';
@@ -162,6 +166,14 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
 
   timeWait(s: TcpSocket): void {
     if (s.bound) this.unbind(s);
+    if (this.timeWaits.size >= (this.config.maxTimeWait ?? defaultTcpConfig.maxTimeWait!)) {
+      // tcp_max_tw_buckets: the table is full, so this one skips the 2·MSL wait. Its
+      // last ACK still goes out (output runs before the next timer), then it closes.
+      s.closeAt = this.lastNow + 1;
+      this.host.count('tcp.timeWaitOverflow');
+      return;
+    }
+    this.timeWaits.add(s);
   }
 
   established(s: TcpSocket): boolean {
@@ -307,6 +319,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.schedule(c);
   }
 
+  /**
+   * An ICMP error quoting a segment we sent. Returns true when it quotes a real
+   * connection with a sequence number in flight (RFC 5927 §4.1, §4.3): only then may
+   * the IP layer believe a Packet Too Big's MTU.
+   */
   icmpError(
     kind: IcmpErrorKind,
     src: IpAddress,
@@ -314,16 +331,22 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     quoted: Uint8Array,
     mtu: number,
     now: Instant,
-  ): void {
-    if (quoted.length < 8) return;
+  ): boolean {
+    if (quoted.length < 8) return false;
     // `quoted` is a segment we sent from src to dst.
     const sport = (quoted[0]! << 8) | quoted[1]!;
     const dport = (quoted[2]! << 8) | quoted[3]!;
     const seq = readU32(quoted, 4);
     const s = this.conns.get(tupleKey(src, sport, dst, dport));
-    if (s === undefined) return;
+    if (s === undefined || s.state === TIME_WAIT) {
+      this.host.count('tcp.icmpNoConnection');
+      return false;
+    }
     // RFC 5927 §4.1: the quoted sequence number must be in flight.
-    if (seqGt(s.sndUna, seq) || seqGt(seq, s.sndMax)) return;
+    if (seqGt(s.sndUna, seq) || seqGt(seq, s.sndMax)) {
+      this.host.count('tcp.icmpBadSeq');
+      return false;
+    }
     if (kind === Icmp.PacketTooBig) {
       const before = s.pathMax;
       // `mtu` is the IP MTU; the path's transport payload is that minus the IP header.
@@ -339,6 +362,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       s.fail(SocketError.EHOSTUNREACH);
     }
     this.lastNow = now;
+    return true;
   }
 
   poll(now: Instant): void {
@@ -578,8 +602,9 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.lastNow = now;
     if (s.state !== CLOSED) return s.state === LISTEN ? SocketError.EINVAL : SocketError.EISCONN;
     if (s.remoteAddr !== undefined) return SocketError.EISCONN;
-    if (port <= 0 || port > 65535 || address.isUnspecified() || address.isMulticast())
-      return SocketError.EINVAL;
+    if (port <= 0 || port > 65535 || address.isUnspecified()) return SocketError.EINVAL;
+    // TCP is unicast: never SYNs to a broadcast or multicast address (Linux: ENETUNREACH).
+    if (address.isMulticast() || this.host.isBroadcast?.(address)) return SocketError.ENETUNREACH;
     if (s.localAddr !== undefined && s.localAddr.version !== address.version) return SocketError.EINVAL;
     const src = s.localAddr ?? this.host.selectSource(address);
     if (src === undefined) return SocketError.EHOSTUNREACH;
@@ -750,6 +775,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   /** Connections the layer still tracks (including TIME-WAIT and orphans): for tests and stats. */
   connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** Connections in TIME-WAIT. */
+  timeWaitCount(): number {
+    return this.timeWaits.size;
   }
 
   /** Open TCP handles (connections the application holds, listeners, unconnected sockets). */
