@@ -125,7 +125,7 @@ export function buildProgram(): Command {
     "the stack's address on the WebSocket segment, repeatable (websocket.addresses)",
     '198.51.100.1/24, 2001:db8:77::1/64',
   );
-  opt('--websocket-mtu <bytes>', 'IP MTU of the WebSocket segment (websocket.mtu)', '1500');
+  opt('--websocket-mtu <bytes>', 'IP MTU of the WebSocket segment (websocket.mtu)', '9000');
   opt(
     '--metrics <unix:path|[host:]port>',
     'Prometheus metrics endpoint, loopback only (metrics.listen)',

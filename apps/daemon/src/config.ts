@@ -430,7 +430,12 @@ export const configSchema = z
         name: linkName.default('ws0'),
         /** The stack's addresses on the segment; clients get free hosts of the same prefixes. */
         addresses: z.array(cidr).min(1).default(['198.51.100.1/24', '2001:db8:77::1/64']),
-        mtu: mtu.default(1500),
+        /**
+         * The segment is virtual (the daemon's stack and the clients' stacks, nothing in
+         * between), so it takes jumbo frames: per-message cost bounds a WebSocket link, and
+         * 9000-byte frames gave 2-3x the throughput of 1500 in the bench.
+         */
+        mtu: mtu.default(9000),
         /** Connections at once. */
         maxClients: z.number().int().min(1).max(4096).default(64),
         /** Per-connection receive limits (0 = unlimited); frames over them are dropped and counted. */
