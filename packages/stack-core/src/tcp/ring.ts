@@ -1,3 +1,9 @@
+/** SharedArrayBuffer where the platform has it (ring.copyIn). */
+const SHARED: typeof SharedArrayBuffer | undefined =
+  typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : undefined;
+const BOUNCE_BYTES = 65536;
+const BOUNCE = new Uint8Array(BOUNCE_BYTES + 8);
+
 /** The first storage a ring allocates (or its capacity, if smaller). */
 const FIRST_STORAGE = 4096;
 
@@ -77,6 +83,22 @@ export class ByteRing {
   private copyIn(offset: number, src: Uint8Array, srcOff: number, n: number): void {
     const buf = this.storage(offset + n);
     const at = (this.head + offset) & this.mask;
+    if (SHARED !== undefined && ((src.byteOffset + srcOff - at) & 7) !== 0 && src.buffer instanceof SHARED) {
+      // Data from a SharedArrayBuffer (a frame ring drained in place): V8 copies out of
+      // shared memory word by word only when source and destination agree mod 8, else
+      // byte by byte, 5-10x slower (measured 0.5-0.9 vs 4-17 GB/s). A TCP payload sits at
+      // 2 mod 8 in a ring record; its place in the stream is anything. Copy it first into
+      // a bounce buffer at its own alignment (fast), then from there (unshared: memmove).
+      for (let done = 0; done < n; ) {
+        const k = Math.min(n - done, BOUNCE_BYTES);
+        const from = srcOff + done;
+        const so = (src.byteOffset + from) & 7;
+        BOUNCE.set(src.subarray(from, from + k), so);
+        this.copyIn(offset + done, BOUNCE.subarray(so, so + k), 0, k);
+        done += k;
+      }
+      return;
+    }
     const first = Math.min(n, buf.length - at);
     buf.set(first === src.length && srcOff === 0 ? src : src.subarray(srcOff, srcOff + first), at);
     if (first < n) buf.set(src.subarray(srcOff + first, srcOff + n), 0);
