@@ -1,5 +1,5 @@
 /// <reference types="node" />
-// DESIGN.md: frame-ring is web-standard JS only and must run unchanged in a browser.
+// ARCHITECTURE.md: frame-ring is web-standard JS only and must run unchanged in a browser.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

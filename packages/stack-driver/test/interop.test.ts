@@ -1,5 +1,5 @@
 /**
- * Interop with the Linux kernel as the peer (DESIGN.md test layer 5). The TAP device is
+ * Interop with the Linux kernel as the peer (ARCHITECTURE.md test layer 5). The TAP device is
  * made in the root namespace through tap-io, then moved into a namespace this test
  * creates and always deletes: our fd keeps working, the kernel side lives in the
  * namespace with 192.0.2.1/24 and 2001:db8::1/64; tapstack is 192.0.2.2 / 2001:db8::2.

@@ -1,4 +1,4 @@
-/** Fuzzing the untrusted-input parsers (DESIGN.md layer 4): random and mutated messages. */
+/** Fuzzing the untrusted-input parsers (ARCHITECTURE.md test layer 4): random and mutated messages. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DhcpFormatError, encodeDhcp, parseDhcp } from '../src/dhcp-message.js';
