@@ -3,7 +3,7 @@
  * and the L4 protocol with ports. Never throws; truncated frames say so.
  * (tap-io may not import stack-core, so this is deliberately minimal.)
  */
-import { formatMac } from './link.js';
+import { ETHERNET_HEADER_LEN, formatMac } from './link.js';
 
 const L4: Record<number, string> = { 1: 'ICMP', 2: 'IGMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP' };
 
@@ -46,7 +46,7 @@ function l4(b: Uint8Array, off: number, proto: number): string {
 
 /** One-line summary: "src > dst ETHERTYPE details". */
 export function describeFrame(b: Uint8Array): string {
-  if (b.length < 14) return `truncated (${b.length} B)`;
+  if (b.length < ETHERNET_HEADER_LEN) return `truncated (${b.length} B)`;
   const macs = `${formatMac(b, 6)} > ${formatMac(b, 0)}`;
   let off = 12;
   let type = (b[off]! << 8) | b[off + 1]!;

@@ -30,7 +30,27 @@ export interface FaultOptions {
   direction?: 'tx' | 'rx' | 'both';
   /** Longest time a reordered frame waits for a successor. Default 10 ms. */
   reorderHoldMs?: number;
+  /**
+   * Where delays and rate limits take their time from, and how they wait. Default
+   * `realClock` (`performance.now()` and the global timers); a test passes a manual
+   * clock so impairments replay exactly, without reading a real clock.
+   */
+  clock?: FaultClock;
 }
+
+/** Milliseconds from any fixed origin, and one-shot timers on the same clock. */
+export interface FaultClock {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(timer: unknown): void;
+}
+
+/** The default `FaultClock`: the process's monotonic clock and the global timers. */
+export const realClock: FaultClock = {
+  now: () => performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
+};
 
 /** splitmix32-style seeded generator: small, fast, good enough for impairments. */
 export function seededRandom(seed: number): () => number {
@@ -69,13 +89,14 @@ class Impairer {
   readonly c = newCounters();
   private readonly rand: () => number;
   private held: Uint8Array | undefined;
-  private heldTimer: NodeJS.Timeout | undefined;
+  private heldTimer: unknown;
   private readonly pending: Array<{ at: number; frame: Uint8Array }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private timerAt = Number.POSITIVE_INFINITY;
   private nextFree = 0;
   private out: Uint8Array[] = [];
   private closed = false;
+  private readonly clock: FaultClock;
 
   constructor(
     private readonly o: FaultOptions,
@@ -83,6 +104,7 @@ class Impairer {
     private readonly emit: (frames: Uint8Array[]) => void,
   ) {
     this.rand = seededRandom(seed);
+    this.clock = o.clock ?? realClock;
   }
 
   /** Processes a batch; frames that need no waiting are emitted as one batch at the end. */
@@ -119,7 +141,7 @@ class Impairer {
       // Hold this frame; it goes out right after the next one (or after reorderHoldMs).
       this.c.reordered++;
       this.held = f;
-      this.heldTimer = setTimeout(() => {
+      this.heldTimer = this.clock.setTimer(() => {
         this.heldTimer = undefined;
         const h = this.held;
         this.held = undefined;
@@ -136,7 +158,7 @@ class Impairer {
     if (this.held) {
       const h = this.held;
       this.held = undefined;
-      clearTimeout(this.heldTimer);
+      if (this.heldTimer !== undefined) this.clock.clearTimer(this.heldTimer);
       this.heldTimer = undefined;
       this.schedule(h, rJitter2);
     }
@@ -150,7 +172,7 @@ class Impairer {
       this.out.push(f);
       return;
     }
-    const now = performance.now();
+    const now = this.clock.now();
     let at = now;
     if (rate > 0) {
       const start = Math.max(now, this.nextFree);
@@ -175,15 +197,15 @@ class Impairer {
     if (this.closed || this.pending.length === 0) return;
     const at = this.pending[0]!.at;
     if (this.timer !== undefined && this.timerAt <= at) return;
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, at - performance.now()));
+    this.timer = this.clock.setTimer(() => this.fire(), Math.max(0, at - this.clock.now()));
   }
 
   private fire(): void {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
-    const now = performance.now();
+    const now = this.clock.now();
     const p = this.pending;
     let n = 0;
     // Timers fire up to ~1 ms late; send everything due by then in one batch.
@@ -202,8 +224,8 @@ class Impairer {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.heldTimer);
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    if (this.heldTimer !== undefined) this.clock.clearTimer(this.heldTimer);
     this.pending.length = 0;
     this.held = undefined;
   }

@@ -6,13 +6,16 @@
  */
 export { describeFrame, ipv4String, ipv6String } from './decode.js';
 export {
+  type FaultClock,
   type FaultCounters,
   type FaultOptions,
   type FaultyLink,
+  realClock,
   seededRandom,
   withFaults,
 } from './faults.js';
 export {
+  ETHERNET_HEADER_LEN,
   emptyStats,
   formatMac,
   isGroupMac,

@@ -4,6 +4,9 @@
  */
 import type { FrameRing } from '@tapstack/frame-ring';
 
+/** Bytes of an Ethernet header (destination, source, EtherType) in front of each frame's IP packet. */
+export const ETHERNET_HEADER_LEN = 14;
+
 export interface LinkStats {
   rxFrames: number;
   rxBytes: number;

@@ -5,7 +5,16 @@
  * each port's receive queue is bounded (overflow is counted in rxDropped).
  */
 import type { FrameRing } from '@tapstack/frame-ring';
-import { emptyStats, formatMac, isGroupMac, type Link, type LinkStats, macKey, toMac } from './link.js';
+import {
+  ETHERNET_HEADER_LEN,
+  emptyStats,
+  formatMac,
+  isGroupMac,
+  type Link,
+  type LinkStats,
+  macKey,
+  toMac,
+} from './link.js';
 
 /** Receive copies are carved from slabs of this size (about 170 full-size frames). */
 const SLAB_BYTES = 256 * 1024;
@@ -130,7 +139,7 @@ class MemorySwitchPort implements Link {
   }
 
   send(frame: Uint8Array): boolean {
-    if (this.closed || frame.length < 14 || frame.length > this.maxFrame) {
+    if (this.closed || frame.length < ETHERNET_HEADER_LEN || frame.length > this.maxFrame) {
       this.s.txDropped++;
       return false;
     }

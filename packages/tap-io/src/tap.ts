@@ -5,7 +5,16 @@
  * into a staging buffer and written with one native call per batch.
  */
 import { FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
-import { deliverFrames, emptyStats, type Link, LinkError, type LinkStats, randomMac, toMac } from './link.js';
+import {
+  deliverFrames,
+  ETHERNET_HEADER_LEN,
+  emptyStats,
+  type Link,
+  LinkError,
+  type LinkStats,
+  randomMac,
+  toMac,
+} from './link.js';
 import { loadNative, type NativeTap } from './native.js';
 
 export interface TapOptions {
@@ -72,7 +81,7 @@ const VNET_TCP_CSUM = 4;
 
 const MAX_FRAME = 65535;
 /** With offload, a super-frame is an IP packet of up to 64 KiB plus the Ethernet header. */
-const MAX_GSO_FRAME = GSO_MAX_SIZE + 14;
+const MAX_GSO_FRAME = GSO_MAX_SIZE + ETHERNET_HEADER_LEN;
 
 /** A TUN device: IP packets (IFF_TUN | IFF_NO_PI), no MAC. */
 export type TunOptions = Omit<TapOptions, 'mac' | 'deviceMac'>;
@@ -223,7 +232,7 @@ export class TapLink implements Link {
 
   /** An Ethernet header, or the smallest IP header. */
   private minFrame(): number {
-    return this.medium === 'ip' ? 20 : 14;
+    return this.medium === 'ip' ? 20 : ETHERNET_HEADER_LEN;
   }
 
   /**
@@ -350,7 +359,7 @@ export class TapLink implements Link {
       this.rxCoalesceUs,
       this.rxCoalesceBusyUs,
       this.vnetHdr,
-      this.medium === 'ethernet' ? 14 : 0,
+      this.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0,
     );
   }
 

@@ -29,6 +29,7 @@ import {
 import { ipv4String, ipv6String } from './decode.js';
 import {
   deliverFrames,
+  ETHERNET_HEADER_LEN,
   emptyStats,
   isGroupMac,
   type Link,
@@ -487,7 +488,7 @@ export class VxlanLink implements Link {
    * undefined when it is: both receive paths check here.
    */
   private headerProblem(buf: Uint8Array, d: number, len: number): DropReason | undefined {
-    if (len < VXLAN_HEADER_BYTES + 14) return 'rxMalformed';
+    if (len < VXLAN_HEADER_BYTES + ETHERNET_HEADER_LEN) return 'rxMalformed';
     if ((buf[d]! & FLAG_I) === 0) return 'rxBadFlags';
     if (((buf[d + 4]! << 16) | (buf[d + 5]! << 8) | buf[d + 6]!) !== this.vni) return 'rxWrongVni';
     return undefined;
@@ -703,7 +704,7 @@ export class VxlanLink implements Link {
   // ------------------------------------------------------------ send
 
   send(frame: Uint8Array): boolean {
-    if (this.closed || frame.length < 14 || frame.length > this.mtu + 18) {
+    if (this.closed || frame.length < ETHERNET_HEADER_LEN || frame.length > this.mtu + 18) {
       this.s.txDropped++;
       return false;
     }

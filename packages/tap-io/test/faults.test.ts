@@ -163,3 +163,51 @@ describe('withFaults', () => {
     expect(() => withFaults(sw.createPort({ name: 'a', mac: mac(1) }), { loss: 1.5 })).toThrow(RangeError);
   });
 });
+
+describe('withFaults with a manual clock', () => {
+  it('delays and rate-limits on the given clock, never a real one', () => {
+    let now = 1000;
+    const timers: { at: number; fn: () => void }[] = [];
+    const clock = {
+      now: () => now,
+      setTimer: (fn: () => void, ms: number) => {
+        const t = { at: now + ms, fn };
+        timers.push(t);
+        return t;
+      },
+      clearTimer: (t: unknown) => {
+        const i = timers.indexOf(t as (typeof timers)[0]);
+        if (i >= 0) timers.splice(i, 1);
+      },
+    };
+    const advance = (to: number) => {
+      now = to;
+      for (let t = timers.find((x) => x.at <= now); t; t = timers.find((x) => x.at <= now)) {
+        timers.splice(timers.indexOf(t), 1);
+        t.fn();
+      }
+    };
+    const inner = new MemorySwitch().createPort({ name: 'a', mac: mac(1) });
+    // What leaves the injector, stamped with the manual clock when it leaves.
+    const sent: number[] = [];
+    const sendBatch = inner.sendBatch!.bind(inner);
+    inner.sendBatch = (fs) => {
+      for (const _ of fs) sent.push(now);
+      return sendBatch(fs);
+    };
+    // 100-byte frames at 80 kbit/s take 10 ms each, after a fixed 50 ms delay.
+    const a = withFaults(inner, { direction: 'tx', delayMs: 50, rateBitsPerSec: 80_000, clock });
+    const f = frame(mac(2), mac(1), 100);
+    a.send(f);
+    a.send(f);
+    expect(timers.map((t) => t.at)).toEqual([1060]);
+    advance(1059);
+    expect(sent).toEqual([]);
+    advance(1060);
+    expect(sent).toEqual([1060]);
+    advance(1070);
+    expect(sent).toEqual([1060, 1070]);
+    expect(a.faults().tx.delayed).toBe(2);
+    a.close();
+  });
+});

@@ -10,6 +10,9 @@ import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { UdpWireGuard } from './udp.js';
 
+/** The Ethernet header the 'ethernet' medium adds in front of each IP packet. */
+const ETHERNET_HEADER_LEN = 14;
+
 /** The MAC every tunnel address resolves to (locally administered). */
 export const TUNNEL_GATEWAY_MAC = Uint8Array.of(0x02, 0x77, 0x67, 0x00, 0x00, 0x01);
 
@@ -92,13 +95,13 @@ export class WireGuardLink {
       this.#deliver(Uint8Array.from(p));
       return;
     }
-    const f = new Uint8Array(14 + p.length);
+    const f = new Uint8Array(ETHERNET_HEADER_LEN + p.length);
     f.set(this.mac, 0);
     f.set(TUNNEL_GATEWAY_MAC, 6);
     const v6 = (p[0] as number) >> 4 === 6;
     f[12] = v6 ? 0x86 : 0x08;
     f[13] = v6 ? 0xdd : 0x00;
-    f.set(p, 14);
+    f.set(p, ETHERNET_HEADER_LEN);
     this.#deliver(f);
   }
 
@@ -123,7 +126,7 @@ export class WireGuardLink {
 
   send(frame: Uint8Array): boolean {
     if (this.medium === 'ip') return this.#sendIp(frame, frame.length);
-    if (frame.length < 14) {
+    if (frame.length < ETHERNET_HEADER_LEN) {
       this.#stats.txDropped++;
       return false;
     }
@@ -133,7 +136,7 @@ export class WireGuardLink {
       this.#stats.txDropped++;
       return false;
     }
-    const ip = frame.subarray(14);
+    const ip = frame.subarray(ETHERNET_HEADER_LEN);
     if (type === 0x86dd && this.#answerNeighborSolicitation(ip)) return true;
     return this.#sendIp(ip, frame.length);
   }

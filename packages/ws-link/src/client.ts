@@ -5,7 +5,7 @@
  * stack-driver can run a Node stack on it, and the page driver (`@tapstack/browser`)
  * runs one in a browser.
  */
-import { CloseCode, type Hello, macBytes, parseHello } from './protocol.js';
+import { CloseCode, ETHERNET_HEADER_LEN, type Hello, macBytes, parseHello } from './protocol.js';
 
 /** The part of the WebSocket API the link uses (browsers' and `ws`'s both have it). */
 export interface WebSocketLike {
@@ -175,7 +175,7 @@ export class WebSocketLink {
       this.s.rxDropped++;
       return;
     }
-    const min = this.medium === 'ethernet' ? 14 : 20;
+    const min = this.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 20;
     if (data.byteLength < min || data.byteLength > this.maxFrame) {
       this.s.rxDropped++;
       return;

@@ -15,6 +15,9 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/** Bytes of the Ethernet header in front of each frame's IP packet on the 'ethernet' medium. */
+export const ETHERNET_HEADER_LEN = 14;
+
 export interface Hello {
   type: 'hello';
   version: number;

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AddressPool } from './pool.js';
-import { CloseCode, type Hello, macString, PROTOCOL_VERSION } from './protocol.js';
+import { CloseCode, ETHERNET_HEADER_LEN, type Hello, macString, PROTOCOL_VERSION } from './protocol.js';
 
 /** What the server needs from a segment port (tap-io's MemorySwitch ports have it). */
 export interface SegmentPort {
@@ -376,7 +376,7 @@ export class WebSocketLinkServer {
       return;
     }
     const frame = data as Buffer; // binaryType 'nodebuffer', not fragmented into arrays
-    if (frame.length < 14) {
+    if (frame.length < ETHERNET_HEADER_LEN) {
       this.s.rxMalformed++;
       return;
     }
