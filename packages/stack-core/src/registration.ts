@@ -220,6 +220,11 @@ export interface TcpConfig {
    * closing connection skips TIME-WAIT (`tcp.timeWaitOverflow`), as Linux does.
    */
   maxTimeWait?: number;
+  /**
+   * Answer SYNs with SYN cookies (RFC 4987 §3.6) when a listener's SYN queue is full
+   * [true]; false drops them (`tcp.synQueueFull`). Half-open connections are never evicted.
+   */
+  synCookies?: boolean;
 }
 
 export interface TcpInfo {
