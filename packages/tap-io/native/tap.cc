@@ -487,17 +487,18 @@ void PumpPublish(RxPump* p, uint32_t nFrames, uint64_t nBytes, uint32_t nDropped
   if (nDropped) p->dropped.fetch_add(nDropped, std::memory_order_relaxed);
 }
 
+// The wake callbacks call JS through raw N-API and never throw: a node-addon-api call
+// that fails (a worker's environment shutting down, where JS can no longer run) throws
+// Napi::Error, and rethrowing that as a JS exception fails the same way and throws again,
+// out of the callback: std::terminate (issue 13; test/fixtures/worker-terminate.ts). A
+// throw inside the JS callback stays pending and Node reports it as uncaught.
 void PumpWakeJs(Napi::Env env, Napi::Function cb, RxPump* p) {
   p->wakePending.store(false, std::memory_order_release);
   if (env == nullptr || cb == nullptr) return;
-  try {
-    cb.Call({});
-  } catch (const Napi::Error& e) {
-    // A C++ exception must not unwind out of a threadsafe call (std::terminate).
-    e.ThrowAsJavaScriptException();
-  }
+  napi_value global, result;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  napi_call_function(env, global, cb, 0, nullptr, &result);
 }
-
 // Thread mode: the CAS on CONSUMER_SLEEPING (in fr_publish) allows one wake per consumer
 // sleep; wakePending also keeps at most one threadsafe call in flight.
 void PumpWakeFromThread(RxPump* p) {
@@ -507,17 +508,24 @@ void PumpWakeFromThread(RxPump* p) {
   }
 }
 
-// Loop mode: call the wake callback directly (no thread hop, no threadsafe call).
+// Loop mode: call the wake callback directly (no thread hop, no threadsafe call). Raw
+// N-API as in PumpWakeJs; an exception from the callback becomes an uncaught exception.
 void PumpWakeFromLoop(RxPump* p) {
   p->wakeups.fetch_add(1, std::memory_order_relaxed);
-  Napi::Env env(p->env);
-  Napi::HandleScope scope(env);
-  try {
-    p->onWake.MakeCallback(env.Global(), {}, *p->asyncContext);
-  } catch (const Napi::Error& e) {
-    // An exception in the wake callback must not unwind into libuv.
-    e.ThrowAsJavaScriptException();
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value global, fn, result;
+  if (napi_get_global(env, &global) == napi_ok && napi_get_reference_value(env, static_cast<napi_ref>(p->onWake), &fn) == napi_ok &&
+      fn != nullptr) {
+    napi_status st = napi_make_callback(env, *p->asyncContext, global, fn, 0, nullptr, &result);
+    bool pending = false;
+    if (st != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+    }
   }
+  napi_close_handle_scope(env, scope);
 }
 
 void PumpThreadMain(RxPump* p) {

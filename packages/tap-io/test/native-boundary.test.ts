@@ -34,4 +34,27 @@ describe.skipIf(skip !== undefined)('native boundary (root)', () => {
       expect(r.status).toBe(0);
     });
   }
+
+  it('terminating workers whose TAP readers are flooded never aborts the process (issue 13)', () => {
+    // A wake that lands while a worker's environment shuts down cannot run JS there; the
+    // addon's callbacks used node-addon-api calls that threw Napi::Error in that state, and
+    // rethrowing it threw again: "terminate called after throwing an instance of
+    // 'Napi::Error'" or "FATAL ERROR: Error::Error napi_define_properties", 3 runs in 3.
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--conditions=development',
+        '--import',
+        'tsx',
+        join(here, 'fixtures', 'worker-terminate.ts'),
+        `tswt${tag.slice(-4)}`,
+        '30',
+      ],
+      { encoding: 'utf8', timeout: 60_000, cwd: join(here, '..') },
+    );
+    expect(r.stderr).not.toMatch(/terminate called|FATAL ERROR/);
+    expect(r.signal).toBeNull();
+    expect(r.stdout).toContain('terminated 30 workers');
+    expect(r.status).toBe(0);
+  }, 90_000);
 });
