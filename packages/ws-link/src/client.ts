@@ -5,7 +5,16 @@
  * stack-driver can run a Node stack on it, and the page driver (`@tapstack/browser`)
  * runs one in a browser.
  */
-import { CloseCode, ETHERNET_HEADER_LEN, type Hello, macBytes, parseHello } from './protocol.js';
+import {
+  BATCH_RECORD_HEADER,
+  BatchWriter,
+  CloseCode,
+  ETHERNET_HEADER_LEN,
+  type Hello,
+  macBytes,
+  parseBatch,
+  parseHello,
+} from './protocol.js';
 
 /** The part of the WebSocket API the link uses (browsers' and `ws`'s both have it). */
 export interface WebSocketLike {
@@ -35,6 +44,12 @@ export interface WebSocketLinkOptions {
   maxBufferedBytes?: number;
   /** Link name in stats and logs. Default 'ws0'. */
   name?: string;
+  /**
+   * Ask for batched messages (`batch=1` in the URL): the frames one turn of the stack
+   * sends go out as one WebSocket message, and the server batches likewise. Used only
+   * when the server's hello agrees. Default true.
+   */
+  batch?: boolean;
 }
 
 export interface WebSocketLinkStats {
@@ -84,6 +99,9 @@ export class WebSocketLink {
   private handlers: ((frames: readonly Uint8Array[]) => void)[] = [];
   private closeHandlers: ((code: number, reason: string) => void)[] = [];
   private early: Uint8Array[] = [];
+  /** Batched mode: frames of this turn, sent as one message at the end of the turn. */
+  private readonly writer: BatchWriter | undefined;
+  private flushQueued = false;
   private closed = false;
   private closeInfo: { code: number; reason: string } | undefined;
   private readonly s: WebSocketLinkStats = {
@@ -105,8 +123,18 @@ export class WebSocketLink {
       );
     return new Promise((resolve, reject) => {
       let ws: WebSocketLike;
+      let target = url;
+      if (options.batch !== false) {
+        try {
+          const u = new URL(url);
+          u.searchParams.set('batch', '1');
+          target = u.toString();
+        } catch {
+          // new Ctor reports the bad URL below
+        }
+      }
       try {
-        ws = new Ctor(url);
+        ws = new Ctor(target);
       } catch (e) {
         reject(new WebSocketLinkError(`cannot open ${url}: ${(e as Error).message}`, 'EINVAL'));
         return;
@@ -165,8 +193,24 @@ export class WebSocketLink {
     this.medium = hello.medium;
     this.maxFrame = hello.mtu + (hello.medium === 'ethernet' ? 18 : 0);
     this.maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+    if (hello.batch)
+      this.writer = new BatchWriter((msg, n) => {
+        try {
+          this.ws.send(msg);
+        } catch {
+          this.s.txErrors += n;
+          return;
+        }
+        this.s.txFrames += n;
+        this.s.txBytes += msg.length - n * BATCH_RECORD_HEADER;
+      });
     ws.onmessage = (ev) => this.onMessage(ev.data);
     ws.onclose = (ev) => this.onSocketClose(ev.code, ev.reason);
+  }
+
+  /** True when the server agreed to batched messages. */
+  get batched(): boolean {
+    return this.writer !== undefined;
   }
 
   private onMessage(data: unknown): void {
@@ -176,19 +220,30 @@ export class WebSocketLink {
       return;
     }
     const min = this.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 20;
-    if (data.byteLength < min || data.byteLength > this.maxFrame) {
-      this.s.rxDropped++;
-      return;
+    let batch: Uint8Array[];
+    if (this.writer) {
+      batch = [];
+      const r = parseBatch(new Uint8Array(data), min, this.maxFrame, batch);
+      this.s.rxDropped += r.bad + r.oversize + (r.truncated ? 1 : 0);
+      if (batch.length === 0) return;
+    } else {
+      if (data.byteLength < min || data.byteLength > this.maxFrame) {
+        this.s.rxDropped++;
+        return;
+      }
+      batch = [new Uint8Array(data)];
     }
-    const frame = new Uint8Array(data);
-    this.s.rxFrames++;
-    this.s.rxBytes += frame.length;
+    for (const f of batch) {
+      this.s.rxFrames++;
+      this.s.rxBytes += f.length;
+    }
     if (this.handlers.length === 0) {
-      if (this.early.length < EARLY_FRAMES) this.early.push(frame);
-      else this.s.rxDropped++;
+      for (const f of batch) {
+        if (this.early.length < EARLY_FRAMES) this.early.push(f);
+        else this.s.rxDropped++;
+      }
       return;
     }
-    const batch = [frame];
     for (const h of this.handlers) h(batch);
   }
 
@@ -208,6 +263,15 @@ export class WebSocketLink {
       this.s.txDropped++;
       return false;
     }
+    if (this.writer) {
+      // Copied into the pending message; sent when this turn's work is done.
+      this.writer.add(frame);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => this.flush());
+      }
+      return true;
+    }
     try {
       // The caller's view is valid only during the call (the Link contract).
       this.ws.send(frame.slice());
@@ -218,6 +282,18 @@ export class WebSocketLink {
     this.s.txFrames++;
     this.s.txBytes += frame.length;
     return true;
+  }
+
+  /** Sends the frames queued in batched mode now (otherwise at the end of the turn). */
+  flush(): void {
+    this.flushQueued = false;
+    if (!this.writer) return;
+    if (this.closed || this.ws.readyState !== OPEN || this.ws.bufferedAmount > this.maxBuffered) {
+      // Like a full NIC queue: the stack's retransmissions recover.
+      this.s.txDropped += this.writer.discard();
+      return;
+    }
+    this.writer.flush();
   }
 
   sendBatch(frames: readonly Uint8Array[]): number {
@@ -259,6 +335,7 @@ export class WebSocketLink {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       this.closeHandlers.push(() => resolve());
+      this.flush();
       this.ws.close(CloseCode.Normal, 'client closed');
       // A server that never answers the close must not hang the caller.
       setTimeout(() => {

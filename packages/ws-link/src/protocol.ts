@@ -31,6 +31,88 @@ export interface Hello {
   addresses: string[];
   /** The server stack's own addresses on the segment (no prefix). */
   server: string[];
+  /**
+   * Batched messages, both ways (the client asked with `batch=1` in the URL and the
+   * server agrees): every binary message holds one or more records `u32 length (big
+   * endian), frame`, at most BATCH_MAX_BYTES in all. Per-message cost is what bounds a
+   * WebSocket link; a poll's worth of segments then travels as one message.
+   */
+  batch?: boolean;
+}
+
+/** Largest batched message (records included). */
+export const BATCH_MAX_BYTES = 256 * 1024;
+/** Bytes before each frame in a batched message. */
+export const BATCH_RECORD_HEADER = 4;
+
+/**
+ * Splits a batched message into frame views (no copy). Records whose length is outside
+ * [min, max] are skipped and counted in `bad`; a truncated record ends the message.
+ */
+export function parseBatch(
+  msg: Uint8Array,
+  min: number,
+  max: number,
+  out: Uint8Array[],
+): { bad: number; oversize: number; truncated: boolean } {
+  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  let off = 0;
+  let bad = 0;
+  let oversize = 0;
+  while (off < msg.length) {
+    if (off + BATCH_RECORD_HEADER > msg.length) return { bad, oversize, truncated: true };
+    const len = dv.getUint32(off);
+    off += BATCH_RECORD_HEADER;
+    if (off + len > msg.length) return { bad, oversize, truncated: true };
+    if (len < min) bad++;
+    else if (len > max) oversize++;
+    else out.push(msg.subarray(off, off + len));
+    off += len;
+  }
+  return { bad, oversize, truncated: false };
+}
+
+/** Packs frames into batched messages of at most BATCH_MAX_BYTES (a frame alone may exceed it). */
+export class BatchWriter {
+  private buf: Uint8Array;
+  private dv: DataView;
+  private used = 0;
+  frames = 0;
+  constructor(private readonly emit: (msg: Uint8Array, frames: number) => void) {
+    this.buf = new Uint8Array(BATCH_MAX_BYTES);
+    this.dv = new DataView(this.buf.buffer);
+  }
+  get pending(): number {
+    return this.used;
+  }
+  add(frame: Uint8Array): void {
+    const need = BATCH_RECORD_HEADER + frame.length;
+    if (this.used + need > this.buf.length) this.flush();
+    if (need > this.buf.length) {
+      this.buf = new Uint8Array(need);
+      this.dv = new DataView(this.buf.buffer);
+    }
+    this.dv.setUint32(this.used, frame.length);
+    this.buf.set(frame, this.used + BATCH_RECORD_HEADER);
+    this.used += need;
+    this.frames++;
+  }
+  /** Drops what is pending; returns how many frames that was. */
+  discard(): number {
+    const n = this.frames;
+    this.used = 0;
+    this.frames = 0;
+    return n;
+  }
+  /** Emits what is pending as one message (a copy: the buffer is reused). */
+  flush(): void {
+    if (this.used === 0) return;
+    const msg = this.buf.slice(0, this.used);
+    const n = this.frames;
+    this.used = 0;
+    this.frames = 0;
+    this.emit(msg, n);
+  }
 }
 
 /** Close codes the server uses (RFC 6455 §7.4.1 and the 4000-4999 private range). */
@@ -68,7 +150,9 @@ export function parseHello(text: string): Hello {
     throw new TypeError('hello.addresses is invalid');
   if (!Array.isArray(h.server) || h.server.some((a) => typeof a !== 'string'))
     throw new TypeError('hello.server is invalid');
+  if (h.batch !== undefined && typeof h.batch !== 'boolean') throw new TypeError('hello.batch is invalid');
   return {
+    ...(h.batch ? { batch: true } : {}),
     type: 'hello',
     version: h.version,
     medium: h.medium,

@@ -12,7 +12,16 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { AddressPool } from './pool.js';
-import { CloseCode, ETHERNET_HEADER_LEN, type Hello, macString, PROTOCOL_VERSION } from './protocol.js';
+import {
+  BATCH_MAX_BYTES,
+  BatchWriter,
+  CloseCode,
+  ETHERNET_HEADER_LEN,
+  type Hello,
+  macString,
+  PROTOCOL_VERSION,
+  parseBatch,
+} from './protocol.js';
 
 /** What the server needs from a segment port (tap-io's MemorySwitch ports have it). */
 export interface SegmentPort {
@@ -55,6 +64,8 @@ export interface WebSocketLinkServerOptions {
   maxBufferedBytes?: number;
   /** Ping interval; a client that misses a whole interval is dropped (4008). Default 30000 ms. */
   heartbeatMs?: number;
+  /** Agree to batched messages when a client asks (`batch=1`). Default true. */
+  batch?: boolean;
   /** Called on connects, disconnects and refusals. */
   log?: (level: 'info' | 'warn' | 'debug', msg: string, fields: Record<string, unknown>) => void;
   /** Clock (ms) for the rate limiter. Default performance.now. */
@@ -78,7 +89,7 @@ export interface WebSocketLinkServerStats {
   rxBytes: number;
   txFrames: number;
   txBytes: number;
-  /** Binary messages shorter than an Ethernet header. */
+  /** Binary messages (or batch records) shorter than an Ethernet header; truncated batches. */
   rxMalformed: number;
   /** Frames longer than mtu + 18. */
   rxOversize: number;
@@ -125,6 +136,8 @@ interface Client {
   lastRefill: number;
   rxFrames: number;
   txFrames: number;
+  /** Batched messages (hello.batch): the pending message to this client. */
+  writer: BatchWriter | undefined;
 }
 
 export class WebSocketLinkServer {
@@ -186,7 +199,8 @@ export class WebSocketLinkServer {
     this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: this.maxFrame + PAYLOAD_SLACK,
+      maxPayload:
+        (options.batch === false ? this.maxFrame : Math.max(this.maxFrame, BATCH_MAX_BYTES)) + PAYLOAD_SLACK,
       perMessageDeflate: false,
       clientTracking: false,
     });
@@ -290,7 +304,8 @@ export class WebSocketLinkServer {
       this.refuse(socket, 503, 'Service Unavailable');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, lease, remote, origin));
+    const batch = this.opts.batch !== false && url.searchParams.get('batch') === '1';
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, lease, remote, origin, batch));
   }
 
   private accept(
@@ -298,6 +313,7 @@ export class WebSocketLinkServer {
     lease: { offset: bigint; addresses: string[] },
     remote: string,
     origin: string | undefined,
+    batch: boolean,
   ): void {
     const id = this.nextId++;
     const mac = this.freshMac();
@@ -321,6 +337,14 @@ export class WebSocketLinkServer {
       lastRefill: this.now(),
       rxFrames: 0,
       txFrames: 0,
+      writer: batch
+        ? new BatchWriter((msg, n) => {
+            ws.send(msg, { binary: true });
+            c.txFrames += n;
+            this.s.txFrames += n;
+            this.s.txBytes += msg.length - 4 * n;
+          })
+        : undefined,
     };
     this.clients.set(id, c);
     this.s.accepted++;
@@ -332,10 +356,21 @@ export class WebSocketLinkServer {
       mtu: this.mtu,
       addresses: lease.addresses,
       server: this.pool.serverAddresses(),
+      ...(batch ? { batch: true } : {}),
     };
     ws.send(JSON.stringify(hello));
     const maxBuffered = this.opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     port.onFrames((frames) => {
+      if (c.writer) {
+        if (ws.readyState !== ws.OPEN || ws.bufferedAmount > maxBuffered) {
+          this.s.txDropped += frames.length;
+          return;
+        }
+        // The whole batch the switch delivered, in as few messages as fit (copied in).
+        for (const f of frames) c.writer.add(f);
+        c.writer.flush();
+        return;
+      }
       for (const f of frames) {
         if (ws.readyState !== ws.OPEN || ws.bufferedAmount > maxBuffered) {
           this.s.txDropped++;
@@ -375,7 +410,28 @@ export class WebSocketLinkServer {
       c.ws.close(CloseCode.UnsupportedData, 'text messages are not part of the protocol');
       return;
     }
-    const frame = data as Buffer; // binaryType 'nodebuffer', not fragmented into arrays
+    const msg = data as Buffer; // binaryType 'nodebuffer', not fragmented into arrays
+    if (c.writer) {
+      const frames: Uint8Array[] = [];
+      const r = parseBatch(msg, ETHERNET_HEADER_LEN, this.maxFrame, frames);
+      this.s.rxMalformed += r.bad + (r.truncated ? 1 : 0);
+      this.s.rxOversize += r.oversize;
+      for (const f of frames) this.admit(c, f);
+      return;
+    }
+    if (msg.length < ETHERNET_HEADER_LEN) {
+      this.s.rxMalformed++;
+      return;
+    }
+    if (msg.length > this.maxFrame) {
+      this.s.rxOversize++;
+      return;
+    }
+    this.admit(c, msg);
+  }
+
+  /** One well-sized frame from a client: source MAC and rate checks, then onto the segment. */
+  private admit(c: Client, frame: Uint8Array): void {
     if (frame.length < ETHERNET_HEADER_LEN) {
       this.s.rxMalformed++;
       return;

@@ -4,6 +4,7 @@ import { StackDriver } from '@tapstack/stack-driver';
 import { MemorySwitch } from '@tapstack/tap-io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { BATCH_MAX_BYTES } from '../src/protocol.js';
 import { type WebSocketConstructor, WebSocketLink, WebSocketLinkError } from '../src/index.js';
 import { WebSocketLinkServer, type WebSocketLinkServerOptions } from '../src/server.js';
 
@@ -210,7 +211,7 @@ describe('WebSocket link server: bad input', () => {
     expect((await ca).code).toBe(1003);
     const b = await raw(s.url());
     const cb = closed(b.ws);
-    b.ws.send(new Uint8Array(64 * 1024));
+    b.ws.send(new Uint8Array(BATCH_MAX_BYTES + 8192)); // over maxPayload (a whole batch + slack)
     expect((await cb).code).toBe(1009);
     await until(() => s.stats().clients === 0);
     expect(s.stats()).toMatchObject({ closedProtocol: 1, closedTooBig: 1, closed: 2 });
@@ -236,6 +237,85 @@ describe('WebSocket link server: bad input', () => {
     expect(c.code).toBe(4008);
     await until(() => s.stats().clients === 0);
     expect(s.stats().closedTimeout).toBe(1);
+  });
+});
+
+/** A batched message: records `u32 length, bytes`; `cut` drops bytes from the end. */
+function batchMsg(frames: Uint8Array[], cut = 0) {
+  const n = frames.reduce((a, f) => a + 4 + f.length, 0);
+  const out = new Uint8Array(n);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  for (const f of frames) {
+    dv.setUint32(o, f.length);
+    out.set(f, o + 4);
+    o += 4 + f.length;
+  }
+  return out.subarray(0, n - cut);
+}
+
+describe('WebSocket link: batched messages', () => {
+  it('are used when the client asks and the server agrees, and not otherwise', async () => {
+    const { s } = await server();
+    const a = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(a.batched).toBe(true);
+    expect(a.hello.batch).toBe(true);
+    const b = await WebSocketLink.connect(s.url(), { WebSocket: WS, batch: false });
+    expect(b.batched).toBe(false);
+    const off = await server({ batch: false });
+    const c = await WebSocketLink.connect(off.s.url(), { WebSocket: WS });
+    expect(c.batched).toBe(false);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('carry many frames per message both ways', async () => {
+    const { s, sw } = await server({ mtu: 1500 });
+    const seen: number[] = [];
+    const probe = sw.createPort({ name: 'probe', mac: '02:00:00:00:00:09' });
+    probe.onFrames((fs) => {
+      for (const f of fs) seen.push(f.length);
+    });
+    cleanup.push(() => probe.close());
+    const link = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    const got: number[] = [];
+    link.onFrames((fs) => {
+      for (const f of fs) got.push(f.length);
+    });
+    for (const n of [60, 1514, 300]) link.send(frame(link.hello.mac, n)); // one turn: one message
+    await until(() => seen.length === 3);
+    expect(seen).toEqual([60, 1514, 300]);
+    expect(s.stats().rxFrames).toBe(3);
+    expect(link.stats()).toMatchObject({ txFrames: 3, txBytes: 60 + 1514 + 300 });
+    probe.sendBatch!([frame('02:00:00:00:00:09', 70), frame('02:00:00:00:00:09', 80)]);
+    await until(() => got.length === 2);
+    expect(got).toEqual([70, 80]);
+    await link.close();
+  });
+
+  it('count short, oversize, spoofed and truncated records and keep the good ones', async () => {
+    const { s, sw } = await server({ mtu: 1500 });
+    const seen: number[] = [];
+    const probe = sw.createPort({ name: 'probe', mac: '02:00:00:00:00:09' });
+    probe.onFrames((fs) => {
+      for (const f of fs) seen.push(f.length);
+    });
+    cleanup.push(() => probe.close());
+    const { ws, hello } = await raw(`${s.url()}?batch=1`);
+    expect((hello as { batch?: boolean }).batch).toBe(true);
+    ws.send(
+      batchMsg([
+        new Uint8Array(13),
+        frame(hello.mac, 1500 + 19),
+        frame('02:66:66:66:66:66', 100),
+        frame(hello.mac, 64),
+        frame(hello.mac, 1518),
+      ]),
+    );
+    ws.send(batchMsg([frame(hello.mac, 65), frame(hello.mac, 66)], 10)); // second record cut short
+    await until(() => seen.length === 3);
+    expect(seen).toEqual([64, 1518, 65]);
+    expect(s.stats()).toMatchObject({ rxMalformed: 2, rxOversize: 1, rxSpoofed: 1, rxFrames: 3 });
+    expect(ws.readyState).toBe(WebSocket.OPEN);
   });
 });
 
