@@ -7,27 +7,16 @@
  * - short connections per second through the bridge (connect, 1 KiB there and back, close).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { genkey, pubkey } from '@tapstack/wireguard';
+import { freeUdpPort } from '@tapstack/testkit';
 
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const MiB = 1048576;
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startDaemon(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -4,7 +4,6 @@
  * loopback, A with ioThread: bytes go through A's bridge and come back checked, and
  * A's metrics report the rings' counters (from the driver's snapshot).
  */
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,17 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
 import { quietLogger, scrape, series } from './helpers.js';
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freeUdpPort } from '@tapstack/testkit';
 
 describe.each([
   ['ioThread', { ioThread: true }, {}],

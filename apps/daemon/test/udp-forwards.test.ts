@@ -11,19 +11,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCli } from '../src/cli.js';
 import { type Pair, startPair, until } from './helpers.js';
+import { freeUdpPort } from '@tapstack/testkit';
 
 const hasSocat = spawnSync('socat', ['-V']).status === 0;
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** socat as a UDP client: sends `text`, prints what comes back within 2 s, then exits. */
 function socatClient(port: number, text: string): Promise<{ code: number | null; out: string; err: string }> {

@@ -4,23 +4,12 @@
  * from the daemon's binary (not imported: this app depends on socket-bridge only).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeUdpPort } from '@tapstack/testkit';
 
 const daemonBin = join(import.meta.dirname, '../../daemon/bin/tapstackd.mjs');
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function startDaemon(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [daemonBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -2,6 +2,7 @@
 import { Ipv4Address, Ipv6Address, type TcpConfig } from '@tapstack/stack-core';
 import { DnsType, StackDriver, encodeMessage, parseMessage } from '@tapstack/stack-driver';
 import { MemorySwitch } from '@tapstack/tap-io';
+import { pattern as kitPattern } from '@tapstack/testkit/random';
 import { createDgram } from '../src/dgram.js';
 
 /**
@@ -37,17 +38,10 @@ export async function stackPair(
   return { sw, A, B, close: async () => void (await Promise.all([A.close(), B.close()])) };
 }
 
-/** Deterministic bytes (xorshift). */
+/** Deterministic bytes (the shared test kit's xorshift32), as a Buffer. */
 export function pattern(n: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  const b = kitPattern(n, seed);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,21 +1,10 @@
 /** Test helpers: a seeded random source and an in-memory Ethernet segment joining stacks. */
+import { seededBytes } from '@tapstack/testkit/random';
 import { Stack } from '../src/stack.js';
 import { parseMac } from '../src/wire/ethernet.js';
 
-/** xorshift32: deterministic bytes for StackConfig.random. */
-export function seededRandom(seed = 1): (buf: Uint8Array) => void {
-  let x = seed >>> 0 || 1;
-  return (buf) => {
-    for (let i = 0; i < buf.length; i++) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      buf[i] = x & 0xff;
-    }
-  };
-}
+/** xorshift32: deterministic bytes for StackConfig.random (the shared test kit's). */
+export const seededRandom = seededBytes;
 
 /** A shared segment (a hub): every frame sent by one member is delivered to all others, in order. */
 export class Segment {

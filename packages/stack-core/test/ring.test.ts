@@ -4,20 +4,8 @@
  * releases), and the sizes it allocates.
  */
 import { describe, expect, it } from 'vitest';
+import { seededFloats as floats } from '@tapstack/testkit/random';
 import { ByteRing } from '../src/tcp/ring.js';
-
-/** A seeded float generator in [0, 1) (xorshift32). */
-function floats(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
 
 describe('ByteRing storage', () => {
   it('starts small, grows by doubling as data needs room, never past capacity', () => {

@@ -3,23 +3,15 @@
  * captures what a TcpLayer sends, crafts segments to inject, and a seeded in-memory
  * link that joins two layers with loss, reordering, duplication, corruption and delay.
  */
+import { seededFloats } from '@tapstack/testkit/random';
 import type { Handle, IpHost } from '../src/registration.js';
 import { TcpLayer } from '../src/tcp/index.js';
 import type { TcpConfig } from '../src/registration.js';
 import { type IpAddress, parseIpAddress } from '../src/wire/ip-address.js';
 import { fillTcpChecksum, TCP_PROTOCOL, TcpFlags, TcpRepr } from '../src/wire/tcp.js';
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG (the shared test kit's). */
+export const prng = seededFloats;
 
 export interface Sent {
   src: IpAddress;

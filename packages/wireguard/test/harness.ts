@@ -1,4 +1,5 @@
 /** Test kit: a manual clock, a seeded random source, an in-memory UDP network, IP packets. */
+import { seededBytes } from '@tapstack/testkit/random';
 import type { Clock, Endpoint, RandomSource } from '../src/index.js';
 import { WireGuardDevice, type DeviceOptions, PrivateKey, parsePrefix } from '../src/index.js';
 
@@ -15,19 +16,9 @@ export class ManualClock implements Clock {
   }
 }
 
-/** xorshift32: repeatable bytes for keys, indices and jitter (not for real use). */
+/** xorshift32: repeatable bytes for keys, indices and jitter (not for real use; the shared test kit's). */
 export function seededRandom(seed: number): RandomSource {
-  let s = seed >>> 0 || 1;
-  return (out) => {
-    for (let i = 0; i < out.length; i++) {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      out[i] = s & 0xff;
-    }
-  };
+  return seededBytes(seed);
 }
 
 export interface Datagram {
