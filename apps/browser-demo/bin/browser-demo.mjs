@@ -167,18 +167,19 @@ process.on('SIGTERM', () => stop(0));
 
 async function main() {
   // The page: index.html and main.ts bundled for the browser (from source).
-  const bundle = await build({
-    entryPoints: [join(app, 'page/main.ts')],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    conditions: ['development'],
-    write: false,
-    sourcemap: 'inline',
-    logLevel: 'silent',
-  });
-  const mainJs = bundle.outputFiles[0].contents;
+  const bundle = (entry) =>
+    build({
+      entryPoints: [join(app, entry)],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      conditions: ['development'],
+      write: false,
+      sourcemap: 'inline',
+      logLevel: 'silent',
+    }).then((r) => r.outputFiles[0].contents);
+  const [mainJs, workerJs] = await Promise.all([bundle('page/main.ts'), bundle('page/worker.ts')]);
   const indexHtml = readFileSync(join(app, 'page/index.html'));
   let config;
 
@@ -213,6 +214,7 @@ async function main() {
       '/': ['text/html; charset=utf-8', indexHtml],
       '/index.html': ['text/html; charset=utf-8', indexHtml],
       '/main.js': ['text/javascript; charset=utf-8', mainJs],
+      '/worker.js': ['text/javascript; charset=utf-8', workerJs],
       '/config.json': ['application/json', Buffer.from(JSON.stringify(config))],
     };
     const f = files[u.pathname];

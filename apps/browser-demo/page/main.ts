@@ -36,6 +36,7 @@ interface DemoResult {
   }[];
   throughput?: { bytes: number; seconds: number; mibPerSecond: number; sha256Match: boolean };
   stats?: Record<string, number>;
+  worker?: { ok: boolean; addresses?: string[]; status?: number; servedBy?: string; error?: string };
 }
 
 const result: DemoResult = { done: false, ok: false };
@@ -193,6 +194,25 @@ async function run(): Promise<void> {
     sha256Match,
   );
   if (!sha256Match) throw new Error('echo: the bytes that came back differ');
+
+  // The same stack in a Web Worker: a second client of the segment, while this one is still on it.
+  const wEl = step('worker', 'starting a module worker …', 'run');
+  const worker = new Worker('/worker.js', { type: 'module' });
+  const w = await new Promise<NonNullable<DemoResult['worker']>>((resolve) => {
+    worker.onmessage = (ev) => resolve(ev.data);
+    worker.onerror = (ev) => resolve({ ok: false, error: ev.message });
+    worker.postMessage({ ws: cfg.ws, url: url(cfg.v6, cfg.relayPort, '/from-a-worker') });
+  });
+  worker.terminate();
+  result.worker = w;
+  settle(
+    wEl,
+    w.ok
+      ? `worker: joined as ${w.addresses?.join(', ')}, fetched B's page over IPv6: HTTP ${w.status}, served by daemon ${w.servedBy}`
+      : `worker failed: ${w.error ?? `HTTP ${w.status}`}`,
+    w.ok,
+  );
+  if (!w.ok) throw new Error(`worker: ${w.error ?? w.status}`);
 
   result.stats = stack.stats();
   showStats(result.stats);

@@ -4,7 +4,7 @@
  * (two daemons joined by WireGuard, A with the WebSocket link), loads the page, waits
  * for its checks — B's page fetched over IPv4 and IPv6 across WireGuard, SHA-256 of a
  * download and an upload per family equal in the page and at the server, the echo
- * throughput test — saves a screenshot, and fails on any page error or console error.
+ * throughput test, a second stack in a Web Worker — saves a screenshot, and fails on any page error or console error.
  * Needs root (CI) and Chromium; skipped with a message otherwise.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -40,6 +40,7 @@ interface DemoResult {
   }[];
   throughput: { bytes: number; seconds: number; mibPerSecond: number; sha256Match: boolean };
   stats: Record<string, number>;
+  worker: { ok: boolean; addresses?: string[]; status?: number; servedBy?: string; error?: string };
 }
 
 let demo: ChildProcess | undefined;
@@ -119,5 +120,12 @@ describe.skipIf(reason !== undefined)('browser demo in headless Chromium', () =>
     expect(r.throughput.sha256Match).toBe(true);
     expect(r.throughput.bytes).toBe(16 * 1048576);
     expect(r.stats['link.rxFrames']).toBeGreaterThan(0);
+    // A second stack, in a Web Worker, joined while the page's was on: the next addresses.
+    expect(r.worker).toEqual({
+      ok: true,
+      addresses: ['198.51.100.3/24', '2001:db8:77::3/64'],
+      status: 200,
+      servedBy: 'b',
+    });
   });
 });

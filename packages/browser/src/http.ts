@@ -100,6 +100,7 @@ export async function httpFetch(
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('')}\r\n`;
   const c = await stack.connect({ host, port, noDelay: true });
+  let response: FetchResponse;
   try {
     await c.write(head);
     if (body) {
@@ -182,7 +183,7 @@ export async function httpFetch(
       out.set(p, o);
       o += p.length;
     }
-    return {
+    response = {
       status: Number(m[1]),
       statusText: m[2] ?? '',
       headers: resHeaders,
@@ -190,9 +191,11 @@ export async function httpFetch(
       text: () => new TextDecoder().decode(out),
       json: () => JSON.parse(new TextDecoder().decode(out)),
     };
-  } finally {
-    c.end();
-    // A server that keeps its side open after the response is not waited for.
+  } catch (e) {
     c.destroy();
+    throw e;
   }
+  // The response is complete: FIN, and a server that keeps its side open is not waited for.
+  c.close();
+  return response;
 }

@@ -180,6 +180,16 @@ export class TcpConnection {
     if (this.eof) this.release(false);
   }
 
+  /**
+   * Graceful close without reading further: FIN after the queued data, and the handle is
+   * released now; the stack finishes the close on its own (data that still arrives is
+   * answered with RST, as a kernel does).
+   */
+  close(): void {
+    this.ended = true;
+    this.release(false);
+  }
+
   /** Resets the connection (RST) and releases it. */
   destroy(): void {
     this.release(true);
