@@ -25,6 +25,7 @@ import {
   skipReason,
 } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
+import { synflood } from './synflood.js';
 import { StackThread } from '../src/stack-thread.js';
 import type { SocketHost } from '../src/socket-host.js';
 import { acceptOne, connect, pattern, writeAll } from '../test/helpers.js';
@@ -197,6 +198,12 @@ async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> 
 }
 
 async function main(): Promise<void> {
+  // TAPSTACK_BENCH_SYNFLOOD=only runs only the SYN flood comparison (synflood.ts).
+  if (process.env.TAPSTACK_BENCH_SYNFLOOD === 'only') {
+    if (tapAvailable()) await synflood();
+    else console.log('stack-driver synflood benchmark skipped: the tap-io TAP addon is not built');
+    return;
+  }
   if (process.env.TAPSTACK_BENCH_TAP !== 'single') await memorySwitch();
   const skip = skipReason(['socat']) ?? (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
   if (skip) {
@@ -212,6 +219,7 @@ async function main(): Promise<void> {
     await tapBench('single', dir, true);
     if (only === 'single') return;
     for (const mode of ['threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir, false);
+    await synflood();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -326,6 +326,12 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       this.host.count('tcp.listenOverflow');
       return;
     }
+    // No way back to the sender (a spoofed source nothing routes to): drop before any
+    // work, as Linux does with its route lookup for the SYN,ACK.
+    if (this.host.selectSource(src) === undefined) {
+      this.host.count('tcp.synNoRoute');
+      return;
+    }
     // Bounded SYN queue. When it is full, SYNs are answered statelessly with a cookie;
     // half-open connections are never evicted (a legit ACK would then meet an RST).
     if (l.synQueue.length >= Math.max(MIN_SYN_QUEUE, l.backlog)) {
