@@ -11,7 +11,7 @@ export interface RelayCounters {
   onClose?: (err?: Error) => void;
 }
 
-/** Destroys with a reset when the stream can (net.Socket and TapSocket both can). */
+/** Destroys with a reset when the stream can (net.Socket and StackSocket both can). */
 export function hardClose(s: Duplex, err?: Error): void {
   const r = (s as Duplex & { resetAndDestroy?: () => void }).resetAndDestroy;
   if (typeof r === 'function' && !s.destroyed) {

@@ -124,8 +124,8 @@ export async function startServices(
     const server = net.createServer({}, (s) => {
       track(s);
       // node:http serves any Duplex handed to it as a connection. It also sets
-      // `socket.server` to itself, where TapSocket expects its TapServer (to report
-      // the connection closed): forward that call to the TapServer.
+      // `socket.server` to itself, where StackSocket expects its StackServer (to report
+      // the connection closed): forward that call to the StackServer.
       http.emit('connection', s);
     });
     (http as unknown as { connectionClosed: () => void }).connectionClosed = () =>

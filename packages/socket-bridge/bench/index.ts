@@ -23,8 +23,8 @@ const RR_MS = quick ? 300 : 1000;
 const ROUNDS = { warmup: quick ? 1 : 2, rounds: quick ? 1 : 5 };
 const CHUNK = Buffer.alloc(65536, 0x5a);
 
-/** Any stream-like socket: Node's net.Socket or our TapSocket. */
-type Duplexish = Socket | import('../src/net.js').TapSocket;
+/** Any stream-like socket: Node's net.Socket or our StackSocket. */
+type Duplexish = Socket | import('../src/net.js').StackSocket;
 
 /** Writes BYTES, waits for the sink's one-byte acknowledgement; returns Gbit/s. */
 async function bulk(open: () => Promise<Duplexish>): Promise<number> {

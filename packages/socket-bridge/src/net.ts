@@ -56,13 +56,13 @@ export interface ConnectOptions extends SocketOptions {
 const DEFAULT_KEEPALIVE_MS = 7_200_000;
 
 /**
- * The TapServer that accepted a socket. Not `socket.server`: node:http (and tls)
+ * The StackServer that accepted a socket. Not `socket.server`: node:http (and tls)
  * overwrite that when the socket is handed over with `emit('connection', socket)`.
  */
 const kOwner = Symbol('tapstack.owner');
 
 /** The TCP socket of the in-process API (what `net.Socket` is to Node). */
-export class TapSocket extends Duplex {
+export class StackSocket extends Duplex {
   readonly host: SocketHost;
   handle: Handle | undefined;
   connecting = false;
@@ -76,7 +76,7 @@ export class TapSocket extends Duplex {
   /** The Server that accepted this socket, if any (node:http replaces it with its own). */
   server: unknown;
   /** @internal */
-  [kOwner]: TapServer | undefined;
+  [kOwner]: StackServer | undefined;
 
   private readonly tcpOptions: TcpSocketOptions | undefined;
   private reading = false;
@@ -421,7 +421,7 @@ export interface ListenOptions {
 }
 
 /** A listening TCP socket (what `net.Server` is to Node). Emits 'listening', 'connection', 'error', 'close'. */
-export class TapServer extends EventEmitter {
+export class StackServer extends EventEmitter {
   readonly host: SocketHost;
   handle: Handle | undefined;
   listening = false;
@@ -431,7 +431,7 @@ export class TapServer extends EventEmitter {
   private closing = false;
   private bound: AddressInfo | undefined;
 
-  constructor(host: SocketHost, options: ServerOptions = {}, listener?: (s: TapSocket) => void) {
+  constructor(host: SocketHost, options: ServerOptions = {}, listener?: (s: StackSocket) => void) {
     super();
     this.host = host;
     this.options = options;
@@ -494,7 +494,7 @@ export class TapServer extends EventEmitter {
         this.host.tcpAbort(c);
         continue;
       }
-      const s = new TapSocket(this.host, { handle: c, allowHalfOpen: this.options.allowHalfOpen });
+      const s = new StackSocket(this.host, { handle: c, allowHalfOpen: this.options.allowHalfOpen });
       s.server = this;
       s[kOwner] = this;
       this.connections++;
@@ -552,14 +552,14 @@ export class TapServer extends EventEmitter {
 }
 
 export interface TapNet {
-  Socket: new (options?: SocketOptions) => TapSocket;
-  Server: new (options?: ServerOptions, listener?: (s: TapSocket) => void) => TapServer;
-  createConnection(port: number, host?: string, cb?: () => void): TapSocket;
-  createConnection(options: ConnectOptions, cb?: () => void): TapSocket;
-  connect(port: number, host?: string, cb?: () => void): TapSocket;
-  connect(options: ConnectOptions, cb?: () => void): TapSocket;
-  createServer(listener?: (s: TapSocket) => void): TapServer;
-  createServer(options: ServerOptions, listener?: (s: TapSocket) => void): TapServer;
+  Socket: new (options?: SocketOptions) => StackSocket;
+  Server: new (options?: ServerOptions, listener?: (s: StackSocket) => void) => StackServer;
+  createConnection(port: number, host?: string, cb?: () => void): StackSocket;
+  createConnection(options: ConnectOptions, cb?: () => void): StackSocket;
+  connect(port: number, host?: string, cb?: () => void): StackSocket;
+  connect(options: ConnectOptions, cb?: () => void): StackSocket;
+  createServer(listener?: (s: StackSocket) => void): StackServer;
+  createServer(options: ServerOptions, listener?: (s: StackSocket) => void): StackServer;
   isIP: typeof isIP;
   isIPv4(s: string): boolean;
   isIPv6(s: string): boolean;
@@ -579,13 +579,13 @@ function wantsTls(opts: ConnectOptions): boolean {
  * `const net = createNet(driver.sockets); net.createConnection({ host, port })`.
  */
 export function createNet(host: SocketHost): TapNet {
-  class Socket extends TapSocket {
+  class Socket extends StackSocket {
     constructor(options?: SocketOptions) {
       super(host, options);
     }
   }
-  class Server extends TapServer {
-    constructor(options?: ServerOptions, listener?: (s: TapSocket) => void) {
+  class Server extends StackServer {
+    constructor(options?: ServerOptions, listener?: (s: StackSocket) => void) {
       super(host, options, listener);
     }
   }
@@ -593,7 +593,7 @@ export function createNet(host: SocketHost): TapNet {
     a: number | ConnectOptions,
     b?: string | (() => void),
     c?: () => void,
-  ): TapSocket {
+  ): StackSocket {
     const opts: ConnectOptions =
       typeof a === 'object' ? a : { port: a, host: typeof b === 'string' ? b : undefined };
     const cb = typeof b === 'function' ? b : c;
@@ -604,12 +604,15 @@ export function createNet(host: SocketHost): TapNet {
       const raw = new Socket(opts).connect(opts);
       const secure = tlsConnect({ ...(opts as TlsConnectionOptions), socket: raw as unknown as NodeSocket });
       if (cb) secure.once('secureConnect', cb);
-      return secure as unknown as TapSocket;
+      return secure as unknown as StackSocket;
     }
     const s = new Socket(opts);
     return s.connect(opts, cb);
   }
-  function createServer(a?: ServerOptions | ((s: TapSocket) => void), b?: (s: TapSocket) => void): TapServer {
+  function createServer(
+    a?: ServerOptions | ((s: StackSocket) => void),
+    b?: (s: StackSocket) => void,
+  ): StackServer {
     return typeof a === 'function' ? new Server({}, a) : new Server(a, b);
   }
   return {
@@ -623,3 +626,12 @@ export function createNet(host: SocketHost): TapNet {
     isIPv6: (s) => isIP(s) === 6,
   };
 }
+
+/** @deprecated Renamed `StackSocket`: a socket on the userspace stack (it has nothing to do with TAP). */
+export const TapSocket = StackSocket;
+/** @deprecated Renamed `StackSocket`. */
+export type TapSocket = StackSocket;
+/** @deprecated Renamed `StackServer`: a server on the userspace stack (it has nothing to do with TAP). */
+export const TapServer = StackServer;
+/** @deprecated Renamed `StackServer`. */
+export type TapServer = StackServer;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeAccept, bridgeConnect, bridgeListen, bridgeUdp } from '../src/bridge-client.js';
 import { BridgeServer } from '../src/bridge-server.js';
 import { createDgram } from '../src/dgram.js';
-import { type TapNet, type TapSocket, createNet } from '../src/net.js';
+import { type TapNet, type StackSocket, createNet } from '../src/net.js';
 import { pattern, serveDns, settled, sleep, stackPair, until } from './helpers.js';
 
 const run = promisify(execFile);
@@ -25,7 +25,7 @@ let dir: string;
 let path: string;
 let bridge: BridgeServer;
 /** Sockets accepted by the sink on B (port 9), with what they received. */
-const sinkConns: { sock: TapSocket; bytes: number; errors: string[] }[] = [];
+const sinkConns: { sock: StackSocket; bytes: number; errors: string[] }[] = [];
 
 function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -207,7 +207,7 @@ describe('AF_UNIX bridge', () => {
   });
 
   it('a slow client pushes back to the TCP sender instead of being buffered', async () => {
-    let serverSide: TapSocket | undefined;
+    let serverSide: StackSocket | undefined;
     const total = 16 << 20;
     const data = pattern(total, 5);
     let writeReturnedFalse = false;

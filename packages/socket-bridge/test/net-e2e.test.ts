@@ -12,7 +12,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
-import { type TapNet, type TapSocket, createNet } from '../src/net.js';
+import { type TapNet, type StackSocket, createNet } from '../src/net.js';
 import { pattern, serveDns, settled, stackPair, until } from './helpers.js';
 
 let pair: Awaited<ReturnType<typeof stackPair>>;
@@ -29,7 +29,7 @@ afterAll(async () => {
   await pair.close();
 });
 
-function readAll(s: TapSocket | NodeJS.ReadableStream): Promise<Buffer> {
+function readAll(s: StackSocket | NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   s.on('data', (c: Buffer) => parts.push(c));
   return new Promise((resolve, reject) => {
@@ -71,7 +71,7 @@ describe('net over two stacks', () => {
   });
 
   it('closes the receive window when the reader stops, and loses nothing', async () => {
-    let serverSide: TapSocket | undefined;
+    let serverSide: StackSocket | undefined;
     let got: Promise<Buffer> | undefined;
     const server = netB.createServer((s) => {
       serverSide = s;

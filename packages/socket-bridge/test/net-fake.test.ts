@@ -8,10 +8,10 @@ import http from 'node:http';
 import { parseIpAddress } from '@tapstack/stack-core';
 import { describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
-import { type TapSocket, createNet } from '../src/net.js';
+import { type StackSocket, createNet } from '../src/net.js';
 import { FakeHost } from './fake-host.js';
 
-function collect(s: TapSocket): Promise<Buffer> {
+function collect(s: StackSocket): Promise<Buffer> {
   const parts: Buffer[] = [];
   s.on('data', (c: Buffer) => parts.push(c));
   return new Promise((resolve, reject) => {
@@ -48,11 +48,11 @@ describe('net over FakeHost', () => {
     expect(host.openHandles).toBe(0);
   });
 
-  it('a socket handed to http.Server still reports its close to the TapServer that accepted it', async () => {
+  it('a socket handed to http.Server still reports its close to the StackServer that accepted it', async () => {
     const host = new FakeHost();
     const net = createNet(host);
     const httpServer = http.createServer((_req, res) => res.end('ok'));
-    const accepted: TapSocket[] = [];
+    const accepted: StackSocket[] = [];
     const server = net.createServer((s) => {
       accepted.push(s);
       httpServer.emit('connection', s);
@@ -66,7 +66,7 @@ describe('net over FakeHost', () => {
     expect((await got).toString()).toMatch(/^HTTP\/1\.1 200[\s\S]*ok$/);
     const s = accepted[0]!;
     s.on('error', (e) => errors.push(e));
-    // node:http took over `socket.server`; the TapServer still counts the socket.
+    // node:http took over `socket.server`; the StackServer still counts the socket.
     expect(s.server).toBe(httpServer);
     if (!s.destroyed) await once(s, 'close');
     expect(errors).toEqual([]);
@@ -99,7 +99,7 @@ describe('net over FakeHost', () => {
   it('applies backpressure both ways and loses nothing', async () => {
     const host = new FakeHost('192.0.2.1', 32768);
     const net = createNet(host);
-    let serverSock: TapSocket | undefined;
+    let serverSock: StackSocket | undefined;
     let got: Promise<Buffer> | undefined;
     const server = net.createServer((s) => {
       serverSock = s;
@@ -243,5 +243,13 @@ describe('socket options reach the stack', () => {
       `keepalive ${h} 0`,
     ]);
     c.destroy();
+  });
+});
+
+describe('renamed classes', () => {
+  it('keeps TapSocket and TapServer as aliases of StackSocket and StackServer', async () => {
+    const m = await import('../src/index.js');
+    expect(m.TapSocket).toBe(m.StackSocket);
+    expect(m.TapServer).toBe(m.StackServer);
   });
 });

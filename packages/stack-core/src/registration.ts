@@ -398,7 +398,8 @@ export interface StackConfig {
   ip?: Partial<IpConfig>;
 }
 
-export interface AddressInfo {
+/** One address of an interface (`addresses(iface)`). Not Node's `AddressInfo` (a socket's address and port), which socket-bridge defines. */
+export interface InterfaceAddress {
   address: IpAddress;
   prefixLength: number;
   /** 'static' | 'slaac' | 'link-local' | 'dhcp'; 'tentative' while DAD runs. */
@@ -416,7 +417,7 @@ export interface StackApi extends TcpApi, UdpApi, SocketApi {
   /** "192.0.2.1/24" or "2001:db8::1/64". IPv4 additions send a gratuitous ARP. */
   addAddress(iface: number, cidr: string, origin?: string): void;
   removeAddress(iface: number, address: string): void;
-  addresses(iface: number): AddressInfo[];
+  addresses(iface: number): InterfaceAddress[];
   /** destination "0.0.0.0/0" / "::/0" for a default route; gateway optional (on-link when absent). */
   addRoute(route: { destination: string; gateway?: string; iface: number }): void;
   removeRoute(destination: string): void;

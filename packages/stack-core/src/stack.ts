@@ -35,7 +35,7 @@ import { pollRouterSolicit } from './ipv6/slaac.js';
 import { type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
 import { Reassembler } from './reassembly.js';
 import {
-  type AddressInfo,
+  type InterfaceAddress,
   type EventHandler,
   type Handle,
   type InterfaceConfig,
@@ -139,7 +139,7 @@ export class Stack implements StackApi {
     removeAddress(this.cx, index, address);
   }
 
-  addresses(index: number): AddressInfo[] {
+  addresses(index: number): InterfaceAddress[] {
     return addresses(this.cx, index);
   }
 

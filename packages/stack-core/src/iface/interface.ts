@@ -6,7 +6,7 @@
 import { joinGroups, MLD_CHANGE_TO_EXCLUDE } from '../ipv6/mld.js';
 import { tentativeV6 } from '../ipv6/ndp.js';
 import { NeighborCache } from '../neighbor.js';
-import type { AddressInfo, InterfaceConfig } from '../registration.js';
+import type { InterfaceAddress, InterfaceConfig } from '../registration.js';
 import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
 import {
   type IpAddress,
@@ -136,7 +136,7 @@ export function removeAddress(cx: IpContext, index: number, address: string): vo
   cx.topologyChanged();
 }
 
-export function addresses(cx: IpContext, index: number): AddressInfo[] {
+export function addresses(cx: IpContext, index: number): InterfaceAddress[] {
   const iface = cx.iface(index);
   return [
     ...iface.v4.map((a) => ({
