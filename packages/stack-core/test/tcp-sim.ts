@@ -44,6 +44,10 @@ export class SimPair {
   readonly tcps: [TcpLayer, TcpLayer];
   now = 0;
   readonly stats = { sent: 0, lost: 0, duplicated: 0, corrupted: 0, reordered: 0, queueDrops: 0 };
+  /** Data segments (payload beyond the TCP header) lost or tail-dropped, by receiving side. */
+  readonly lostData: [number, number] = [0, 0];
+  /** Data segments sent, by receiving side. */
+  readonly sentData: [number, number] = [0, 0];
   private readonly heap: Packet[] = [];
   private order = 0;
   private readonly rand: () => number;
@@ -70,8 +74,11 @@ export class SimPair {
   private transmit(to: 0 | 1, src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
     const o = this.o;
     this.stats.sent++;
+    const data = payload.length > (payload[12]! >> 4) * 4;
+    if (data) this.sentData[to]++;
     if (o.loss && this.rand() < o.loss) {
       this.stats.lost++;
+      if (data) this.lostData[to]++;
       return;
     }
     let at = now + (o.delay ?? 1);
@@ -79,6 +86,7 @@ export class SimPair {
     if (o.rate) {
       if (this.queued[from]! + payload.length > (o.queueBytes ?? 1 << 20)) {
         this.stats.queueDrops++;
+        if (data) this.lostData[to]++;
         return;
       }
       const start = Math.max(now, this.busyUntil[from]!);
@@ -204,6 +212,9 @@ export interface TransferResult {
   retransmits: number;
   /** Sender-side counters ("tcp.rtoTimeouts", ...). */
   counters: Map<string, number>;
+  /** Data segments from A that the link lost or dropped, and that A sent. */
+  lostData: number;
+  sentData: number;
 }
 
 /** Connects A→B, sends `total` bytes from A, reads on B (optionally slowly), checks, closes both ways. */
@@ -274,6 +285,8 @@ export function transfer(
     firstBad,
     retransmits: info?.retransmits ?? -1,
     counters: sim.hosts[0].counters,
+    lostData: sim.lostData[1],
+    sentData: sim.sentData[1],
   };
 }
 
@@ -348,5 +361,7 @@ export function transferBoth(o: LinkOptions, total: number, limitMs: number): Tr
     firstBad: bad,
     retransmits: (A.tcpInfo(c)?.retransmits ?? 0) + (s !== undefined ? (B.tcpInfo(s)?.retransmits ?? 0) : 0),
     counters: sim.hosts[0].counters,
+    lostData: sim.lostData[0] + sim.lostData[1],
+    sentData: sim.sentData[0] + sim.sentData[1],
   };
 }

@@ -87,6 +87,8 @@ export class Cubic implements CongestionControl {
   private k = 0;
   /** Reno-friendly estimate, segments (§4.3). */
   private wEst = 0;
+  /** cwnd (segments) just before the last reduction (§4.3: cwnd_prior). */
+  private cwndPrior = 0;
 
   constructor(mss: number) {
     this.cwnd = initialWindow(mss);
@@ -117,23 +119,36 @@ export class Cubic implements CongestionControl {
     if (target < cwndSeg) target = cwndSeg;
     else if (target > 1.5 * cwndSeg) target = 1.5 * cwndSeg;
     const segs = acked / mss;
-    this.wEst += (CUBIC_ALPHA * segs) / cwndSeg;
+    // §4.3: once the estimate is back at the window before the reduction, it grows as
+    // Reno does (α = 1); before that, with α_cubic so that β = 0.7 stays Reno-fair.
+    const alpha = this.wEst >= this.cwndPrior ? 1 : CUBIC_ALPHA;
+    this.wEst += (alpha * segs) / cwndSeg;
     let next = cwndSeg + ((target - cwndSeg) / cwndSeg) * segs;
     if (this.wEst > next) next = this.wEst;
     this.cwnd = next * mss;
   }
 
   save(): unknown {
-    return [this.cwnd, this.ssthresh, this.wMax, this.wLastMax, this.epochStart, this.k, this.wEst];
+    return [
+      this.cwnd,
+      this.ssthresh,
+      this.wMax,
+      this.wLastMax,
+      this.epochStart,
+      this.k,
+      this.wEst,
+      this.cwndPrior,
+    ];
   }
 
   restore(saved: unknown): void {
-    [this.cwnd, this.ssthresh, this.wMax, this.wLastMax, this.epochStart, this.k, this.wEst] =
-      saved as number[] as [number, number, number, number, number, number, number];
+    [this.cwnd, this.ssthresh, this.wMax, this.wLastMax, this.epochStart, this.k, this.wEst, this.cwndPrior] =
+      saved as number[] as [number, number, number, number, number, number, number, number];
   }
 
   private reduce(mss: number): void {
     const cwndSeg = this.cwnd / mss;
+    this.cwndPrior = cwndSeg;
     // §4.7 fast convergence.
     this.wMax = cwndSeg < this.wLastMax ? (cwndSeg * (1 + CUBIC_BETA)) / 2 : cwndSeg;
     this.wLastMax = cwndSeg;

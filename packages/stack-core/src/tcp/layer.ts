@@ -559,8 +559,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       s.pathMax = Math.max(Math.min(this.host.maxTransportPayload(dst), fromIcmp), 68);
       if (s.pathMax < before && s.sndMax !== s.sndUna) {
         // RFC 1191 §6.5 / RFC 8201: resend what was in flight at the smaller size.
-        s.sndNxt = s.sndUna;
-        this.markOutput(s);
+        s.pathShrank();
       }
     } else if (s.state === SYN_SENT) {
       // RFC 1122 §4.2.3.9: a hard error while connecting ends the attempt.

@@ -12,6 +12,7 @@ import { fillTcpChecksum, TCP_HEADER_LEN, TCP_PROTOCOL, TcpFlags, type TcpRepr }
 import { type CongestionControl, Cubic, initialWindow, NewReno } from './congestion.js';
 import { ByteRing } from './ring.js';
 import { SeqRangeSet } from './sack.js';
+import { SB_EVER_RETRANS, SB_FIN, SB_LOST, SB_RETRANS, SB_SACKED, Scoreboard } from './scoreboard.js';
 import {
   CLOSE_WAIT,
   CLOSED,
@@ -66,6 +67,10 @@ const IDLE_RELEASE = 5_000;
 const MIN_PEER_MSS = 88;
 /** RFC 6675 DupThresh. */
 const DUP_THRESH = 3;
+/** RFC 8985 §6.2 step 4: recoveries before a widened reordering window shrinks back. */
+const REO_WND_PERSIST = 16;
+/** RFC 8985 §6.2 step 4: the largest reordering window multiplier (the window stays <= SRTT). */
+const MAX_REO_WND_MULT = 16;
 
 export class TcpSocket {
   state = CLOSED;
@@ -162,34 +167,49 @@ export class TcpSocket {
   reoAt = Infinity;
   /** When to give back ring storage if both rings are still empty (idle connections stay small). */
   idleAt = Infinity;
-  /** When the current pass over the holes began (for lost-retransmission detection). */
-  rtxScanAt = 0;
   /** Spurious-retransmission detection (RFC 3522 Eifel with timestamps; RFC 4015 undo). */
   rtxTs = -1;
   recoveryUna = 0;
   priorCwnd = 0;
   priorSsthresh = 0;
   ccSaved: unknown;
-  /** RFC 8985 §6.2: the reordering window grows after a spurious retransmission. */
-  reoMult = 1;
   /** Lowest RTT seen (RFC 8985 §6.2 reordering window). */
   minRtt = Infinity;
   /** Earliest entry this socket has in the layer's timer heap. */
   scheduledAt = Infinity;
   queuedForOutput = false;
 
-  // Loss recovery (RFC 6675, RFC 6582).
-  sacked: SeqRangeSet | undefined;
+  // Loss recovery: one scoreboard (segments sent, their send times and SACKed / lost /
+  // retransmitted marks) for RACK-TLP (RFC 8985), SACK recovery (RFC 6675) and NewReno
+  // (RFC 6582) alike; the sending rate in recovery is PRR (RFC 6937), as in Linux.
+  readonly sb = new Scoreboard();
   dupAcks = 0;
+  /** Fast recovery (RFC 6675 §5 / RFC 6582 §3.2) until SND.UNA reaches recoverSeq. */
   inRecovery = false;
+  /** RTO recovery (RFC 5681 §3.1 slow start from the loss window) until SND.UNA reaches recoverSeq. */
+  inLoss = false;
   recoverSeq = 0;
-  highRxt = 0;
-  /** NewReno: retransmit [highRxt, rtxEnd) regardless of cwnd. */
-  rtxEnd = 0;
+  /** RFC 6937 PRR: bytes delivered and sent since recovery began, and the flight then. */
+  prrDelivered = 0;
+  prrOut = 0;
+  recoverFs = 0;
+  // RACK (RFC 8985 §5.2): the most recently sent segment delivered, its RTT, reordering.
+  rackXmitTs = -1;
+  rackEndSeq = 0;
+  rackRtt = 0;
+  /** Highest end of a delivered segment (reordering is a delivery below it). */
+  rackFack = 0;
+  rackReord = false;
+  reoWndMult = 1;
+  reoWndPersist = 0;
+  /** A D-SACK widened the reordering window this round trip (until SND.UNA passes this). */
+  dsackRound = -1;
+  // TLP (RFC 8985 §7): the probe outstanding (SND.MAX when it went out), or -1.
+  tlpHighSeq = -1;
+  tlpIsRetrans = false;
+  tlpSeq = 0;
   cc: CongestionControl;
   cwndLimited = false;
-  /** RFC 6675 §5 (4.3): the first hole goes out on entering recovery whatever cwnd says. */
-  forceRtx = false;
 
   retries = 0;
   retransmits = 0;
@@ -205,6 +225,12 @@ export class TcpSocket {
 
   ackNow = false;
   unackedBytes = 0;
+  /**
+   * Segments still to ACK at once after a hole (Linux quick-ACK mode): the sender is
+   * recovering and every ACK clocks out its next segment, so none waits for the delayed-ACK
+   * timer (RFC 5681 §4.2 allows ACKing more often than every second segment).
+   */
+  quickAcks = 0;
   error: 0 | SocketError = 0;
   /** The last error handed out by socketError(), so later calls still fail the same way. */
   errorReported: 0 | SocketError = 0;
@@ -285,18 +311,13 @@ export class TcpSocket {
     return field;
   }
 
-  /** Bytes sent and not yet acknowledged or SACKed, as RFC 6675 SetPipe() counts them. */
-  private pipe(): number {
-    const una = this.sndUna;
-    const out = seqDiff(this.sndMax, una);
-    if (!this.sacked || this.sacked.count === 0) return out;
-    const sacked = this.sacked.bytes();
-    // Holes below the highest SACKed byte not yet retransmitted count as lost.
-    const high = this.sacked.highest(una);
-    const from = seqMax(this.highRxt, una);
-    let lost = 0;
-    if (seqLt(from, high)) lost = seqDiff(high, from) - this.sacked.bytesIn(from, high);
-    return Math.max(0, out - sacked - lost);
+  /**
+   * Bytes in flight, as RFC 6675 SetPipe() counts them: sent and not acknowledged, minus
+   * what is SACKed or marked lost, plus retransmissions of lost segments still out.
+   */
+  pipe(): number {
+    const sb = this.sb;
+    return Math.max(0, seqDiff(this.sndMax, this.sndUna) - sb.sackedBytes - sb.lostBytes + sb.retransBytes);
   }
 
   private emitEvents(ev: number): void {
@@ -530,7 +551,7 @@ export class TcpSocket {
     }
 
     // Fifth: the ACK field.
-    if (!this.processAck(seg, now)) return;
+    if (!this.processAck(seg, now, data.length)) return;
 
     // Seventh: segment text.
     if (len > 0 && (this.state === ESTABLISHED || this.state === FIN_WAIT_1 || this.state === FIN_WAIT_2)) {
@@ -551,7 +572,7 @@ export class TcpSocket {
   }
 
   /** Returns false when the segment must be dropped. */
-  private processAck(seg: TcpRepr, now: number): boolean {
+  private processAck(seg: TcpRepr, now: number, dataLen: number): boolean {
     const ack = seg.ack;
     if (this.state === SYN_RECEIVED) {
       if (seqLe(ack, this.sndUna) || seqGt(ack, this.sndMax)) {
@@ -581,18 +602,23 @@ export class TcpSocket {
     // RFC 1122 §4.2.2.17: a peer that answers zero-window probes is alive; keep probing
     // (Linux tcp_ack() clears icsk_probes_out for every ACK that is not older than SND.UNA).
     if (seqGe(ack, this.sndUna)) this.probesOut = 0;
-    if (this.sackOk && seg.sackCount > 0) this.takeSack(seg, now);
-    if (seqGt(ack, this.sndUna)) {
-      this.newAck(seg, ack, now);
-    } else if (
+    // RFC 5681 §2: a duplicate ACK carries no data, no SYN or FIN, acknowledges SND.UNA,
+    // advertises the same window, and arrives while data is outstanding.
+    const dup =
       ack === this.sndUna &&
       this.sndMax !== this.sndUna &&
-      seg.headerLength !== 0 &&
+      dataLen === 0 &&
       wnd === this.sndWnd &&
-      (seg.flags & (SYN | FIN)) === 0
-    ) {
-      this.dupAck(now);
-    }
+      (seg.flags & (SYN | FIN)) === 0;
+    let delivered = 0;
+    const advanced = seqGt(ack, this.sndUna);
+    // The cumulative ACK first, then the SACK blocks: a delivery below the highest one
+    // delivered before is reordering (RFC 8985 §6.2 step 3), and within one ACK the
+    // blocks lie above the acknowledged data.
+    if (advanced) delivered += this.newAck(seg, ack, now);
+    if (this.state === CLOSED) return false;
+    this.dsackSeen = false;
+    if (this.sackOk && seg.sackCount > 0) delivered += this.takeSack(seg, now);
     // §3.10.7.4: window update when the segment is newer than the last one used.
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
       const opened = wnd > this.sndWnd;
@@ -606,32 +632,235 @@ export class TcpSocket {
       }
       if (opened) this.ctx.markOutput(this);
     }
-    return this.state !== CLOSED;
+    if (this.synchronized && this.sb.count > 0) this.lossRecovery(ack, now, delivered, dup, advanced);
+    else if (advanced) this.dupAcks = 0;
+    return true;
   }
 
-  private takeSack(seg: TcpRepr, now: number): void {
-    if (!this.sacked) this.sacked = new SeqRangeSet();
-    let grew = false;
-    for (let i = 0; i < seg.sackCount; i++) {
-      const s = seg.sack[i * 2]!;
-      const e = seg.sack[i * 2 + 1]!;
-      // RFC 2018 §4: ignore blocks outside (sndUna, sndMax]; a D-SACK below una is ignored too.
-      if (seqLe(e, this.sndUna) || seqGt(e, this.sndMax) || seqGe(s, e)) continue;
-      if (this.sacked.add(seqMax(s, this.sndUna), e)) grew = true;
+  /** Set by takeSack when the ACK carried a D-SACK block (RFC 2883); dsackStart/End hold it. */
+  private dsackSeen = false;
+  private dsackRcvStart = 0;
+  private dsackRcvEnd = 0;
+
+  /**
+   * Marks SACKed segments (RFC 2018 §4, RFC 6675 §3) and returns the bytes newly SACKed.
+   * A first block below SND.UNA or inside the second is a D-SACK (RFC 2883 §4): it marks
+   * nothing and widens the reordering window (RFC 8985 §6.2 step 4).
+   */
+  private takeSack(seg: TcpRepr, now: number): number {
+    const sb = this.sb;
+    let n = 0;
+    for (let k = 0; k < seg.sackCount; k++) {
+      const s = seg.sack[k * 2]!;
+      const e = seg.sack[k * 2 + 1]!;
+      if (seqGe(s, e)) continue;
+      if (
+        k === 0 &&
+        (seqLe(e, this.sndUna) || (seg.sackCount > 1 && seqGe(s, seg.sack[2]!) && seqLe(e, seg.sack[3]!)))
+      ) {
+        this.dsackSeen = true;
+        this.dsackRcvStart = s;
+        this.dsackRcvEnd = e;
+        this.ctx.host.count('tcp.dsacksReceived');
+        continue;
+      }
+      // RFC 2018 §4: ignore blocks outside (SND.UNA, SND.MAX].
+      if (seqLe(e, this.sndUna) || seqGt(e, this.sndMax)) continue;
+      // Whole segments only: a peer cannot split the scoreboard into fragments.
+      let i = sb.find(seqMax(s, this.sndUna));
+      if (i < 0) continue;
+      if (seqLt(sb.startAt(i), s)) i++;
+      for (; i < sb.count && seqLe(sb.endAt(i), e); i++) {
+        const f = sb.flagsAt(i);
+        if (f & SB_SACKED) continue;
+        n += sb.lenAt(i);
+        this.rackDelivered(i, seg, now);
+        sb.setFlags(i, f | SB_SACKED);
+      }
     }
-    if (!grew) return;
-    if (this.inRecovery) {
-      this.ctx.markOutput(this);
-    } else if (this.reoAt === Infinity) {
-      // RFC 8985 §6.2 (simplified): a hole below SACKed data counts as lost once a
-      // reordering window (min RTT / 4) has passed without it being filled.
-      this.reoAt = now + this.reorderWindow();
+    if (this.dsackSeen && (this.dsackRound < 0 || seqGe(this.sndUna, this.dsackRound))) {
+      // RFC 8985 §6.2 step 4: at most one increase per round trip; kept for 16 recoveries.
+      if (this.reoWndMult < MAX_REO_WND_MULT) this.reoWndMult++;
+      this.reoWndPersist = REO_WND_PERSIST;
+      this.dsackRound = this.sndMax;
+    }
+    return n;
+  }
+
+  /** RFC 8985 §6.2 RACK_sent_after(): was (t1, seq1) sent after (t2, seq2)? */
+  private static sentAfter(t1: number, seq1: number, t2: number, seq2: number): boolean {
+    return t1 > t2 || (t1 === t2 && seqGt(seq1, seq2));
+  }
+
+  /** RFC 8985 §6.2 steps 2–3: scoreboard entry i was just acknowledged or SACKed. */
+  private rackDelivered(i: number, seg: TcpRepr, now: number): void {
+    const sb = this.sb;
+    const f = sb.flagsAt(i);
+    const ts = sb.tsAt(i);
+    const end = sb.endAt(i);
+    const rtt = now - ts;
+    if (f & SB_EVER_RETRANS) {
+      // Step 2: an ambiguous delivery — the original may have arrived, not the resend.
+      if (this.tsOk && seg.hasTimestamp && seg.tsEcr !== 0 && seqLt(seg.tsEcr, this.tsNow(ts))) return;
+      if (rtt < this.minRtt) return;
+    } else if (seqLt(end, this.rackFack)) {
+      // Step 3: delivered below a segment delivered before, never resent: reordering.
+      this.rackReord = true;
+    }
+    if (seqGt(end, this.rackFack)) this.rackFack = end;
+    this.rackRtt = rtt;
+    if (this.rackXmitTs < 0 || TcpSocket.sentAfter(ts, end, this.rackXmitTs, this.rackEndSeq)) {
+      this.rackXmitTs = ts;
+      this.rackEndSeq = end;
     }
   }
 
-  private reorderWindow(): number {
-    const base = this.minRtt === Infinity ? 1 : (this.minRtt / 4) * this.reoMult;
-    return Math.max(this.srtt > 0 ? Math.min(base, this.srtt) : base, 0.25);
+  /** RFC 8985 §6.2 step 4: the reordering window. */
+  private reoWnd(): number {
+    if (!this.rackReord) {
+      if (this.inRecovery || this.inLoss) return 0;
+      if (this.sb.sackedBytes >= DUP_THRESH * this.smss) return 0;
+    }
+    if (this.minRtt === Infinity) return 0;
+    return Math.min((this.minRtt / 4) * this.reoWndMult, this.srtt);
+  }
+
+  /**
+   * RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently
+   * delivered one by more than the reordering window; returns how long until the next one
+   * could be (0 when none is waiting), for the reordering timer (§6.3).
+   */
+  private rackDetectLoss(now: number): number {
+    if (this.rackXmitTs < 0) return 0;
+    const sb = this.sb;
+    const reo = this.reoWnd();
+    let timeout = 0;
+    for (let i = 0; i < sb.count; i++) {
+      const f = sb.flagsAt(i);
+      if (f & SB_SACKED || (f & (SB_LOST | SB_RETRANS)) === SB_LOST) continue;
+      const ts = sb.tsAt(i);
+      if (!TcpSocket.sentAfter(this.rackXmitTs, this.rackEndSeq, ts, sb.endAt(i))) {
+        // Originals go out in sequence order: nothing after this one was sent earlier,
+        // except retransmissions, which may still be older than RACK.xmit_ts.
+        if ((f & SB_EVER_RETRANS) === 0) break;
+        continue;
+      }
+      const remaining = ts + this.rackRtt + reo - now;
+      if (remaining <= 0) {
+        if (f & SB_RETRANS) this.ctx.host.count('tcp.lostRetransmits');
+        sb.setFlags(i, (f | SB_LOST) & ~SB_RETRANS);
+      } else if (remaining > timeout) {
+        timeout = remaining;
+      }
+    }
+    return timeout;
+  }
+
+  /**
+   * After an ACK: detect losses (RACK with SACK; the third duplicate ACK and partial ACKs
+   * without, RFC 6582 §3.2), end the TLP episode, enter or leave recovery, and set the
+   * sending rate (PRR, RFC 6937). Driven by ACKs only: with none arriving, only the RTO
+   * (with backoff) and one tail loss probe act.
+   */
+  private lossRecovery(ack: number, now: number, delivered: number, dup: boolean, advanced: boolean): void {
+    const sb = this.sb;
+    if (advanced) this.dupAcks = 0;
+    if (this.sackOk) {
+      const t = this.rackDetectLoss(now);
+      this.reoAt = t > 0 ? now + t : Infinity;
+    } else if (dup) {
+      this.dupAcks++;
+      // RFC 6937: without SACK a duplicate ACK stands for one delivered segment.
+      delivered += this.smss;
+      if (this.dupAcks === DUP_THRESH && !this.inRecovery && !this.inLoss) this.markHeadLost();
+    } else if (advanced && this.inRecovery && seqLt(ack, this.recoverSeq)) {
+      // RFC 6582 §3.2 step 4: a partial ACK — the first unacknowledged segment is lost too.
+      this.markHeadLost();
+    }
+    this.tlpAck(ack, now);
+    if (this.inLoss && seqGe(this.sndUna, this.recoverSeq)) this.inLoss = false;
+    if (this.inRecovery && seqGe(this.sndUna, this.recoverSeq)) this.exitRecovery();
+    if (!this.inRecovery && !this.inLoss && sb.pendingLost > 0) this.enterRecovery(now);
+    if (this.inRecovery) this.prrUpdate(delivered);
+    // Deliveries make room in the flight (RFC 6675 pipe): the ACK clocks out what may go.
+    if (delivered > 0 || sb.pendingLost > 0) this.ctx.markOutput(this);
+  }
+
+  private markHeadLost(): void {
+    const sb = this.sb;
+    if (sb.count === 0) return;
+    const f = sb.flagsAt(0);
+    if ((f & (SB_SACKED | SB_LOST)) === 0) sb.setFlags(0, f | SB_LOST);
+  }
+
+  /**
+   * RFC 8985 §7.4: the ACK that covers a tail loss probe ends its episode. A probe that
+   * resent data and was not reported as a duplicate (D-SACK) repaired a loss: the window
+   * is reduced as a fast recovery would have (Linux tcp_process_tlp_ack()).
+   */
+  private tlpAck(ack: number, now: number): void {
+    if (this.tlpHighSeq < 0) return;
+    if (
+      this.tlpIsRetrans &&
+      this.dsackSeen &&
+      seqLe(this.dsackRcvStart, this.tlpSeq) &&
+      seqGt(this.dsackRcvEnd, this.tlpSeq)
+    ) {
+      this.tlpHighSeq = -1;
+      return;
+    }
+    if (seqLt(ack, this.tlpHighSeq)) return;
+    this.tlpHighSeq = -1;
+    if (this.tlpIsRetrans && !this.inRecovery && !this.inLoss) {
+      this.cc.onLoss(seqDiff(this.sndMax, this.sndUna) + this.smss, this.smss, now);
+      this.cc.cwnd = Math.max(this.cc.ssthresh, 2 * this.smss);
+      this.ctx.host.count('tcp.tlpRecoveries');
+    }
+  }
+
+  /** RFC 6937 §3: the congestion window for the next sends of this recovery. */
+  private prrUpdate(delivered: number): void {
+    const smss = this.smss;
+    this.prrDelivered += delivered;
+    const pipe = this.pipe();
+    const ssthresh = this.cc.ssthresh;
+    let sndcnt: number;
+    if (pipe > ssthresh) {
+      // Proportional rate reduction.
+      sndcnt = Math.ceil((this.prrDelivered * ssthresh) / Math.max(this.recoverFs, 1)) - this.prrOut;
+    } else {
+      // Slow-start reduction bound (PRR-SSRB).
+      const limit = Math.max(this.prrDelivered - this.prrOut, delivered) + smss;
+      sndcnt = Math.min(ssthresh - pipe, limit);
+    }
+    sndcnt = Math.max(sndcnt, 0);
+    // Linux: the first retransmission goes out on entering recovery whatever PRR says.
+    if (this.prrOut === 0 && sndcnt < smss && this.sb.pendingLost > 0) sndcnt = smss;
+    this.cc.cwnd = pipe + sndcnt;
+  }
+
+  private exitRecovery(): void {
+    this.inRecovery = false;
+    this.dupAcks = 0;
+    // RFC 6937 §3 / RFC 6675 §5: recovery ends with cwnd = ssthresh.
+    this.cc.cwnd = Math.max(this.cc.ssthresh, this.smss);
+    if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
+  }
+
+  /**
+   * The path MTU shrank (RFC 1191 §6.5, RFC 8201 §5.4): segments in flight larger than
+   * the new SMSS were dropped on the way. Mark them lost — they are resent at the new
+   * size — without a congestion response (Linux tcp_simple_retransmit()).
+   */
+  pathShrank(): void {
+    const sb = this.sb;
+    const smss = this.smss;
+    for (let i = 0; i < sb.count; i++) {
+      const f = sb.flagsAt(i);
+      if (f & SB_SACKED) continue;
+      if (sb.lenAt(i) - (f & SB_FIN ? 1 : 0) > smss) sb.setFlags(i, (f | SB_LOST) & ~SB_RETRANS);
+    }
+    if (sb.pendingLost > 0) this.ctx.markOutput(this);
   }
 
   /** Remember what a loss response changes, so a spurious one can be undone. */
@@ -645,7 +874,7 @@ export class TcpSocket {
   /**
    * RFC 3522 §3.2: the first ACK covering the first retransmission echoes a timestamp
    * older than that retransmission when the original arrived: the loss was not real.
-   * Restore cwnd/ssthresh (RFC 4015 §3) and widen the reordering window.
+   * Restore cwnd/ssthresh (RFC 4015 §3), forget the loss marks, widen the reordering window.
    */
   private checkSpurious(seg: TcpRepr, ack: number): void {
     if (this.rtxTs < 0 || !seg.hasTimestamp || !seqGt(ack, this.recoveryUna)) return;
@@ -656,12 +885,13 @@ export class TcpSocket {
     if (this.ccSaved !== undefined) this.cc.restore(this.ccSaved);
     this.cc.cwnd = Math.max(this.cc.cwnd, this.priorCwnd);
     this.cc.ssthresh = Math.max(this.cc.ssthresh, this.priorSsthresh);
-    if (this.inRecovery) {
-      this.inRecovery = false;
-      this.dupAcks = 0;
-    }
-    if (seqLt(this.sndNxt, this.sndMax)) this.sndNxt = this.sndMax; // stop a go-back-N resend
-    if (this.reoMult < 16) this.reoMult++;
+    this.inRecovery = false;
+    this.inLoss = false;
+    this.dupAcks = 0;
+    this.sb.clearLost();
+    this.rackReord = true;
+    if (this.reoWndMult < MAX_REO_WND_MULT) this.reoWndMult++;
+    this.reoWndPersist = REO_WND_PERSIST;
   }
 
   private rttSample(seg: TcpRepr, now: number, synAcked: boolean): void {
@@ -687,8 +917,8 @@ export class TcpSocket {
     this.rto = Math.min(c.maxRto, Math.max(c.minRto, this.srtt + Math.max(1, 4 * this.rttvar)));
   }
 
-  private newAck(seg: TcpRepr, ack: number, now: number): void {
-    const acked = seqDiff(ack, this.sndUna);
+  /** New data acknowledged; returns the bytes it delivered that were not SACKed before. */
+  private newAck(seg: TcpRepr, ack: number, now: number): number {
     const flightBefore = seqDiff(this.sndMax, this.sndUna);
     // Data bytes acknowledged (the SYN and FIN take sequence space but not ring space).
     const dataEnd = seqAdd(this.sndBase, this.sendRing.length);
@@ -697,37 +927,22 @@ export class TcpSocket {
       this.sendRing.consume(dataAcked);
       this.sndBase = seqAdd(this.sndBase, dataAcked);
     }
+    const delivered = this.sb.ackTo(ack, (i) => this.rackDelivered(i, seg, now));
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.rttSample(seg, now, false);
     this.checkSpurious(seg, ack);
     this.retries = 0;
-    if (this.sacked) this.sacked.trimBelow(ack);
 
-    if (this.inRecovery) {
-      if (seqGe(ack, this.recoverSeq)) {
-        // RFC 6582 §3.2 step 3 / RFC 6675 §5: full acknowledgment ends recovery.
-        this.inRecovery = false;
-        this.cc.cwnd = Math.max(this.cc.ssthresh, this.smss);
-        this.dupAcks = 0;
-      } else if (!this.sackOk) {
-        // RFC 6582 §3.2 step 4: partial ACK — retransmit the next segment, deflate.
-        this.highRxt = ack;
-        this.rtxEnd = seqAdd(ack, this.smss);
-        this.cc.cwnd = Math.max(this.cc.cwnd - acked + this.smss, this.smss);
-      }
-    } else {
-      this.dupAcks = 0;
-      if (dataAcked > 0) {
-        const limited = this.cwndLimited || flightBefore >= this.cc.cwnd - 2 * this.smss;
-        // After our GSO super-segments the peer ACKs many segments at once (as after GRO):
-        // count such a stretch ACK as the ACKs of every second segment it stands for, so
-        // slow start's per-ACK limit (RFC 3465 L = 2 SMSS) does not stall the window.
-        const step = this.sentGso ? 2 * this.smss : dataAcked;
-        for (let left = dataAcked; left > 0; left -= step)
-          this.cc.onAck(Math.min(left, step), this.smss, now, this.srtt, limited);
-      }
+    // Growth outside fast recovery (in RTO recovery this is the slow start from 1 SMSS).
+    if (!this.inRecovery && dataAcked > 0) {
+      const limited = this.cwndLimited || flightBefore >= this.cc.cwnd - 2 * this.smss;
+      // After our GSO super-segments the peer ACKs many segments at once (as after GRO):
+      // count such a stretch ACK as the ACKs of every second segment it stands for, so
+      // slow start's per-ACK limit (RFC 3465 L = 2 SMSS) does not stall the window.
+      const step = this.sentGso ? 2 * this.smss : dataAcked;
+      for (let left = dataAcked; left > 0; left -= step)
+        this.cc.onAck(Math.min(left, step), this.smss, now, this.srtt, limited);
     }
 
     // Our FIN acknowledged?
@@ -740,56 +955,37 @@ export class TcpSocket {
         this.enterTimeWait(now);
       } else if (this.state === LAST_ACK) {
         this.toClosed();
-        return;
+        return delivered;
       }
     }
 
+    // RFC 6298 §5.2 / §5.3.
     this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rto;
     this.armTlp(now);
-    if (this.sacked === undefined || this.sacked.count === 0) this.reoAt = Infinity;
+    if (this.sb.count === 0) this.reoAt = Infinity;
     if (this.sendWasFull && this.sendRing.free >= this.sendRing.capacity >>> 1) {
       this.sendWasFull = false;
       this.emitEvents(SocketEvent.Writable);
     }
     if (this.sendRing.length === 0) this.armIdleRelease(now);
     this.ctx.markOutput(this);
+    return delivered;
   }
 
-  private dupAck(now: number): void {
-    this.dupAcks++;
-    if (this.inRecovery) {
-      if (!this.sackOk) this.cc.cwnd += this.smss; // RFC 6582 §3.2 step 4 inflation
-      this.ctx.markOutput(this);
-      return;
-    }
-    // Once reordering has been seen (a spurious recovery was undone), a duplicate-ACK count
-    // proves nothing: wait for the reordering window instead (RFC 8985 §6.2).
-    if (this.sackOk && this.reoMult > 1) return;
-    const sackedEnough =
-      this.sackOk && this.sacked !== undefined && this.sacked.bytes() >= DUP_THRESH * this.smss;
-    if ((this.dupAcks >= DUP_THRESH || sackedEnough) && seqGt(this.sndUna, this.recoverSeq)) {
-      this.enterRecovery(now);
-    } else if (this.dupAcks >= DUP_THRESH && this.sndUna === this.recoverSeq) {
-      this.enterRecovery(now);
-    }
-  }
-
-  /** RFC 6675 §5 / RFC 6582 §3.2 step 2: fast retransmit and recovery. */
+  /** RFC 6675 §5 / RFC 6582 §3.2 step 2 / RFC 9438 §4.6: a loss starts fast recovery. */
   private enterRecovery(now: number): void {
     const flight = seqDiff(this.sndMax, this.sndUna);
     this.noteLossResponse(now);
     this.ccSaved = this.cc.save();
     this.inRecovery = true;
-    this.rtxScanAt = now;
-    this.reoAt = Infinity;
     this.tlpAt = Infinity;
-    this.forceRtx = true;
     this.recoverSeq = this.sndMax;
     this.cc.onLoss(flight, this.smss, now);
-    this.highRxt = this.sndUna;
-    this.rtxEnd = seqAdd(this.sndUna, this.smss);
-    if (!this.sackOk) this.cc.cwnd = this.cc.ssthresh + DUP_THRESH * this.smss;
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.recoverFs = flight;
     this.rttSeq = -1;
+    this.ctx.host.count('tcp.fastRecoveries');
     this.ctx.markOutput(this);
   }
 
@@ -829,7 +1025,12 @@ export class TcpSocket {
         this.receiveFin(now);
       }
       this.unackedBytes += len;
-      if (filled || this.unackedBytes >= 2 * this.rcvMss) {
+      if (filled) this.enterQuickAck();
+      else if (this.quickAcks > 0) {
+        this.quickAcks--;
+        this.ackNow = true;
+      }
+      if (filled || this.ackNow || this.unackedBytes >= 2 * this.rcvMss) {
         this.ackNow = true;
         this.ctx.markOutput(this);
       } else if (this.delackAt === Infinity) {
@@ -841,9 +1042,15 @@ export class TcpSocket {
       ring.writeAt(ring.length + seqDiff(seq, this.rcvNxt), data, off, len);
       if (!this.ooo) this.ooo = new SeqRangeSet();
       if (!this.ooo.add(seq, seqAdd(seq, len))) this.noteDuplicate(seq, len);
+      this.enterQuickAck();
       this.ackNow = true;
       this.ctx.markOutput(this);
     }
+  }
+
+  /** Linux tcp_enter_quickack_mode(): up to 16 immediate ACKs, at most half a window's segments. */
+  private enterQuickAck(): void {
+    this.quickAcks = Math.max(2, Math.min(16, Math.floor(this.recvRing.capacity / (2 * this.rcvMss))));
   }
 
   private receiveFin(now: number): void {
@@ -1023,15 +1230,22 @@ export class TcpSocket {
         return;
       }
     }
+    // A probe due no later than the RTO goes first; it re-arms the RTO (RFC 8985 §7.3).
+    if (this.tlpAt <= now && this.tlpAt <= this.rtoAt) this.onTlp(now);
     if (this.rtoAt <= now) this.onRto(now);
     if (this.state === CLOSED) return;
     if (this.tlpAt <= now) this.onTlp(now);
     if (this.reoAt <= now) {
+      // RFC 8985 §6.3: the reordering timer — segments it was waiting on are lost now.
       this.reoAt = Infinity;
-      const sacked = this.sacked;
-      if (sacked && sacked.count > 0 && seqLt(this.sndUna, sacked.r[0]!)) {
-        if (!this.inRecovery) this.enterRecovery(now);
-        else this.ctx.markOutput(this); // sendData re-scans the holes when they are overdue
+      if (this.sackOk && this.sb.count > 0) {
+        const t = this.rackDetectLoss(now);
+        if (t > 0) this.reoAt = now + t;
+        if (this.sb.pendingLost > 0) {
+          if (!this.inRecovery && !this.inLoss) this.enterRecovery(now);
+          if (this.inRecovery) this.prrUpdate(0);
+          this.ctx.markOutput(this);
+        }
       }
     }
     if (this.persistAt <= now) {
@@ -1101,6 +1315,7 @@ export class TcpSocket {
     this.ctx.host.count('tcp.rtoTimeouts');
     if (syn) {
       this.sndNxt = this.iss;
+      this.rttSeq = -1;
     } else {
       const flight = seqDiff(this.sndMax, this.sndUna);
       // RFC 5681 §3.1 eq. 4: reduce once per loss episode; further timeouts keep ssthresh.
@@ -1116,11 +1331,18 @@ export class TcpSocket {
         this.cc.cwnd = this.smss;
         this.rtxTs = -1;
       }
+      // RFC 6675 §5.1 / RFC 8985 §6.3: everything not SACKed is lost; resend from the
+      // head as the window (1 SMSS, then slow start) allows. A SACKed head that is still
+      // not acknowledged means the receiver reneged (RFC 2018 §8): forget the SACKs.
+      const sb = this.sb;
+      if (sb.count > 0 && sb.flagsAt(0) & SB_SACKED) sb.clearSacked();
+      sb.markAllLost();
       this.recoverSeq = this.sndMax;
       this.inRecovery = false;
+      this.inLoss = true;
       this.dupAcks = 0;
-      this.sndNxt = this.sndUna;
-      this.highRxt = this.sndUna;
+      this.tlpHighSeq = -1;
+      this.reoAt = Infinity;
       this.rttSeq = -1;
       if (this.sndWnd === 0) this.zeroWindowProbe(now);
     }
@@ -1136,9 +1358,11 @@ export class TcpSocket {
    * window opens sending resumes at SND.UNA (the probe's data was most likely dropped).
    */
   private zeroWindowProbe(now: number): void {
-    const avail = seqDiff(seqAdd(this.sndBase, this.sendRing.length), this.sndUna);
-    if (avail <= 0) return; // only the FIN is outstanding: sendData resends it
-    this.emitSegment(now, this.sndUna, ACK, Math.min(avail, this.smss));
+    // Only bytes that were sent: the data in flight, never past SND.MAX.
+    const dataEnd = seqAdd(this.sndBase, this.sendRing.length);
+    const sent = seqDiff(seqLt(this.sndMax, dataEnd) ? this.sndMax : dataEnd, this.sndUna);
+    if (sent <= 0) return; // only the FIN is outstanding: sendData resends it
+    this.emitSegment(now, this.sndUna, ACK, Math.min(sent, this.smss));
     this.ctx.host.count('tcp.zeroWindowProbes');
   }
 
@@ -1165,11 +1389,18 @@ export class TcpSocket {
       this.recvRing.release();
   }
 
-  /** RFC 8985 §7.2: PTO = 2·SRTT + 2 ms (+ a delayed-ACK allowance for a single segment), at most the RTO. */
+  /**
+   * RFC 8985 §7.2: PTO = 2·SRTT + 2 ms (Linux's floor; + a delayed-ACK allowance for a
+   * single segment), never later than the RTO. Armed after new data goes out and after an
+   * ACK of new data; not in recovery, and not while a probe is outstanding (one probe per
+   * episode, §7.3).
+   */
   private armTlp(now: number): void {
     if (
       !this.sackOk ||
       this.inRecovery ||
+      this.inLoss ||
+      this.tlpHighSeq >= 0 ||
       this.srtt === 0 ||
       this.sndUna === this.sndMax ||
       this.state < ESTABLISHED
@@ -1181,43 +1412,74 @@ export class TcpSocket {
     // (a handshake over an in-process link) does not fire a probe right behind every burst.
     let pto = 2 * this.srtt + 2;
     if (seqDiff(this.sndMax, this.sndUna) <= this.smss) pto += this.ctx.config.delayedAckTimeout * 5;
-    this.tlpAt = now + Math.min(pto, this.rto);
+    this.tlpAt = Math.min(now + pto, this.rtoAt === Infinity ? now + this.rto : this.rtoAt);
   }
 
-  /** RFC 8985 §7.3: send one new segment if possible, else the last one again. */
+  /**
+   * RFC 8985 §7.3: send one new segment if the window allows, else the last segment sent
+   * (at most one SMSS) again; then re-arm the RTO — the probe itself never repeats until
+   * an ACK ends its episode (§7.4) or the RTO fires.
+   */
   private onTlp(now: number): void {
     this.tlpAt = Infinity;
-    if (this.sndUna === this.sndMax) return;
-    if (this.inRecovery && !(this.sacked && seqGt(this.sndMax, this.sacked.highest(this.sndUna)))) return;
+    if (this.sndUna === this.sndMax || this.inRecovery || this.inLoss || this.tlpHighSeq >= 0) return;
+    const sb = this.sb;
     const dataEnd = seqAdd(this.sndBase, this.sendRing.length);
-    const room = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndMax);
+    const wndEnd = seqAdd(this.sndUna, this.sndWnd);
+    const room = seqDiff(wndEnd, this.sndMax);
     const avail = seqDiff(dataEnd, this.sndMax);
-    let seq: number;
-    let len: number;
-    if (avail > 0 && room > 0 && this.sndNxt === this.sndMax) {
-      seq = this.sndMax;
-      len = Math.min(avail, room, this.smss);
+    if (avail > 0 && room > 0) {
+      const seq = this.sndMax;
+      const took = this.emitSegment(now, seq, ACK, Math.min(avail, room, this.smss));
+      if (took <= 0) return;
+      const end = seqAdd(seq, took);
+      sb.push(seq, end, now, false);
+      this.sndMax = end;
+      this.sndNxt = end;
+      this.tlpIsRetrans = false;
+      this.tlpSeq = seq;
     } else {
-      const dataSent = seqDiff(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, this.sndUna);
-      len = Math.min(this.smss, Math.max(dataSent, 0));
-      seq = seqAdd(seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax, -len);
-      // Not beyond a window the peer shrank (Linux __tcp_retransmit_skb()): it would drop
-      // the probe, and the ACK riding on it. The RTO probes at SND.UNA instead.
-      if (seq !== this.sndUna && !seqLt(seq, seqAdd(this.sndUna, this.sndWnd))) return;
+      let i = sb.count - 1;
+      if (i < 0) return;
+      const fin = (sb.flagsAt(i) & SB_FIN) !== 0;
+      const dataLen = sb.lenAt(i) - (fin ? 1 : 0);
+      // At most one SMSS: the end of the last segment.
+      if (dataLen > this.smss) {
+        sb.split(i, seqAdd(sb.startAt(i), dataLen - this.smss));
+        i++;
+      }
+      // Not beyond a window the peer shrank (Linux __tcp_retransmit_skb()): the RTO
+      // probes at SND.UNA instead.
+      const s = sb.startAt(i);
+      if (s !== this.sndUna && !seqLt(s, wndEnd)) return;
+      this.probeEntry(now, i);
+      return;
     }
-    let fin = this.finQueued && seqAdd(seq, len) === dataEnd && seqGt(this.sndMax, dataEnd);
-    if (len === 0 && !fin) return;
-    const took = this.emitSegment(now, seq, ACK | (fin ? FIN : 0), len);
-    if (took < len) fin = false;
+    this.afterProbe(now);
+  }
+
+  private probeEntry(now: number, i: number): void {
+    const sb = this.sb;
+    const s = sb.startAt(i);
+    const f = sb.flagsAt(i);
+    const fin = (f & SB_FIN) !== 0;
+    const dataLen = sb.lenAt(i) - (fin ? 1 : 0);
+    const took = this.emitSegment(now, s, ACK | (fin ? FIN : 0), dataLen);
+    if (took < dataLen) sb.split(i, seqAdd(s, took));
+    sb.setTs(i, now);
+    sb.setFlags(i, sb.flagsAt(i) | SB_EVER_RETRANS);
+    this.retransmits++;
+    this.ctx.host.count('tcp.retransmits');
+    this.tlpIsRetrans = true;
+    this.tlpSeq = s;
+    this.afterProbe(now);
+  }
+
+  private afterProbe(now: number): void {
+    this.tlpHighSeq = this.sndMax;
     this.ctx.host.count('tcp.tlpProbes');
-    const sent = seqAdd(seq, took + (fin ? 1 : 0));
-    if (seqGt(sent, this.sndMax)) {
-      this.sndMax = sent;
-      this.sndNxt = sent;
-    } else {
-      this.retransmits++;
-    }
     this.rtoAt = now + this.rto;
+    this.ctx.schedule(this);
   }
 
   private onKeepalive(now: number): void {
@@ -1258,6 +1520,13 @@ export class TcpSocket {
     const st = this.state;
     if (st === CLOSED || st === LISTEN) return;
     if ((st === SYN_SENT || st === SYN_RECEIVED) && this.sndNxt === this.iss) {
+      // RFC 6298 §2 / Karn: the handshake's first SYN (or SYN,ACK) times an RTT sample.
+      if (this.sndMax === this.iss) {
+        this.rttSeq = seqAdd(this.iss, 1);
+        this.rttTime = now;
+      } else {
+        this.rttSeq = -1;
+      }
       this.emitSegment(now, this.iss, st === SYN_SENT ? SYN : SYN | ACK, 0);
       this.sndNxt = seqAdd(this.iss, 1);
       if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
@@ -1279,108 +1548,34 @@ export class TcpSocket {
     const ring = this.sendRing;
     const smss = this.smss;
     const cc = this.cc;
+    const sb = this.sb;
     for (let guard = 0; guard < 100000; guard++) {
       const una = this.sndUna;
       const dataEnd = seqAdd(this.sndBase, ring.length);
       const wndEnd = seqAdd(una, this.sndWnd);
-      const sacked = this.sacked;
-      let seq: number;
-      let flight: number;
-      if (this.inRecovery) {
-        if (this.sackOk) {
-          // RFC 6675 §4 NextSeg(): the first unSACKed hole below the highest SACK.
-          let s = seqMax(this.highRxt, una);
-          let high = una;
-          if (sacked) {
-            for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
-            high = sacked.highest(una);
-            if (!seqLt(s, high) && seqLt(una, high)) {
-              if (now - this.rtxScanAt > this.srtt + this.reorderWindow()) {
-                // Every hole was resent an RTT ago and some are still open: those resends were
-                // lost too (RFC 8985 §6.2 applied to retransmissions); start over.
-                this.highRxt = una;
-                this.rtxScanAt = now;
-                this.reoAt = Infinity;
-                this.forceRtx = true;
-                s = una;
-                for (let e = sacked.endOfRangeAt(s); e !== -1; e = sacked.endOfRangeAt(s)) s = e;
-              } else if (this.reoAt === Infinity) {
-                // RFC 8985 §6.3-style timer: re-scan if the resends are still missing then.
-                this.reoAt = Math.max(this.rtxScanAt + this.srtt + this.reorderWindow() + 0.001, now + 0.25);
-              }
-              // Data above the highest SACK can only be found lost by a probe: allow one
-              // tail loss probe during recovery too (as Linux does with RACK).
-              if (this.tlpAt === Infinity && seqGt(this.sndMax, high)) {
-                this.tlpAt = now + Math.min(Math.max(2 * this.srtt, 1), this.rto);
-              }
-            }
-          }
-          const pipe = this.pipe();
-          if (cc.cwnd - pipe < smss && !(this.forceRtx && seqLt(s, high))) {
-            this.cwndLimited = true;
-            return;
-          }
-          this.forceRtx = false;
-          if (sacked) {
-            if (seqLt(s, high)) {
-              const nextSacked = sacked.nextStartAfter(s);
-              let len = Math.min(
-                smss,
-                seqDiff(nextSacked === -1 ? high : nextSacked, s),
-                seqDiff(dataEnd, s),
-              );
-              const finHere =
-                this.finQueued && len >= 0 && seqAdd(s, len) === dataEnd && seqGt(this.sndMax, dataEnd);
-              if (len < 0) len = 0;
-              if (len > 0 || finHere) {
-                const took = this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
-                this.highRxt = seqAdd(s, took + (finHere && took === len ? 1 : 0));
-                this.retransmits++;
-                this.ctx.host.count('tcp.retransmits');
-                continue;
-              }
-            }
-          }
-          seq = this.sndMax;
-          flight = pipe;
-        } else {
-          if (seqLt(this.highRxt, this.rtxEnd) && seqLt(this.highRxt, this.sndMax)) {
-            const s = seqMax(this.highRxt, una);
-            const len = Math.max(0, Math.min(smss, seqDiff(this.rtxEnd, s), seqDiff(dataEnd, s)));
-            const finHere = this.finQueued && seqAdd(s, len) === dataEnd && seqGt(this.sndMax, dataEnd);
-            if (len > 0 || finHere) {
-              const took = this.emitSegment(now, s, ACK | (finHere ? FIN : 0), len);
-              this.highRxt = seqAdd(s, took + (finHere && took === len ? 1 : 0));
-              this.retransmits++;
-              this.ctx.host.count('tcp.retransmits');
-              continue;
-            }
-            this.highRxt = this.rtxEnd;
-          }
-          seq = this.sndMax;
-          flight = seqDiff(this.sndMax, una);
+      const pipe = this.pipe();
+      // Segments marked lost go first, in sequence order (RFC 6675 §4 NextSeg rule 1).
+      if (sb.pendingLost > 0) {
+        const i = sb.nextLost();
+        // A lost segment that cannot go (cwnd, or the window: it starts below any new
+        // data) holds back everything above it.
+        if (i >= 0) {
+          if (this.retransmitLost(now, i, pipe, wndEnd)) continue;
+          return;
         }
-      } else {
-        seq = this.sndNxt;
-        if (sacked && sacked.count > 0 && seqLt(seq, this.sndMax)) {
-          for (let e = sacked.endOfRangeAt(seq); e !== -1; e = sacked.endOfRangeAt(seq)) seq = e;
-          if (seqGt(seq, this.sndMax)) seq = this.sndMax;
-          this.sndNxt = seq;
-        }
-        flight = seqDiff(seq, una);
-        if (sacked && sacked.count > 0) flight -= sacked.bytesIn(una, seq);
       }
+      // New data (and the FIN) at SND.MAX.
+      const seq = this.sndMax;
       const avail = Math.max(0, seqDiff(dataEnd, seq));
       const wndRoom = seqDiff(wndEnd, seq);
-      const cwndRoom = Math.floor(cc.cwnd - flight);
+      const cwndRoom = Math.floor(cc.cwnd - pipe);
       // New data may go as one GSO super-segment of whole segments (emitSegment).
-      const most = this.inRecovery || seqLt(seq, this.sndMax) ? smss : this.gsoBurst(smss);
+      const most = this.inRecovery ? smss : this.gsoBurst(smss);
       let len = Math.min(avail, most, Math.max(wndRoom, 0), Math.max(cwndRoom, 0));
       if (len > smss && len < avail) len -= len % smss;
-      const finPossible = this.finQueued && seqLe(seq, dataEnd) && seqAdd(seq, len) === dataEnd;
       const finSent = this.finQueued && seqGt(this.sndMax, dataEnd);
-      const isRtx = seqLt(seq, this.sndMax);
-      if (len <= 0 && !(finPossible && (isRtx || !finSent))) {
+      const finPossible = this.finQueued && !finSent && seqAdd(seq, len) === dataEnd;
+      if (len <= 0 && !finPossible) {
         if (avail > 0) {
           if (wndRoom <= 0) {
             // RFC 9293 §3.8.6.1: zero window with nothing in flight starts the persist timer.
@@ -1396,7 +1591,7 @@ export class TcpSocket {
         }
         return;
       }
-      if (len < smss && len < avail && !isRtx) {
+      if (len < smss && len < avail) {
         // Limited by window or cwnd: sender SWS avoidance (RFC 9293 §3.8.6.2.1).
         if (cwndRoom < smss && cwndRoom <= wndRoom) {
           this.cwndLimited = true;
@@ -1404,11 +1599,11 @@ export class TcpSocket {
         }
         if (len < this.maxSndWnd / 2 && una !== this.sndMax) return;
       }
-      if (len === avail && len < smss && !isRtx && !finPossible) {
+      if (len === avail && len < smss && !finPossible) {
         // Nagle (RFC 896, RFC 9293 §3.7.4): hold a small segment while data is unacknowledged.
         if (!this.noDelay && una !== this.sndMax) return;
       }
-      let fin = finPossible && (isRtx || !finSent || seqLe(seq, dataEnd));
+      let fin = finPossible;
       let flags = ACK;
       if (fin) flags |= FIN;
       if (len > 0 && seqAdd(seq, len) === dataEnd) flags |= PSH;
@@ -1417,25 +1612,66 @@ export class TcpSocket {
         len = took;
         fin = false;
       }
-      if (isRtx) {
-        this.retransmits++;
-        this.ctx.host.count('tcp.retransmits');
-      } else if (this.rttSeq < 0 && !this.tsOk && len > 0) {
+      if (this.rttSeq < 0 && !this.tsOk && len > 0) {
         this.rttSeq = seqAdd(seq, len);
         this.rttTime = now;
       }
       const end = seqAdd(seq, len + (fin ? 1 : 0));
-      if (!this.inRecovery || !this.sackOk || !isRtx) this.sndNxt = end;
-      if (seqGt(end, this.sndMax)) {
-        this.sndMax = end;
-        if (!isRtx && this.inRecovery) this.sndNxt = end;
+      if (end === seq) return;
+      // One scoreboard entry per wire segment of a GSO super-segment, so SACKs and RACK
+      // see the segments the peer sees.
+      let at = seq;
+      while (seqDiff(end, at) > smss + (fin ? 1 : 0)) {
+        sb.push(at, seqAdd(at, smss), now, false);
+        at = seqAdd(at, smss);
       }
-      if (this.inRecovery) this.sndNxt = this.sndMax;
+      sb.push(at, end, now, fin);
+      this.sndMax = end;
+      this.sndNxt = end;
+      if (this.inRecovery) this.prrOut += len + (fin ? 1 : 0);
+      // RFC 6298 §5.1: start the timer if it is not running.
       if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
-      if (!isRtx) this.armTlp(now);
+      this.armTlp(now);
       this.persistAt = Infinity;
       if (fin) return;
     }
+  }
+
+  /**
+   * Resends scoreboard entry i (marked lost), as the window allows: at most one SMSS,
+   * never a byte past SND.MAX (the entry holds only what was sent) and never past the
+   * peer's window. Returns false when it cannot go now.
+   */
+  private retransmitLost(now: number, i: number, pipe: number, wndEnd: number): boolean {
+    const sb = this.sb;
+    const s = sb.startAt(i);
+    const f = sb.flagsAt(i);
+    let fin = (f & SB_FIN) !== 0;
+    const dataLen = sb.lenAt(i) - (fin ? 1 : 0);
+    const room = this.cc.cwnd - pipe;
+    if (room < Math.min(this.smss, Math.max(dataLen, 1))) {
+      this.cwndLimited = true;
+      return false;
+    }
+    const wndRoom = seqDiff(wndEnd, s);
+    let len = Math.min(dataLen, this.smss, Math.max(wndRoom, 0));
+    if (len < dataLen) fin = false;
+    if (len <= 0 && !fin) return false;
+    if (len < dataLen) sb.split(i, seqAdd(s, len));
+    const took = this.emitSegment(now, s, ACK | (fin ? FIN : 0), len);
+    if (took < len) {
+      sb.split(i, seqAdd(s, took));
+      fin = false;
+      len = took;
+      if (took === 0) return false;
+    }
+    sb.setTs(i, now);
+    sb.setFlags(i, sb.flagsAt(i) | SB_RETRANS | SB_EVER_RETRANS);
+    this.retransmits++;
+    this.ctx.host.count('tcp.retransmits');
+    if (this.inRecovery) this.prrOut += len + (fin ? 1 : 0);
+    if (this.rtoAt === Infinity) this.rtoAt = now + this.rto;
+    return true;
   }
 
   /** Builds one segment (in IP's transmit buffer, or the layer's scratch), checksums it and hands it to IP. */

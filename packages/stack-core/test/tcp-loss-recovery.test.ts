@@ -1,0 +1,259 @@
+/**
+ * Layer 2: loss recovery against a scripted peer, time always explicit. Each test names
+ * the RFC section it checks: the duplicate-ACK definition (RFC 5681 §2), retransmissions
+ * within what was sent and the peer's window (RFC 9293 §3.8.1, SND.MAX), ACK-clocked SACK
+ * recovery (RFC 6675 §5, RFC 8985 §6), tail loss probes that never postpone the RTO
+ * (RFC 8985 §7.3, RFC 6298 §5.1) and the handshake RTT sample (RFC 6298 §2).
+ */
+import { describe, expect, it } from 'vitest';
+import { SocketError } from '../src/registration.js';
+import { seqAdd, seqDiff } from '../src/seq.js';
+import { type Conn, bytes, passive, peerSend } from './tcp-conn.js';
+import { F, Harness, parseSeg, type Seg } from './tcp-helpers.js';
+
+/** Sequence number of the i-th full segment (1448 bytes with timestamps) of a flight. */
+function segAt(c: Conn, i: number, mss = 1448): number {
+  return seqAdd(c.ourSeq, mss * i);
+}
+
+/** Records every data segment the connection sends from now on (with its send time). */
+function record(c: Conn): { at: number; seg: Seg }[] {
+  const out: { at: number; seg: Seg }[] = [];
+  c.t.host.onSend = (src, dst, p, now) => {
+    const seg = parseSeg({ src, dst, bytes: p.slice(), at: now });
+    if (seg.payload.length > 0 || seg.repr.flags & F.FIN) out.push({ at: now, seg });
+  };
+  return out;
+}
+
+describe('RFC 5681 §2: the duplicate acknowledgment', () => {
+  for (const sack of [true, false]) {
+    it(`segments that carry data are not duplicate ACKs (${sack ? 'SACK' : 'no SACK'}): two-way traffic triggers no fast retransmit`, () => {
+      const c = passive(undefined, { sack });
+      c.t.tcp.tcpSend(c.h, bytes(20_000));
+      expect(c.t.flush().length).toBe(10);
+      // The peer sends requests of its own; each acknowledges what it has (nothing yet).
+      for (let i = 0; i < 5; i++) peerSend(c, { data: bytes(100, i) });
+      const out = c.t.flush();
+      for (const s of out) expect(s.payload.length).toBe(0);
+      expect(c.t.tcp.tcpInfo(c.h)!.retransmits).toBe(0);
+      expect(c.t.host.counters.get('tcp.retransmits') ?? 0).toBe(0);
+    });
+  }
+  it('a pure ACK that changes the window is not a duplicate ACK', () => {
+    const c = passive(undefined, { sack: false });
+    c.t.tcp.tcpSend(c.h, bytes(20_000));
+    c.t.flush();
+    for (let i = 0; i < 4; i++) peerSend(c, { window: 1024 + 8 * (i + 1) });
+    for (const s of c.t.flush()) expect(s.repr.seq).not.toBe(c.ourSeq);
+    expect(c.t.tcp.tcpInfo(c.h)!.retransmits).toBe(0);
+  });
+});
+
+describe('RFC 9293 §3.8.1 / RFC 6582: a retransmission stays within SND.MAX and the peer window', () => {
+  it('NewReno fast retransmit resends only bytes that were sent, within a 1000-byte window; the ACK of them moves on', () => {
+    // No window scaling, so the peer can announce exactly 1000 bytes.
+    const c = passive(undefined, { sack: false, ws: -1 });
+    peerSend(c, { window: 1000 });
+    c.t.tcp.tcpSend(c.h, bytes(5000));
+    const first = c.t.flush();
+    expect(first.map((s) => s.payload.length)).toEqual([1000]);
+    for (let i = 0; i < 3; i++) peerSend(c, { window: 1000 });
+    const rtx = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(rtx.length).toBe(1);
+    expect(rtx[0]!.repr.seq).toBe(c.ourSeq);
+    // Never a byte that was never sent, never beyond the window.
+    expect(rtx[0]!.payload.length).toBeLessThanOrEqual(1000);
+    // The peer acknowledges the 1000 bytes: the next 1000 go out, starting right there.
+    peerSend(c, { ack: seqAdd(c.ourSeq, 1000), window: 1000 });
+    const next = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(next.length).toBe(1);
+    expect(next[0]!.repr.seq).toBe(seqAdd(c.ourSeq, 1000));
+    expect(next[0]!.payload).toEqual(bytes(5000).subarray(1000, 2000));
+    // And the rest completes.
+    let acked = 2000;
+    for (let i = 0; i < 10 && acked < 5000; i++) {
+      peerSend(c, { ack: seqAdd(c.ourSeq, acked), window: 1000 });
+      const segs = c.t.flush().filter((s) => s.payload.length > 0);
+      for (const s of segs) acked = Math.max(acked, seqDiff(seqAdd(s.repr.seq, s.payload.length), c.ourSeq));
+    }
+    peerSend(c, { ack: seqAdd(c.ourSeq, 5000), window: 1000 });
+    expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(0);
+  });
+  it('an RTO resends at most what was sent and what the window holds', () => {
+    const c = passive(undefined, { sack: false, ws: -1 });
+    peerSend(c, { window: 1000 });
+    c.t.tcp.tcpSend(c.h, bytes(5000));
+    c.t.flush();
+    const sent = record(c);
+    c.t.advanceTo(5_000);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const { seg } of sent) {
+      expect(seg.repr.seq).toBe(c.ourSeq);
+      expect(seg.payload.length).toBeLessThanOrEqual(1000);
+    }
+  });
+});
+
+describe('RFC 6675 §5 / RFC 8985 §6: SACK recovery is clocked by ACKs, not by timers', () => {
+  it('with a hole and no more ACKs, one second of silence brings at most 3 retransmissions (Linux: 3)', () => {
+    const c = passive();
+    c.t.tcp.tcpSend(c.h, bytes(20_000));
+    const flight = c.t.flush();
+    expect(flight.length).toBe(10);
+    // The peer's SACKs arrive 10 ms later (an RTT sample of 10 ms).
+    c.t.now = 10;
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 2)]], ecr: flight[0]!.repr.tsVal });
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 3)]] });
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 4)]] });
+    const rtx = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(rtx[0]!.repr.seq).toBe(c.ourSeq);
+    const sent = record(c);
+    c.t.advanceTo(1010);
+    expect(sent.length).toBeLessThanOrEqual(3);
+    // Whatever went out is the hole, not SACKed data.
+    for (const { seg } of sent) {
+      const s = seqDiff(seg.repr.seq, c.ourSeq);
+      expect(s >= 1448 && s < 4 * 1448).toBe(false);
+    }
+  });
+  it('a retransmission that is lost again is found by the ACKs for data sent after it (RFC 8985 §6.2)', () => {
+    const c = passive();
+    c.t.tcp.tcpSend(c.h, bytes(40_000));
+    const flight = c.t.flush();
+    // RTT sample of 10 ms.
+    c.t.now = 10;
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 2)]], ecr: flight[0]!.repr.tsVal });
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 3)]] });
+    peerSend(c, { sack: [[segAt(c, 1), segAt(c, 4)]] });
+    const first = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(first[0]!.repr.seq).toBe(c.ourSeq);
+    // Two milliseconds later more SACKs clock out new data, sent after the retransmission.
+    c.t.now = 12;
+    for (let k = 5; k <= 8; k++) peerSend(c, { sack: [[segAt(c, 1), segAt(c, k)]] });
+    const afterRtx = c.t.flush().filter((s) => seqDiff(s.repr.seq, segAt(c, 10)) >= 0);
+    expect(afterRtx.length).toBeGreaterThan(0);
+    // The peer gets (and SACKs) that new data, but still not the retransmission: it was
+    // lost too, and goes again at once — found by an ACK, not by a timer.
+    c.t.now = 40;
+    const top = seqAdd(afterRtx[0]!.repr.seq, afterRtx[0]!.payload.length);
+    peerSend(c, {
+      sack: [
+        [segAt(c, 1), segAt(c, 8)],
+        [afterRtx[0]!.repr.seq, top],
+      ],
+    });
+    const again = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(again.some((s) => s.repr.seq === c.ourSeq)).toBe(true);
+  });
+});
+
+describe('RFC 8985 §7.3 / RFC 6298 §5.1: a tail loss probe never postpones the RTO', () => {
+  /** Ten segments; the peer acknowledges all but the last (with an RTT sample of 10 ms). */
+  function tail(config: Record<string, number> = {}): { c: Conn; last: number } {
+    const c = passive(new Harness({ config }));
+    c.t.tcp.tcpSend(c.h, bytes(10 * 1448));
+    const flight = c.t.flush();
+    expect(flight.length).toBe(10);
+    c.t.now = 10;
+    peerSend(c, { ack: segAt(c, 9), ecr: flight[0]!.repr.tsVal });
+    expect(c.t.flush().filter((s) => s.payload.length > 0)).toEqual([]);
+    return { c, last: segAt(c, 9) };
+  }
+
+  it('a silent peer sees one probe, then RTOs with exponential backoff, then ETIMEDOUT', () => {
+    const { c, last } = tail({ maxRetries: 5 });
+    const sent = record(c);
+    c.t.advanceTo(200_000);
+    expect(c.t.tcp.socketError(c.h)).toBe(SocketError.ETIMEDOUT);
+    expect(c.t.host.counters.get('tcp.tlpProbes') ?? 0).toBeLessThanOrEqual(1);
+    // One probe plus maxRetries timeouts.
+    expect(sent.length).toBeLessThanOrEqual(6);
+    for (const { seg } of sent) expect(seg.repr.seq).toBe(last);
+    const gaps = sent.slice(1).map((s, i) => s.at - sent[i]!.at);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThanOrEqual(2 * gaps[i - 1]! - 1);
+  });
+  it('a peer that answers every probe with the same duplicate ACK (never SACKing the tail) gets no storm and a timeout', () => {
+    const { c } = tail({ maxRetries: 6 });
+    const sent = record(c);
+    const inner = c.t.host.onSend!;
+    let answers = 0;
+    c.t.host.onSend = (src, dst, p, now) => {
+      inner(src, dst, p, now);
+      answers++;
+    };
+    let last = 0;
+    for (let t = 11; t < 10_000; t += 1) {
+      c.t.advanceTo(t);
+      while (last < answers) {
+        last++;
+        peerSend(c, { ack: segAt(c, 9) });
+      }
+    }
+    // Linux: a handful of retransmissions in 10 s; before the fix 12,031.
+    expect(sent.length).toBeLessThanOrEqual(7);
+    c.t.advanceTo(300_000);
+    expect(c.t.tcp.socketError(c.h)).toBe(SocketError.ETIMEDOUT);
+  });
+});
+
+describe('RFC 6298 §2: the handshake gives the first RTT sample, timestamps or not', () => {
+  it('active open without timestamps: SYN,ACK after 20 ms sets the RTO from that sample, not 1 s', () => {
+    const t = new Harness();
+    const h = t.tcp.tcpOpen();
+    t.tcp.tcpConnect(h, t.peer, 40000, 0);
+    const syn = t.flush()[0]!;
+    t.advanceTo(20);
+    t.inject({
+      srcPort: 40000,
+      dstPort: syn.repr.srcPort,
+      seq: 7000,
+      ack: seqAdd(syn.repr.seq, 1),
+      flags: F.SYN | F.ACK,
+      mss: 1460,
+      window: 65535,
+    });
+    t.flush();
+    const info = t.tcp.tcpInfo(h)!;
+    expect(info.state).toBe('ESTABLISHED');
+    expect(info.srtt).toBeCloseTo(20, 5);
+    expect(info.rto).toBe(200);
+  });
+  it('passive open without timestamps: the ACK of the SYN,ACK after 30 ms is a sample', () => {
+    const t = new Harness();
+    const c = passive(t, { ts: false, sack: false });
+    // passive() completes the handshake at t = 0; redo it with a delay on a new port.
+    expect(c.h).toBeGreaterThan(0);
+    const l = t.tcp.tcpOpen();
+    t.tcp.tcpBind(l, undefined, 81);
+    t.tcp.tcpListen(l, 8);
+    t.now = 100;
+    t.inject({ srcPort: 40001, dstPort: 81, seq: 5000, flags: F.SYN, mss: 1460 });
+    const synAck = t.flush()[0]!;
+    t.advanceTo(130);
+    t.inject({ srcPort: 40001, dstPort: 81, seq: 5001, ack: seqAdd(synAck.repr.seq, 1), flags: F.ACK });
+    const h = t.tcp.tcpAccept(l)!;
+    const info = t.tcp.tcpInfo(h)!;
+    expect(info.srtt).toBeCloseTo(30, 5);
+    expect(info.rto).toBe(200);
+  });
+  it('a retransmitted SYN gives no sample (Karn)', () => {
+    const t = new Harness();
+    const h = t.tcp.tcpOpen();
+    t.tcp.tcpConnect(h, t.peer, 40000, 0);
+    const syn = t.flush()[0]!;
+    t.advanceTo(1500);
+    expect(t.drain().length).toBe(1);
+    t.inject({
+      srcPort: 40000,
+      dstPort: syn.repr.srcPort,
+      seq: 7000,
+      ack: seqAdd(syn.repr.seq, 1),
+      flags: F.SYN | F.ACK,
+      mss: 1460,
+      window: 65535,
+    });
+    t.flush();
+    expect(t.tcp.tcpInfo(h)!.srtt).toBe(0);
+  });
+});
