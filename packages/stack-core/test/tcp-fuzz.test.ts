@@ -1,7 +1,8 @@
 /**
  * Layer 4 for TCP: random and mutated segments against a layer with a listener and
- * an established connection. Nothing may throw, time must stay sane, and the
- * connection's bookkeeping must stay consistent.
+ * an established connection. Nothing may throw, time must stay sane, the connection's
+ * bookkeeping must stay consistent, and between segments timers alone never resend more
+ * than a handful of segments (the retransmission budget).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -70,8 +71,15 @@ describe('TCP fuzz', () => {
               ? { sack: s.sack.map(([a, n]) => [seqAdd(ours, a), seqAdd(ours, a + n)] as [number, number]) }
               : {}),
           });
+          // What the segment itself clocks out (ACK-driven) goes now; then the silence.
+          t.flush();
+          const before = t.host.counters.get('tcp.retransmits') ?? 0;
           t.advanceTo(t.now + s.dt);
           t.drain();
+          // The retransmission budget: with no segment arriving, only timers resend — one
+          // tail loss probe, RTOs with backoff, a reordering timer — a handful, never a storm.
+          const timerResends = (t.host.counters.get('tcp.retransmits') ?? 0) - before;
+          expect(timerResends).toBeLessThanOrEqual(4 + Math.ceil(Math.log2(1 + s.dt / 200)));
           const at = t.tcp.pollAt();
           expect(Number.isNaN(at)).toBe(false);
           expect(at === Infinity || at >= 0).toBe(true);

@@ -28,6 +28,8 @@ export interface LinkOptions {
   mtu?: number;
   v6?: boolean;
   config?: Partial<TcpConfig>;
+  /** A peer's behaviour: return true to drop a packet (to = the receiving side, 1 = B). */
+  drop?: (to: 0 | 1, segment: Uint8Array, now: number) => boolean;
 }
 
 interface Packet {
@@ -65,17 +67,33 @@ export class SimPair {
     this.tcps = [new TcpLayer(this.hosts[0], o.config), new TcpLayer(this.hosts[1], o.config)];
     this.hosts[0].onSend = (src, dst, p, now) => this.transmit(1, src, dst, p, now);
     this.hosts[1].onSend = (src, dst, p, now) => this.transmit(0, src, dst, p, now);
+    for (const i of [0, 1] as const) {
+      const h = this.hosts[i];
+      const count = h.count.bind(h);
+      h.count = (name: string, n = 1) => {
+        if (name === 'tcp.retransmits') this.retransmitTimes[i].push(this.now);
+        count(name, n);
+      };
+    }
   }
 
   get addr(): [IpAddress, IpAddress] {
     return [this.hosts[0].addresses[0]!, this.hosts[1].addresses[0]!];
   }
 
+  /** Simulated times of A's and B's retransmissions. */
+  readonly retransmitTimes: [number[], number[]] = [[], []];
+
   private transmit(to: 0 | 1, src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number): void {
     const o = this.o;
     this.stats.sent++;
     const data = payload.length > (payload[12]! >> 4) * 4;
     if (data) this.sentData[to]++;
+    if (o.drop?.(to, payload, now)) {
+      this.stats.lost++;
+      if (data) this.lostData[to]++;
+      return;
+    }
     if (o.loss && this.rand() < o.loss) {
       this.stats.lost++;
       if (data) this.lostData[to]++;
@@ -215,6 +233,24 @@ export interface TransferResult {
   /** Data segments from A that the link lost or dropped, and that A sent. */
   lostData: number;
   sentData: number;
+  /** Simulated times of A's retransmissions. */
+  retransmitTimes: number[];
+  /** A's socket error at the end (0 when none). */
+  error: number;
+}
+
+/**
+ * The retransmission budget: the most retransmissions in any interval of `span` ms
+ * (a sliding window over the sorted times).
+ */
+export function maxPerInterval(times: readonly number[], span: number): number {
+  let max = 0;
+  let lo = 0;
+  for (let hi = 0; hi < times.length; hi++) {
+    while (times[hi]! - times[lo]! >= span) lo++;
+    max = Math.max(max, hi - lo + 1);
+  }
+  return max;
 }
 
 /** Connects A→B, sends `total` bytes from A, reads on B (optionally slowly), checks, closes both ways. */
@@ -287,6 +323,8 @@ export function transfer(
     counters: sim.hosts[0].counters,
     lostData: sim.lostData[1],
     sentData: sim.sentData[1],
+    retransmitTimes: sim.retransmitTimes[0],
+    error: A.socketError(c),
   };
 }
 
@@ -363,5 +401,7 @@ export function transferBoth(o: LinkOptions, total: number, limitMs: number): Tr
     counters: sim.hosts[0].counters,
     lostData: sim.lostData[0] + sim.lostData[1],
     sentData: sim.sentData[0] + sim.sentData[1],
+    retransmitTimes: sim.retransmitTimes[0],
+    error: A.socketError(c),
   };
 }

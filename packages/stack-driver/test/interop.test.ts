@@ -8,11 +8,11 @@
  * INTEROP_BYTES sets the bulk transfer size (default below); each transfer is checked
  * by sha256 on both sides.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ipv4Address, parseIpAddress, SocketEvent } from '@tapstack/stack-core';
-import { openTap, tapAvailable, withFaults } from '@tapstack/tap-io';
+import { openTap, tapAvailable, withFaults, withPcap } from '@tapstack/tap-io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createNamespace,
@@ -402,6 +402,88 @@ describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io wi
     expect(f.driver.stats()['tcp.retransmits'] ?? 1).toBeGreaterThan(0);
   });
 });
+
+/**
+ * TCP data segments (seq, payload length) from `src` to `dstPort` in a pcap of Ethernet
+ * frames (libpcap format, as withPcap writes it). Parsed here rather than by tshark,
+ * whose sequence analysis takes minutes on a lossy 35 MB capture.
+ */
+function dataSegments(pcap: string, src: string, dstPort: number): { seq: number; len: number }[] {
+  const b = readFileSync(pcap);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const le = v.getUint32(0, true) === 0xa1b2c3d4;
+  const want = src.split('.').map(Number);
+  const out: { seq: number; len: number }[] = [];
+  for (let off = 24; off + 16 <= b.length; ) {
+    const incl = v.getUint32(off + 8, le);
+    const f = off + 16;
+    off = f + incl;
+    if (incl < 54 || v.getUint16(f + 12) !== 0x0800) continue;
+    const ip = f + 14;
+    if (b[ip + 9] !== 6 || want.some((x, i) => b[ip + 12 + i] !== x)) continue;
+    const ihl = (b[ip]! & 0x0f) * 4;
+    const total = v.getUint16(ip + 2);
+    const tcp = ip + ihl;
+    if (v.getUint16(tcp + 2) !== dstPort) continue;
+    const len = total - ihl - (b[tcp + 12]! >> 4) * 4;
+    if (len > 0) out.push({ seq: v.getUint32(tcp + 4), len });
+  }
+  return out;
+}
+
+describe.skipIf(skip !== undefined)(
+  'interop with 2 % loss each way: retransmissions follow real losses',
+  () => {
+    it('tapstack → kernel over a lossy link: segments resent (from a pcap) stay within 1.5× the segments lost', {
+      timeout: 240_000,
+    }, async () => {
+      // What tapstack sends is captured twice: before the fault wrapper (every segment it
+      // sent) and after it (what reached the wire). The difference is what was lost.
+      const sent = join(dir, 'rtx-sent.pcap');
+      const wire = join(dir, 'rtx-wire.pcap');
+      const f = await fixture(4, {
+        wrap: (l) =>
+          withPcap(
+            withFaults(withPcap(l as never, wire, { direction: 'tx' }) as never, {
+              loss: 0.02,
+              seed: 7,
+            }) as never,
+            sent,
+            { direction: 'tx' },
+          ) as never,
+      });
+      const data = pattern(32 * 1024 * 1024, 23);
+      const h = f.driver.sockets;
+      const receiver = f.ns.exec(['sh', '-c', 'socat -u TCP-LISTEN:5009,bind=192.0.2.1 STDOUT | sha256sum'], {
+        timeoutMs: 240_000,
+      });
+      const d = await retry(() => connect(h, Ipv4Address.parse('192.0.2.1'), 5009));
+      await writeAll(h, d, data);
+      expect((await receiver).stdout.split(' ')[0]).toBe(sha256(data));
+      h.unwatch(d);
+      h.tcpClose(d);
+      await f.driver.close();
+      const all = dataSegments(sent, '192.0.2.2', 5009);
+      const onWire = dataSegments(wire, '192.0.2.2', 5009);
+      const lost = all.length - onWire.length;
+      // A retransmission starts below the highest sequence number sent before it.
+      let high = -1;
+      let resent = 0;
+      const base = all[0]!.seq;
+      for (const s of all) {
+        const off = (s.seq - base) >>> 0;
+        if (high >= 0 && off < high) resent++;
+        high = Math.max(high, off + s.len);
+      }
+      console.info(
+        `2 % loss each way, 32 MiB tapstack → kernel: ${all.length} data segments sent, ${lost} lost, ${resent} resent`,
+      );
+      expect(lost).toBeGreaterThan(100);
+      expect(resent).toBeGreaterThanOrEqual(lost);
+      expect(resent).toBeLessThanOrEqual(1.5 * lost);
+    });
+  },
+);
 
 describe.skipIf(skip !== undefined)('interop with dnsmasq: DHCP lease and DNS', () => {
   it('gets a lease from dnsmasq, resolves names through its DNS, and forms a SLAAC address from its RAs', async () => {
