@@ -9,4 +9,11 @@ export { BrowserStack, type BrowserStackOptions, type SocketDriver } from './bro
 export { NetError } from './errors.js';
 export { type FetchInit, type FetchResponse, httpFetch } from './http.js';
 export { TcpConnection, TcpListener } from './tcp.js';
+export {
+  translateIncoming,
+  translateOutgoing,
+  type V86Bus,
+  V86NetworkAdapter,
+  type V86NetworkAdapterOptions,
+} from './v86.js';
 export { WebSocketLink, type WebSocketConstructor } from '@tapstack/ws-link';
