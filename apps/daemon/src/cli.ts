@@ -70,6 +70,7 @@ export function buildProgram(): Command {
   opt('--vxlan-learn', 'VXLAN: accept frames from any sender and learn MACs (links[0].learn)', 'false');
   opt('--switch <name>', 'in-memory switch name (links[0].switch)', 'default');
   opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
+  opt('--offload', 'tap: kernel offloads, 64 KiB TCP super-frames both ways (links[0].offload)', 'false');
   opt(
     '--mtu <bytes>',
     'IP MTU of the first link (links[0].mtu)',
@@ -181,7 +182,7 @@ function obj(raw: Raw, key: string): Raw {
 }
 
 const typeSpecific: Record<string, string[]> = {
-  tap: [],
+  tap: ['offload'],
   vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread', 'learn'],
   memory: ['switch'],
   wireguard: ['config', 'wireguard', 'localAddress'],
@@ -235,6 +236,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('address')) firstLink(raw).addresses = opts.address;
   if (has('gateway')) firstLink(raw).gateway = opts.gateway;
   if (has('ioThread')) firstLink(raw).ioThread = true;
+  if (has('offload')) firstLink(raw).offload = true;
   if (has('vxlanLearn')) firstLink(raw).learn = true;
   if (has('slaac')) firstLink(raw).slaac = true;
   if (has('dhcp')) firstLink(raw).dhcp = true;

@@ -176,6 +176,12 @@ const tapLink = z
       .default('tapstack0'),
     ...addressing,
     ioThread,
+    /**
+     * Kernel offloads through a virtio-net header (tap-io `offload`): 64 KiB TCP
+     * super-frames both ways and checksums left to the kernel. Falls back when the kernel
+     * refuses; a pcap turns it off (it records frames as on a wire).
+     */
+    offload: z.boolean().default(false),
   })
   .strict();
 

@@ -22,105 +22,110 @@ const execFileAsync = promisify(execFile);
 const reason = skipReason(['curl', 'python3']);
 if (reason) console.log(`tap-netns tests skipped: ${reason}`);
 
-describe.skipIf(reason !== undefined)('TAP in a network namespace', () => {
-  let ns: Namespace | undefined;
-  let daemon: Daemon | undefined;
-  let dir = '';
-  const tap = `tsd${process.pid % 100000}`;
+for (const offload of [false, true])
+  describe.skipIf(reason !== undefined)(
+    `TAP in a network namespace${offload ? ', offload: true' : ''}`,
+    () => {
+      let ns: Namespace | undefined;
+      let daemon: Daemon | undefined;
+      let dir = '';
+      const tap = `tsd${process.pid % 100000}${offload ? 'o' : ''}`;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'tapstackd-tap-'));
-    daemon = await Daemon.start(
-      validateConfig({
-        name: 'tap',
-        links: [
-          {
-            type: 'tap',
-            name: tap,
-            addresses: ['192.0.2.1/24', '2001:db8::1/64'],
-            mac: '02:00:5e:00:53:01',
-          },
-        ],
-        bridge: { path: join(dir, 'd.sock') },
-        socks: { enabled: true, listen: '127.0.0.1:0' },
-        services: { http: 80, echo: 7 },
-      }),
-      { logger: quietLogger('tap') },
-    );
-    ns = createNamespace();
-    ns.adoptLink(tap, ['192.0.2.254/24', '2001:db8::fe/64']);
-  });
-
-  afterAll(async () => {
-    ns?.delete();
-    await daemon?.stop(0);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('the stack answers with its configured MAC, not the device one', async () => {
-    const deviceMac = ns!.run(['cat', `/sys/class/net/${tap}/address`]).trim();
-    expect(deviceMac).not.toBe('02:00:5e:00:53:01');
-    await ns!.exec(['ping', '-c', '1', '-W', '2', '192.0.2.1']);
-    expect(ns!.run(['ip', 'neigh', 'show', '192.0.2.1'])).toContain('02:00:5e:00:53:01');
-  });
-
-  it('the kernel reaches the daemon HTTP page over IPv4 and IPv6', async () => {
-    const v4 = await ns!.exec(['curl', '-sS', '--max-time', '10', 'http://192.0.2.1/from-kernel']);
-    expect(v4.stdout).toContain('Hello from tapstack node tap');
-    expect(v4.stdout).toMatch(/to 192\.0\.2\.254:\d+, for \/from-kernel/);
-    const v6 = await ns!.exec(['curl', '-sS', '-g', '--max-time', '10', 'http://[2001:db8::1]/v6']);
-    expect(v6.stdout).toMatch(/to 2001:db8::fe:\d+, for \/v6/);
-  });
-
-  it('tapstack reaches a server on the kernel side through the bridge', async () => {
-    const server = ns!.spawn([
-      'python3',
-      '-m',
-      'http.server',
-      '--bind',
-      '192.0.2.254',
-      '8000',
-      '--directory',
-      dir,
-    ]);
-    try {
-      // Wait until the kernel-side server listens.
-      const up = await until(async () => {
-        const r = await ns!.exec(['curl', '-s', '-o', '/dev/null', 'http://192.0.2.254:8000/'], {
-          allowFailure: true,
-        });
-        return r.code === 0;
-      }, 10_000);
-      expect(up).toBe(true);
-      const s = await bridgeConnect({ path: join(dir, 'd.sock'), host: '192.0.2.254', port: 8000 });
-      const body = await new Promise<string>((resolve, reject) => {
-        let text = '';
-        s.on('data', (d) => {
-          text += d;
-        });
-        s.on('end', () => resolve(text));
-        s.on('error', reject);
-        s.end('GET / HTTP/1.0\r\n\r\n');
+      beforeAll(async () => {
+        dir = mkdtempSync(join(tmpdir(), 'tapstackd-tap-'));
+        daemon = await Daemon.start(
+          validateConfig({
+            name: 'tap',
+            links: [
+              {
+                type: 'tap',
+                name: tap,
+                addresses: ['192.0.2.1/24', '2001:db8::1/64'],
+                mac: '02:00:5e:00:53:01',
+                offload,
+              },
+            ],
+            bridge: { path: join(dir, 'd.sock') },
+            socks: { enabled: true, listen: '127.0.0.1:0' },
+            services: { http: 80, echo: 7 },
+          }),
+          { logger: quietLogger('tap') },
+        );
+        ns = createNamespace();
+        ns.adoptLink(tap, ['192.0.2.254/24', '2001:db8::fe/64']);
       });
-      expect(body).toMatch(/^HTTP\/1\.0 200 OK/);
-      expect(body).toContain('d.sock');
-      // An unmodified program (curl, on the host) through the daemon's SOCKS5 front.
-      // (Asynchronously: the daemon runs in this process.)
-      const viaSocks = await execFileAsync('curl', [
-        '-sS',
-        '--max-time',
-        '10',
-        '--socks5-hostname',
-        daemon!.info().socks!,
-        'http://192.0.2.254:8000/',
-      ]);
-      expect(viaSocks.stdout).toContain('d.sock');
-    } finally {
-      if (server.pid) process.kill(server.pid, 'SIGKILL');
-      await sleep(50);
-    }
-  });
-});
+
+      afterAll(async () => {
+        ns?.delete();
+        await daemon?.stop(0);
+        rmSync(dir, { recursive: true, force: true });
+      });
+
+      it('the stack answers with its configured MAC, not the device one', async () => {
+        const deviceMac = ns!.run(['cat', `/sys/class/net/${tap}/address`]).trim();
+        expect(deviceMac).not.toBe('02:00:5e:00:53:01');
+        await ns!.exec(['ping', '-c', '1', '-W', '2', '192.0.2.1']);
+        expect(ns!.run(['ip', 'neigh', 'show', '192.0.2.1'])).toContain('02:00:5e:00:53:01');
+      });
+
+      it('the kernel reaches the daemon HTTP page over IPv4 and IPv6', async () => {
+        const v4 = await ns!.exec(['curl', '-sS', '--max-time', '10', 'http://192.0.2.1/from-kernel']);
+        expect(v4.stdout).toContain('Hello from tapstack node tap');
+        expect(v4.stdout).toMatch(/to 192\.0\.2\.254:\d+, for \/from-kernel/);
+        const v6 = await ns!.exec(['curl', '-sS', '-g', '--max-time', '10', 'http://[2001:db8::1]/v6']);
+        expect(v6.stdout).toMatch(/to 2001:db8::fe:\d+, for \/v6/);
+      });
+
+      it('tapstack reaches a server on the kernel side through the bridge', async () => {
+        const server = ns!.spawn([
+          'python3',
+          '-m',
+          'http.server',
+          '--bind',
+          '192.0.2.254',
+          '8000',
+          '--directory',
+          dir,
+        ]);
+        try {
+          // Wait until the kernel-side server listens.
+          const up = await until(async () => {
+            const r = await ns!.exec(['curl', '-s', '-o', '/dev/null', 'http://192.0.2.254:8000/'], {
+              allowFailure: true,
+            });
+            return r.code === 0;
+          }, 10_000);
+          expect(up).toBe(true);
+          const s = await bridgeConnect({ path: join(dir, 'd.sock'), host: '192.0.2.254', port: 8000 });
+          const body = await new Promise<string>((resolve, reject) => {
+            let text = '';
+            s.on('data', (d) => {
+              text += d;
+            });
+            s.on('end', () => resolve(text));
+            s.on('error', reject);
+            s.end('GET / HTTP/1.0\r\n\r\n');
+          });
+          expect(body).toMatch(/^HTTP\/1\.0 200 OK/);
+          expect(body).toContain('d.sock');
+          // An unmodified program (curl, on the host) through the daemon's SOCKS5 front.
+          // (Asynchronously: the daemon runs in this process.)
+          const viaSocks = await execFileAsync('curl', [
+            '-sS',
+            '--max-time',
+            '10',
+            '--socks5-hostname',
+            daemon!.info().socks!,
+            'http://192.0.2.254:8000/',
+          ]);
+          expect(viaSocks.stdout).toContain('d.sock');
+        } finally {
+          if (server.pid) process.kill(server.pid, 'SIGKILL');
+          await sleep(50);
+        }
+      });
+    },
+  );
 
 const dhcpReason = skipReason(['curl', 'dnsmasq']);
 

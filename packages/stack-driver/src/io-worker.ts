@@ -52,6 +52,9 @@ async function main(): Promise<void> {
     mac: Uint8Array.from(link.mac),
     mtu: link.mtu,
     nativeRx: typeof link.attachRxRing === 'function',
+    // A TAP opened with offload finishes and checks TCP checksums itself (tap-io README
+    // "Offloads"): the stack on the other thread must know. Super-segments do not cross.
+    checksumOffload: link.checksumOffload === true,
   });
   const postStats = () => parentPort!.postMessage({ type: 'stats', stats: link.stats() });
   const statsTimer = setInterval(postStats, 500);

@@ -24,6 +24,8 @@ export class ThreadedLink implements DriverLink {
   readonly mtu: number;
   /** The frame I/O worker writes into the rx ring from a native thread (TAP) rather than from JS. */
   readonly nativeRx: boolean;
+  /** The worker's link offloads TCP checksums (a TAP opened with `offload`). */
+  readonly checksumOffload: boolean;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
   private readonly worker: Worker;
@@ -37,7 +39,7 @@ export class ThreadedLink implements DriverLink {
     worker: Worker,
     rx: FrameRing,
     tx: FrameRing,
-    ready: { name: string; mac: Uint8Array; mtu: number; nativeRx: boolean },
+    ready: { name: string; mac: Uint8Array; mtu: number; nativeRx: boolean; checksumOffload?: boolean },
     batch: number,
   ) {
     this.worker = worker;
@@ -47,6 +49,7 @@ export class ThreadedLink implements DriverLink {
     this.mac = ready.mac;
     this.mtu = ready.mtu;
     this.nativeRx = ready.nativeRx;
+    this.checksumOffload = ready.checksumOffload === true;
     this.batch = batch;
     worker.on('message', (m: { type: string; stats?: Record<string, number> }) => {
       if (m.type === 'stats' && m.stats) this.linkStats = m.stats;
@@ -61,22 +64,26 @@ export class ThreadedLink implements DriverLink {
     const tx = FrameRing.create({ capacity, maxFrameSize: 65535 });
     const data: IoWorkerData = { spec, rx: rx.buffer, tx: tx.buffer, txBatch: batch };
     const worker = startWorker(import.meta.url, 'io-worker', data);
-    const ready = await new Promise<{ name: string; mac: Uint8Array; mtu: number; nativeRx: boolean }>(
-      (resolve, reject) => {
-        const onMsg = (m: { type: string; message?: string; code?: string }) => {
-          if (m.type === 'ready') {
-            worker.off('message', onMsg);
-            resolve(m as never);
-          } else if (m.type === 'error') {
-            worker.off('message', onMsg);
-            void worker.terminate();
-            reject(Object.assign(new Error(`frame I/O worker: ${m.message}`), { code: m.code }));
-          }
-        };
-        worker.on('message', onMsg);
-        worker.once('error', reject);
-      },
-    );
+    const ready = await new Promise<{
+      name: string;
+      mac: Uint8Array;
+      mtu: number;
+      nativeRx: boolean;
+      checksumOffload?: boolean;
+    }>((resolve, reject) => {
+      const onMsg = (m: { type: string; message?: string; code?: string }) => {
+        if (m.type === 'ready') {
+          worker.off('message', onMsg);
+          resolve(m as never);
+        } else if (m.type === 'error') {
+          worker.off('message', onMsg);
+          void worker.terminate();
+          reject(Object.assign(new Error(`frame I/O worker: ${m.message}`), { code: m.code }));
+        }
+      };
+      worker.on('message', onMsg);
+      worker.once('error', reject);
+    });
     return new ThreadedLink(worker, rx, tx, ready, batch);
   }
 
