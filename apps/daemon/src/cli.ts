@@ -126,6 +126,11 @@ export function buildProgram(): Command {
     "the stack's address on the WebSocket segment, repeatable (websocket.addresses)",
     '198.51.100.1/24, 2001:db8:77::1/64',
   );
+  p.addOption(
+    new Option('--websocket-medium <medium>', 'what WebSocket messages carry (websocket.medium)')
+      .choices(['ethernet', 'ip'])
+      .default('ethernet'),
+  );
   opt('--websocket-mtu <bytes>', 'IP MTU of the WebSocket segment (websocket.mtu)', '9000');
   opt(
     '--metrics <unix:path|[host:]port>',
@@ -279,6 +284,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   }
   if (has('websocketToken')) obj(raw, 'websocket').token = opts.websocketToken;
   if (has('websocketAddress')) obj(raw, 'websocket').addresses = opts.websocketAddress;
+  if (has('websocketMedium')) obj(raw, 'websocket').medium = opts.websocketMedium;
   if (has('websocketMtu')) obj(raw, 'websocket').mtu = num(String(opts.websocketMtu));
   if (has('metrics')) obj(raw, 'metrics').listen = opts.metrics;
   if (has('pcap')) raw.pcap = opts.pcap;

@@ -442,6 +442,11 @@ export const configSchema = z
          * 9000-byte frames gave 2-3x the throughput of 1500 in the bench.
          */
         mtu: mtu.default(9000),
+        /**
+         * What the segment carries: Ethernet frames (each client a switch port, ARP/NDP) or
+         * bare IP packets (each client a peer known by its addresses; no ARP/NDP).
+         */
+        medium: z.enum(['ethernet', 'ip']).default('ethernet'),
         /** Connections at once. */
         maxClients: z.number().int().min(1).max(4096).default(64),
         /** Per-connection receive limits (0 = unlimited); frames over them are dropped and counted. */

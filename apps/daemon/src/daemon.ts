@@ -26,7 +26,7 @@ import {
   startUdpHostToVirtual,
   startUdpVirtualToHost,
 } from './udp-forwards.js';
-import { memorySwitch, openLink, type OpenedLink } from './links.js';
+import { deriveMac, memorySwitch, openLink, type OpenedLink } from './links.js';
 import { WebSocketLinkServer, type WebSocketLinkServerStats } from '@tapstack/ws-link/server';
 import { createLogger, type Logger, reopenLog } from './log.js';
 import { claimSocketPath, createMetrics, type MetricsServer, serveMetrics } from './metrics.js';
@@ -191,18 +191,49 @@ export class Daemon {
     const c = this.config;
     const multi = c.links.length + (c.websocket.enabled ? 1 : 0) > 1;
     const linkConfigs: LinkConfig[] = [...c.links];
+    let wsIpLink: LinkConfig | undefined;
     if (c.websocket.enabled) {
       // The stack's interface on the WebSocket segment: a port on a switch of its own,
       // where every client connection gets another port.
       this.websocketSwitch = `websocket:${c.name}:${process.pid}:${++websocketSegments}`;
-      linkConfigs.push(
-        linkSchema.parse({
-          type: 'memory',
-          name: c.websocket.name,
-          switch: this.websocketSwitch,
-          addresses: c.websocket.addresses,
-          mtu: c.websocket.mtu,
-        }),
+      const wsLink = linkSchema.parse({
+        type: 'memory',
+        name: c.websocket.name,
+        switch: this.websocketSwitch,
+        addresses: c.websocket.addresses,
+        mtu: c.websocket.mtu,
+      });
+      // Ethernet: a port on that switch. IP: the server's own IP-medium link (added below).
+      if (c.websocket.medium === 'ethernet') linkConfigs.push(wsLink);
+      else wsIpLink = wsLink;
+      const w = c.websocket;
+      if (!isLoopback(w.listen.host))
+        this.log.warn(
+          { listen: w.listen.host },
+          w.token
+            ? 'the WebSocket link listens beyond loopback: its frames and token travel unencrypted (ws://)'
+            : 'the WebSocket link listens beyond loopback without a token: anyone who reaches it joins the network',
+        );
+      const sw = memorySwitch(this.websocketSwitch!);
+      // Listening before the stack is up is harmless: a client's frames wait on its port.
+      this.websocket = await WebSocketLinkServer.listen({
+        host: w.listen.host,
+        port: w.listen.port,
+        ...(w.medium === 'ip'
+          ? { medium: 'ip' as const, name: w.name }
+          : { createPort: (o) => sw.createPort(o) }),
+        addresses: w.addresses,
+        mtu: w.mtu,
+        maxClients: w.maxClients,
+        rateBytesPerSecond: w.rateBytesPerSecond,
+        rateFramesPerSecond: w.rateFramesPerSecond,
+        ...(w.token !== undefined ? { token: w.token } : {}),
+        ...(w.origins ? { origins: w.origins } : {}),
+        log: (level, msg, fields) => this.log[level](fields, msg),
+      });
+      this.log.info(
+        { listen: this.websocketUrl(), link: w.name, medium: w.medium, token: w.token !== undefined },
+        'WebSocket link listening',
       );
     }
     for (const lc of linkConfigs) {
@@ -235,6 +266,11 @@ export class Daemon {
           ? `link configured (opened on ${c.stackThread ? 'the stack' : 'an I/O'} thread)`
           : 'link up',
       );
+    }
+    if (wsIpLink && this.websocket) {
+      const link = this.websocket.ipLink();
+      this.links.push({ config: wsIpLink, mac: deriveMac(c.name, wsIpLink.name), link });
+      this.log.info({ link: wsIpLink.name, type: 'websocket (ip)', mtu: link.mtu }, 'link up');
     }
     const addressing = (l: OpenedLink) => ({
       mac: l.mac,
@@ -335,34 +371,6 @@ export class Daemon {
       sessions: this.sessions,
     });
     for (const s of this.services) this.log.info({ service: s.name, port: s.port }, 'service listening');
-    if (c.websocket.enabled) {
-      const w = c.websocket;
-      if (!isLoopback(w.listen.host))
-        this.log.warn(
-          { listen: w.listen.host },
-          w.token
-            ? 'the WebSocket link listens beyond loopback: its frames and token travel unencrypted (ws://)'
-            : 'the WebSocket link listens beyond loopback without a token: anyone who reaches it joins the network',
-        );
-      const sw = memorySwitch(this.websocketSwitch!);
-      this.websocket = await WebSocketLinkServer.listen({
-        host: w.listen.host,
-        port: w.listen.port,
-        createPort: (o) => sw.createPort(o),
-        addresses: w.addresses,
-        mtu: w.mtu,
-        maxClients: w.maxClients,
-        rateBytesPerSecond: w.rateBytesPerSecond,
-        rateFramesPerSecond: w.rateFramesPerSecond,
-        ...(w.token !== undefined ? { token: w.token } : {}),
-        ...(w.origins ? { origins: w.origins } : {}),
-        log: (level, msg, fields) => this.log[level](fields, msg),
-      });
-      this.log.info(
-        { listen: this.websocketUrl(), link: w.name, token: w.token !== undefined },
-        'WebSocket link listening',
-      );
-    }
     if (c.metrics.listen) {
       this.metricsServer = await serveMetrics(
         this.registry,

@@ -85,6 +85,41 @@ describe('daemon --websocket', () => {
   });
 });
 
+describe('daemon --websocket --websocket-medium ip', () => {
+  let pair: Pair;
+  beforeAll(async () => {
+    pair = await startPair({
+      websocket: {
+        enabled: true,
+        listen: '127.0.0.1:0',
+        medium: 'ip',
+        addresses: ['203.0.113.1/24', '2001:db8:78::1/64'],
+      },
+      services: { http: 80 },
+    });
+  });
+  afterAll(async () => {
+    await pair?.stop();
+  });
+
+  it('carries bare IP packets: a client with an IP-medium interface fetches the page over v4 and v6', async () => {
+    const link = await WebSocketLink.connect(pair.a.info().websocket!, { WebSocket: WS });
+    expect(link.medium).toBe('ip');
+    expect(link.hello.addresses).toEqual(['203.0.113.2/24', '2001:db8:78::2/64']);
+    const d = await StackDriver.create({ links: [{ link, addresses: link.hello.addresses }] });
+    try {
+      const net = createNet(d.sockets);
+      for (const host of ['203.0.113.1', '2001:db8:78::1']) {
+        const page = await httpGet(net, host, 80);
+        expect(page).toContain('Hello from tapstack node a');
+      }
+      expect(pair.a.status().websocket?.counters.rxSpoofed).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 describe('--websocket flags', () => {
   it('map to the websocket section, loopback by default', () => {
     const { config } = parseCli([
@@ -96,6 +131,8 @@ describe('--websocket flags', () => {
       '192.0.2.1/24',
       '--websocket-mtu',
       '4000',
+      '--websocket-medium',
+      'ip',
     ]);
     expect(config.websocket).toMatchObject({
       enabled: true,
@@ -103,6 +140,7 @@ describe('--websocket flags', () => {
       token: 'abcdefgh12',
       addresses: ['192.0.2.1/24'],
       mtu: 4000,
+      medium: 'ip',
     });
     expect(parseCli([]).config.websocket.enabled).toBe(false);
   });

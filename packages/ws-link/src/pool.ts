@@ -62,14 +62,14 @@ function parsePrefix(s: string): Prefix {
   return { v6, base, server, length, last: v6 ? top : top - 1n };
 }
 
-function parseV4(s: string): bigint {
+export function parseV4(s: string): bigint {
   const p = s.split('.');
   if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255))
     throw new TypeError(`'${s}' is not an IPv4 address`);
   return p.reduce((a, x) => (a << 8n) | BigInt(x), 0n);
 }
 
-function parseV6(s: string): bigint {
+export function parseV6(s: string): bigint {
   const halves = s.split('::');
   if (halves.length > 2) throw new TypeError(`'${s}' is not an IPv6 address`);
   const groups = (h: string) => (h === '' ? [] : h.split(':'));

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { IpSegment } from './ip-segment.js';
 import { AddressPool } from './pool.js';
 import {
   BATCH_MAX_BYTES,
@@ -35,8 +36,19 @@ export interface WebSocketLinkServerOptions {
   host?: string;
   /** Listen port; 0 = any. Default 0. */
   port?: number;
-  /** Creates this client's port on the segment (e.g. `(o) => memorySwitch.createPort(o)`). */
-  createPort(options: { name: string; mac: Uint8Array; mtu: number }): SegmentPort;
+  /**
+   * Ethernet segments: creates this client's port (e.g. `(o) => memorySwitch.createPort(o)`).
+   * Not used with `medium: 'ip'`, where the server routes by address itself.
+   */
+  createPort?(options: { name: string; mac: Uint8Array; mtu: number }): SegmentPort;
+  /**
+   * What the segment carries. 'ethernet' (default): frames, each client a switch port.
+   * 'ip': bare IP packets, each client a peer known by its addresses; the server's stack
+   * joins through `ipLink()` (an IP-medium link) instead of a switch.
+   */
+  medium?: 'ethernet' | 'ip';
+  /** Name of `ipLink()` (medium 'ip'). Default 'ws0'. */
+  name?: string;
   /**
    * When set, clients must give it as `?token=` in the URL; compared in constant time.
    * Without it anyone who can reach the port joins (and any web page the user opens
@@ -149,6 +161,8 @@ export class WebSocketLinkServer {
   private readonly tokenDigest: Buffer | undefined;
   private readonly mtu: number;
   private readonly maxFrame: number;
+  private readonly minFrame: number;
+  private readonly ipSegment: IpSegment | undefined;
   private readonly now: () => number;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private nextId = 1;
@@ -193,7 +207,11 @@ export class WebSocketLinkServer {
     this.mtu = options.mtu ?? 1500;
     if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535)
       throw new RangeError(`mtu must be 576..65535, got ${this.mtu}`);
-    this.maxFrame = this.mtu + 18;
+    if (options.medium === 'ip') this.ipSegment = new IpSegment(options.name ?? 'ws0', this.mtu);
+    else if (!options.createPort)
+      throw new TypeError('WebSocketLinkServer: createPort is needed for Ethernet');
+    this.maxFrame = this.ipSegment ? this.mtu : this.mtu + 18;
+    this.minFrame = this.ipSegment ? 20 : ETHERNET_HEADER_LEN;
     this.now = options.now ?? (() => performance.now());
     this.pool = new AddressPool(options.addresses ?? []);
     this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
@@ -217,6 +235,12 @@ export class WebSocketLinkServer {
     }
   }
 
+  /** Medium 'ip': the link the server's stack uses (interface medium 'ip'; its addresses are `addresses`). */
+  ipLink(): IpSegment['stackLink'] {
+    if (!this.ipSegment) throw new TypeError('ipLink() is for medium ip');
+    return this.ipSegment.stackLink;
+  }
+
   /** The bound address. */
   address(): { host: string; port: number } {
     const a = this.http.address() as AddressInfo;
@@ -232,7 +256,11 @@ export class WebSocketLinkServer {
   }
 
   stats(): WebSocketLinkServerStats {
-    return { ...this.s, clients: this.clients.size };
+    return {
+      ...this.s,
+      clients: this.clients.size,
+      rxSpoofed: this.s.rxSpoofed + (this.ipSegment?.spoofed ?? 0),
+    };
   }
 
   clientList(): WebSocketClientInfo[] {
@@ -316,8 +344,10 @@ export class WebSocketLinkServer {
     batch: boolean,
   ): void {
     const id = this.nextId++;
-    const mac = this.freshMac();
-    const port = this.opts.createPort({ name: `ws${id}`, mac, mtu: this.mtu });
+    const mac = this.ipSegment ? new Uint8Array(6) : this.freshMac();
+    const port = this.ipSegment
+      ? this.ipSegment.createPort(lease.addresses)
+      : this.opts.createPort!({ name: `ws${id}`, mac, mtu: this.mtu });
     const rate = this.opts.rateBytesPerSecond ?? 0;
     const frate = this.opts.rateFramesPerSecond ?? 0;
     const burst = this.opts.burstSeconds ?? 0.25;
@@ -351,7 +381,7 @@ export class WebSocketLinkServer {
     const hello: Hello = {
       type: 'hello',
       version: PROTOCOL_VERSION,
-      medium: 'ethernet',
+      medium: this.ipSegment ? 'ip' : 'ethernet',
       mac: c.macStr,
       mtu: this.mtu,
       addresses: lease.addresses,
@@ -413,13 +443,13 @@ export class WebSocketLinkServer {
     const msg = data as Buffer; // binaryType 'nodebuffer', not fragmented into arrays
     if (c.writer) {
       const frames: Uint8Array[] = [];
-      const r = parseBatch(msg, ETHERNET_HEADER_LEN, this.maxFrame, frames);
+      const r = parseBatch(msg, this.minFrame, this.maxFrame, frames);
       this.s.rxMalformed += r.bad + (r.truncated ? 1 : 0);
       this.s.rxOversize += r.oversize;
       for (const f of frames) this.admit(c, f);
       return;
     }
-    if (msg.length < ETHERNET_HEADER_LEN) {
+    if (msg.length < this.minFrame) {
       this.s.rxMalformed++;
       return;
     }
@@ -432,7 +462,7 @@ export class WebSocketLinkServer {
 
   /** One well-sized frame from a client: source MAC and rate checks, then onto the segment. */
   private admit(c: Client, frame: Uint8Array): void {
-    if (frame.length < ETHERNET_HEADER_LEN) {
+    if (frame.length < this.minFrame) {
       this.s.rxMalformed++;
       return;
     }
@@ -440,10 +470,14 @@ export class WebSocketLinkServer {
       this.s.rxOversize++;
       return;
     }
-    for (let i = 0; i < 6; i++) {
-      if (frame[6 + i] !== c.mac[i]) {
-        this.s.rxSpoofed++;
-        return;
+    // Ethernet: the source MAC must be the client's. IP: the segment checks the source
+    // address (and counts it) in port.send.
+    if (!this.ipSegment) {
+      for (let i = 0; i < 6; i++) {
+        if (frame[6 + i] !== c.mac[i]) {
+          this.s.rxSpoofed++;
+          return;
+        }
       }
     }
     const rate = this.opts.rateBytesPerSecond ?? 0;
@@ -462,10 +496,11 @@ export class WebSocketLinkServer {
       c.tokensBytes -= frame.length;
       c.tokensFrames -= 1;
     }
+    // An IP segment refuses (and counts) a packet from a foreign source or to nowhere.
+    if (!c.port.send(frame) && this.ipSegment) return;
     c.rxFrames++;
     this.s.rxFrames++;
     this.s.rxBytes += frame.length;
-    c.port.send(frame);
   }
 
   private beat(): void {

@@ -381,3 +381,64 @@ describe('WebSocket link: disconnects', () => {
     expect(e.message).toMatch(/version 99/);
   });
 });
+
+describe('WebSocket link: IP-only segments (medium ip)', () => {
+  async function ipServer() {
+    const s = await WebSocketLinkServer.listen({
+      medium: 'ip',
+      addresses: ['192.0.2.1/24', '2001:db8:6::1/64'],
+      mtu: 4000,
+    });
+    cleanup.push(() => s.close());
+    const d = await StackDriver.create({
+      links: [{ link: s.ipLink(), addresses: ['192.0.2.1/24', '2001:db8:6::1/64'] }],
+    });
+    cleanup.push(() => d.close());
+    const srvNet = createNet(d.sockets);
+    const echo = srvNet.createServer({ allowHalfOpen: true }, (c) => c.pipe(c));
+    await new Promise<void>((r) => echo.listen({ port: 7 }, () => r()));
+    cleanup.push(() => new Promise((r) => echo.close(() => r(undefined))));
+    return s;
+  }
+
+  it('carries bare IP packets: a Node stack with an IP-medium interface echoes over v4 and v6', async () => {
+    const s = await ipServer();
+    const link = await WebSocketLink.connect(s.url(), { WebSocket: WS });
+    expect(link.medium).toBe('ip');
+    expect(link.hello.addresses).toEqual(['192.0.2.2/24', '2001:db8:6::2/64']);
+    const d = await StackDriver.create({ links: [{ link, addresses: link.hello.addresses }] });
+    cleanup.push(() => d.close());
+    const net = createNet(d.sockets);
+    const payload = new Uint8Array(300_000).map((_, i) => i * 7);
+    for (const host of ['192.0.2.1', '2001:db8:6::1']) {
+      const sock = net.createConnection({ host, port: 7 });
+      const chunks: Buffer[] = [];
+      sock.on('data', (x: Buffer) => chunks.push(x));
+      sock.end(payload);
+      await new Promise((r) => sock.on('end', r));
+      expect(Buffer.compare(Buffer.concat(chunks), payload)).toBe(0);
+    }
+    expect(s.stats().rxSpoofed).toBe(0);
+  });
+
+  it('drops and counts packets from a source address that is not the client’s', async () => {
+    const s = await ipServer();
+    const { ws, hello } = await raw(s.url());
+    expect((hello as { medium?: string }).medium).toBe('ip');
+    const pkt = (src: number[]) => {
+      const p = new Uint8Array(28);
+      p[0] = 0x45;
+      p[3] = 28;
+      p[8] = 64;
+      p[9] = 17;
+      p.set(src, 12);
+      p.set([192, 0, 2, 1], 16);
+      return p;
+    };
+    ws.send(pkt([192, 0, 2, 77])); // someone else's address
+    ws.send(new Uint8Array(19)); // shorter than an IPv4 header
+    ws.send(pkt([192, 0, 2, 2])); // its own: passes (the stack then drops the bad UDP checksum)
+    await until(() => s.stats().rxSpoofed + s.stats().rxMalformed + s.stats().rxFrames >= 3);
+    expect(s.stats()).toMatchObject({ rxSpoofed: 1, rxMalformed: 1, rxFrames: 1 });
+  });
+});
