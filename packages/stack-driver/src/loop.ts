@@ -46,6 +46,40 @@ export interface LoopStats {
   kicks: number;
   eventsDispatched: number;
   listenerErrors: number;
+  /**
+   * Pure TCP SYNs dropped unprocessed because an rx ring was over SYN_SHED_FILL full (a
+   * SYN flood faster than the stack absorbs; see `isPureTcpSyn`).
+   */
+  synShed: number;
+}
+
+/**
+ * Above this share of an rx ring in use, pure TCP SYNs (SYN without ACK/RST/FIN) are
+ * dropped before the stack sees them. A flood of SYNs beyond what one thread absorbs would
+ * otherwise fill the ring and make the native reader drop frames blindly — the ACKs that
+ * complete cookie handshakes and the data of established connections with them — and make
+ * everything wait behind a full ring. Shedding costs a few header reads per SYN, so the
+ * ring drains at once and only SYNs are lost (their senders retry, as after any drop).
+ */
+const SYN_SHED_FILL = 0.5;
+
+/** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
+export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
+  let v: number;
+  if (l3 === 14) {
+    if (f.length < 14) return false;
+    const et = (f[12]! << 8) | f[13]!;
+    v = et === 0x0800 ? 4 : et === 0x86dd ? 6 : 0;
+  } else v = f.length > 0 ? f[0]! >> 4 : 0;
+  let p = l3;
+  if (v === 4) {
+    if (f.length < p + 20 || f[p + 9] !== 6 || ((f[p + 6]! & 0x3f) | f[p + 7]!) !== 0) return false;
+    p += (f[p]! & 0xf) * 4;
+  } else if (v === 6) {
+    if (f.length < p + 40 || f[p + 6] !== 6) return false;
+    p += 40;
+  } else return false;
+  return f.length >= p + 14 && (f[p + 13]! & 0x17) === 0x02;
 }
 
 interface LinkSlot {
@@ -53,6 +87,8 @@ interface LinkSlot {
   iface: number;
   /** Ring mode: the link's reader thread writes frames here; the loop drains views in place. */
   ring: FrameRing | undefined;
+  /** Where the IP header starts in a frame: 14 (Ethernet) or 0 (an IP-only link). */
+  l3: number;
   rx: Uint8Array[][];
   rxHead: number;
   rxCount: number;
@@ -87,6 +123,7 @@ export class DriverLoop implements SocketHost {
     kicks: 0,
     eventsDispatched: 0,
     listenerErrors: 0,
+    synShed: 0,
   };
 
   constructor(stack: StackApi, options: LoopOptions = {}) {
@@ -110,6 +147,7 @@ export class DriverLoop implements SocketHost {
       link,
       iface: -1,
       ring,
+      l3: link.medium === 'ip' ? 0 : 14,
       rx: [],
       rxHead: 0,
       rxCount: 0,
@@ -257,8 +295,15 @@ export class DriverLoop implements SocketHost {
       for (const slot of this.slots) {
         if (slot.ring && budget > 0) {
           const iface = slot.iface;
+          const ring = slot.ring;
+          const shed = ring.usedBytes() > ring.capacity * SYN_SHED_FILL;
+          const l3 = slot.l3;
           // Views into the ring, valid during the callback: stack.receive copies what it keeps.
-          const n = slot.ring.drain(budget, (f) => {
+          const n = ring.drain(budget, (f) => {
+            if (shed && isPureTcpSyn(f, l3)) {
+              this.counters.synShed++;
+              return;
+            }
             this.stack.receive(iface, f, now);
             if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
           });

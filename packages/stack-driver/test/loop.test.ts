@@ -82,6 +82,66 @@ function setup(rxBatch = 256) {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Ethernet + IPv4 + TCP (no options) with these TCP flags; byte 54.. = `tag`. */
+function tcpFrame(flags: number, tag: number, v6 = false): Uint8Array {
+  const ip = v6 ? 40 : 20;
+  const f = new Uint8Array(14 + ip + 20 + 1);
+  f.set(v6 ? [0x86, 0xdd] : [0x08, 0x00], 12);
+  if (v6) {
+    f[14] = 0x60;
+    f[14 + 6] = 6;
+  } else {
+    f[14] = 0x45;
+    f[14 + 9] = 6;
+  }
+  f[14 + ip + 12] = 0x50;
+  f[14 + ip + 13] = flags;
+  f[14 + ip + 20] = tag;
+  return f;
+}
+
+describe('SYN shedding (issue 14)', () => {
+  it('classifies pure SYNs only', async () => {
+    const { isPureTcpSyn } = await import('../src/loop.js');
+    expect(isPureTcpSyn(tcpFrame(0x02, 0), 14)).toBe(true);
+    expect(isPureTcpSyn(tcpFrame(0x02, 0, true), 14)).toBe(true);
+    expect(isPureTcpSyn(tcpFrame(0x12, 0), 14)).toBe(false); // SYN,ACK
+    expect(isPureTcpSyn(tcpFrame(0x10, 0), 14)).toBe(false); // ACK
+    expect(isPureTcpSyn(tcpFrame(0x06, 0), 14)).toBe(false); // SYN,RST
+    expect(isPureTcpSyn(tcpFrame(0x02, 0).subarray(14), 0)).toBe(true); // IP-only link
+    const frag = tcpFrame(0x02, 0);
+    frag[14 + 7] = 1; // a later fragment: not a TCP header
+    expect(isPureTcpSyn(frag, 14)).toBe(false);
+    expect(isPureTcpSyn(new Uint8Array(20), 14)).toBe(false);
+  });
+
+  it('a ring over half full loses its pure SYNs, never the rest; below that SYNs pass', async () => {
+    const stack = new RecordingStack();
+    const loop = new DriverLoop(stack as unknown as StackApi, { rxBatch: 1000, now: () => 5 });
+    let wake: (() => void) | undefined;
+    const link = Object.assign(new ScriptedLink(), {
+      attachRxRing(_r: FrameRing, onReadable?: () => void) {
+        wake = onReadable;
+      },
+    });
+    const ring = FrameRing.create({ capacity: 8192, maxFrameSize: 2048 });
+    loop.addLink(link, { rxRing: ring });
+    const flood = Array.from({ length: 80 }, (_, i) => tcpFrame(0x02, i));
+    ring.pushBatch([...flood.slice(0, 40), tcpFrame(0x10, 200), ...flood.slice(40), tcpFrame(0x18, 201)]);
+    expect(ring.usedBytes()).toBeGreaterThan(4096);
+    wake!();
+    await tick();
+    expect(stack.received.map((r) => r.bytes[54])).toEqual([200, 201]);
+    expect(loop.stats().synShed).toBe(80);
+    ring.pushBatch([tcpFrame(0x02, 7), tcpFrame(0x10, 8)]);
+    wake!();
+    await tick();
+    expect(stack.received.map((r) => r.bytes[54])).toEqual([200, 201, 7, 8]);
+    expect(loop.stats().synShed).toBe(80);
+    loop.close();
+  });
+});
+
 describe('DriverLoop', () => {
   it('drains a ring link in place and sleeps until the producer wakes it', async () => {
     const stack = new RecordingStack();
