@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PNPM="npx --yes pnpm@12.4.2"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   need=()
-  for p in iproute2 tshark tcpdump iputils-ping dnsmasq-base socat curl iperf3 netcat-openbsd python3-scapy wireguard-go wireguard-tools chromium; do
+  for p in iproute2 tshark tcpdump iputils-ping dnsmasq-base socat curl iperf3 netcat-openbsd python3-scapy hping3 wireguard-go wireguard-tools chromium; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
   done
   if [ ${#need[@]} -gt 0 ]; then
