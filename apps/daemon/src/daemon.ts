@@ -165,6 +165,7 @@ export class Daemon {
               udpForeignDropped: this.socks.udpForeignDropped,
             }
           : undefined,
+      websocket: () => (this.websocket ? { ...this.websocket.stats() } : undefined),
       draining: () => this.draining,
       udpForwards: () => {
         const out: Record<string, number> = {};

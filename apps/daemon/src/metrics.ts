@@ -27,6 +27,8 @@ export interface MetricSources {
   /** Counters of the bridge server / SOCKS5 front when they have them. */
   bridge?: () => Record<string, number> | undefined;
   socks?: () => Record<string, number> | undefined;
+  /** The WebSocket link server's counters (clients, refusals, drops). */
+  websocket?: () => Record<string, number> | undefined;
   draining: () => boolean;
   /** UDP forwards' flow tables, summed (flows, flowsOpened, flowsExpired, flowsRefused, ...). */
   udpForwards?: () => Record<string, number> | undefined;
@@ -53,6 +55,7 @@ export const gaugeNames = [
   'synQueue',
   'pending',
   'down',
+  'clients',
 ] as const;
 const gaugeSet = new Set<string>(gaugeNames);
 
@@ -151,6 +154,13 @@ export function createMetrics(src: MetricSources): Registry {
     [{}, src.bridge?.()],
   ]);
   snapshotFamilies(registry, 'tapstack_socks', 'The SOCKS5 front', [], () => [[{}, src.socks?.()]]);
+  snapshotFamilies(
+    registry,
+    'tapstack_websocket',
+    'The WebSocket link server (clients, accepted, rejectedAuth, rxSpoofed, rxRateLimited, ...)',
+    [],
+    () => [[{}, src.websocket?.()]],
+  );
   snapshotFamilies(
     registry,
     'tapstack_udp_forward',

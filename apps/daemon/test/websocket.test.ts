@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { parseCli } from '../src/cli.js';
 import { validateConfig } from '../src/config.js';
-import { type Pair, startPair } from './helpers.js';
+import { type Pair, scrape, series, startPair } from './helpers.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 
@@ -72,6 +72,10 @@ describe('daemon --websocket', () => {
       expect(st.websocket?.clients).toHaveLength(1);
       expect(st.websocket?.counters.rxFrames).toBeGreaterThan(0);
       expect(st.links.find((l) => l.name === 'ws0')?.addresses).toContain('198.51.100.1/24');
+      const m = await scrape(`unix:${pair.sock('a-metrics.sock')}`);
+      expect(series(m, 'tapstack_websocket_gauge', { gauge: 'clients' })).toBe(1);
+      expect(series(m, 'tapstack_websocket_counter_total', { counter: 'accepted' })).toBe(1);
+      expect(series(m, 'tapstack_websocket_counter_total', { counter: 'rxFrames' })).toBeGreaterThan(0);
     } finally {
       await d.close();
     }
