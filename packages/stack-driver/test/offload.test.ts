@@ -39,8 +39,9 @@ async function bulkBothWays(
   ns: Namespace,
   kernelIp: string,
   stackIp: string,
+  size = SIZE,
 ): Promise<void> {
-  const data = pattern(SIZE, 7);
+  const data = pattern(size, 7);
   const inFile = join(dir, `in-${tag}.bin`);
   writeFileSync(inFile, data);
   const accepted = acceptOne(driver.sockets, undefined, 9000);
@@ -49,7 +50,7 @@ async function bulkBothWays(
   const got = await readAll(driver.sockets, s);
   driver.sockets.tcpClose(s);
   await sender;
-  expect(got.length).toBe(SIZE);
+  expect(got.length).toBe(size);
   expect(got.sha256).toBe(sha256(data));
 
   const out = join(dir, `out-${tag}.bin`);
@@ -113,6 +114,33 @@ describe.skipIf(skip !== undefined)('offload: true against the kernel', { timeou
       });
     }
   }
+
+  it(`tap, offloads on, IPv6: ${SIZE >> 22} MiB by TCP each way (TCPv6 super-frames), SHA-256 checked`, async () => {
+    const name = `tso6${tag}`;
+    deleteLinkIfPresent(name);
+    let driver: StackDriver | undefined;
+    let ns: Namespace | undefined;
+    try {
+      driver = await StackDriver.create({
+        links: [
+          { link: openTap({ name, offload: true }), addresses: ['2001:db8::2/64'], mac: '02:00:00:00:00:02' },
+        ],
+      });
+      ns = createNamespace();
+      ns.adoptLink(name, ['2001:db8::1/64']);
+      const d = driver;
+      await retry(() => d.ping('2001:db8::1', { timeoutMs: 300 }));
+      await bulkBothWays(driver, ns, '2001:db8::1', '2001:db8::2', SIZE >> 2);
+      const st = driver.stats();
+      expect(st[`link.${name}.rxGsoFrames`]).toBeGreaterThan(0);
+      expect(st[`link.${name}.txGsoFrames`]).toBeGreaterThan(0);
+      expect(st[`link.${name}.rxCsumErrors`]).toBe(0);
+    } finally {
+      await driver?.close();
+      ns?.delete();
+      deleteLinkIfPresent(name);
+    }
+  });
 
   it(`tap on a frame I/O worker, offloads on: ${SIZE >> 20} MiB by TCP each way, SHA-256 checked`, async () => {
     const name = `tsow${tag}`;
