@@ -707,7 +707,9 @@ function wireguardStatus(l: WireGuardLink): WireGuardStatus {
     listenPort: l.wg.port,
     peers: d.peers().map((p) => ({
       publicKey: p.publicKey,
-      endpoint: p.endpoint ? `${p.endpoint.address}:${p.endpoint.port}` : undefined,
+      endpoint: p.endpoint
+        ? `${p.endpoint.address.includes(':') ? `[${p.endpoint.address}]` : p.endpoint.address}:${p.endpoint.port}`
+        : undefined,
       allowedIps: p.allowedIps.map(formatPrefix),
       latestHandshake: Math.floor(p.latestHandshake / 1000),
       rxBytes: p.rxBytes,

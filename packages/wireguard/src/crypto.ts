@@ -10,6 +10,7 @@ import {
   createDecipheriv,
   createPrivateKey,
   createPublicKey,
+  createSecretKey,
   diffieHellman,
   randomFillSync,
 } from 'node:crypto';
@@ -145,18 +146,27 @@ function nonceOf(counter: number, out: Buffer): Buffer {
 }
 
 const nonceBuf = Buffer.alloc(12);
+const AEAD_OPTIONS = { authTagLength: TAG_SIZE } as const;
+
+/**
+ * A transport key as node:crypto's KeyObject, made once per session: a cipher made from a
+ * KeyObject skips importing raw key bytes for every packet (measured ~1.2 µs of ~9 µs per
+ * 1420-byte seal). Its memory is OpenSSL's and cannot be wiped from JS (see the README).
+ */
+export type AeadKey = Uint8Array | KeyObject;
+export function aeadKey(raw: Uint8Array): KeyObject {
+  return createSecretKey(raw);
+}
 
 /** AEAD(key, counter, plain, ad): ciphertext || tag written into `out` (plain.length + 16). */
 export function aeadSeal(
-  key: Uint8Array,
+  key: AeadKey,
   counter: number,
   plain: Uint8Array,
   ad: Uint8Array,
   out: Uint8Array,
 ): void {
-  const c = createCipheriv('chacha20-poly1305', key, nonceOf(counter, nonceBuf), {
-    authTagLength: TAG_SIZE,
-  });
+  const c = createCipheriv('chacha20-poly1305', key, nonceOf(counter, nonceBuf), AEAD_OPTIONS);
   if (ad.length > 0) c.setAAD(ad, { plaintextLength: plain.length });
   const body = c.update(plain);
   c.final();
@@ -166,27 +176,40 @@ export function aeadSeal(
 
 /** Open ciphertext||tag into `out`; false when authentication fails (out then holds garbage). */
 export function aeadOpen(
-  key: Uint8Array,
+  key: AeadKey,
   counter: number,
   sealed: Uint8Array,
   ad: Uint8Array,
   out: Uint8Array,
 ): boolean {
-  if (sealed.length < TAG_SIZE) return false;
+  const body = aeadOpenNew(key, counter, sealed, ad);
+  if (!body) return false;
+  out.set(body, 0);
+  return true;
+}
+
+/**
+ * Open ciphertext||tag; returns the plaintext in a new buffer (node:crypto's own output,
+ * no second copy), or undefined when authentication fails.
+ */
+export function aeadOpenNew(
+  key: AeadKey,
+  counter: number,
+  sealed: Uint8Array,
+  ad: Uint8Array,
+): Uint8Array | undefined {
+  if (sealed.length < TAG_SIZE) return undefined;
   const n = sealed.length - TAG_SIZE;
-  const d = createDecipheriv('chacha20-poly1305', key, nonceOf(counter, nonceBuf), {
-    authTagLength: TAG_SIZE,
-  });
+  const d = createDecipheriv('chacha20-poly1305', key, nonceOf(counter, nonceBuf), AEAD_OPTIONS);
   d.setAuthTag(sealed.subarray(n));
   if (ad.length > 0) d.setAAD(ad, { plaintextLength: n });
   const body = d.update(sealed.subarray(0, n));
   try {
     d.final();
   } catch {
-    return false;
+    return undefined;
   }
-  out.set(body, 0);
-  return true;
+  return new Uint8Array(body.buffer, body.byteOffset, body.length);
 }
 
 export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, ad: Uint8Array) {

@@ -30,7 +30,7 @@ import {
   PrivateKey,
   type RandomSource,
   TAG_SIZE,
-  aeadOpen,
+  aeadOpenNew,
   aeadSeal,
   cryptoRandom,
   equalBytes,
@@ -72,7 +72,10 @@ export interface Bind {
 export interface DeviceOptions {
   privateKey: Uint8Array | PrivateKey;
   bind: Bind;
-  /** Decrypted IP packets from peers, after the cryptokey routing check. */
+  /**
+   * Decrypted IP packets from peers, after the cryptokey routing check. Each packet is a
+   * view of a buffer made for it alone: the callee may keep it.
+   */
   onPacket: (packet: Uint8Array, peerPublicKey: string) => void;
   clock?: Clock;
   random?: RandomSource;
@@ -168,6 +171,8 @@ function newCounters(): DeviceCounters {
 }
 
 type IndexEntry = { peer: Peer; keypair?: Keypair };
+
+const EMPTY = new Uint8Array(0);
 
 /** Bytes of a UDP source (address then little-endian port), what cookies are bound to. */
 function endpointBytes(e: Endpoint): Uint8Array {
@@ -373,6 +378,16 @@ export class WireGuardDevice {
       this.counters.dropNoRoute++;
       return false;
     }
+    if (peer.staged.length === 0 && peer.endpoint) {
+      // A session is up and nothing waits: seal straight from the caller's bytes (no copy).
+      const kp = this.#sendableKeypair(peer);
+      if (kp) {
+        const now = this.#clock.now();
+        this.#sendTransport(peer, kp, packet, now);
+        this.#maybeRekey(peer, kp, now);
+        return true;
+      }
+    }
     if (peer.staged.length >= this.#maxStaged) {
       peer.staged.shift();
       this.counters.dropStagedFull++;
@@ -422,7 +437,11 @@ export class WireGuardDevice {
       }
       this.#sendTransport(peer, kp, p, now);
     }
-    // Rekey as initiator after REKEY_AFTER_MESSAGES or REKEY_AFTER_TIME (paper 6.2).
+    this.#maybeRekey(peer, kp, now);
+  }
+
+  /** Rekey as initiator after REKEY_AFTER_MESSAGES or REKEY_AFTER_TIME (paper 6.2). */
+  #maybeRekey(peer: Peer, kp: Keypair, now: number): void {
     if (
       kp.isInitiator &&
       (kp.sendCounter >= this.#limits.rekeyAfterMessages || now - kp.created >= this.#limits.rekeyAfterTime)
@@ -448,7 +467,7 @@ export class WireGuardDevice {
       plain.set(packet);
       plain.fill(0, packet.length);
     }
-    aeadSeal(kp.send, counter, plain, new Uint8Array(0), msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE));
+    aeadSeal(kp.sendKey, counter, plain, EMPTY, msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE));
     this.#out(peer, msg);
     peer.txBytes += msg.length;
     const t = peer.timers;
@@ -731,8 +750,8 @@ export class WireGuardDevice {
       return;
     }
     const sealed = msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE);
-    const plain = new Uint8Array(sealed.length - TAG_SIZE);
-    if (!aeadOpen(kp.receive, counter, sealed, new Uint8Array(0), plain)) {
+    const plain = aeadOpenNew(kp.receiveKey, counter, sealed, EMPTY);
+    if (!plain) {
       this.counters.dropDecrypt++;
       return;
     }

@@ -1,9 +1,14 @@
 /** A transport session: the two keys one handshake derived, the send counter and the replay filter. */
+import type { KeyObject } from 'node:crypto';
+import { aeadKey } from './crypto.js';
 import { ReplayFilter } from './replay.js';
 
 export class Keypair {
   sendCounter = 0;
   readonly replay = new ReplayFilter();
+  /** The two keys as node:crypto KeyObjects, what every packet's cipher is made from. */
+  readonly sendKey: KeyObject;
+  readonly receiveKey: KeyObject;
 
   constructor(
     readonly send: Uint8Array,
@@ -12,7 +17,10 @@ export class Keypair {
     readonly created: number,
     readonly localIndex: number,
     readonly remoteIndex: number,
-  ) {}
+  ) {
+    this.sendKey = aeadKey(send);
+    this.receiveKey = aeadKey(receive);
+  }
 
   destroy(): void {
     this.send.fill(0);

@@ -92,7 +92,7 @@ export class WireGuardLink {
 
   #fromTunnel(p: Uint8Array): void {
     if (this.medium === 'ip') {
-      this.#deliver(Uint8Array.from(p));
+      this.#deliver(p); // the device made this buffer for this packet alone
       return;
     }
     const f = new Uint8Array(ETHERNET_HEADER_LEN + p.length);

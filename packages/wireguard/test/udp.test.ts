@@ -1,0 +1,125 @@
+/**
+ * UdpWireGuard on real sockets: IPv6 UDP endpoints (Endpoint = [v6]:port), the default
+ * dual-stack socket that takes IPv4 and IPv6 peers, and clear errors when a peer's
+ * endpoint is of a family the bound socket cannot reach. Loopback only (::1, 127.0.0.1).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { UdpWireGuard, genkey, parseConfig, pubkey } from '../src/index.js';
+import { ipv4Packet } from './harness.js';
+
+const open: UdpWireGuard[] = [];
+afterEach(() => {
+  for (const n of open.splice(0)) n.close();
+});
+
+const conf = (key: string, peers: Array<{ key: string; allowed: string; endpoint?: string }>) =>
+  parseConfig(
+    `[Interface]\nPrivateKey = ${key}\n${peers
+      .map(
+        (p) =>
+          `[Peer]\nPublicKey = ${pubkey(p.key)}\nAllowedIPs = ${p.allowed}\n${p.endpoint ? `Endpoint = ${p.endpoint}\n` : ''}`,
+      )
+      .join('')}`,
+  );
+
+/** A node that records the source address of every packet it gets. */
+async function node(key: string, peers: Parameters<typeof conf>[1], host?: string) {
+  const got: string[] = [];
+  const waiters: Array<() => void> = [];
+  const n = await UdpWireGuard.open({
+    config: conf(key, peers),
+    ...(host === undefined ? {} : { host }),
+    onPacket: (p) => {
+      got.push(p.slice(12, 16).join('.'));
+      for (const w of waiters.splice(0)) w();
+    },
+  });
+  open.push(n);
+  const waitFor = (src: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => (got.includes(src) ? resolve() : waiters.push(check));
+      check();
+    });
+  return { n, got, waitFor };
+}
+
+const ipv6Loopback = await (async () => {
+  try {
+    const s = (await import('node:dgram')).createSocket('udp6');
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(0, '::1', () => resolve());
+    });
+    s.close();
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(!ipv6Loopback)('IPv6 UDP endpoints', () => {
+  it('two peers on ::1 with Endpoint = [::1]:port: the handshake and a packet go through', async () => {
+    const [ka, kb] = [genkey(), genkey()];
+    const b = await node(kb, [{ key: ka, allowed: '192.0.2.1/32' }], '::1');
+    const a = await node(ka, [{ key: kb, allowed: '192.0.2.2/32', endpoint: `[::1]:${b.n.port}` }], '::1');
+    a.n.send(ipv4Packet('192.0.2.1', '192.0.2.2', new Uint8Array(100)));
+    await b.waitFor('192.0.2.1');
+    // B learned A's IPv6 source from the handshake and answers there.
+    expect(b.n.device.peers()[0]?.endpoint).toEqual({ address: '::1', port: a.n.port });
+    b.n.send(ipv4Packet('192.0.2.2', '192.0.2.1', new Uint8Array(100)));
+    await a.waitFor('192.0.2.2');
+  });
+
+  it('with no host the socket is dual-stack: an IPv4 and an IPv6 peer both reach it and get answers', async () => {
+    const [kb, k4, k6] = [genkey(), genkey(), genkey()];
+    const b = await node(kb, [
+      { key: k4, allowed: '192.0.2.4/32' },
+      { key: k6, allowed: '192.0.2.6/32' },
+    ]);
+    const p4 = await node(
+      k4,
+      [{ key: kb, allowed: '192.0.2.0/24', endpoint: `127.0.0.1:${b.n.port}` }],
+      '127.0.0.1',
+    );
+    const p6 = await node(k6, [{ key: kb, allowed: '192.0.2.0/24', endpoint: `[::1]:${b.n.port}` }], '::1');
+    p4.n.send(ipv4Packet('192.0.2.4', '192.0.2.2', new Uint8Array(10)));
+    p6.n.send(ipv4Packet('192.0.2.6', '192.0.2.2', new Uint8Array(10)));
+    await b.waitFor('192.0.2.4');
+    await b.waitFor('192.0.2.6');
+    // The IPv4 peer is reported as plain IPv4, not ::ffff:127.0.0.1.
+    const eps = b.n.device
+      .peers()
+      .map((p) => p.endpoint?.address)
+      .sort();
+    expect(eps).toEqual(['127.0.0.1', '::1']);
+    b.n.send(ipv4Packet('192.0.2.2', '192.0.2.4', new Uint8Array(10)));
+    b.n.send(ipv4Packet('192.0.2.2', '192.0.2.6', new Uint8Array(10)));
+    await p4.waitFor('192.0.2.2');
+    await p6.waitFor('192.0.2.2');
+  });
+});
+
+describe('endpoint family errors', () => {
+  it('an IPv6 Endpoint on a socket bound to an IPv4 address is refused, naming the field', async () => {
+    await expect(
+      UdpWireGuard.open({
+        config: conf(genkey(), [{ key: genkey(), allowed: '192.0.2.2/32', endpoint: '[2001:db8::2]:51820' }]),
+        host: '127.0.0.1',
+        onPacket: () => {},
+      }),
+    ).rejects.toThrow(/^Endpoint: 2001:db8::2 is IPv6 but the socket is bound to IPv4 127\.0\.0\.1/);
+  });
+
+  it.skipIf(!ipv6Loopback)(
+    'an IPv4 Endpoint on a socket bound to ::1 is refused, naming the field',
+    async () => {
+      await expect(
+        UdpWireGuard.open({
+          config: conf(genkey(), [{ key: genkey(), allowed: '192.0.2.2/32', endpoint: '192.0.2.2:51820' }]),
+          host: '::1',
+          onPacket: () => {},
+        }),
+      ).rejects.toThrow(/^Endpoint: 192\.0\.2\.2 is IPv4 but the socket is bound to IPv6 ::1/);
+    },
+  );
+});
