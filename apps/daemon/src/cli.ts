@@ -60,8 +60,8 @@ export function buildProgram(): Command {
   );
   opt(
     '--wireguard-bind <address>',
-    'local UDP address of the WireGuard link (links[0].localAddress)',
-    '0.0.0.0',
+    'local UDP address of the WireGuard link (links[0].localAddress); :: takes IPv4 and IPv6 peers',
+    '::',
   );
   opt('--vxlan-bind <address>', 'local UDP address of the VXLAN link (links[0].localAddress)', '127.0.0.1');
   opt('--vxlan-port <port>', 'local UDP port of the VXLAN link, 0 = any (links[0].localPort)', '4789');

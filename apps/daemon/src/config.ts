@@ -245,8 +245,11 @@ const wireguardLink = z
       })
       .strict()
       .optional(),
-    /** Local UDP address to bind (the port is the file's ListenPort, or any free port). */
-    localAddress: ipAddress.default('0.0.0.0'),
+    /**
+     * Local UDP address to bind (the port is the file's ListenPort, or any free port). `::`
+     * (default) is dual-stack: peers' Endpoints may be IPv4 or IPv6 (0.0.0.0 where IPv6 is off).
+     */
+    localAddress: ipAddress.default('::'),
     ...addressing,
     mtu: mtu.optional(),
   })
@@ -279,12 +282,6 @@ export const linkSchema = z
         code: 'custom',
         path: ['config'],
         message: 'give a WireGuard config file (config) or the same inline (wireguard), one of the two',
-      });
-    if (l.type === 'wireguard' && l.pcap)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['pcap'],
-        message: 'pcap is not supported on a wireguard link yet',
       });
     if ((l.type === 'tap' || l.type === 'vxlan') && l.ioThread && l.pcap) {
       ctx.addIssue({ code: 'custom', path: ['ioThread'], message: 'ioThread cannot be combined with pcap' });

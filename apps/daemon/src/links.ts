@@ -185,9 +185,8 @@ export async function openLink(
       link = openTap({ name: cfg.name, mtu: cfg.mtu, offload: cfg.offload });
       break;
   }
-  // A WireGuard link carries bare IP packets: the pcap writer records Ethernet (not yet).
-  const pcapFile =
-    cfg.type === 'wireguard' ? undefined : (cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name));
+  // On a WireGuard link (bare IP packets) the pcap file is LINKTYPE_RAW.
+  const pcapFile = cfg.pcap ?? pcapDefault?.replaceAll('%l', cfg.name);
   if (pcapFile) link = withPcap(link, pcapFile, { onError: (e) => onPcapError?.(pcapFile, e) });
   return {
     link,

@@ -4,10 +4,10 @@
  * address), and a bad file fails the start with an error naming the field and line.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { genkey, pubkey } from '@tapstack/wireguard';
+import { genkey, parseConfig, pubkey, UdpWireGuard } from '@tapstack/wireguard';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
@@ -16,6 +16,32 @@ import { quietLogger } from './helpers.js';
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'tapstackd-wg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function until(f: () => boolean): Promise<void> {
+  while (!f()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** An ICMP echo request, IPv4 header and ICMP checksums filled in. */
+function icmpEcho(src: string, dst: string, seq: number): Uint8Array {
+  const p = new Uint8Array(20 + 16);
+  p.set([0x45, 0, 0, p.length, 0, 0, 0, 0, 64, 1, 0, 0]);
+  p.set(src.split('.').map(Number), 12);
+  p.set(dst.split('.').map(Number), 16);
+  p.set([8, 0, 0, 0, 0, 1, 0, seq], 20);
+  const sum = (from: number, to: number) => {
+    let s = 0;
+    for (let i = from; i < to; i += 2) s += (p[i]! << 8) | p[i + 1]!;
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    return ~s & 0xffff;
+  };
+  const h = sum(0, 20);
+  p[10] = h >> 8;
+  p[11] = h & 0xff;
+  const c = sum(20, p.length);
+  p[22] = c >> 8;
+  p[23] = c & 0xff;
+  return p;
+}
 
 function hasWg(): boolean {
   return spawnSync('wg', ['--version']).status === 0;
@@ -130,10 +156,63 @@ describe('tapstackd and WireGuard', () => {
     );
   });
 
-  it('refuses pcap on a wireguard link (it carries IP packets, the writer records Ethernet)', () => {
-    expect(() =>
-      validateConfig({ links: [{ type: 'wireguard', config: '/x', pcap: '/tmp/x.pcap' }] }),
-    ).toThrow(/links\[0\]\.pcap: pcap is not supported on a wireguard link/);
+  it('records pcap on a wireguard link as LINKTYPE_RAW (inner IP packets); tshark reads it', async () => {
+    const [kd, kp] = [genkey(), genkey()];
+    const file = join(dir, 'pcap.conf');
+    writeFileSync(
+      file,
+      `[Interface]\nPrivateKey = ${kd}\nAddress = 192.0.2.7/24\n\n[Peer]\nPublicKey = ${pubkey(kp)}\nAllowedIPs = 192.0.2.9/32\n`,
+      { mode: 0o600 },
+    );
+    const pcap = join(dir, 'wg0.pcap');
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'wgpcap',
+        links: [{ type: 'wireguard', config: file, localAddress: '127.0.0.1', pcap }],
+        bridge: { enabled: false },
+      }),
+      { logger: quietLogger('wgpcap') },
+    );
+    let replies = 0;
+    let peer: UdpWireGuard | undefined;
+    try {
+      const port = Number(d.info().links[0]?.udp?.split(':')[1]);
+      peer = await UdpWireGuard.open({
+        config: parseConfig(
+          `[Interface]\nPrivateKey = ${kp}\n[Peer]\nPublicKey = ${pubkey(kd)}\nAllowedIPs = 192.0.2.7/32\nEndpoint = 127.0.0.1:${port}\n`,
+        ),
+        host: '127.0.0.1',
+        onPacket: (p) => {
+          if (p[9] === 1 && p[20] === 0) replies++;
+        },
+      });
+      for (let seq = 1; seq <= 3; seq++) {
+        peer.send(icmpEcho('192.0.2.9', '192.0.2.7', seq));
+        await until(() => replies >= seq);
+      }
+    } finally {
+      peer?.close();
+      await d.stop(0);
+    }
+    const buf = readFileSync(pcap);
+    expect(buf.readUInt32LE(20)).toBe(101);
+    if (spawnSync('tshark', ['--version']).status !== 0) return;
+    const out = execFileSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'icmp.type', '-e', 'ip.src'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(out.trim().split('\n')).toEqual([
+      '8\t192.0.2.9',
+      '0\t192.0.2.7',
+      '8\t192.0.2.9',
+      '0\t192.0.2.7',
+      '8\t192.0.2.9',
+      '0\t192.0.2.7',
+    ]);
+    const stderr = execFileSync('sh', ['-c', `tshark -r '${pcap}' 2>&1 >/dev/null`], { encoding: 'utf8' });
+    expect(
+      stderr.split('\n').filter((l) => l.trim() !== '' && !l.includes('Running as user "root"')),
+    ).toEqual([]);
   });
 
   it('--wireguard FILE is the shorthand for a wireguard first link', () => {
@@ -141,7 +220,7 @@ describe('tapstackd and WireGuard', () => {
       encoding: 'utf8',
     });
     const c = JSON.parse(out);
-    expect(c.links[0]).toMatchObject({ type: 'wireguard', config: '/x/wg0.conf', localAddress: '0.0.0.0' });
+    expect(c.links[0]).toMatchObject({ type: 'wireguard', config: '/x/wg0.conf', localAddress: '::' });
   });
 });
 

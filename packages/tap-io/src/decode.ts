@@ -59,17 +59,9 @@ export function describeFrame(b: Uint8Array): string {
   const p = off + 2;
   let rest: string;
   if (type === 0x0800) {
-    if (b.length < p + 20) rest = 'IPv4 truncated';
-    else {
-      const ihl = (b[p]! & 15) * 4;
-      const frag = ((b[p + 6]! << 8) | b[p + 7]!) & 0x3fff;
-      rest = `IPv4 ${ipv4String(b, p + 12)} > ${ipv4String(b, p + 16)} ${frag & 0x1fff ? `${L4[b[p + 9]!] ?? b[p + 9]} fragment` : l4(b, p + ihl, b[p + 9]!)}`;
-    }
+    rest = describeIpv4(b, p);
   } else if (type === 0x86dd) {
-    rest =
-      b.length < p + 40
-        ? 'IPv6 truncated'
-        : `IPv6 ${ipv6String(b, p + 8)} > ${ipv6String(b, p + 24)} ${l4(b, p + 40, b[p + 6]!)}`;
+    rest = describeIpv6(b, p);
   } else if (type === 0x0806) {
     if (b.length < p + 28) rest = 'ARP truncated';
     else {
@@ -87,4 +79,25 @@ export function describeFrame(b: Uint8Array): string {
     rest = `ethertype 0x${type.toString(16).padStart(4, '0')}`;
   }
   return `${macs}${vlan} ${rest}`;
+}
+
+function describeIpv4(b: Uint8Array, p: number): string {
+  if (b.length < p + 20) return 'IPv4 truncated';
+  const ihl = (b[p]! & 15) * 4;
+  const frag = ((b[p + 6]! << 8) | b[p + 7]!) & 0x3fff;
+  return `IPv4 ${ipv4String(b, p + 12)} > ${ipv4String(b, p + 16)} ${frag & 0x1fff ? `${L4[b[p + 9]!] ?? b[p + 9]} fragment` : l4(b, p + ihl, b[p + 9]!)}`;
+}
+
+function describeIpv6(b: Uint8Array, p: number): string {
+  return b.length < p + 40
+    ? 'IPv6 truncated'
+    : `IPv6 ${ipv6String(b, p + 8)} > ${ipv6String(b, p + 24)} ${l4(b, p + 40, b[p + 6]!)}`;
+}
+
+/** One-line summary of a bare IP packet (an IP-only link: TUN, WireGuard): "IPv4 src > dst details". */
+export function describePacket(b: Uint8Array): string {
+  const v = b.length > 0 ? b[0]! >> 4 : 0;
+  if (v === 4) return describeIpv4(b, 0);
+  if (v === 6) return describeIpv6(b, 0);
+  return `not IP (${b.length} B)`;
 }

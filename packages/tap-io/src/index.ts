@@ -4,7 +4,7 @@
  * an in-memory switch, and wrappers that stack on any link: pcap capture, seeded fault
  * injection and a one-line-per-frame tracer.
  */
-export { describeFrame, ipv4String, ipv6String } from './decode.js';
+export { describeFrame, describePacket, ipv4String, ipv6String } from './decode.js';
 export {
   type FaultClock,
   type FaultCounters,
@@ -29,7 +29,7 @@ export {
 export { MemorySwitch, type MemorySwitchOptions, type SwitchPortOptions } from './memory-switch.js';
 export { tapAvailable } from './native.js';
 export { sdNotify } from './notify.js';
-export { type PcapOptions, PcapWriter, withPcap } from './pcap.js';
+export { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapOptions, PcapWriter, withPcap } from './pcap.js';
 export { IpPipe, type IpPipeEnd } from './ip-pipe.js';
 export {
   GSO_MAX_SIZE,

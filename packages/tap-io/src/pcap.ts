@@ -1,7 +1,8 @@
 /**
  * withPcap(link, path): writes every frame that passes, both directions, to a classic
- * pcap file (linktype 1, Ethernet, microsecond timestamps) that Wireshark and tshark
- * read. Writes are buffered and flushed when the buffer fills, once a second, and at close.
+ * pcap file (microsecond timestamps) that Wireshark and tshark read: linktype 1
+ * (Ethernet), or 101 (LINKTYPE_RAW: each record starts at the IPv4 or IPv6 header) for an
+ * IP-only link (`medium: 'ip'`: TUN, WireGuard). Writes are buffered and flushed when the buffer fills, once a second, and at close.
  * The file is always a new one, made 0600 without following a symlink; a write error
  * (ENOSPC, EIO) stops the capture (counted, reported once to `onError`), never the link.
  */
@@ -10,6 +11,9 @@ import type { Link, LinkStats } from './link.js';
 import { WrappedLink } from './wrapped-link.js';
 
 const BUF_BYTES = 256 * 1024;
+/** pcap link types (tcpdump.org/linktypes.html). */
+export const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_RAW = 101;
 const SNAPLEN = 65535;
 
 /**
@@ -57,7 +61,7 @@ export class PcapWriter {
   private readonly linktype: number;
   private readonly onError: ((e: Error) => void) | undefined;
 
-  constructor(path: string, linktype = 1, onError?: (e: Error) => void) {
+  constructor(path: string, linktype = LINKTYPE_ETHERNET, onError?: (e: Error) => void) {
     this.path = path;
     this.linktype = linktype;
     this.onError = onError;
@@ -165,7 +169,11 @@ class PcapLink extends WrappedLink {
   private readonly rx: boolean;
   constructor(inner: Link, path: string, opts: PcapOptions) {
     super(inner);
-    this.writer = new PcapWriter(path, 1, opts.onError);
+    this.writer = new PcapWriter(
+      path,
+      inner.medium === 'ip' ? LINKTYPE_RAW : LINKTYPE_ETHERNET,
+      opts.onError,
+    );
     const d = opts.direction ?? 'both';
     this.tx = d !== 'rx';
     this.rx = d !== 'tx';

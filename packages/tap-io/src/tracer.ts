@@ -2,7 +2,7 @@
  * withTracer(link, log): one line per frame — time, direction, length, MACs, ethertype,
  * IPv4/IPv6 addresses and protocol — to a function or a writable stream.
  */
-import { describeFrame } from './decode.js';
+import { describeFrame, describePacket } from './decode.js';
 import type { Link } from './link.js';
 import { WrappedLink } from './wrapped-link.js';
 
@@ -17,7 +17,9 @@ class TracerLink extends WrappedLink {
   }
   private line(dir: string, f: Uint8Array): void {
     const t = ((performance.now() - this.t0) / 1000).toFixed(6);
-    this.out(`${t} ${this.inner.name} ${dir} ${f.length} ${describeFrame(f)}`);
+    this.out(
+      `${t} ${this.inner.name} ${dir} ${f.length} ${this.inner.medium === 'ip' ? describePacket(f) : describeFrame(f)}`,
+    );
   }
   send(frame: Uint8Array): boolean {
     this.line('tx', frame);

@@ -38,6 +38,10 @@ export abstract class WrappedLink implements Link {
   get mtu(): number {
     return this.inner.mtu;
   }
+  /** What the inner link carries: a wrapper on a TUN or WireGuard link is IP-only too. */
+  get medium(): 'ethernet' | 'ip' | undefined {
+    return this.inner.medium;
+  }
   /** A wrapper that only watches frames keeps the inner link's offload (a pcap then shows TCP checksums as 0, like tcpdump on `lo`). */
   get checksumOffload(): boolean {
     return this.inner.checksumOffload === true;

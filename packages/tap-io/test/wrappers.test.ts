@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeFrame, MemorySwitch, withFaults, withPcap, withTracer } from '../src/index.js';
+import { describeFrame, IpPipe, MemorySwitch, withFaults, withPcap, withTracer } from '../src/index.js';
 import { BROADCAST, frame, hasCommand, ip4, mac, Responder, until } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tapio-test-'));
@@ -156,6 +156,61 @@ describe('withPcap', () => {
     expect(types.filter((t) => t === '8')).toHaveLength(50);
     expect(types.filter((t) => t === '0')).toHaveLength(50);
     // no warnings: tshark exits 0 with nothing on stderr
+    const full = execFileSync('sh', ['-c', `tshark -r '${path}' 2>&1 >/dev/null`], { encoding: 'utf8' });
+    const warnings = full.split('\n').filter((l) => l.trim() !== '' && !l.includes('Running as user "root"'));
+    expect(warnings).toEqual([]);
+  });
+
+  it('on an IP-only link (TUN, WireGuard) writes LINKTYPE_RAW that tshark decodes as IPv4 and IPv6', async () => {
+    const path = join(dir, 'raw.pcap');
+    const pipe = new IpPipe();
+    const lines: string[] = [];
+    const a = withTracer(withPcap(pipe.a, path), (l) => lines.push(l));
+    // The wrapper is IP-only too: a stack on it must not add Ethernet headers.
+    expect(a.medium).toBe('ip');
+    let rx = 0;
+    a.onFrames((fs) => {
+      rx += fs.length;
+    });
+    pipe.b.onFrames((fs) => {
+      for (const f of fs) pipe.b.send(f);
+    });
+    const v4 = echoRequest(7).subarray(14);
+    // IPv6, next header 59 (no next header), 2001:db8::1 -> 2001:db8::2
+    const v6 = new Uint8Array(40);
+    v6.set([0x60, 0, 0, 0, 0, 0, 59, 64]);
+    v6.set([0x20, 0x01, 0x0d, 0xb8], 8);
+    v6[23] = 1;
+    v6.set([0x20, 0x01, 0x0d, 0xb8], 24);
+    v6[39] = 2;
+    a.send(v4);
+    a.send(v6);
+    await until(() => rx === 2);
+    await a.close();
+    // The tracer on top reads bare IP packets too.
+    expect(lines[0]).toMatch(/ tx 44 IPv4 192\.0\.2\.1 > 192\.0\.2\.2 ICMP type 8$/);
+    expect(lines[1]).toMatch(/ tx 40 IPv6 2001:db8::1 > 2001:db8::2 /);
+    const buf = readFileSync(path);
+    expect(buf.readUInt32LE(20)).toBe(101); // LINKTYPE_RAW: the record starts at the IP header
+    expect(buf.readUInt32LE(24 + 8)).toBe(v4.length);
+    if (!hasCommand('tshark')) {
+      console.warn('tshark not installed: skipping the Wireshark read check (apt-get install tshark)');
+      return;
+    }
+    const res = execFileSync(
+      'tshark',
+      ['-r', path, '-T', 'fields', '-e', 'frame.protocols', '-e', 'ip.dst', '-e', 'ipv6.dst'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    expect(res.trim().split('\n')).toEqual([
+      'raw:ip:icmp:data\t192.0.2.2\t',
+      'raw:ipv6\t\t2001:db8::2',
+      'raw:ip:icmp:data\t192.0.2.2\t',
+      'raw:ipv6\t\t2001:db8::2',
+    ]);
     const full = execFileSync('sh', ['-c', `tshark -r '${path}' 2>&1 >/dev/null`], { encoding: 'utf8' });
     const warnings = full.split('\n').filter((l) => l.trim() !== '' && !l.includes('Running as user "root"'));
     expect(warnings).toEqual([]);

@@ -117,7 +117,7 @@ export class UdpWireGuard {
   static async open(o: UdpWireGuardOptions): Promise<UdpWireGuard> {
     const c = o.config;
     const socket =
-      o.host === undefined
+      o.host === undefined || o.host === '::'
         ? await bindDefault(c.listenPort ?? 0)
         : await bindSocket(c.listenPort ?? 0, o.host);
     const v6 = socket.address().family === 'IPv6';
@@ -186,7 +186,9 @@ export class UdpWireGuard {
   /** Move to a new UDP socket (roaming); sessions and peers stay. Host as in open(). */
   async rebind(port = 0, host?: string): Promise<void> {
     const old = this.#socket;
-    this.#attach(host === undefined ? await bindDefault(port) : await bindSocket(port, host));
+    this.#attach(
+      host === undefined || host === '::' ? await bindDefault(port) : await bindSocket(port, host),
+    );
     old.close();
   }
 
