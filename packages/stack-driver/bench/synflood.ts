@@ -230,8 +230,10 @@ export async function synflood(): Promise<void> {
 
     const measure = async (target: string, kernelSide: boolean) => {
       const quiet = await phase(att!, target, 'none');
-      const floods: Record<'max' | 'paced', Phase & { absorbed: number; drops: number; rx: number }> =
-        {} as never;
+      const floods: Record<
+        'max' | 'paced',
+        Phase & { absorbed: number; drops: number; rx: number; [k: string]: unknown }
+      > = {} as never;
       for (const kind of ['paced', 'max'] as const) {
         const s0 = kernelSide ? netstat(kern!) : d.stats();
         const r0 = kernelSide ? rxPackets(kern!, vk) : 0;
@@ -254,6 +256,9 @@ export async function synflood(): Promise<void> {
               absorbed: delta(/^tcp\.synCookiesSent$/),
               drops: delta(/^link\..*\.rxDropped$/),
               rx: delta(/^link\..*\.rxFrames$/),
+              shed: delta(/^driver\.synShed$/),
+              txDropped: delta(/^link\..*\.tx(Dropped|Errors)$/),
+              synNoRoute: delta(/^tcp\.synNoRoute$/),
             };
       }
       return { quiet, ...floods };

@@ -62,6 +62,12 @@ export interface LoopStats {
  * ring drains at once and only SYNs are lost (their senders retry, as after any drop).
  */
 const SYN_SHED_FILL = 0.5;
+/**
+ * ... and above this many bytes in any case: a deep ring is a long wait for everything
+ * behind it (256 KiB is ~3,500 SYNs, tens of ms at the rate one thread answers them, or
+ * ~170 full-size data frames, which are never shed).
+ */
+const SYN_SHED_BYTES = 256 * 1024;
 
 /** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
 export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
@@ -296,7 +302,7 @@ export class DriverLoop implements SocketHost {
         if (slot.ring && budget > 0) {
           const iface = slot.iface;
           const ring = slot.ring;
-          const shed = ring.usedBytes() > ring.capacity * SYN_SHED_FILL;
+          const shed = ring.usedBytes() > Math.min(ring.capacity * SYN_SHED_FILL, SYN_SHED_BYTES);
           const l3 = slot.l3;
           // Views into the ring, valid during the callback: stack.receive copies what it keeps.
           const n = ring.drain(budget, (f) => {
