@@ -510,7 +510,11 @@ export class Daemon {
       metrics: this.metricsServer?.address,
       links: this.links.map((l, i) => ({
         name: l.config.name,
-        type: l.config.type,
+        // The WebSocket segment's interface is a memory-switch port (or the server's IP link).
+        type:
+          l.config.type === 'memory' && l.config.switch === this.websocketSwitch
+            ? 'websocket'
+            : l.config.type,
         mac: l.mac,
         // Unknown here when a worker opened the link with its default MTU.
         ...(l.link ? { mtu: l.link.mtu } : l.config.mtu ? { mtu: l.config.mtu } : {}),

@@ -56,7 +56,10 @@ describe('daemon --websocket', () => {
   it('announces the URL and gives a client a port on the ws0 segment', async () => {
     const info = pair.a.info();
     expect(info.websocket).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(info.links.map((l) => l.name)).toEqual(['mem0', 'ws0']);
+    expect(info.links.map((l) => [l.name, l.type])).toEqual([
+      ['mem0', 'memory'],
+      ['ws0', 'websocket'],
+    ]);
     const link = await WebSocketLink.connect(`${info.websocket}?token=${token}`, { WebSocket: WS });
     expect(link.hello.addresses).toEqual(['198.51.100.2/24', '2001:db8:77::2/64']);
     expect(link.mtu).toBe(9000);
