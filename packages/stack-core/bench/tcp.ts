@@ -457,6 +457,7 @@ for (const pct of [0, 1, 3, 5, 10]) {
         ? { name: 'link-rate/mbit-s', value: 100 }
         : { name: `mathis-bound/loss-${pct}pct/mbit-s`, value: Math.min(mathis, 100) },
   });
+  if (pct === 0) continue;
   report({
     package: PKG,
     name: `stack-core/tcp/sim/loss-${pct}pct/retransmits-per-lost-segment`,
