@@ -14,6 +14,7 @@ tests=(
   "packages/frame-ring test/threads.test.ts"
   "packages/frame-ring test/native-wake.test.ts"
   "packages/tap-io test/tap.test.ts"
+  "packages/tap-io test/native-boundary.test.ts"
 )
 for ((i = 1; i <= n; i++)); do
   for t in "${tests[@]}"; do
