@@ -9,12 +9,12 @@
  * - `ipv4/`, `ipv6/` (with NDP, SLAAC and MLD): input and reassembly;
  * - `icmp/`: ICMPv4/v6 input and the errors we send;
  * - `socket/`: UDP and ICMP echo sockets.
- * This class wires them together: it fills the context's upward handler slots, runs
+ * This class wires them together: it gives the context its upward handlers, runs
  * the timers in `poll`, and delegates each API call.
  */
 import { addAddress, addInterface, addresses, neighbors, removeAddress } from './iface/interface.js';
 import { sendPendingGarp, pollArp } from './iface/arp.js';
-import { IpContext } from './iface/context.js';
+import { IpContext, type Rx } from './iface/context.js';
 import { ethernetInput, ipMediumInput } from './iface/ethernet.js';
 import { drainLoopback } from './iface/loopback.js';
 import { output, reserve, sendReserved } from './iface/output.js';
@@ -99,10 +99,10 @@ export class Stack implements StackApi {
       neighborConfig,
       new Reassembler(reassembly),
       new Reassembler(reassembly),
+      ipv4Input,
+      ipv6Input,
     );
     this.cx = cx;
-    cx.ipv4Input = ipv4Input;
-    cx.ipv6Input = ipv6Input;
     cx.ipIdent = cx.random16();
     this.host = {
       selectSource: (dst) => selectSource(cx, dst),
@@ -222,19 +222,19 @@ export class Stack implements StackApi {
   receive(index: number, frame: Uint8Array, now: Instant): void {
     const cx = this.cx;
     cx.lastNow = now;
-    cx.rxOutcome = 0;
     cx.rxFrames++;
+    let o: Rx | undefined;
     try {
       const iface = cx.ifaces[index];
-      if (iface === undefined) cx.drop('stack.badInterface');
-      else if (iface.ip) ipMediumInput(cx, iface, frame, now);
-      else ethernetInput(cx, iface, frame, now);
+      if (iface === undefined) o = 'stack.badInterface';
+      else if (iface.ip) o = ipMediumInput(cx, iface, frame, now);
+      else o = ethernetInput(cx, iface, frame, now);
     } catch (e) {
       this.internalError(e);
     }
     cx.rxFrame = undefined;
     cx.rxLinkMulticast = false;
-    cx.finishRx();
+    cx.finishRx(o);
   }
 
   poll(now: Instant): void {

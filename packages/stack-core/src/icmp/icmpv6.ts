@@ -3,7 +3,7 @@
  * the path MTU, RFC 8201), and the NDP, SLAAC and MLD messages, which it hands to
  * `ipv6/ndp.ts`, `ipv6/slaac.ts` and `ipv6/mld.ts`.
  */
-import type { Iface, IpContext, Rx } from '../iface/context.js';
+import { ACCEPTED, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { output } from '../iface/output.js';
 import { lowerPmtu, selectSource } from '../iface/route.js';
 import { mldQueryInput } from '../ipv6/mld.js';
@@ -26,24 +26,24 @@ export function icmpv6Input(
   now: Instant,
 ): Rx {
   const p = Icmpv6Packet.newChecked(buf);
-  if (typeof p === 'string') return cx.drop('icmpv6.truncated');
+  if (typeof p === 'string') return 'icmpv6.truncated';
   const r = parseIcmpv6(p, src, dst, hopLimit);
   if (typeof r === 'string') {
-    if (r === 'badChecksum') return cx.drop('icmpv6.badChecksum');
-    if (r === 'unsupported') return cx.drop('icmpv6.unsupported');
-    if (r === 'truncated') return cx.drop('icmpv6.truncated');
-    return cx.drop('icmpv6.malformed');
+    if (r === 'badChecksum') return 'icmpv6.badChecksum';
+    if (r === 'unsupported') return 'icmpv6.unsupported';
+    if (r === 'truncated') return 'icmpv6.truncated';
+    return 'icmpv6.malformed';
   }
   switch (r.kind) {
     case 'echoRequest': {
-      if (src.isUnspecified()) return cx.drop('icmpv6.malformed');
+      if (src.isUnspecified()) return 'icmpv6.malformed';
       const from = mcast ? selectSource(cx, src, iface?.index) : dst;
-      if (from === undefined) return cx.accept();
+      if (from === undefined) return ACCEPTED;
       const reply: Icmpv6Repr = { kind: 'echoReply', ident: r.ident, seq: r.seq, data: r.data };
       const end = emitIcmpv6(cx.seg, 0, reply, from as Ipv6Address, src);
       cx.count('icmpv6.echoRequests');
       output(cx, from, src, 58, cx.seg.subarray(0, end), now, iface?.index, false, 64);
-      return cx.accept();
+      return ACCEPTED;
     }
     case 'echoReply':
       return echoReplyInput(cx, src, r.ident, r.seq, r.data, hopLimit);
@@ -54,20 +54,20 @@ export function icmpv6Input(
       return icmpv6ErrorInput(cx, r, now);
     case 'routerSolicit':
       cx.count('ndp.rsIgnored');
-      return cx.accept();
+      return ACCEPTED;
     case 'mldReport':
-      return cx.accept();
+      return ACCEPTED;
     case 'mldQuery':
       return mldQueryInput(cx, iface, src, hopLimit, r, now);
     case 'routerAdvert':
-      if (iface === undefined) return cx.drop('ndp.noInterface');
-      if (!src.isLinkLocal()) return cx.drop('ndp.badRouterAdvert');
+      if (iface === undefined) return 'ndp.noInterface';
+      if (!src.isLinkLocal()) return 'ndp.badRouterAdvert';
       return routerAdvertInput(cx, iface, src, r, now);
     case 'neighborSolicit':
-      if (iface === undefined) return cx.drop('ndp.noInterface');
+      if (iface === undefined) return 'ndp.noInterface';
       return neighborSolicitInput(cx, iface, src, dst, r, now);
     case 'neighborAdvert':
-      if (iface === undefined) return cx.drop('ndp.noInterface');
+      if (iface === undefined) return 'ndp.noInterface';
       return neighborAdvertInput(cx, iface, r, now);
   }
 }
@@ -78,10 +78,10 @@ function icmpv6ErrorInput(
   now: Instant,
 ): Rx {
   const q = r.data;
-  if (q.length < IPV6_HEADER_LEN + 8 || q[0]! >> 4 !== 6) return cx.drop('icmpv6.malformed');
+  if (q.length < IPV6_HEADER_LEN + 8 || q[0]! >> 4 !== 6) return 'icmpv6.malformed';
   const qsrc = Ipv6Address.fromBytes(q, 8);
   const qdst = Ipv6Address.fromBytes(q, 24);
-  if (!cx.isLocalAddress(qsrc)) return cx.drop('icmpv6.errorNotOurs');
+  if (!cx.isLocalAddress(qsrc)) return 'icmpv6.errorNotOurs';
   let kind: IcmpErrorKind = IcmpErrorKind.Unreachable;
   let mtu = 0;
   if (r.kind === 'packetTooBig') {
@@ -100,9 +100,9 @@ function icmpv6ErrorInput(
     else if (w.protocol === 17 && t.length >= 2) ours = cx.udpPorts.has((t[0]! << 8) | t[1]!);
   }
   if (kind === IcmpErrorKind.PacketTooBig) {
-    if (!ours) return cx.drop('icmpv6.pmtuUnverified');
+    if (!ours) return 'icmpv6.pmtuUnverified';
     lowerPmtu(cx, qdst, mtu, now);
     cx.count('icmpv6.packetTooBig');
   }
-  return cx.accept();
+  return ACCEPTED;
 }

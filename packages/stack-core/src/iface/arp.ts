@@ -15,7 +15,7 @@ import {
   macEquals,
 } from '../wire/ethernet.js';
 import { Ipv4Address } from '../wire/ip-address.js';
-import type { Iface, IpContext, Rx } from './context.js';
+import { ACCEPTED, type Iface, type IpContext, type Rx } from './context.js';
 import { flushQueued, resolutionFailed, transmit } from './medium.js';
 import { ZERO_MAC, v4Key } from './util.js';
 
@@ -23,19 +23,19 @@ const H = ETHERNET_HEADER_LEN;
 
 export function arpInput(cx: IpContext, iface: Iface, buf: Uint8Array, now: Instant): Rx {
   const p = ArpPacket.newChecked(buf);
-  if (p === 'truncated') return cx.drop('arp.truncated');
-  if (typeof p === 'string') return cx.drop('arp.unsupported');
+  if (p === 'truncated') return 'arp.truncated';
+  if (typeof p === 'string') return 'arp.unsupported';
   const r = ArpRepr.parse(p);
-  if (typeof r === 'string') return cx.drop('arp.unsupported');
+  if (typeof r === 'string') return 'arp.unsupported';
   const sha = r.senderHardwareAddr;
-  if ((sha[0]! & 1) === 1 || sha.every((x) => x === 0)) return cx.drop('arp.badSender');
+  if ((sha[0]! & 1) === 1 || sha.every((x) => x === 0)) return 'arp.badSender';
   const spa = r.senderProtocolAddr.value;
   const tpa = r.targetProtocolAddr.value;
   cx.count('arp.rx');
   if (iface.v4.some((a) => a.address.value === spa)) {
     // Someone else claims our address (RFC 5227 §2.4); we keep it and count.
     if (!macEquals(sha, 0, iface.mac)) cx.count('arp.addressConflict');
-    return cx.accept();
+    return ACCEPTED;
   }
   const targetIsUs = iface.v4.some((a) => a.address.value === tpa);
   if (spa !== 0) {
@@ -53,7 +53,7 @@ export function arpInput(cx: IpContext, iface: Iface, buf: Uint8Array, now: Inst
     transmit(cx, iface, H + ARP_PACKET_LEN);
     cx.count('arp.repliesSent');
   }
-  cx.accept();
+  return ACCEPTED;
 }
 
 /**

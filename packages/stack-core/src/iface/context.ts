@@ -4,12 +4,13 @@
  * functions over this context (as smoltcp's `InterfaceInner` is split across
  * `iface/interface/*.rs`); none of them holds state of its own. Packets travel down
  * by plain imports (socket → icmp → output → ethernet → medium) and up through the
- * handler slots below (`ipv4Input`, `ipv6Input`, set by `Stack`), so the module graph
+ * upward handlers (`ipv4Input`, `ipv6Input`, given by `Stack`), so the module graph
  * has no cycles.
  *
- * Receive outcome: each received frame (and each looped-back packet) ends in exactly
- * one `drop(name)` or `accept()`; the first one wins (`rxOutcome`), and receive
- * functions `return cx.drop(...)` so that reads as one step.
+ * Receive outcome: every receive handler returns one `Rx` — ACCEPTED, or the drop
+ * counter naming why the packet was dropped — and passes on what the handler it hands
+ * the packet to returns. `finishRx` counts it, so each received frame (and each
+ * looped-back packet) ends in exactly one outcome.
  */
 import type { NeighborCache, NeighborConfig } from '../neighbor.js';
 import type { Reassembler } from '../reassembly.js';
@@ -107,8 +108,10 @@ export const FRAG_DROPS = {
   malformed: 'fragMalformed',
 } as const;
 
-/** What receive-path functions return, so `return cx.drop(...)` reads as one step. */
-export type Rx = undefined;
+/** The packet was taken (delivered, queued, answered or deliberately ignored). */
+export const ACCEPTED = 0;
+/** What a receive handler returns: ACCEPTED, or why the packet was dropped. */
+export type Rx = DropCounter | typeof ACCEPTED;
 
 export interface AddrV4 {
   address: Ipv4Address;
@@ -298,14 +301,10 @@ export class IpContext {
   rxDropped = 0;
   udpRxDatagrams = 0;
   txFrames = 0;
-  rxOutcome = 0;
   /** The frame being received (its Ethernet source answers an NS without a link-layer option). */
   rxFrame: Uint8Array | undefined;
   /** The frame being received was link-layer broadcast/multicast: no ICMP errors about it (RFC 1122 §3.2.2). */
   rxLinkMulticast = false;
-  /** Upward handler slots, filled by `Stack` (the medium and loopback hand packets up through them). */
-  ipv4Input: IpInput = () => undefined;
-  ipv6Input: IpInput = () => undefined;
 
   constructor(
     readonly config: StackConfig,
@@ -313,6 +312,9 @@ export class IpContext {
     readonly neighborConfig: NeighborConfig,
     readonly reasm4: Reassembler,
     readonly reasm6: Reassembler,
+    /** Upward handlers, given by `Stack`: the medium and loopback hand packets up through them. */
+    readonly ipv4Input: IpInput,
+    readonly ipv6Input: IpInput,
   ) {
     this.icmpTokens = ip.icmpErrorBurst;
   }
@@ -381,22 +383,12 @@ export class IpContext {
     this.counters[name] = (this.counters[name] ?? 0) + n;
   }
 
-  drop(name: DropCounter): Rx {
-    if (this.rxOutcome !== 0) return undefined;
-    this.rxOutcome = 1;
-    this.counters[name] = (this.counters[name] ?? 0) + 1;
-    return undefined;
-  }
-
-  accept(): Rx {
-    if (this.rxOutcome === 0) this.rxOutcome = 2;
-    return undefined;
-  }
-
-  finishRx(): void {
-    const o = this.rxOutcome;
-    if (o === 2) this.rxAccepted++;
-    else if (o === 1) this.rxDropped++;
-    else this.count('stack.rxUnaccounted');
+  /** Counts one received packet's outcome; undefined when a handler threw before it had one. */
+  finishRx(o: Rx | undefined): void {
+    if (o === ACCEPTED) this.rxAccepted++;
+    else if (o !== undefined) {
+      this.rxDropped++;
+      this.counters[o] = (this.counters[o] ?? 0) + 1;
+    } else this.count('stack.rxUnaccounted');
   }
 }

@@ -17,15 +17,15 @@ export function ipMediumInput(cx: IpContext, iface: Iface, packet: Uint8Array, n
   const v = packet.length > 0 ? packet[0]! >> 4 : 0;
   if (v === 4) return cx.ipv4Input(cx, iface, packet, now);
   if (v === 6) return cx.ipv6Input(cx, iface, packet, now);
-  return cx.drop('ip.badVersion');
+  return 'ip.badVersion';
 }
 
 export function ethernetInput(cx: IpContext, iface: Iface, frame: Uint8Array, now: Instant): Rx {
   const eth = EthernetFrame.newChecked(frame);
-  if (typeof eth === 'string') return cx.drop('eth.truncated');
+  if (typeof eth === 'string') return 'eth.truncated';
   const b = frame;
   const multicast = (b[0]! & 1) === 1;
-  if (!multicast && !macEquals(b, 0, iface.mac)) return cx.drop('eth.otherHost');
+  if (!multicast && !macEquals(b, 0, iface.mac)) return 'eth.otherHost';
   const type = eth.ethertype;
   cx.rxFrame = frame;
   cx.rxLinkMulticast = multicast;
@@ -39,9 +39,9 @@ export function ethernetInput(cx: IpContext, iface: Iface, frame: Uint8Array, no
       return arpInput(cx, iface, payload, now);
     case EtherType.Vlan:
     case EtherType.QinQ:
-      return cx.drop('eth.vlanTagged');
+      return 'eth.vlanTagged';
     default:
-      return cx.drop('eth.unknownEthertype');
+      return 'eth.unknownEthertype';
   }
 }
 

@@ -6,7 +6,7 @@ import type { Instant } from '../registration.js';
 import type { IpAddress, Ipv4Address, Ipv6Address } from '../wire/ip-address.js';
 import { IPV4_HEADER_LEN, emitIpv4Header } from '../wire/ipv4.js';
 import { IPV6_HEADER_LEN, emitIpv6Header } from '../wire/ipv6.js';
-import type { IpContext } from './context.js';
+import type { IpContext, Rx } from './context.js';
 
 const LOOPBACK_QUEUE_MAX = 1024;
 
@@ -55,14 +55,13 @@ export function drainLoopback(cx: IpContext, now: Instant): void {
   const q = cx.loopQueue;
   cx.loopQueue = [];
   for (const pkt of q) {
-    cx.rxOutcome = 0;
     cx.count('loopback.rxPackets');
+    let o: Rx | undefined;
     try {
-      if (pkt[0]! >> 4 === 4) cx.ipv4Input(cx, undefined, pkt, now);
-      else cx.ipv6Input(cx, undefined, pkt, now);
+      o = pkt[0]! >> 4 === 4 ? cx.ipv4Input(cx, undefined, pkt, now) : cx.ipv6Input(cx, undefined, pkt, now);
     } catch {
       cx.count('stack.internalError');
     }
-    cx.finishRx();
+    cx.finishRx(o);
   }
 }

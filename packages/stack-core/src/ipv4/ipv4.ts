@@ -3,7 +3,7 @@
  * filtering, fragment reassembly (bounded, `reassembly.ts`), and delivery to UDP, TCP
  * or ICMP by protocol number; an unknown protocol is answered with Protocol Unreachable.
  */
-import { FRAG_DROPS, type Iface, type IpContext, type Rx } from '../iface/context.js';
+import { ACCEPTED, FRAG_DROPS, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { v4Key } from '../iface/util.js';
 import { icmpv4Error } from '../icmp/errors.js';
 import { icmpv4Input } from '../icmp/icmpv4.js';
@@ -14,12 +14,12 @@ import { Ipv4Packet } from '../wire/ipv4.js';
 
 export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Array, now: Instant): Rx {
   const p = Ipv4Packet.newChecked(buf);
-  if (p === 'truncated') return cx.drop('ipv4.truncated');
-  if (typeof p === 'string') return cx.drop('ipv4.malformed');
-  if (!p.verifyChecksum()) return cx.drop('ipv4.badChecksum');
+  if (p === 'truncated') return 'ipv4.truncated';
+  if (typeof p === 'string') return 'ipv4.malformed';
+  if (!p.verifyChecksum()) return 'ipv4.badChecksum';
   const srcV = p.srcValue;
   const dstV = p.dstValue;
-  if (srcV === 0xffffffff || srcV >>> 28 === 0xe) return cx.drop('ipv4.badSource');
+  if (srcV === 0xffffffff || srcV >>> 28 === 0xe) return 'ipv4.badSource';
   const ours = cx.localV4.get(v4Key(dstV));
   const proto = p.protocol;
   let bcast = false;
@@ -29,12 +29,12 @@ export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
   } else if (dstV === 0xffffffff || dstV === 0xe0000001) {
     bcast = true;
   } else if (dstV >>> 28 === 0xe) {
-    return cx.drop('ipv4.notForUs');
+    return 'ipv4.notForUs';
   } else if (ours === undefined) {
     if (cx.isBroadcastV4(dstV, iface.index)) bcast = true;
     else if (iface.v4.length === 0 && proto === 17)
       noAddress = true; // e.g. a DHCP offer to the offered address
-    else return cx.drop('ipv4.notForUs');
+    else return 'ipv4.notForUs';
   }
   // Address objects are immutable: share ours and the last peer's rather than allocate two per packet.
   const dst = ours ?? new Ipv4Address(dstV);
@@ -49,17 +49,17 @@ export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
     switch (r.kind) {
       case 'queued':
         cx.count('ipv4.fragmentsQueued');
-        return cx.accept();
+        return ACCEPTED;
       case 'complete': {
         cx.count('ipv4.reassembled');
         const h = r.header;
         return ipv4Deliver(cx, iface, h, h.length, r.payload, src, dst, proto, h[8]!, bcast, noAddress, now);
       }
       default:
-        return cx.drop(`ipv4.${FRAG_DROPS[r.kind]}`);
+        return `ipv4.${FRAG_DROPS[r.kind]}`;
     }
   }
-  ipv4Deliver(cx, iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now);
+  return ipv4Deliver(cx, iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now);
 }
 
 function ipv4Deliver(
@@ -81,15 +81,15 @@ function ipv4Deliver(
     case 17:
       return udpInput(cx, iface, src, dst, payload, bcast, noAddress, ip, hl, now);
     case 6:
-      if (bcast || noAddress) return cx.drop('tcp.broadcast');
-      if (cx.tcp === undefined) return cx.drop('tcp.notAvailable');
+      if (bcast || noAddress) return 'tcp.broadcast';
+      if (cx.tcp === undefined) return 'tcp.notAvailable';
       cx.tcp.input(src, dst, payload, now, iface?.csumOffload === true);
-      return cx.accept();
+      return ACCEPTED;
     case 1:
-      if (noAddress) return cx.drop('ipv4.notForUs');
+      if (noAddress) return 'ipv4.notForUs';
       return icmpv4Input(cx, src, dst, payload, ttl, bcast, now);
     default:
       if (!bcast && !noAddress) icmpv4Error(cx, ip.subarray(0, hl), payload, 3, 2, 0, now);
-      return cx.drop('ipv4.unknownProtocol');
+      return 'ipv4.unknownProtocol';
   }
 }

@@ -3,7 +3,7 @@
  * extension headers (`walkIpv6Extensions`; Parameter Problem for those we refuse),
  * fragment reassembly, and delivery to ICMPv6, UDP or TCP.
  */
-import { FRAG_DROPS, type Iface, type IpContext, type Rx } from '../iface/context.js';
+import { ACCEPTED, FRAG_DROPS, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { EMPTY, v6Key } from '../iface/util.js';
 import { extensionProblem, icmpv6Error } from '../icmp/errors.js';
 import { icmpv6Input } from '../icmp/icmpv6.js';
@@ -15,26 +15,26 @@ import { setU16 } from '../wire/wire-error.js';
 
 export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Array, now: Instant): Rx {
   const p = Ipv6Packet.newChecked(buf);
-  if (p === 'truncated') return cx.drop('ipv6.truncated');
-  if (typeof p === 'string') return cx.drop('ipv6.malformed');
-  if (buf[8] === 0xff) return cx.drop('ipv6.badSource');
+  if (p === 'truncated') return 'ipv6.truncated';
+  if (typeof p === 'string') return 'ipv6.malformed';
+  if (buf[8] === 0xff) return 'ipv6.badSource';
   const src = p.src;
   const dst = p.dst;
   let mcast = false;
   if (iface !== undefined) {
     if (dst.isMulticast()) {
-      if (!acceptsMulticast6(iface, dst)) return cx.drop('ipv6.notForUs');
+      if (!acceptsMulticast6(iface, dst)) return 'ipv6.notForUs';
       mcast = true;
     } else if (!cx.isLocalAddress(dst) || dst.isLoopback()) {
-      return cx.drop('ipv6.notForUs');
+      return 'ipv6.notForUs';
     }
   }
   const problem = { pointer: -1 };
   const w = walkIpv6Extensions(p.payload, p.nextHeader, problem);
   if (typeof w === 'string') {
-    if (w === 'truncated') return cx.drop('ipv6.truncated');
+    if (w === 'truncated') return 'ipv6.truncated';
     if (problem.pointer >= 0) extensionProblem(cx, buf, w, problem.pointer, mcast);
-    return cx.drop('ipv6.badExtensionHeader');
+    return 'ipv6.badExtensionHeader';
   }
   if (w.fragment !== undefined && (w.fragment.offset !== 0 || w.fragment.more)) {
     const f = w.fragment;
@@ -47,10 +47,10 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
     switch (r.kind) {
       case 'queued':
         cx.count('ipv6.fragmentsQueued');
-        return cx.accept();
+        return ACCEPTED;
       case 'complete': {
         cx.count('ipv6.reassembled');
-        if (r.payload.length > 65535) return cx.drop('ipv6.fragTooBig');
+        if (r.payload.length > 65535) return 'ipv6.fragTooBig';
         const pkt = new Uint8Array(IPV6_HEADER_LEN + r.payload.length);
         pkt.set(r.header.subarray(0, IPV6_HEADER_LEN));
         setU16(pkt, 4, r.payload.length);
@@ -58,7 +58,7 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
         return ipv6Input(cx, iface, pkt, now);
       }
       default:
-        return cx.drop(`ipv6.${FRAG_DROPS[r.kind]}`);
+        return `ipv6.${FRAG_DROPS[r.kind]}`;
     }
   }
   const upper = p.payload.subarray(w.offset);
@@ -68,19 +68,19 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
     case 17:
       return udpInput(cx, iface, src, dst, upper, mcast, false, buf, IPV6_HEADER_LEN + w.offset, now);
     case 6:
-      if (mcast) return cx.drop('tcp.broadcast');
-      if (cx.tcp === undefined) return cx.drop('tcp.notAvailable');
+      if (mcast) return 'tcp.broadcast';
+      if (cx.tcp === undefined) return 'tcp.notAvailable';
       cx.tcp.input(src, dst, upper, now, iface?.csumOffload === true);
-      return cx.accept();
+      return ACCEPTED;
     case 59:
-      return cx.drop('ipv6.noNextHeader');
+      return 'ipv6.noNextHeader';
     default:
       // RFC 8200 §4: Parameter Problem code 1, pointing at the Next Header field that named it.
       if (!mcast) {
         const pointer = w.offset === 0 ? 6 : IPV6_HEADER_LEN + w.lastHeaderOffset;
         icmpv6Error(cx, buf, { kind: 'paramProblem', code: 1, pointer, data: EMPTY }, now);
       }
-      return cx.drop('ipv6.unknownNextHeader');
+      return 'ipv6.unknownNextHeader';
   }
 }
 

@@ -3,7 +3,7 @@
  * when addresses appear (so snooping switches deliver Neighbor Solicitations), and
  * answers to queries after a random delay.
  */
-import type { Iface, IpContext, Rx } from '../iface/context.js';
+import { ACCEPTED, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { transmit } from '../iface/medium.js';
 import { v6Key } from '../iface/util.js';
 import type { Instant } from '../registration.js';
@@ -28,8 +28,8 @@ export function mldQueryInput(
   r: Extract<Icmpv6Repr, { kind: 'mldQuery' }>,
   now: Instant,
 ): Rx {
-  if (iface === undefined) return cx.drop('ndp.noInterface');
-  if (!src.isLinkLocal() || hopLimit !== 1) return cx.drop('icmpv6.malformed');
+  if (iface === undefined) return 'ndp.noInterface';
+  if (!src.isLinkLocal() || hopLimit !== 1) return 'icmpv6.malformed';
   // RFC 3810 §6.2: answer a general (or our group's) query after a random delay.
   const g = r.group;
   const ours = g.isUnspecified() || iface.v6.some((a) => solicitedNode(a.address).equals(g));
@@ -42,7 +42,7 @@ export function mldQueryInput(
     }
     cx.count('mld.queries');
   }
-  return cx.accept();
+  return ACCEPTED;
 }
 
 /**

@@ -4,7 +4,7 @@
  * for IPv6 output over Ethernet, and Duplicate Address Detection (RFC 4862 §5.4) with
  * address lifetimes. Router solicitation and SLAAC are in `slaac.ts`.
  */
-import type { AddrV6, Iface, IpContext, Rx } from '../iface/context.js';
+import { ACCEPTED, type AddrV6, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { flushQueued, resolutionFailed, transmit, transmitIp } from '../iface/medium.js';
 import { selectSource } from '../iface/route.js';
 import { v6Key } from '../iface/util.js';
@@ -27,13 +27,13 @@ export function neighborSolicitInput(
   now: Instant,
 ): Rx {
   const own = iface.v6.find((a) => a.address.equals(r.target));
-  if (own === undefined) return cx.drop('ndp.notForUs');
+  if (own === undefined) return 'ndp.notForUs';
   if (src.isUnspecified()) {
     // RFC 4862 §5.4.3: a DAD probe. For our tentative address it means a duplicate.
-    if (!dst.isMulticast() || r.sourceLinkAddr !== undefined) return cx.drop('icmpv6.malformed');
+    if (!dst.isMulticast() || r.sourceLinkAddr !== undefined) return 'icmpv6.malformed';
     if (own.tentative) {
       dadFailed(cx, iface, own);
-      return cx.accept();
+      return ACCEPTED;
     }
     sendNdp(cx, iface, own.address, Ipv6Address.ALL_NODES, multicastMac(Ipv6Address.ALL_NODES), {
       kind: 'neighborAdvert',
@@ -43,9 +43,9 @@ export function neighborSolicitInput(
       target: own.address,
       targetLinkAddr: iface.mac,
     });
-    return cx.accept();
+    return ACCEPTED;
   }
-  if (own.tentative) return cx.accept(); // RFC 4862 §5.4.3: not ours yet
+  if (own.tentative) return ACCEPTED; // RFC 4862 §5.4.3: not ours yet
   let mac = r.sourceLinkAddr;
   if (mac) {
     const q = iface.ndp.learn(v6Key(src), src, mac, true, now);
@@ -53,7 +53,7 @@ export function neighborSolicitInput(
   } else {
     mac = iface.ndp.get(v6Key(src))?.mac ?? cx.rxFrame?.slice(6, 12);
   }
-  if (mac === undefined) return cx.accept();
+  if (mac === undefined) return ACCEPTED;
   sendNdp(cx, iface, own.address, src, mac, {
     kind: 'neighborAdvert',
     router: false,
@@ -63,7 +63,7 @@ export function neighborSolicitInput(
     targetLinkAddr: iface.mac,
   });
   cx.count('ndp.advertsSent');
-  return cx.accept();
+  return ACCEPTED;
 }
 
 export function neighborAdvertInput(
@@ -76,11 +76,11 @@ export function neighborAdvertInput(
   if (own) {
     if (own.tentative) dadFailed(cx, iface, own);
     else cx.count('ndp.addressConflict');
-    return cx.accept();
+    return ACCEPTED;
   }
   const q = iface.ndp.confirm(v6Key(r.target), r.targetLinkAddr, r.solicited, r.override, now);
   if (q && r.targetLinkAddr) flushQueued(cx, iface, q, r.targetLinkAddr, EtherType.Ipv6);
-  return cx.accept();
+  return ACCEPTED;
 }
 
 /**

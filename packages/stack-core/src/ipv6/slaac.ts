@@ -4,7 +4,7 @@
  * install a default route, on-link prefixes, the link MTU, neighbour timers and
  * SLAAC addresses (capped, with the "two hours" lifetime rule).
  */
-import type { Iface, IpContext, Rx } from '../iface/context.js';
+import { ACCEPTED, type Iface, type IpContext, type Rx } from '../iface/context.js';
 import { removeRaRoute, upsertRoute } from '../iface/route.js';
 import { maskV6, v6Key } from '../iface/util.js';
 import { flushQueued } from '../iface/medium.js';
@@ -30,7 +30,7 @@ export function routerAdvertInput(
   now: Instant,
 ): Rx {
   cx.count('ndp.routerAdverts');
-  if (!iface.slaac) return cx.accept();
+  if (!iface.slaac) return ACCEPTED;
   iface.rsAt = Number.POSITIVE_INFINITY; // RFC 4861 §6.3.7: stop soliciting
   const o = r.options;
   if (o.sourceLinkAddr) {
@@ -97,7 +97,7 @@ export function routerAdvertInput(
       cx.count('ndp.slaacAddresses');
     }
   }
-  return cx.accept();
+  return ACCEPTED;
 }
 
 /** Router solicitations (RFC 4861 §6.3.7) while SLAAC waits for a first advertisement. */

@@ -3,7 +3,7 @@
  * queue (bounded) until the next poll, and echo replies with that identifier are
  * queued on the socket.
  */
-import type { IpContext, Rx } from '../iface/context.js';
+import { ACCEPTED, type IpContext, type Rx } from '../iface/context.js';
 import { output } from '../iface/output.js';
 import { selectSource } from '../iface/route.js';
 import { type Handle, type Instant, SocketError, SocketEvent } from '../registration.js';
@@ -54,13 +54,13 @@ export function echoReplyInput(
     if (s.ident !== ident) continue;
     if (s.rx.length >= ICMP_SOCKET_QUEUE) {
       cx.count('icmp.recvQueueFull');
-      return cx.accept();
+      return ACCEPTED;
     }
     s.rx.push({ from: src, sequence: seq, payload: cx.copier.copy(data), ttl });
     cx.emit(s.handle, SocketEvent.Readable);
-    return cx.accept();
+    return ACCEPTED;
   }
-  return cx.drop('icmp.noSocket');
+  return 'icmp.noSocket';
 }
 
 /** Sends the echo requests queued since the last poll. */

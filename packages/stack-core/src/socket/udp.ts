@@ -4,7 +4,7 @@
  * unreachable errors, and the send queue that goes out on the next poll. Queues are
  * bounded in bytes both ways.
  */
-import type { Iface, IpContext, Rx, UdpSocket } from '../iface/context.js';
+import { ACCEPTED, type Iface, type IpContext, type Rx, type UdpSocket } from '../iface/context.js';
 import { output } from '../iface/output.js';
 import { selectSource } from '../iface/route.js';
 import { EMPTY, concat } from '../iface/util.js';
@@ -136,11 +136,11 @@ export function udpInput(
   now: Instant,
 ): Rx {
   const u = UdpPacket.newChecked(buf);
-  if (u === 'truncated') return cx.drop('udp.truncated');
-  if (typeof u === 'string') return cx.drop('udp.malformed');
-  if (!u.verifyChecksum(src, dst)) return cx.drop('udp.badChecksum');
+  if (u === 'truncated') return 'udp.truncated';
+  if (typeof u === 'string') return 'udp.malformed';
+  if (!u.verifyChecksum(src, dst)) return 'udp.badChecksum';
   const port = u.dstPort;
-  if (port === 0) return cx.drop('udp.malformed');
+  if (port === 0) return 'udp.malformed';
   const s = findUdp(cx, port, dst, iface, bcast, noAddress);
   if (s === undefined) {
     if (!bcast && !noAddress) {
@@ -151,18 +151,18 @@ export function udpInput(
         icmpv6Error(cx, pkt, { kind: 'dstUnreachable', code: 4, data: EMPTY }, now);
       }
     }
-    return cx.drop('udp.noSocket');
+    return 'udp.noSocket';
   }
   const payload = u.payload;
   if (s.rxBytes + payload.length > s.rxMax) {
     s.drops++;
-    return cx.drop('udp.recvQueueFull');
+    return 'udp.recvQueueFull';
   }
   s.rx.push({ data: cx.copier.copy(payload), address: src, port: u.srcPort });
   s.rxBytes += payload.length;
   cx.udpRxDatagrams++;
   cx.emit(s.handle, SocketEvent.Readable);
-  return cx.accept();
+  return ACCEPTED;
 }
 
 function findUdp(
