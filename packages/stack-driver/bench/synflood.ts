@@ -126,46 +126,48 @@ interface Phase {
   sentPerS: number;
 }
 
+/** hping3 processes for the paced flood: each sends about one SYN per 100 µs (its pacing is coarse). */
+const PACED_SENDERS = 6;
+
 /**
  * Runs the legit client for SECONDS, without a flood, with hping3 at full speed
- * ('max', more than either target absorbs on this machine), or paced at one SYN per
- * 16 µs (about the 62k SYN/s of the issue's attack; hping3's pacing is coarse, so the
- * rate it really sent is measured).
+ * ('max', more than either target absorbs on this machine), or paced ('paced':
+ * PACED_SENDERS hping3 processes at `-i u16`, about the 62k SYN/s of the issue's attack;
+ * the rate really sent is measured).
  */
 async function phase(att: Namespace, target: string, flood: 'none' | 'max' | 'paced'): Promise<Phase> {
+  const senders = flood === 'none' ? 0 : flood === 'max' ? 1 : PACED_SENDERS;
   const rate = flood === 'max' ? ['--flood'] : ['-i', 'u16'];
-  const hping =
-    flood !== 'none'
-      ? att.exec(
-          [
-            'timeout',
-            '-s',
-            'INT',
-            String(SECONDS + 1),
-            'hping3',
-            '-q',
-            '-S',
-            '-p',
-            '80',
-            ...rate,
-            '--rand-source',
-            target,
-          ],
-          { timeoutMs: (SECONDS + 10) * 1000, allowFailure: true },
-        )
-      : undefined;
-  if (hping) await new Promise((r) => setTimeout(r, 500));
+  const hpings = Array.from({ length: senders }, () =>
+    att.exec(
+      [
+        'timeout',
+        '-s',
+        'INT',
+        String(SECONDS + 1),
+        'hping3',
+        '-q',
+        '-S',
+        '-p',
+        '80',
+        ...rate,
+        '--rand-source',
+        target,
+      ],
+      { timeoutMs: (SECONDS + 10) * 1000, allowFailure: true },
+    ),
+  );
+  if (senders) await new Promise((r) => setTimeout(r, 500));
   const client = await att.exec(['python3', '-c', CLIENT, target, String(SECONDS)], {
     timeoutMs: (SECONDS + 20) * 1000,
   });
   const legit = JSON.parse(client.stdout.trim().split('\n').at(-1)!) as Phase['legit'];
-  let sentPerS = 0;
-  if (hping) {
-    const h = await hping;
+  let sent = 0;
+  for (const h of await Promise.all(hpings)) {
     const m = /(\d+) packets tra/.exec(`${h.stdout}\n${h.stderr}`);
-    sentPerS = m ? Number(m[1]) / (SECONDS + 1) : 0;
+    sent += m ? Number(m[1]) : 0;
   }
-  return { legit, sentPerS };
+  return { legit, sentPerS: sent / (SECONDS + 1) };
 }
 
 function netstat(ns: Namespace): Record<string, number> {
