@@ -156,15 +156,17 @@ export class FrameRing {
 
   /**
    * Copies one frame in and publishes it. When the ring is full: 'drop' (default) counts
-   * a drop and returns false; 'full' returns false and counts nothing.
+   * a drop and returns false; 'full' returns false and counts nothing. `meta` goes into
+   * the record's metadata word (LAYOUT.md "Records"; `drainRaw` consumers read it at
+   * `offset - 4`); default 0.
    */
-  push(frame: Uint8Array, policy: FullPolicy = 'drop'): boolean {
+  push(frame: Uint8Array, policy: FullPolicy = 'drop', meta = 0): boolean {
     const len = frame.length;
     if (!(len <= this.maxFrameSize && frame instanceof Uint8Array)) this.badFrame('push', frame);
     if (policy !== 'drop' && policy !== 'full') badPolicy(policy);
     if (this.reserved >= 0) throw new Error('FrameRing.push: a reserve() is pending; commit() it first');
     this.pw = this.i32[W.WRITE]!;
-    if (this.write(frame, len)) {
+    if (this.write(frame, len, meta)) {
       this.publish();
       return true;
     }
@@ -294,11 +296,11 @@ export class FrameRing {
   }
 
   /** Writes one record at this.pw; false when it does not fit. */
-  private write(frame: Uint8Array, len: number): boolean {
+  private write(frame: Uint8Array, len: number, meta = 0): boolean {
     const at = this.claim(len);
     if (at < 0) return false;
     this.i32[at >> 2] = len;
-    this.i32[(at >> 2) + 1] = 0;
+    this.i32[(at >> 2) + 1] = meta;
     this.u8.set(frame, at + 8);
     this.pw = (this.pw + ((len + 15) & ~7)) | 0;
     this.unpublished++;

@@ -55,6 +55,8 @@ async function main(): Promise<void> {
     // A TAP opened with offload finishes and checks TCP checksums itself (tap-io README
     // "Offloads"): the stack on the other thread must know. Super-segments do not cross.
     checksumOffload: link.checksumOffload === true,
+    // Super-frames cross the tx ring (at most its 65535-byte records, Ethernet header included).
+    gsoMaxSize: link.gsoMaxSize ? Math.min(link.gsoMaxSize, 65535 - 14) : 0,
   });
   const postStats = () => parentPort!.postMessage({ type: 'stats', stats: link.stats() });
   const statsTimer = setInterval(postStats, 500);
@@ -72,15 +74,18 @@ async function main(): Promise<void> {
     }
   });
   const flush = (link as { flush?: () => void }).flush?.bind(link);
-  const send = (f: Uint8Array) => {
+  // The tx ring's metadata word carries a frame's gsoSize (ThreadedLink.send).
+  const txMeta = new Int32Array(tx.buffer);
+  const send = (u8: Uint8Array, off: number, len: number) => {
     // The view is valid only inside the drain callback; Link.send copies it (TAP: into
     // its staging buffer, written with one native call per batch on flush()).
-    link.send(f);
+    const gso = txMeta[(off >> 2) - 1]! & 0xffff;
+    link.send(u8.subarray(off, off + len), gso);
   };
   let turns = 0;
   while (!closed) {
     if (!(await tx.waitAsync(1000))) continue;
-    if (tx.drain(data.txBatch, send) > 0) flush?.();
+    if (tx.drainRaw(data.txBatch, send) > 0) flush?.();
     // waitAsync on a non-empty ring only yields to microtasks: give messages a turn.
     if (++turns % 64 === 0) await new Promise((r) => setImmediate(r));
   }

@@ -26,6 +26,8 @@ export class ThreadedLink implements DriverLink {
   readonly nativeRx: boolean;
   /** The worker's link offloads TCP checksums (a TAP opened with `offload`). */
   readonly checksumOffload: boolean;
+  /** The worker's link takes TCP super-frames (gsoSize rides in the tx ring's metadata word). */
+  readonly gsoMaxSize: number;
   readonly rx: FrameRing;
   readonly tx: FrameRing;
   private readonly worker: Worker;
@@ -39,7 +41,14 @@ export class ThreadedLink implements DriverLink {
     worker: Worker,
     rx: FrameRing,
     tx: FrameRing,
-    ready: { name: string; mac: Uint8Array; mtu: number; nativeRx: boolean; checksumOffload?: boolean },
+    ready: {
+      name: string;
+      mac: Uint8Array;
+      mtu: number;
+      nativeRx: boolean;
+      checksumOffload?: boolean;
+      gsoMaxSize?: number;
+    },
     batch: number,
   ) {
     this.worker = worker;
@@ -50,6 +59,7 @@ export class ThreadedLink implements DriverLink {
     this.mtu = ready.mtu;
     this.nativeRx = ready.nativeRx;
     this.checksumOffload = ready.checksumOffload === true;
+    this.gsoMaxSize = ready.checksumOffload === true ? (ready.gsoMaxSize ?? 0) : 0;
     this.batch = batch;
     worker.on('message', (m: { type: string; stats?: Record<string, number> }) => {
       if (m.type === 'stats' && m.stats) this.linkStats = m.stats;
@@ -70,6 +80,7 @@ export class ThreadedLink implements DriverLink {
       mtu: number;
       nativeRx: boolean;
       checksumOffload?: boolean;
+      gsoMaxSize?: number;
     }>((resolve, reject) => {
       const onMsg = (m: { type: string; message?: string; code?: string }) => {
         if (m.type === 'ready') {
@@ -87,9 +98,9 @@ export class ThreadedLink implements DriverLink {
     return new ThreadedLink(worker, rx, tx, ready, batch);
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: Uint8Array, gsoSize = 0): boolean {
     if (this.closed) return false;
-    if (this.tx.push(frame, 'full')) return true;
+    if (this.tx.push(frame, 'full', gsoSize)) return true;
     // Full: the I/O thread is behind. Drop like a NIC queue (TCP retransmits).
     this.s.txRingFull++;
     return false;

@@ -164,6 +164,13 @@ describe.skipIf(skip !== undefined)('offload: true against the kernel', { timeou
       // The stack on this thread must leave TCP checksums to the worker's link: the kernel's
       // partial checksums would otherwise fail its check and nothing would arrive.
       await bulkBothWays(driver, ns, '192.0.2.1', '192.0.2.2');
+      // Our super-segments crossed the tx ring to the worker's TAP (gsoSize in the record's
+      // metadata word); its counters reach this thread with the worker's stats messages.
+      await waitFor(() => (d.stats()[`link.${name}.txGsoFrames`] ?? 0) > 0, {
+        timeoutMs: 5000,
+        intervalMs: 100,
+        what: 'the worker link counting super-frames sent',
+      });
     } finally {
       await driver?.close();
       ns?.delete();
