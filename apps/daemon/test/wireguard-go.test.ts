@@ -4,7 +4,9 @@
  * on a TUN there (192.0.2.2, 2001:db8::2) configured by `wg` with keys from `wg genkey`, and a
  * daemon on the host whose WireGuard link (192.0.2.1, 2001:db8::1) has wireguard-go as its
  * peer. Then: the kernel pings the daemon's stack, curls its HTTP page over IPv4 and IPv6, and
- * the daemon's SOCKS5 front fetches a file from a server in the namespace (SHA-256 checked).
+ * the daemon's SOCKS5 front fetches a file from a server in the namespace (SHA-256 checked),
+ * and 256 MiB go both ways at once through the daemon's echo service (SHA-256 checked;
+ * WG_BIG_MIB changes the size).
  * The namespace (and with it wireguard-go and the veth pair) is always deleted.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -85,7 +87,7 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
         links: [{ type: 'wireguard', config: join(dir, 'wg0.conf'), localAddress: '203.0.113.1' }],
         bridge: { enabled: false },
         socks: { enabled: true, listen: '127.0.0.1:0' },
-        services: { http: 80 },
+        services: { http: 80, echo: 7 },
       }),
       { logger: quietLogger('wgd') },
     );
@@ -142,6 +144,34 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
     const v6 = await ns!.exec(['curl', '-sS', '-g', '--max-time', '10', 'http://[2001:db8::1]/v6']);
     expect(v6.stdout).toMatch(/to 2001:db8::2:\d+, for \/v6/);
   });
+
+  it('256 MiB both ways at once: the kernel streams to the daemon echo service and reads it back, SHA-256 checked', async () => {
+    const mib = Number(process.env.WG_BIG_MIB ?? 256);
+    // Sends random chunks and reads the echo on another thread; prints bytes and digests.
+    const script = [
+      'import hashlib, os, socket, sys, threading',
+      'total = int(sys.argv[1]) << 20',
+      "s = socket.create_connection(('192.0.2.1', 7), timeout=300)",
+      'sent = hashlib.sha256(); got = hashlib.sha256(); n = [0]',
+      'def rx():',
+      '    while n[0] < total:',
+      '        b = s.recv(1 << 20)',
+      '        if not b: break',
+      '        got.update(b); n[0] += len(b)',
+      't = threading.Thread(target=rx); t.start()',
+      'left = total',
+      'while left > 0:',
+      '    b = os.urandom(min(left, 1 << 16)); sent.update(b); s.sendall(b); left -= len(b)',
+      't.join(); s.close()',
+      'print(total, n[0], sent.hexdigest(), got.hexdigest())',
+    ].join('\n');
+    writeFileSync(join(dir, 'both-ways.py'), script);
+    const r = await ns!.exec(['python3', join(dir, 'both-ways.py'), String(mib)], { timeoutMs: 600_000 });
+    const [total, received, sentSha, gotSha] = r.stdout.trim().split(' ');
+    expect(Number(total)).toBe(mib << 20);
+    expect(Number(received)).toBe(mib << 20);
+    expect(gotSha).toBe(sentSha);
+  }, 600_000);
 
   it('the daemon reaches a server behind wireguard-go (TCP out), 4 MiB SHA-256 checked', async () => {
     const blob = randomBytes(4 << 20);

@@ -32,6 +32,13 @@ export { sdNotify } from './notify.js';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapOptions, PcapWriter, withPcap } from './pcap.js';
 export { IpPipe, type IpPipeEnd } from './ip-pipe.js';
 export {
+  type BatchUdpOptions,
+  BatchUdpSocket,
+  type BatchUdpStats,
+  batchUdpAvailable,
+  openBatchUdp,
+} from './udp-batch.js';
+export {
   GSO_MAX_SIZE,
   openTap,
   openTun,

@@ -86,8 +86,7 @@ export class WireGuardLink {
 
   /** The bound UDP endpoint. */
   address(): { address: string; port: number } {
-    const a = this.wg.socket.address();
-    return { address: a.address, port: a.port };
+    return this.wg.address();
   }
 
   #fromTunnel(p: Uint8Array): void {

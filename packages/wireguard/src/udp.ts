@@ -1,6 +1,9 @@
 /**
- * A device on a real UDP socket (node:dgram), with its timers on setTimeout: what the
- * daemon and the interop tests run. Endpoint host names are resolved once, at start.
+ * A device on a real UDP socket, with its timers on setTimeout: what the daemon and the
+ * interop tests run. On Linux with tap-io's addon the socket is tap-io's BatchUdpSocket:
+ * datagrams are read with recvmmsg(2) in bursts on the event loop and a turn's sends go
+ * out with one sendmmsg(2); elsewhere (or `native: false`, or TAPSTACK_WG_NATIVE=0) it
+ * is node:dgram, one system call per datagram. Endpoint host names are resolved once, at start.
  * Without a `host` the socket is dual-stack (`::`, IPv4 peers seen as ::ffff:a.b.c.d and
  * reported without that prefix), so peers may have IPv4 or IPv6 endpoints; where IPv6 is
  * off it falls back to 0.0.0.0. `rebind()` moves the device to a new socket (a new source
@@ -11,6 +14,7 @@ import { type LookupOneOptions, lookup as dnsLookup } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { type Socket, createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
+import { type BatchUdpSocket, openBatchUdp } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { type Clock, type DeviceOptions, WireGuardDevice, systemClock } from './device.js';
@@ -25,11 +29,28 @@ export interface UdpWireGuardOptions {
   host?: string;
   clock?: Clock;
   limits?: Partial<Limits>;
+  /**
+   * Datagram I/O: undefined (default) = tap-io's batched socket where its addon is built,
+   * else node:dgram (TAPSTACK_WG_NATIVE=0 in the environment makes the default dgram);
+   * false = node:dgram; true = the batched socket or an error.
+   */
+  native?: boolean;
   underLoadThreshold?: number;
 }
 
-async function bindSocket(port: number, host: string): Promise<Socket> {
-  const socket = createSocket({
+/** The UDP socket under a device: node:dgram or tap-io's batched socket. */
+interface Io {
+  readonly backend: 'native' | 'dgram';
+  readonly family: 'IPv4' | 'IPv6';
+  address(): { address: string; port: number };
+  send(d: Uint8Array, address: string, port: number): void;
+  close(): void;
+}
+
+type OnDatagram = (d: Uint8Array, address: string, port: number) => void;
+
+async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Promise<Io> {
+  const socket: Socket = createSocket({
     type: isIP(host) === 6 ? 'udp6' : 'udp4',
     ipv6Only: false,
     recvBufferSize: 4 << 20,
@@ -43,17 +64,73 @@ async function bindSocket(port: number, host: string): Promise<Socket> {
       resolve();
     });
   });
-  return socket;
+  socket.on('message', (msg, rinfo) =>
+    onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port),
+  );
+  socket.on('error', () => {});
+  const a = socket.address();
+  return {
+    backend: 'dgram',
+    family: a.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    address: () => ({ address: a.address, port: a.port }),
+    send: (d, address, p) => socket.send(d, p, address),
+    close: () => socket.close(),
+  };
+}
+
+function bindNative(port: number, host: string, onDatagram: OnDatagram): Io | undefined {
+  let s: BatchUdpSocket | undefined;
+  try {
+    s = openBatchUdp({
+      address: host,
+      port,
+      // The ring's records are reused once the call returns: keep a copy of handshake
+      // messages (the transport path decrypts into a new buffer anyway).
+      onDatagram: (d, address, p) => onDatagram(d[0] === 4 ? d : d.slice(), address, p),
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw Object.assign(new Error(err.message), { code: err.code });
+  }
+  if (!s) return undefined;
+  const sock = s;
+  const a = sock.address();
+  return {
+    backend: 'native',
+    family: a.family,
+    address: () => ({ address: a.address, port: a.port }),
+    send: (d, address, p) => {
+      sock.send(d, address, p);
+    },
+    close: () => sock.close(),
+  };
+}
+
+async function bindSocket(
+  port: number,
+  host: string,
+  native: boolean | undefined,
+  on: OnDatagram,
+): Promise<Io> {
+  if (native !== false && isIP(host) !== 0) {
+    const io = bindNative(port, host, on);
+    if (io) return io;
+    if (native === true)
+      throw Object.assign(new Error('native: true, but the tap-io addon is not available here'), {
+        code: 'ENOTSUP',
+      });
+  }
+  return bindDgram(port, host, on);
 }
 
 /** No host given: dual-stack `::`, else (IPv6 off here) 0.0.0.0. */
-async function bindDefault(port: number): Promise<Socket> {
+async function bindDefault(port: number, native: boolean | undefined, on: OnDatagram): Promise<Io> {
   try {
-    return await bindSocket(port, '::');
+    return await bindSocket(port, '::', native, on);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
-    return bindSocket(port, '0.0.0.0');
+    return bindSocket(port, '0.0.0.0', native, on);
   }
 }
 
@@ -79,9 +156,10 @@ function unmapped(address: string): string {
 
 export class UdpWireGuard {
   readonly device: WireGuardDevice;
-  #socket!: Socket;
+  #io!: Io;
   /** The socket is IPv6 (dual-stack unless bound to a specific IPv6 address). */
   #v6 = false;
+  readonly #native: boolean | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAt: number | undefined;
   #closed = false;
@@ -89,6 +167,7 @@ export class UdpWireGuard {
 
   private constructor(o: UdpWireGuardOptions, clock: Clock) {
     this.#clock = clock;
+    this.#native = o.native ?? (process.env.TAPSTACK_WG_NATIVE === '0' ? false : undefined);
     this.device = new WireGuardDevice({
       privateKey: o.config.privateKey,
       clock,
@@ -100,27 +179,31 @@ export class UdpWireGuard {
         send: (d, to) => {
           // An IPv4 peer from a dual-stack socket goes to its mapped address.
           const address = this.#v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;
-          this.#socket.send(d, to.port, address);
+          this.#io.send(d, address, to.port);
         },
       },
     });
   }
 
-  get socket(): Socket {
-    return this.#socket;
+  /** The bound local address and port. */
+  address(): { address: string; port: number } {
+    return this.#io.address();
   }
 
   get port(): number {
-    return this.#socket.address().port;
+    return this.#io.address().port;
+  }
+
+  /** Which datagram I/O is in use: tap-io's batched socket, or node:dgram. */
+  get backend(): 'native' | 'dgram' {
+    return this.#io.backend;
   }
 
   static async open(o: UdpWireGuardOptions): Promise<UdpWireGuard> {
     const c = o.config;
-    const socket =
-      o.host === undefined || o.host === '::'
-        ? await bindDefault(c.listenPort ?? 0)
-        : await bindSocket(c.listenPort ?? 0, o.host);
-    const v6 = socket.address().family === 'IPv6';
+    const node = new UdpWireGuard(o, o.clock ?? systemClock);
+    const socket = await node.#bind(c.listenPort ?? 0, o.host);
+    const v6 = socket.family === 'IPv6';
     const peers = [];
     try {
       for (const p of c.peers) {
@@ -153,7 +236,6 @@ export class UdpWireGuard {
       socket.close();
       throw e;
     }
-    const node = new UdpWireGuard(o, o.clock ?? systemClock);
     node.#attach(socket);
     for (const p of peers) {
       node.device.addPeer({
@@ -168,27 +250,30 @@ export class UdpWireGuard {
     return node;
   }
 
-  #attach(socket: Socket): void {
-    this.#socket = socket;
-    this.#v6 = socket.address().family === 'IPv6';
-    const v6 = this.#v6;
-    socket.on('message', (msg, rinfo) => {
-      if (socket !== this.#socket) return;
-      this.device.receive(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), {
-        address: v6 ? unmapped(rinfo.address) : rinfo.address,
-        port: rinfo.port,
-      });
+  /** Binds a socket whose datagrams go to the device while it is the current one. */
+  async #bind(port: number, host: string | undefined): Promise<Io> {
+    let io: Io | undefined;
+    const on: OnDatagram = (d, address, p) => {
+      if (io !== this.#io || this.#closed) return;
+      this.device.receive(d, { address: this.#v6 ? unmapped(address) : address, port: p });
       this.schedule();
-    });
-    socket.on('error', () => {});
+    };
+    io =
+      host === undefined || host === '::'
+        ? await bindDefault(port, this.#native, on)
+        : await bindSocket(port, host, this.#native, on);
+    return io;
+  }
+
+  #attach(io: Io): void {
+    this.#io = io;
+    this.#v6 = io.family === 'IPv6';
   }
 
   /** Move to a new UDP socket (roaming); sessions and peers stay. Host as in open(). */
   async rebind(port = 0, host?: string): Promise<void> {
-    const old = this.#socket;
-    this.#attach(
-      host === undefined || host === '::' ? await bindDefault(port) : await bindSocket(port, host),
-    );
+    const old = this.#io;
+    this.#attach(await this.#bind(port, host));
     old.close();
   }
 
@@ -224,7 +309,7 @@ export class UdpWireGuard {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#socket.close();
+    this.#io.close();
     this.device.destroy();
   }
 }

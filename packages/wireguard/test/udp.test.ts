@@ -3,7 +3,8 @@
  * dual-stack socket that takes IPv4 and IPv6 peers, and clear errors when a peer's
  * endpoint is of a family the bound socket cannot reach. Loopback only (::1, 127.0.0.1).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { batchUdpAvailable } from '@tapstack/tap-io';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UdpWireGuard, genkey, parseConfig, pubkey } from '../src/index.js';
 import { ipv4Packet } from './harness.js';
 
@@ -22,6 +23,8 @@ const conf = (key: string, peers: Array<{ key: string; allowed: string; endpoint
       .join('')}`,
   );
 
+let native: boolean | undefined;
+
 /** A node that records the source address of every packet it gets. */
 async function node(key: string, peers: Parameters<typeof conf>[1], host?: string) {
   const got: string[] = [];
@@ -29,12 +32,14 @@ async function node(key: string, peers: Parameters<typeof conf>[1], host?: strin
   const n = await UdpWireGuard.open({
     config: conf(key, peers),
     ...(host === undefined ? {} : { host }),
+    native,
     onPacket: (p) => {
       got.push(p.slice(12, 16).join('.'));
       for (const w of waiters.splice(0)) w();
     },
   });
   open.push(n);
+  if (native !== undefined) expect(n.backend).toBe(native ? 'native' : 'dgram');
   const waitFor = (src: string) =>
     new Promise<void>((resolve) => {
       const check = () => (got.includes(src) ? resolve() : waiters.push(check));
@@ -57,7 +62,17 @@ const ipv6Loopback = await (async () => {
   }
 })();
 
-describe.skipIf(!ipv6Loopback)('IPv6 UDP endpoints', () => {
+// Both datagram paths: tap-io's batched socket (where its addon is built) and node:dgram.
+const backends: Array<'native' | 'dgram'> = [...(batchUdpAvailable() ? ['native' as const] : []), 'dgram'];
+
+describe.skipIf(!ipv6Loopback).each(backends)('IPv6 UDP endpoints (%s)', (backend) => {
+  beforeAll(() => {
+    native = backend === 'native';
+  });
+  afterAll(() => {
+    native = undefined;
+  });
+
   it('two peers on ::1 with Endpoint = [::1]:port: the handshake and a packet go through', async () => {
     const [ka, kb] = [genkey(), genkey()];
     const b = await node(kb, [{ key: ka, allowed: '192.0.2.1/32' }], '::1');

@@ -1,0 +1,325 @@
+/**
+ * A UDP socket with batched I/O for protocols in JS (WireGuard): the addon's VXLAN socket
+ * (tap.cc, which never looks inside datagrams) without the VXLAN framing. Datagrams are
+ * received with recvmmsg(2) into a ring on the event loop and handed to `onDatagram` as
+ * views into it; sends are staged and go out with one sendmmsg(2) per turn (or when the
+ * stage fills). `openBatchUdp` returns undefined where the addon is not available (not
+ * Linux, not built): callers then use node:dgram.
+ *
+ * Endpoints: the addon keeps a table of destination addresses that only grows, so this
+ * class maps address:port to table slots and caps them (`maxEndpoints`, default 4096);
+ * past the cap, datagrams to a new destination are dropped and counted (`txNoSlot`),
+ * so spoofed sources (e.g. WireGuard cookie replies under a flood) cannot grow it.
+ */
+import {
+  announceConsumerSleep,
+  HEADER_BYTES,
+  HEADER_WORDS,
+  MAGIC,
+  minCapacity,
+  VERSION,
+} from '@tapstack/frame-ring';
+import { ipv4String, ipv6String } from './decode.js';
+import { LinkError } from './link.js';
+import { type NativeTap, nativeVxlan } from './native.js';
+
+/** Bytes of sender information in front of each datagram in the ring (tap.cc kVxMeta). */
+const META_BYTES = 24;
+const MAX_RECORD = 65536;
+const TX_ENTRIES = 1024;
+/** Staged bytes that send at once (a turn's large datagrams are not all held back). */
+const TX_FLUSH_BYTES = 64 * 1024;
+
+export interface BatchUdpOptions {
+  /** IP literal to bind ('::' is dual-stack: IPv4 senders appear as ::ffff:a.b.c.d). */
+  address: string;
+  port?: number;
+  /** Socket buffer sizes (the kernel may cap them). Default 4 MiB. */
+  socketBufferBytes?: number;
+  /** Receive ring bytes, a power of two. Default 4 MiB. */
+  ringBytes?: number;
+  /** Destination table slots. Default 4096. */
+  maxEndpoints?: number;
+  /**
+   * One received datagram: a view into the ring, valid only during the call (copy what
+   * you keep); the sender's address as node:dgram's rinfo.address, and port.
+   */
+  onDatagram: (data: Uint8Array, address: string, port: number) => void;
+}
+
+export interface BatchUdpStats {
+  rxDatagrams: number;
+  /** Ring full (datagrams the reader could not store). */
+  rxDropped: number;
+  /** Longer than a ring record: dropped. */
+  rxTruncated: number;
+  txDatagrams: number;
+  txErrors: number;
+  /** sendmmsg calls. */
+  txCalls: number;
+  /** Datagrams to a new destination while the endpoint table was full. */
+  txNoSlot: number;
+}
+
+export class BatchUdpSocket {
+  readonly #native: NativeTap;
+  readonly #handle: unknown;
+  readonly #onDatagram: BatchUdpOptions['onDatagram'];
+  readonly #address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  readonly #maxEndpoints: number;
+  readonly #slots = new Map<string, number>();
+  #closed = false;
+  // receive ring
+  readonly #cap: number;
+  readonly #i32: Int32Array;
+  readonly #u8: Uint8Array;
+  #pumping = false;
+  #pumpQueued = false;
+  readonly #lastSrc = new Int32Array(6).fill(-1);
+  #lastAddress = '';
+  #lastPort = 0;
+  // send stage
+  readonly #stage = new Uint8Array(256 << 10);
+  readonly #txOff = new Uint32Array(TX_ENTRIES);
+  readonly #txLen = new Uint32Array(TX_ENTRIES);
+  readonly #txEp = new Int32Array(TX_ENTRIES);
+  #txCount = 0;
+  #staged = 0;
+  #flushQueued = false;
+  readonly #sout = new Float64Array(4);
+  readonly #s = { rxDatagrams: 0, rxTruncated: 0, txDatagrams: 0, txErrors: 0, txCalls: 0, txNoSlot: 0 };
+  #finalDropped = 0;
+
+  private constructor(native: NativeTap, handle: unknown, o: BatchUdpOptions) {
+    this.#native = native;
+    this.#handle = handle;
+    this.#onDatagram = o.onDatagram;
+    this.#maxEndpoints = o.maxEndpoints ?? 4096;
+    const a = native.vxAddress(handle);
+    this.#address = { address: a.address, port: a.port, family: a.family };
+    const cap = o.ringBytes ?? 4 << 20;
+    if (
+      !(Number.isInteger(cap) && (cap & (cap - 1)) === 0 && cap >= minCapacity(MAX_RECORD) && cap <= 1 << 30)
+    )
+      throw new LinkError(
+        `openBatchUdp: ringBytes ${cap} must be a power of two >= ${minCapacity(MAX_RECORD)}`,
+        'EINVAL',
+      );
+    // A plain ArrayBuffer (only this thread reads it), as VxlanLink's ring: see vxlan.ts.
+    const buffer = new ArrayBuffer(HEADER_BYTES + cap);
+    const i32 = new Int32Array(buffer);
+    i32[HEADER_WORDS.VERSION] = VERSION;
+    i32[HEADER_WORDS.HEADER_BYTES] = HEADER_BYTES;
+    i32[HEADER_WORDS.CAPACITY] = cap;
+    i32[HEADER_WORDS.MAX_FRAME_SIZE] = MAX_RECORD;
+    Atomics.store(i32, HEADER_WORDS.MAGIC, MAGIC);
+    this.#cap = cap;
+    this.#i32 = i32;
+    this.#u8 = new Uint8Array(buffer);
+    native.vxStart(handle, i32, () => this.#pump(), true);
+    this.#pump();
+  }
+
+  /** Binds a batched UDP socket; undefined when the addon cannot (use node:dgram). */
+  static open(o: BatchUdpOptions): BatchUdpSocket | undefined {
+    const native = nativeVxlan();
+    if (!native) return undefined;
+    let handle: unknown;
+    try {
+      handle = native.vxOpen(o.address, o.port ?? 0, o.address.includes(':'), o.socketBufferBytes ?? 4 << 20);
+    } catch (e) {
+      const err = e as Error & { code?: string; errno?: number; syscall?: string };
+      throw new LinkError(err.message, err.code ?? 'EIO', { cause: e });
+    }
+    try {
+      return new BatchUdpSocket(native, handle, o);
+    } catch (e) {
+      native.vxClose(handle);
+      throw e;
+    }
+  }
+
+  address(): { address: string; port: number; family: 'IPv4' | 'IPv6' } {
+    return { ...this.#address };
+  }
+
+  /** Stages a datagram (copied) to address:port; it goes out this turn. False if dropped. */
+  send(datagram: Uint8Array, address: string, port: number): boolean {
+    if (this.#closed || datagram.length > MAX_RECORD) {
+      this.#s.txErrors++;
+      return false;
+    }
+    const id = this.#slot(address, port);
+    if (id < 0) return false;
+    let off = (this.#staged + 7) & ~7;
+    if (off + datagram.length > this.#stage.length || this.#txCount >= TX_ENTRIES) {
+      this.flush();
+      off = 0;
+    }
+    this.#stage.set(datagram, off);
+    this.#staged = off + datagram.length;
+    const i = this.#txCount++;
+    this.#txOff[i] = off;
+    this.#txLen[i] = datagram.length;
+    this.#txEp[i] = id;
+    if (this.#staged >= TX_FLUSH_BYTES) this.flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+    return true;
+  }
+
+  #slot(address: string, port: number): number {
+    const key = `${address}|${port}`;
+    const known = this.#slots.get(key);
+    if (known !== undefined) return known;
+    if (this.#slots.size >= this.#maxEndpoints) {
+      this.#s.txNoSlot++;
+      return -1;
+    }
+    const id = this.#native.vxEndpoint(this.#handle, address, port);
+    if (id < 0) {
+      // Not an address of the socket's family: refused like a kernel error, not remembered.
+      this.#s.txErrors++;
+      return -1;
+    }
+    this.#slots.set(key, id);
+    return id;
+  }
+
+  /** Sends everything staged now (send() does it by itself at the end of the turn). */
+  flush(): void {
+    this.#flushQueued = false;
+    const count = this.#txCount;
+    this.#txCount = 0;
+    this.#staged = 0;
+    if (count === 0 || this.#closed) return;
+    this.#native.vxSend(this.#handle, this.#stage, this.#txOff, this.#txLen, this.#txEp, count, this.#sout);
+    this.#s.txCalls++;
+    this.#s.txDatagrams += this.#sout[0]!;
+    this.#s.txErrors += this.#sout[1]!;
+  }
+
+  /** Ring -> onDatagram; sleeps (CONSUMER_SLEEPING) when empty. */
+  #pump(): void {
+    if (this.#pumping || this.#closed) return;
+    this.#pumping = true;
+    try {
+      for (let rounds = 0; ; rounds++) {
+        if (this.#drain(512) > 0) {
+          if (rounds < 64) continue;
+          if (!this.#pumpQueued) {
+            this.#pumpQueued = true;
+            setImmediate(() => {
+              this.#pumpQueued = false;
+              this.#pump();
+            });
+          }
+          return;
+        }
+        if (announceConsumerSleep(this.#i32)) return;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #drain(max: number): number {
+    const i32 = this.#i32;
+    const u8 = this.#u8;
+    const cap = this.#cap;
+    const mask = cap - 1;
+    const r0 = i32[HEADER_WORDS.READ]!;
+    const w = Atomics.load(i32, HEADER_WORDS.WRITE);
+    let r = r0;
+    let n = 0;
+    try {
+      while (n < max && r !== w && !this.#closed) {
+        const pos = r & mask;
+        const at = HEADER_BYTES + pos;
+        const len = i32[at >> 2]!;
+        if (len === -1) {
+          r = (r + cap - pos) | 0;
+          continue;
+        }
+        r = (r + ((len + 15) & ~7)) | 0;
+        n++;
+        const off = at + 8;
+        if ((u8[off + 1]! & 1) !== 0) {
+          this.#s.rxTruncated++;
+          continue;
+        }
+        this.#sender(u8, i32, off);
+        this.#s.rxDatagrams++;
+        // Records are released only after this loop: the view stays valid during the call.
+        this.#onDatagram(
+          new Uint8Array(u8.buffer, off + META_BYTES, len - META_BYTES),
+          this.#lastAddress,
+          this.#lastPort,
+        );
+      }
+    } finally {
+      if (r !== r0) Atomics.store(i32, HEADER_WORDS.READ, r);
+    }
+    return n;
+  }
+
+  /** Sender of the record at `off` into #lastAddress/#lastPort (most repeat the last one). */
+  #sender(u8: Uint8Array, i32: Int32Array, off: number): void {
+    const wi = off >> 2;
+    const last = this.#lastSrc;
+    let same = true;
+    for (let k = 0; k < 6; k++) {
+      const v = k === 0 ? i32[wi]! & ~0xff00 : i32[wi + k]!;
+      if (last[k] !== v) {
+        same = false;
+        last[k] = v;
+      }
+    }
+    if (same) return;
+    this.#lastPort = u8[off + 2]! | (u8[off + 3]! << 8);
+    const a = off + 8;
+    if (u8[off] === 4) {
+      this.#lastAddress = ipv4String(u8, a);
+      return;
+    }
+    let mapped = u8[a + 10] === 0xff && u8[a + 11] === 0xff;
+    for (let i = 0; mapped && i < 10; i++) if (u8[a + i] !== 0) mapped = false;
+    if (mapped) {
+      this.#lastAddress = `::ffff:${ipv4String(u8, a + 12)}`;
+      return;
+    }
+    const s = ipv6String(u8, a);
+    const scope = u8[off + 4]! | (u8[off + 5]! << 8) | (u8[off + 6]! << 16) | (u8[off + 7]! << 24);
+    this.#lastAddress = scope !== 0 ? `${s}%${scope >>> 0}` : s;
+  }
+
+  /** Keep (true, default) or stop the socket from keeping the event loop alive. */
+  ref(keep = true): void {
+    if (!this.#closed) this.#native.vxRef(this.#handle, keep);
+  }
+
+  stats(): BatchUdpStats {
+    const dropped = this.#closed ? this.#finalDropped : this.#native.vxStats(this.#handle).dropped;
+    return { ...this.#s, rxDropped: dropped };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#finalDropped = this.#native.vxStats(this.#handle).dropped;
+    this.#closed = true;
+    this.#native.vxClose(this.#handle);
+  }
+}
+
+/** True where batched UDP sockets can be opened (Linux, the addon built). */
+export function batchUdpAvailable(): boolean {
+  return nativeVxlan() !== undefined;
+}
+
+/** Opens a batched UDP socket (see BatchUdpSocket); undefined where the addon is not available. */
+export function openBatchUdp(o: BatchUdpOptions): BatchUdpSocket | undefined {
+  return BatchUdpSocket.open(o);
+}
