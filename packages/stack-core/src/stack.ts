@@ -34,19 +34,19 @@ import { pollAddresses, pollNeighbors } from './ipv6/ndp.js';
 import { pollRouterSolicit } from './ipv6/slaac.js';
 import { type NeighborConfig, defaultNeighborConfig } from './neighbor.js';
 import { Reassembler } from './reassembly.js';
-import {
-  type InterfaceAddress,
-  type EventHandler,
-  type Handle,
-  type InterfaceConfig,
-  type Instant,
-  type IpConfig,
-  type IpHost,
+import type {
+  InterfaceAddress,
+  EventHandler,
+  Handle,
+  InterfaceConfig,
+  Instant,
+  IpConfig,
+  IpHost,
   SocketError,
-  type StackApi,
-  type StackConfig,
-  type TcpInfo,
-  type TcpSocketOptions,
+  StackApi,
+  StackConfig,
+  TcpInfo,
+  TcpSocketOptions,
 } from './registration.js';
 import { flushIcmpSockets, icmpOpen, icmpSendEcho } from './socket/icmp.js';
 import { flushUdpSockets, udpBind, udpClose, udpOpen, udpRecv, udpSend } from './socket/udp.js';
@@ -205,9 +205,9 @@ export class Stack implements StackApi {
     out['ipv6.fragEvicted'] = cx.reasm6.evicted;
     out['udp.sockets'] = cx.udp.size;
     // Gauges for leak checks: connections in the demux table (TIME-WAIT included) and handles held.
-    out['tcp.connections'] = cx.tcp?.connectionCount?.() ?? 0;
-    out['tcp.handles'] = cx.tcp?.handleCount?.() ?? 0;
-    out['tcp.timeWait'] = cx.tcp?.timeWaitCount?.() ?? 0;
+    out['tcp.connections'] = cx.tcp.connectionCount();
+    out['tcp.handles'] = cx.tcp.handleCount();
+    out['tcp.timeWait'] = cx.tcp.timeWaitCount();
     return out;
   }
 
@@ -261,7 +261,7 @@ export class Stack implements StackApi {
         cx.reasm4.poll(now, (_k, hdr, first) => reassemblyExpired(cx, 4, hdr, first, now));
       if (cx.reasm6.pollAt() <= now)
         cx.reasm6.poll(now, (_k, hdr, first) => reassemblyExpired(cx, 6, hdr, first, now));
-      cx.tcp?.poll(now);
+      cx.tcp.poll(now);
     } catch (e) {
       this.internalError(e);
     }
@@ -280,7 +280,7 @@ export class Stack implements StackApi {
       }
     }
     for (const r of cx.routes) if (r.expires < t) t = r.expires;
-    if (cx.tcp) t = Math.min(t, cx.tcp.pollAt());
+    t = Math.min(t, cx.tcp.pollAt());
     return t;
   }
 
@@ -346,8 +346,7 @@ export class Stack implements StackApi {
       u.error = 0;
       return e;
     }
-    if (cx.tcp?.socketError) return cx.tcp.socketError(h);
-    return SocketError.EBADF;
+    return cx.tcp.socketError(h);
   }
 
   // ---------------------------------------------------------------------------------
@@ -373,55 +372,48 @@ export class Stack implements StackApi {
   // TCP (delegated to tcp/)
 
   tcpOpen(options?: TcpSocketOptions): Handle {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpOpen(options) : 0;
+    return this.cx.tcp.tcpOpen(options);
   }
   tcpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpBind(h, address, port) : SocketError.EBADF;
+    return this.cx.tcp.tcpBind(h, address, port);
   }
   tcpConnect(h: Handle, address: IpAddress, port: number, now: Instant): 0 | SocketError {
     const cx = this.cx;
     if (now > cx.lastNow) cx.lastNow = now;
-    return cx.tcp ? cx.tcp.tcpConnect(h, address, port, now) : SocketError.EBADF;
+    return cx.tcp.tcpConnect(h, address, port, now);
   }
   tcpListen(h: Handle, backlog: number): 0 | SocketError {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpListen(h, backlog) : SocketError.EBADF;
+    return this.cx.tcp.tcpListen(h, backlog);
   }
   tcpAccept(h: Handle): Handle | undefined {
-    return this.cx.tcp?.tcpAccept(h);
+    return this.cx.tcp.tcpAccept(h);
   }
   tcpSend(h: Handle, data: Uint8Array): number | SocketError {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpSend(h, data) : SocketError.EBADF;
+    return this.cx.tcp.tcpSend(h, data);
   }
   tcpSendSpace(h: Handle): number {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpSendSpace(h) : 0;
+    return this.cx.tcp.tcpSendSpace(h);
   }
   tcpRecv(h: Handle, into: Uint8Array): number {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpRecv(h, into) : -SocketError.EBADF;
+    return this.cx.tcp.tcpRecv(h, into);
   }
   tcpShutdown(h: Handle): 0 | SocketError {
-    const tcp = this.cx.tcp;
-    return tcp ? tcp.tcpShutdown(h) : SocketError.EBADF;
+    return this.cx.tcp.tcpShutdown(h);
   }
   tcpClose(h: Handle): void {
-    this.cx.tcp?.tcpClose(h);
+    this.cx.tcp.tcpClose(h);
   }
   tcpAbort(h: Handle): void {
-    this.cx.tcp?.tcpAbort(h);
+    this.cx.tcp.tcpAbort(h);
   }
   tcpSetNoDelay(h: Handle, on: boolean): void {
-    this.cx.tcp?.tcpSetNoDelay(h, on);
+    this.cx.tcp.tcpSetNoDelay(h, on);
   }
   tcpSetKeepAlive(h: Handle, idleMs: number): void {
-    this.cx.tcp?.tcpSetKeepAlive(h, idleMs);
+    this.cx.tcp.tcpSetKeepAlive(h, idleMs);
   }
   tcpInfo(h: Handle): TcpInfo | undefined {
-    return this.cx.tcp?.tcpInfo(h);
+    return this.cx.tcp.tcpInfo(h);
   }
 
   /** A bug: counted, kept for `lastInternalError`, never thrown out of receive()/poll(). */

@@ -65,7 +65,7 @@ export function icmpv4Input(
       // segment of a live connection with its sequence number in flight, or a datagram
       // from a bound UDP port.
       let ours = false;
-      if (q[9] === 6) ours = cx.tcp?.icmpError(kind, qsrc, qdst, q.subarray(hl), mtu, now) === true;
+      if (q[9] === 6) ours = cx.tcp.icmpError(kind, qsrc, qdst, q.subarray(hl), mtu, now) === true;
       else if (q[9] === 17) ours = cx.udpPorts.has((q[hl]! << 8) | q[hl + 1]!);
       if (kind === IcmpErrorKind.PacketTooBig) {
         if (!ours) return 'icmpv4.pmtuUnverified';

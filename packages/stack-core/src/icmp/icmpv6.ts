@@ -96,7 +96,7 @@ function icmpv6ErrorInput(
   let ours = false;
   if (typeof w !== 'string' && r.kind !== 'paramProblem') {
     const t = q.subarray(IPV6_HEADER_LEN + w.offset);
-    if (w.protocol === 6) ours = cx.tcp?.icmpError(kind, qsrc, qdst, t, mtu, now) === true;
+    if (w.protocol === 6) ours = cx.tcp.icmpError(kind, qsrc, qdst, t, mtu, now) === true;
     else if (w.protocol === 17 && t.length >= 2) ours = cx.udpPorts.has((t[0]! << 8) | t[1]!);
   }
   if (kind === IcmpErrorKind.PacketTooBig) {

@@ -94,7 +94,6 @@ export const DROP_COUNTERS = [
   'udp.badChecksum',
   'udp.noSocket',
   'udp.recvQueueFull',
-  'tcp.notAvailable',
   'tcp.broadcast',
 ] as const;
 export type DropCounter = (typeof DROP_COUNTERS)[number];
@@ -242,10 +241,10 @@ export interface TxReservation {
 /** The transport the IP layer drives (TCP), with the stack's socket-call surface. */
 export type TcpTransport = TransportProtocol &
   TcpApi & {
-    socketError?(h: Handle): 0 | SocketError;
-    connectionCount?(): number;
-    handleCount?(): number;
-    timeWaitCount?(): number;
+    socketError(h: Handle): 0 | SocketError;
+    connectionCount(): number;
+    handleCount(): number;
+    timeWaitCount(): number;
   };
 
 /** An upward handler: one network-layer packet from `iface` (undefined = looped back). */
@@ -260,7 +259,8 @@ export class IpContext {
   readonly udp = new Map<Handle, UdpSocket>();
   readonly udpPorts = new Map<number, UdpSocket[]>();
   readonly icmp = new Map<Handle, IcmpSocket>();
-  tcp: TcpTransport | undefined;
+  /** Set by `Stack` right after the context (TCP needs the `IpHost` built over it). */
+  tcp!: TcpTransport;
   loopQueue: Uint8Array[] = [];
   readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
   /**

@@ -58,7 +58,6 @@ export function flushQueued(
  */
 export function resolutionFailed(cx: IpContext, packets: Uint8Array[], now: Instant): void {
   const tcp = cx.tcp;
-  if (tcp === undefined) return;
   for (const p of packets) {
     if (p[0]! >> 4 === 4) {
       const hl = (p[0]! & 0xf) * 4;

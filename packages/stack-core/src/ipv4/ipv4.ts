@@ -82,7 +82,6 @@ function ipv4Deliver(
       return udpInput(cx, iface, src, dst, payload, bcast, noAddress, ip, hl, now);
     case 6:
       if (bcast || noAddress) return 'tcp.broadcast';
-      if (cx.tcp === undefined) return 'tcp.notAvailable';
       cx.tcp.input(src, dst, payload, now, iface?.csumOffload === true);
       return ACCEPTED;
     case 1:

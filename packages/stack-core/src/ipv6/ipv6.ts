@@ -69,7 +69,6 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
       return udpInput(cx, iface, src, dst, upper, mcast, false, buf, IPV6_HEADER_LEN + w.offset, now);
     case 6:
       if (mcast) return 'tcp.broadcast';
-      if (cx.tcp === undefined) return 'tcp.notAvailable';
       cx.tcp.input(src, dst, upper, now, iface?.csumOffload === true);
       return ACCEPTED;
     case 59:
