@@ -139,6 +139,11 @@ export class TcpSocket {
   peerMss = 536;
   /** Largest transport payload to the peer (host.maxTransportPayload). */
   pathMax = 576 - 20;
+  /**
+   * IpHost.gsoMaxSize towards the peer, taken with pathMax when the connection starts (a
+   * route lookup per segment was a visible cost); 0: every segment at most one MSS.
+   */
+  gsoMax = 0;
   sndShift = 0;
   rcvShift = 0;
   wsOk = false;
@@ -267,7 +272,7 @@ export class TcpSocket {
    * fit a GSO super-segment when the route's interface offloads segmentation.
    */
   private gsoBurst(smss: number): number {
-    const g = this.ctx.host.gsoMaxSize?.(this.remoteAddr!) ?? 0;
+    const g = this.gsoMax;
     if (g <= 0) return smss;
     const fit = g - (this.remoteAddr!.version === 4 ? 20 : 40) - TCP_HEADER_LEN - 40;
     return fit > smss ? fit - (fit % smss) : smss;
@@ -336,6 +341,7 @@ export class TcpSocket {
     this.recoverSeq = iss;
     this.tsOffset = tsOffset;
     this.pathMax = this.ctx.host.maxTransportPayload(this.remoteAddr!);
+    this.gsoMax = this.ctx.host.gsoMaxSize?.(this.remoteAddr!) ?? 0;
     this.rcvShift = this.chooseShift();
     this.state = SYN_SENT;
     this.lastRecvAt = now;
@@ -374,6 +380,7 @@ export class TcpSocket {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.pathMax = this.ctx.host.maxTransportPayload(this.remoteAddr!);
+    this.gsoMax = this.ctx.host.gsoMaxSize?.(this.remoteAddr!) ?? 0;
     this.rcvShift = this.chooseShift();
     this.takeSynOptions(seg, seg.wscale >= 0);
     this.sndWnd = seg.window;
@@ -1723,8 +1730,8 @@ export class TcpSocket {
       // More than one segment: a GSO super-segment of whole maxPayload-byte segments when
       // the route's interface cuts them (the header, options included, repeats on each).
       let room = maxPayload;
-      if (maxPayload > 0 && ctx.host.gsoMaxSize) {
-        const g = ctx.host.gsoMaxSize(this.remoteAddr!);
+      if (maxPayload > 0 && this.gsoMax > 0) {
+        const g = this.gsoMax;
         const ipHdr = this.remoteAddr!.version === 4 ? 20 : 40;
         const fit = g - ipHdr - hlen;
         if (fit > maxPayload) room = fit - (fit % maxPayload);
