@@ -1,24 +1,43 @@
 /**
  * Moves bytes between a stack TCP handle and a Node stream (the bridge's Unix socket,
- * a SOCKS5 client's loopback socket) with backpressure both ways: when `tcpSend`
- * takes less than offered the stream is paused until the handle is Writable; while
- * the stream's `write()` returns false we stop calling `tcpRecv`, so the stack's
- * receive buffer fills and the TCP window closes.
+ * a SOCKS5 client's loopback socket, a port forward's host socket) with backpressure
+ * both ways and no copy beyond the two the stack needs: stream reads land in one shared
+ * buffer, sized to the handle's free send space, and go into the send ring (copy 1);
+ * the receive ring is read into pooled buffers (copy 2) that the stream writes as they
+ * are and gets back when the write is done. Nothing is allocated per chunk once the
+ * pool is warm. When the send ring is full the stream is paused until the handle is
+ * Writable; while the stream's queue is over MAX_QUEUED we stop calling `tcpRecv`, so
+ * the stack's receive buffer fills and the TCP window closes.
  */
 import type { Socket } from 'node:net';
 import { EOF, type Handle, SocketEvent, type SocketError } from '@tapstack/stack-core';
 import type { SocketHost } from '@tapstack/stack-driver';
 import { socketErrorName } from '@tapstack/stack-core';
-import { recvChunk } from './recv.js';
 import { readIntoUserBuffer } from './user-buffer.js';
 
 /**
  * Every pump on the thread reads its stream into this one buffer: a read is copied into
  * the stack's send buffer before the callback returns, so nothing outlives the call.
  */
-const READ_BUFFER = Buffer.allocUnsafeSlow(65536);
+const READ_BYTES = 65536;
+const READ_BUFFER = Buffer.allocUnsafeSlow(READ_BYTES);
+/** tcpSend of this when the send ring is full takes nothing and arms the Writable event. */
+const PROBE = new Uint8Array(1);
+
+/** Receive-side buffers: a write holds one until Node is done with it. */
+const POOL_BYTES = 262144;
+const POOL_KEEP = 32;
+const pool: Buffer[] = [];
+const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(POOL_BYTES);
+/** Bytes queued in the stream (not yet taken by the kernel) before tcpRecv stops. */
+const MAX_QUEUED = 524288;
 
 export type PumpEnd = 'closed' | 'aborted' | 'reset';
+
+export interface PumpOptions {
+  /** Called as bytes move: up = stream → TCP, down = TCP → stream. */
+  onBytes?: (direction: 'up' | 'down', n: number) => void;
+}
 
 export class HandlePump {
   private pending: Buffer | undefined;
@@ -26,7 +45,12 @@ export class HandlePump {
   private tcpEnded = false;
   private shutdownSent = false;
   private blocked = false;
+  /** The stream is paused because the send ring is full (resumed on Writable). */
+  private spaceWait = false;
+  /** Free send space seen by the last onRead (-1: ask again). */
+  private space = -1;
   private done = false;
+  private readonly onBytes: ((direction: 'up' | 'down', n: number) => void) | undefined;
   /** Bytes moved stream → TCP and TCP → stream. */
   bytesUp = 0;
   bytesDown = 0;
@@ -40,14 +64,16 @@ export class HandlePump {
     private readonly handle: Handle,
     private readonly stream: Socket,
     private readonly onEnd: (how: PumpEnd, pump: HandlePump) => void,
+    options: PumpOptions = {},
   ) {
+    this.onBytes = options.onBytes;
     host.watch(handle, (m) => this.onEvents(m));
     // Bytes the request parser gave back (unshift) come first, as 'data', then reads go
     // straight from the shared buffer into tcpSend.
     stream.pause();
     for (let c = stream.read() as Buffer | null; c !== null; c = stream.read() as Buffer | null)
       this.onData(c);
-    this.userBuffer = readIntoUserBuffer(stream, READ_BUFFER, (n, b) => this.onRead(n, b));
+    this.userBuffer = readIntoUserBuffer(stream, this.nextReadBuffer, (n, b) => this.onRead(n, b));
     if (!this.userBuffer) stream.on('data', (c: Buffer) => this.onData(c));
     stream.on('end', () => {
       this.streamEnded = true;
@@ -66,7 +92,13 @@ export class HandlePump {
 
   private onEvents(m: number): void {
     if (this.done) return;
-    if (m & SocketEvent.Writable) this.flush();
+    if (m & SocketEvent.Writable) {
+      this.flush();
+      if (this.spaceWait && !this.pending) {
+        this.spaceWait = false;
+        this.stream.resume();
+      }
+    }
     if (m & (SocketEvent.Readable | SocketEvent.PeerClosed)) this.readLoop();
     if (m & SocketEvent.Error) {
       const e = this.host.socketError(this.handle);
@@ -84,9 +116,26 @@ export class HandlePump {
     this.onEnd('reset', this);
   }
 
+  /** The buffer the next stream read goes into: the shared one, cut to the free send space. */
+  private readonly nextReadBuffer = (): Buffer => {
+    if (this.done) return READ_BUFFER;
+    // onRead, which Node calls just before this, leaves what it learnt (one call fewer:
+    // with the stack on a worker each is a round trip).
+    const space = this.space >= 0 ? this.space : this.host.tcpSendSpace(this.handle);
+    this.space = -1;
+    return space > 0 && space < READ_BYTES ? READ_BUFFER.subarray(0, space) : READ_BUFFER;
+  };
+
   /** A read into the shared buffer; false pauses the stream (the stack is full). */
   private onRead(n: number, b: Buffer): boolean {
-    return this.take(b.subarray(0, n), true);
+    if (!this.take(n === b.length ? b : b.subarray(0, n), true)) return false;
+    this.space = this.host.tcpSendSpace(this.handle);
+    if (this.space > 0) return true;
+    // Full: pause until Writable. Reads are cut to the free space, so the send that
+    // filled the ring took all it was given, and Writable is only armed by a short send.
+    this.host.tcpSend(this.handle, PROBE);
+    this.spaceWait = true;
+    return false;
   }
 
   private onData(chunk: Buffer): void {
@@ -127,6 +176,7 @@ export class HandlePump {
       off += r;
     }
     this.bytesUp += off;
+    if (off > 0) this.onBytes?.('up', off);
     return off;
   }
 
@@ -152,20 +202,29 @@ export class HandlePump {
 
   private readLoop(): void {
     while (!this.blocked && !this.tcpEnded && !this.done) {
-      const chunk = recvChunk(this.host, this.handle);
-      if (chunk === 0) return;
-      if (chunk === EOF) {
-        this.tcpEnded = true;
-        this.stream.end();
+      const b = takeBuffer();
+      const n = this.host.tcpRecv(this.handle, b);
+      if (n <= 0) {
+        pool.push(b);
+        if (n === 0) return;
+        if (n === EOF) {
+          this.tcpEnded = true;
+          this.stream.end();
+          return;
+        }
+        this.fail(-n as SocketError);
         return;
       }
-      if (typeof chunk === 'number') {
-        this.fail(-chunk as SocketError);
-        return;
-      }
-      const n = chunk.length;
       this.bytesDown += n;
-      if (!this.stream.write(chunk)) this.blocked = true;
+      this.onBytes?.('down', n);
+      // The buffer goes back to the pool once Node no longer needs it (a write the kernel
+      // took at once is done at the next tick).
+      const ok = this.stream.write(n === b.length ? b : b.subarray(0, n), () => {
+        if (pool.length < POOL_KEEP) pool.push(b);
+      });
+      // write() says false once more than its highWaterMark is queued, even when the
+      // kernel took the bytes at once; keep reading until the queue really grows.
+      if (!ok && this.stream.writableLength >= MAX_QUEUED) this.blocked = true;
     }
   }
 

@@ -25,9 +25,12 @@ function slot(sock: Socket, description: string): symbol | undefined {
  * From now on, reads of `sock` go into `buf` and to `onRead(n, buf)` (bytes valid only
  * during the call) instead of 'data' events; returning false pauses the socket until
  * `resume()`. Call it while the socket is paused and its readable buffer is empty.
- * Returns false (nothing changed) when this Node does not allow it.
+ * `buf` may be a function (as `onread.buffer` may): it gives the first buffer and, after
+ * each `onRead`, the one the next read goes into — so a reader can size its reads
+ * (to the free space where the bytes go). Returns false (nothing changed) when this Node
+ * does not allow it.
  */
-export function readIntoUserBuffer(sock: Socket, buf: Buffer, onRead: OnRead): boolean {
+export function readIntoUserBuffer(sock: Socket, buf: Buffer | (() => Buffer), onRead: OnRead): boolean {
   const handle = (sock as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
   const kBuffer = slot(sock, 'kBuffer');
   const kBufferCb = slot(sock, 'kBufferCb');
@@ -35,9 +38,10 @@ export function readIntoUserBuffer(sock: Socket, buf: Buffer, onRead: OnRead): b
   if (typeof handle?.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen) return false;
   const s = sock as unknown as Record<symbol, unknown>;
   if (s[kBuffer] !== null || sock.readableLength > 0) return false;
-  handle.useUserBuffer(buf);
-  s[kBuffer] = buf;
+  const first = typeof buf === 'function' ? buf() : buf;
+  handle.useUserBuffer(first);
+  s[kBuffer] = first;
   s[kBufferCb] = onRead;
-  s[kBufferGen] = null;
+  s[kBufferGen] = typeof buf === 'function' ? buf : null;
   return true;
 }

@@ -58,4 +58,41 @@ describe('readIntoUserBuffer (accepted sockets read into one reused buffer)', ()
     server.destroy();
     close();
   });
+
+  it('takes a buffer generator: each read goes into the buffer it gave last, no larger', async () => {
+    const { client, server, close } = await acceptedPair();
+    const big = Buffer.alloc(8192);
+    const sizes = [8192, 100, 3000, 1];
+    let turn = 0;
+    let given = big.subarray(0, sizes[0]);
+    const got = createHash('sha256');
+    let bytes = 0;
+    let over = 0;
+    const ok = readIntoUserBuffer(
+      server,
+      () => {
+        given = big.subarray(0, sizes[turn++ % sizes.length]);
+        return given;
+      },
+      (n, b) => {
+        expect(b).toBe(given);
+        if (n > b.length) over++;
+        got.update(b.subarray(0, n));
+        bytes += n;
+        return true;
+      },
+    );
+    expect(ok).toBe(true);
+    const ended = once(server, 'end');
+    server.resume();
+    const data = pattern(1 << 20, 3);
+    client.end(data);
+    await ended;
+    expect(over).toBe(0);
+    expect(turn).toBeGreaterThan(100); // small buffers mean many reads: the sizes were used
+    expect(bytes).toBe(data.length);
+    expect(got.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    server.destroy();
+    close();
+  });
 });
