@@ -5,6 +5,9 @@
  *   (frame I/O on a worker) and `stackThread` (the stack on a worker): the figures
  *   that decide the daemon's default mode;
  * - short connections per second through the bridge (connect, 1 KiB there and back, close).
+ * - the forward path (forward.ts): iperf3 in a namespace through tapstackd `--reverse` to
+ *   host loopback, against slirp4netns, pasta and a veth pair in the same run (root only).
+ * TAPSTACK_BENCH_DAEMON=forward runs only the forward path, =bridge only the rest.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { genkey, pubkey } from '@tapstack/wireguard';
 import { freeUdpPort } from '@tapstack/testkit';
+import { runForwardBench } from './forward.js';
 
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const MiB = 1048576;
@@ -166,6 +170,12 @@ async function connectionRate(bridge: string, ms: number, parallel: number): Pro
   return done / ((performance.now() - t0) / 1000);
 }
 
+const only = process.env.TAPSTACK_BENCH_DAEMON;
+if (only === 'forward') {
+  await runForwardBench();
+  process.exit(0);
+}
+
 const bytes = (quick ? 8 : 32) * MiB;
 const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
 
@@ -248,3 +258,5 @@ report({
   higherIsBetter: false,
   baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.rtt },
 });
+
+if (only !== 'bridge') await runForwardBench();

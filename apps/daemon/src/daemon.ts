@@ -340,12 +340,12 @@ export class Daemon {
       this.log.info({ listen: this.socksAddress }, 'SOCKS5 listening');
     }
     for (const fw of c.forwards.hostToVirtual) {
-      const f = await startHostToVirtual(net, fw, { log: this.log, sessions: this.sessions });
+      const f = await startHostToVirtual(host, fw, { log: this.log, sessions: this.sessions });
       this.forwards.push(f);
       this.log.info({ forward: f.description }, 'forward listening');
     }
     for (const fw of c.forwards.virtualToHost) {
-      const f = await startVirtualToHost(net, fw, { log: this.log, sessions: this.sessions });
+      const f = await startVirtualToHost(host, fw, { log: this.log, sessions: this.sessions });
       this.forwards.push(f);
       this.log.info({ forward: f.description }, 'forward listening');
     }

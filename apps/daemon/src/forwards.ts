@@ -1,13 +1,15 @@
 /**
  * Port forwards both ways: a host TCP port on loopback to a virtual address:port
  * (hostToVirtual), and a virtual port to a host address:port (virtualToHost). Each
- * accepted connection opens the other side and relays bytes (relay.ts).
+ * accepted connection opens the other side, and socket-bridge's forward plumbing joins
+ * the host socket straight to the stack's TCP handle (a HandlePump: reads sized to the
+ * free send space, pooled receive buffers, 1 MiB windows), not two Duplex streams piped.
  */
 import { createConnection as hostConnect, createServer as hostServer, type Server } from 'node:net';
+import { forwardToStack, StackAcceptor } from '@tapstack/socket-bridge';
+import type { SocketHost } from '@tapstack/stack-driver';
 import type { HostPort } from './config.js';
 import type { Logger } from './log.js';
-import { hardClose, relay } from './relay.js';
-import type { VirtualNet, VirtualServer } from './services.js';
 import type { SessionTable } from './sessions.js';
 
 export interface RunningForward {
@@ -20,25 +22,17 @@ export interface RunningForward {
 const fmt = (hp: HostPort) => (hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`);
 
 export async function startHostToVirtual(
-  net: VirtualNet,
+  host: SocketHost,
   fw: { listen: HostPort; connect: HostPort },
   opts: { log: Logger; sessions: SessionTable },
 ): Promise<RunningForward> {
   const description = `host ${fmt(fw.listen)} -> virtual ${fmt(fw.connect)}`;
-  const server: Server = hostServer({ allowHalfOpen: true }, (client) => {
-    const remote = net.createConnection({
-      host: fw.connect.host,
-      port: fw.connect.port,
-      allowHalfOpen: true,
+  const server: Server = hostServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+    const session = forwardToStack(host, client, fw.connect, {
+      onBytes: (dir, n) => opts.sessions.countBytes('forward', dir === 'up' ? 'out' : 'in', n),
+      onEnd: (how, err) => opts.log.debug({ forward: description, how, err }, 'forwarded connection closed'),
     });
-    opts.sessions.add('forward', client, () => {
-      hardClose(client);
-      hardClose(remote);
-    });
-    relay(client, remote, {
-      onBytes: (dir, n) => opts.sessions.countBytes('forward', dir === 'ab' ? 'out' : 'in', n),
-      onClose: (err) => opts.log.debug({ forward: description, err }, 'forwarded connection closed'),
-    });
+    opts.sessions.add('forward', client, () => session.abort());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -55,31 +49,41 @@ export async function startHostToVirtual(
 }
 
 export async function startVirtualToHost(
-  net: VirtualNet,
+  host: SocketHost,
   fw: { listen: HostPort; connect: HostPort },
   opts: { log: Logger; sessions: SessionTable },
 ): Promise<RunningForward> {
   const description = `virtual ${fmt(fw.listen)} -> host ${fmt(fw.connect)}`;
-  const server: VirtualServer = net.createServer({ allowHalfOpen: true }, (vsock) => {
+  const acceptor = new StackAcceptor(host, (c) => {
     const local = hostConnect({ host: fw.connect.host, port: fw.connect.port, allowHalfOpen: true });
-    opts.sessions.add('forward', vsock, () => {
-      hardClose(vsock);
-      hardClose(local);
+    let session: { abort(): void } | undefined;
+    opts.sessions.add('forward', local, () => {
+      if (session) session.abort();
+      else {
+        c.reset();
+        local.destroy();
+      }
     });
-    relay(vsock, local, {
-      onBytes: (dir, n) => opts.sessions.countBytes('forward', dir === 'ab' ? 'in' : 'out', n),
-      onClose: (err) => opts.log.debug({ forward: description, err }, 'forwarded connection closed'),
+    const failed = (err: Error) => {
+      // The host side refused or failed before the join: the virtual peer gets a RST.
+      c.reset();
+      opts.log.debug({ forward: description, err }, 'forwarded connection closed');
+    };
+    local.once('error', failed);
+    local.once('connect', () => {
+      local.off('error', failed);
+      session = c.join(local, {
+        onBytes: (dir, n) => opts.sessions.countBytes('forward', dir === 'up' ? 'out' : 'in', n),
+        onEnd: (how, err) =>
+          opts.log.debug({ forward: description, how, err }, 'forwarded connection closed'),
+      });
     });
   });
-  const host = fw.listen.host === '0.0.0.0' || fw.listen.host === '::' ? undefined : fw.listen.host;
-  await new Promise<void>((resolve, reject) => {
-    server.on('error', reject);
-    server.listen({ port: fw.listen.port, host }, () => resolve());
-  });
-  const a = server.address();
+  const vhost = fw.listen.host === '0.0.0.0' || fw.listen.host === '::' ? undefined : fw.listen.host;
+  const bound = acceptor.listen(fw.listen.port, vhost);
   return {
     description,
-    listening: a ? { host: a.address, port: a.port } : fw.listen,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    listening: { host: bound.address, port: bound.port },
+    close: async () => acceptor.close(),
   };
 }
