@@ -16,6 +16,13 @@ import {
   parseHello,
 } from './protocol.js';
 
+/**
+ * An event handler property. Its parameter is checked bivariantly (a method's type), so
+ * both the DOM's `WebSocket` (handlers of DOM events) and `ws`'s (handlers of its own
+ * event types) are `WebSocketLike` without a cast.
+ */
+type Handler<E> = { bivariant(ev: E): void }['bivariant'];
+
 /** The part of the WebSocket API the link uses (browsers' and `ws`'s both have it). */
 export interface WebSocketLike {
   binaryType: string;
@@ -23,10 +30,10 @@ export interface WebSocketLike {
   readonly bufferedAmount: number;
   send(data: ArrayBufferView | ArrayBuffer): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
@@ -334,13 +341,17 @@ export class WebSocketLink {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
-      this.closeHandlers.push(() => resolve());
-      this.flush();
-      this.ws.close(CloseCode.Normal, 'client closed');
-      // A server that never answers the close must not hang the caller.
-      setTimeout(() => {
+      // A server that never answers the close must not hang the caller (nor, once it
+      // has answered, keep the process alive for the rest of the wait).
+      const timer = setTimeout(() => {
         if (!this.closed) this.onSocketClose(1006, 'close timed out');
       }, 2000);
+      this.closeHandlers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.flush();
+      this.ws.close(CloseCode.Normal, 'client closed');
     });
   }
 }

@@ -12,12 +12,6 @@ import { markdownFiles } from '../src/links.js';
 
 const repo = join(import.meta.dirname, '../../..');
 
-/**
- * Documents whose code blocks are still being written by the helper who owns the package
- * (remove an entry as soon as its example is a tested file).
- */
-const PENDING = new Set(['packages/ws-link/README.md', 'packages/browser/README.md']);
-
 const LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs', 'tsx', 'jsx']);
 
 /** The fenced blocks of a Markdown document whose info string names TS or JS. */
@@ -72,7 +66,7 @@ describe('TS/JS code blocks in Markdown', () => {
     const tests = testSources();
     const bad: string[] = [];
     for (const file of markdownFiles(repo)) {
-      if (file.startsWith('.changeset/') || PENDING.has(file)) continue;
+      if (file.startsWith('.changeset/')) continue;
       for (const b of codeBlocks(readFileSync(join(repo, file), 'utf8'))) {
         const example = examples.get(b.body);
         if (!example) bad.push(`${file}:${b.line}: a \`\`\`${b.lang} block that is no examples/ file's text`);
@@ -82,11 +76,5 @@ describe('TS/JS code blocks in Markdown', () => {
       }
     }
     expect(bad).toEqual([]);
-  });
-
-  it('the pending list holds only documents that still have such blocks', () => {
-    for (const file of PENDING) {
-      expect(codeBlocks(readFileSync(join(repo, file), 'utf8')).length, file).toBeGreaterThan(0);
-    }
   });
 });
