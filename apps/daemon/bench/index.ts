@@ -4,13 +4,16 @@
  * - bridge echo throughput (MiB/s each way), default single-threaded links vs `ioThread`
  *   (frame I/O on a worker) and `stackThread` (the stack on a worker): the figures
  *   that decide the daemon's default mode;
- * - short connections per second through the bridge (connect, 1 KiB there and back, close).
+ * - short connections per second through the bridge (connect, 1 KiB there and back, close);
+ * - WireGuard between the daemons against VXLAN at the same MTU: throughput, 1-byte round
+ *   trip, and the two daemons' CPU time per MiB echoed (from /proc: what a loaded machine
+ *   does not distort the way it distorts MiB/s).
  * - the forward path (forward.ts): iperf3 in a namespace through tapstackd `--reverse` to
  *   host loopback, against slirp4netns, pasta and a veth pair in the same run (root only).
  * TAPSTACK_BENCH_DAEMON=forward runs only the forward path, =bridge only the rest.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
@@ -34,9 +37,28 @@ function startDaemon(args: string[]): Promise<ChildProcess> {
   });
 }
 
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system) the processes used so far, in ms (Linux /proc). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  }
+  return (ticks * 1000) / clockTicks;
+}
+
 async function withPair<T>(
   extra: string[],
-  fn: (bridge: string) => Promise<T>,
+  fn: (bridge: string, daemonCpuMs: () => number) => Promise<T>,
   link: 'vxlan' | 'wireguard' = 'vxlan',
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'tapstackd-bench-'));
@@ -86,7 +108,7 @@ async function withPair<T>(
     ]),
   ]);
   try {
-    return await fn(join(dir, 'a.sock'));
+    return await fn(join(dir, 'a.sock'), () => cpuMs(kids.map((k) => k.pid!)));
   } finally {
     for (const k of kids) if (k.exitCode === null) process.kill(k.pid!, 'SIGTERM');
     await Promise.all(kids.map((k) => (k.exitCode === null ? new Promise((r) => k.once('exit', r)) : null)));
@@ -216,18 +238,19 @@ report({
 
 // WireGuard between the daemons (MTU 1420, encrypted) against VXLAN at the same MTU, same run.
 const wgBytes = (quick ? 4 : 16) * MiB;
-const vx1420 = await withPair(['--mtu', '1420'], async (bridge) => ({
-  tput: await medianOfRounds(() => echoThroughput(bridge, wgBytes), rounds),
-  rtt: await oneByteRtt(bridge, quick ? 100 : 500),
-}));
-const wg = await withPair(
-  [],
-  async (bridge) => ({
-    tput: await medianOfRounds(() => echoThroughput(bridge, wgBytes), rounds),
-    rtt: await oneByteRtt(bridge, quick ? 100 : 500),
-  }),
-  'wireguard',
-);
+/** Throughput rounds, the daemons' CPU ms per MiB echoed over all of them, then 1-byte RTTs. */
+const measure1420 = async (bridge: string, daemonCpuMs: () => number) => {
+  let moved = 0;
+  const c0 = daemonCpuMs();
+  const tput = await medianOfRounds(() => {
+    moved += wgBytes;
+    return echoThroughput(bridge, wgBytes);
+  }, rounds);
+  const cpuPerMiB = (daemonCpuMs() - c0) / (moved / MiB);
+  return { tput, cpuPerMiB, rtt: await oneByteRtt(bridge, quick ? 100 : 500) };
+};
+const vx1420 = await withPair(['--mtu', '1420'], measure1420);
+const wg = await withPair([], measure1420, 'wireguard');
 // The demo's setting: MTU 65000 on loopback, against VXLAN's loopback default (65485), above.
 const wgBig = await withPair(
   ['--mtu', '65000'],
@@ -249,6 +272,14 @@ report({
   unit: 'MiB/s each way',
   higherIsBetter: true,
   baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.tput },
+});
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420/cpu-ms-per-MiB',
+  value: wg.cpuPerMiB,
+  unit: 'ms of CPU (both daemons) per MiB echoed',
+  higherIsBetter: false,
+  baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.cpuPerMiB },
 });
 report({
   package: 'daemon',

@@ -170,10 +170,21 @@ export class BatchUdpSocket {
     return true;
   }
 
+  // The last destination's slot: a tunnel sends to one peer most of the time.
+  #lastTxAddress = '';
+  #lastTxPort = -1;
+  #lastTxSlot = -1;
+
   #slot(address: string, port: number): number {
+    if (address === this.#lastTxAddress && port === this.#lastTxPort) return this.#lastTxSlot;
     const key = `${address}|${port}`;
     const known = this.#slots.get(key);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.#lastTxAddress = address;
+      this.#lastTxPort = port;
+      this.#lastTxSlot = known;
+      return known;
+    }
     if (this.#slots.size >= this.#maxEndpoints) {
       this.#s.txNoSlot++;
       return -1;
@@ -185,6 +196,9 @@ export class BatchUdpSocket {
       return -1;
     }
     this.#slots.set(key, id);
+    this.#lastTxAddress = address;
+    this.#lastTxPort = port;
+    this.#lastTxSlot = id;
     return id;
   }
 

@@ -1,9 +1,11 @@
 /**
  * WireGuard benchmarks (the daemon-to-daemon TCP figures are in apps/daemon/bench):
  * - device: an in-process pair, 1420-byte IP packets sealed and opened per second
- *   (one core, no sockets), and handshakes per second (initiation + response + first data);
+ *   (one core, no sockets), the CPU time per packet (seal + open: what a loaded machine
+ *   does not distort), and handshakes per second (initiation + response + first data);
  * - over loopback UDP: two UdpWireGuard devices, 1420-byte packets one way (Mbit/s), and a
- *   1-byte round trip (a 29-byte IP packet there and back);
+ *   1-byte round trip (a 29-byte IP packet there and back); tap-io's batched socket (the
+ *   default) against node:dgram in the same run;
  * - as root, in the same run: wireguard-go ↔ wireguard-go in two namespaces (kernel TCP over
  *   both TUNs, iperf3), the comparison; and tapstack ↔ wireguard-go (ICMP echo through
  *   wireguard-go and the kernel and back, 1420-byte packets, a window of 64 in flight).
@@ -28,14 +30,18 @@ const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
   a.send(pkt);
   net.flush();
   const n = quick ? 2000 : 10000;
+  const cpuUs: number[] = [];
   const pps = await medianOfRounds(() => {
     gotB.length = 0;
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       a.send(pkt);
       // deliver as we go (the queue stays short)
       net.flush();
     }
+    const c = process.cpuUsage(c0);
+    cpuUs.push((c.user + c.system) / n);
     return n / ((performance.now() - t0) / 1000);
   }, rounds);
   // Handshakes on one pair: each round trip is initiation, response and the confirming
@@ -63,6 +69,14 @@ const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
   });
   report({
     package: 'wireguard',
+    name: 'wireguard/device/1420B/cpu-us-per-packet',
+    value: median(cpuUs),
+    unit: 'µs of CPU per 1420-byte packet (seal + open, in-memory network)',
+    higherIsBetter: false,
+    baseline: null,
+  });
+  report({
+    package: 'wireguard',
     name: 'wireguard/device/handshakes-per-s',
     value: hs,
     unit: 'handshakes/s (both sides, one core)',
@@ -72,7 +86,7 @@ const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
 }
 
 // ---- two devices over loopback UDP
-async function udpPair(host = '127.0.0.1') {
+async function udpPair(host = '127.0.0.1', native?: boolean) {
   const ka = genkey();
   const kb = genkey();
   const got = { a: 0, b: 0, lastA: undefined as Uint8Array | undefined };
@@ -85,6 +99,7 @@ async function udpPair(host = '127.0.0.1') {
   b = await UdpWireGuard.open({
     config: conf(kb, ka, '192.0.2.1/32'),
     host,
+    native,
     onPacket: (p) => {
       got.b++;
       // echo 1-byte probes straight back
@@ -95,6 +110,7 @@ async function udpPair(host = '127.0.0.1') {
   const a = await UdpWireGuard.open({
     config: conf(ka, kb, '192.0.2.2/32', b.port),
     host,
+    native,
     onPacket: (p) => {
       got.a++;
       got.lastA = p;
@@ -109,8 +125,9 @@ async function udpPair(host = '127.0.0.1') {
   return { a, b, got, wait };
 }
 
-{
-  const { a, b, got, wait } = await udpPair();
+/** One-way 1420-byte throughput (Mbit/s) and 1-byte round trips (µs) between two devices. */
+async function udpRun(native: boolean) {
+  const { a, b, got, wait } = await udpPair('127.0.0.1', native);
   const pkt = ipv4Packet('192.0.2.1', '192.0.2.2', payload);
   a.send(pkt);
   await wait(() => got.b >= 1);
@@ -135,24 +152,31 @@ async function udpPair(host = '127.0.0.1') {
     await wait(() => got.a > before);
     rtts.push((performance.now() - t0) * 1000);
   }
+  a.close();
+  b.close();
+  return { mbit, rtt: median(rtts) };
+}
+
+{
+  const batched = await udpRun(true).catch(() => undefined); // no addon: dgram rows only
+  const dgram = await udpRun(false);
+  const main = batched ?? dgram;
   report({
     package: 'wireguard',
     name: 'wireguard/udp-loopback/1420B/Mbit-per-s',
-    value: mbit,
-    unit: 'Mbit/s one way (two devices, one process)',
+    value: main.mbit,
+    unit: `Mbit/s one way (two devices, one process; ${batched ? "tap-io's batched socket" : 'node:dgram'})`,
     higherIsBetter: true,
-    baseline: null,
+    baseline: { name: 'node:dgram path, same run', value: dgram.mbit },
   });
   report({
     package: 'wireguard',
     name: 'wireguard/udp-loopback/1B-rtt-us',
-    value: median(rtts),
+    value: main.rtt,
     unit: 'µs round trip',
     higherIsBetter: false,
-    baseline: null,
+    baseline: { name: 'node:dgram path, same run', value: dgram.rtt },
   });
-  a.close();
-  b.close();
 }
 
 // ---- root: wireguard-go ↔ wireguard-go (comparison) and tapstack ↔ wireguard-go
@@ -280,61 +304,67 @@ if (why) {
     const conf = parseConfig(
       `[Interface]\nPrivateKey = ${kt}\n[Peer]\nPublicKey = ${pubkey(k1)}\nAllowedIPs = 192.0.2.1/32\nEndpoint = 198.51.100.2:51820\n`,
     );
-    let replies = 0;
-    const waiters: Array<() => void> = [];
-    const node = await UdpWireGuard.open({
-      config: conf,
-      host: '198.51.100.1',
-      onPacket: (p) => {
-        if (p[9] === 1 && p[20] === 0) replies++;
-        for (const w of waiters.splice(0)) w();
-      },
-    });
-    const wait = (f: () => boolean) =>
-      new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('no echo replies from wireguard-go')), 10_000);
-        const check = () => {
-          if (!f()) return void waiters.push(check);
-          clearTimeout(t);
-          resolve();
-        };
-        check();
+    const tsGoRun = async (native: boolean) => {
+      let replies = 0;
+      const waiters: Array<() => void> = [];
+      const node = await UdpWireGuard.open({
+        config: conf,
+        host: '198.51.100.1',
+        native,
+        onPacket: (p) => {
+          if (p[9] === 1 && p[20] === 0) replies++;
+          for (const w of waiters.splice(0)) w();
+        },
       });
-    const echo = (seq: number) => {
-      const p = ipv4Packet('192.0.2.9', '192.0.2.1', new Uint8Array(PKT - 20), 1);
-      p[20] = 8;
-      p[26] = seq >> 8;
-      p[27] = seq & 0xff;
-      let s = 0;
-      for (let i = 20; i < p.length; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] as number);
-      while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-      s = ~s & 0xffff;
-      p[22] = s >> 8;
-      p[23] = s & 0xff;
-      let h = 0;
-      for (let i = 0; i < 20; i += 2) h += ((p[i] as number) << 8) | (p[i + 1] as number);
-      while (h > 0xffff) h = (h & 0xffff) + (h >>> 16);
-      h = ~h & 0xffff;
-      p[10] = h >> 8;
-      p[11] = h & 0xff;
-      return p;
+      const wait = (f: () => boolean) =>
+        new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('no echo replies from wireguard-go')), 10_000);
+          const check = () => {
+            if (!f()) return void waiters.push(check);
+            clearTimeout(t);
+            resolve();
+          };
+          check();
+        });
+      const echo = (seq: number) => {
+        const p = ipv4Packet('192.0.2.9', '192.0.2.1', new Uint8Array(PKT - 20), 1);
+        p[20] = 8;
+        p[26] = seq >> 8;
+        p[27] = seq & 0xff;
+        let s = 0;
+        for (let i = 20; i < p.length; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] as number);
+        while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+        s = ~s & 0xffff;
+        p[22] = s >> 8;
+        p[23] = s & 0xff;
+        let h = 0;
+        for (let i = 0; i < 20; i += 2) h += ((p[i] as number) << 8) | (p[i + 1] as number);
+        while (h > 0xffff) h = (h & 0xffff) + (h >>> 16);
+        h = ~h & 0xffff;
+        p[10] = h >> 8;
+        p[11] = h & 0xff;
+        return p;
+      };
+      node.send(echo(0));
+      await wait(() => replies >= 1);
+      const n = quick ? 2000 : 10000;
+      const tsGo = await medianOfRounds(
+        async () => {
+          const start = replies;
+          const t0 = performance.now();
+          for (let sent = 0; sent < n; ) {
+            for (let k = 0; k < 64 && sent < n; k++, sent++) node.send(echo(sent));
+            await wait(() => replies - start >= sent - 8);
+          }
+          return ((replies - start) * PKT * 8) / 1e6 / ((performance.now() - t0) / 1000);
+        },
+        { warmup: 1, rounds: quick ? 2 : 3 },
+      );
+      node.close();
+      return tsGo;
     };
-    node.send(echo(0));
-    await wait(() => replies >= 1);
-    const n = quick ? 2000 : 10000;
-    const tsGo = await medianOfRounds(
-      async () => {
-        const start = replies;
-        const t0 = performance.now();
-        for (let sent = 0; sent < n; ) {
-          for (let k = 0; k < 64 && sent < n; k++, sent++) node.send(echo(sent));
-          await wait(() => replies - start >= sent - 8);
-        }
-        return ((replies - start) * PKT * 8) / 1e6 / ((performance.now() - t0) / 1000);
-      },
-      { warmup: 1, rounds: quick ? 2 : 3 },
-    );
-    node.close();
+    const tsGo = await tsGoRun(true).catch(() => undefined);
+    const tsGoDgram = await tsGoRun(false);
     report({
       package: 'wireguard',
       name: 'wireguard/wireguard-go-pair/kernel-tcp/Mbit-per-s',
@@ -346,8 +376,16 @@ if (why) {
     report({
       package: 'wireguard',
       name: 'wireguard/tapstack-to-wireguard-go/icmp-echo/Mbit-per-s',
-      value: tsGo,
-      unit: 'Mbit/s each way (1420-byte echo through wireguard-go and back)',
+      value: tsGo ?? tsGoDgram,
+      unit: `Mbit/s each way (1420-byte echo through wireguard-go and back; ${tsGo === undefined ? 'node:dgram' : "tap-io's batched socket"})`,
+      higherIsBetter: true,
+      baseline: { name: 'wireguard-go ↔ wireguard-go kernel TCP', value: goGo },
+    });
+    report({
+      package: 'wireguard',
+      name: 'wireguard/tapstack-to-wireguard-go/icmp-echo-dgram/Mbit-per-s',
+      value: tsGoDgram,
+      unit: 'Mbit/s each way (as above, UdpWireGuard on node:dgram)',
       higherIsBetter: true,
       baseline: { name: 'wireguard-go ↔ wireguard-go kernel TCP', value: goGo },
     });

@@ -178,11 +178,21 @@ export class UdpWireGuard {
       bind: {
         send: (d, to) => {
           // An IPv4 peer from a dual-stack socket goes to its mapped address.
-          const address = this.#v6 && isIP(to.address) === 4 ? `::ffff:${to.address}` : to.address;
-          this.#io.send(d, address, to.port);
+          this.#io.send(d, this.#v6 ? this.#mapped(to.address) : to.address, to.port);
         },
       },
     });
+  }
+
+  #lastV4 = '';
+  #lastMapped = '';
+  /** An IPv4 address as ::ffff:a.b.c.d for a dual-stack socket (the last one cached). */
+  #mapped(address: string): string {
+    if (address === this.#lastV4) return this.#lastMapped;
+    if (isIP(address) !== 4) return address;
+    this.#lastV4 = address;
+    this.#lastMapped = `::ffff:${address}`;
+    return this.#lastMapped;
   }
 
   /** The bound local address and port. */
