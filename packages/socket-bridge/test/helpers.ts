@@ -1,6 +1,13 @@
 /** Two StackDrivers on a tap-io MemorySwitch: A = 192.0.2.1 / 2001:db8::1, B = 192.0.2.2 / 2001:db8::2. */
-import { Ipv4Address, Ipv6Address, type TcpConfig } from '@tapstack/stack-core';
-import { DnsType, StackDriver, encodeMessage, parseMessage } from '@tapstack/stack-driver';
+import {
+  DnsType,
+  encodeDnsMessage,
+  Ipv4Address,
+  Ipv6Address,
+  parseDnsMessage,
+  type TcpConfig,
+} from '@tapstack/stack-core';
+import { StackDriver } from '@tapstack/stack-driver';
 import { MemorySwitch } from '@tapstack/tap-io';
 import { pattern as kitPattern } from '@tapstack/testkit/random';
 import { createDgram } from '../src/dgram.js';
@@ -61,7 +68,8 @@ export function serveDns(driver: StackDriver, zone: Record<string, string[]>) {
   const sock = createDgram(driver.sockets).createSocket('udp4');
   sock.bind(53);
   sock.on('message', (msg, rinfo) => {
-    const q = parseMessage(msg);
+    const q = parseDnsMessage(msg);
+    if (typeof q === 'string') return;
     const question = q.questions[0];
     if (!question) return;
     const addrs = zone[question.name.toLowerCase()];
@@ -75,7 +83,7 @@ export function serveDns(driver: StackDriver, zone: Record<string, string[]>) {
         a.writeTo(data);
         return { name: question.name, type: question.type, class: 1, ttl: 60, data };
       });
-    const reply = encodeMessage({
+    const reply = encodeDnsMessage({
       id: q.id,
       response: true,
       authoritative: true,
