@@ -3,6 +3,8 @@
  * the host by a veth pair (203.0.113.0/24 underlay) runs `wireguard-go` on a TUN device with
  * 192.0.2.2, configured by `wg` with a key from `wg genkey`. Our device on the host has 192.0.2.1;
  * a tiny ICMP responder in the test answers the kernel's pings, and we ping the kernel back.
+ * Then: wireguard-go restarted, a rekey during a transfer, roaming to a new port, and an
+ * IPv6 underlay (2001:db8:ff::/64 on the same veth pair).
  * Root only; the namespace, the veth pair and wireguard-go are removed afterwards.
  */
 import { execFileSync } from 'node:child_process';
@@ -294,5 +296,30 @@ Endpoint = 203.0.113.2:51820
     await pingKernel([5000, 5001]);
     const dump = ns!.run(['wg', 'show', tun, 'endpoints']);
     expect(dump).toContain(`203.0.113.1:${node!.port}`);
+  }, 30_000);
+
+  it('over an IPv6 underlay: wireguard-go sends to [2001:db8:ff::1]:port, we follow and answer over IPv6', async () => {
+    execFileSync('ip', ['addr', 'add', '2001:db8:ff::1/64', 'dev', rootEnd, 'nodad']);
+    ns!.run(['ip', 'addr', 'add', '2001:db8:ff::2/64', 'dev', nsEnd, 'nodad']);
+    // Dual-stack socket: the IPv4 session goes on, and IPv6 datagrams reach it too.
+    await node!.rebind(0, '::');
+    ns!.run([
+      'wg',
+      'set',
+      tun,
+      'peer',
+      encodeKey(node!.device.publicKey),
+      'endpoint',
+      `[2001:db8:ff::1]:${node!.port}`,
+    ]);
+    const ping = await ns!.exec(['ping', '-c', '3', '-i', '0.2', '-W', '3', '192.0.2.1'], {
+      allowFailure: true,
+    });
+    expect(ping.stdout).toContain('3 received');
+    // Roaming: the latest authenticated source is now wireguard-go's IPv6 address.
+    expect(node!.device.peers()[0]?.endpoint).toEqual({ address: '2001:db8:ff::2', port: 51820 });
+    got.length = 0;
+    await pingKernel([6000, 6001], 1000);
+    expect(ns!.run(['wg', 'show', tun, 'endpoints'])).toContain(`[2001:db8:ff::1]:${node!.port}`);
   }, 30_000);
 });
