@@ -1,6 +1,8 @@
 /**
  * tapstackd with `--wireguard` against wireguard-go (root; skips otherwise). The test makes a
- * namespace joined to the host by a veth pair (203.0.113.0/24 underlay), runs `wireguard-go`
+ * namespace joined to the host by a veth pair (underlay 203.0.113.204/30: a slice no other
+ * test uses, so a 203.0.113.0/24 link of another test on the host does not take its
+ * routes when they run at once), runs `wireguard-go`
  * on a TUN there (192.0.2.2, 2001:db8::2) configured by `wg` with keys from `wg genkey`, and a
  * daemon on the host whose WireGuard link (192.0.2.1, 2001:db8::1) has wireguard-go as its
  * peer. Then: the kernel pings the daemon's stack, curls its HTTP page over IPv4 and IPv6, and
@@ -46,9 +48,9 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
     dir = mkdtempSync(join(tmpdir(), 'tapstackd-wg-'));
     ns = createNamespace();
     execFileSync('ip', ['link', 'add', rootEnd, 'type', 'veth', 'peer', 'name', nsEnd, 'netns', ns.name]);
-    execFileSync('ip', ['addr', 'add', '203.0.113.1/24', 'dev', rootEnd]);
+    execFileSync('ip', ['addr', 'add', '203.0.113.205/30', 'dev', rootEnd]);
     execFileSync('ip', ['link', 'set', rootEnd, 'up']);
-    ns.run(['ip', 'addr', 'add', '203.0.113.2/24', 'dev', nsEnd]);
+    ns.run(['ip', 'addr', 'add', '203.0.113.206/30', 'dev', nsEnd]);
     ns.run(['ip', 'link', 'set', nsEnd, 'up']);
 
     const goKey = execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim();
@@ -64,7 +66,7 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
         '[Peer]',
         `PublicKey = ${pubkey(goKey)}`,
         'AllowedIPs = 192.0.2.2/32, 2001:db8::2/128',
-        'Endpoint = 203.0.113.2:51820',
+        'Endpoint = 203.0.113.206:51820',
         '',
       ].join('\n'),
       { mode: 0o600 },
@@ -84,7 +86,7 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
     daemon = await Daemon.start(
       validateConfig({
         name: 'wgd',
-        links: [{ type: 'wireguard', config: join(dir, 'wg0.conf'), localAddress: '203.0.113.1' }],
+        links: [{ type: 'wireguard', config: join(dir, 'wg0.conf'), localAddress: '203.0.113.205' }],
         bridge: { enabled: false },
         socks: { enabled: true, listen: '127.0.0.1:0' },
         services: { http: 80, echo: 7 },
@@ -130,12 +132,12 @@ describe.skipIf(reason !== undefined)('tapstackd --wireguard with wireguard-go i
     const st = daemon!.status();
     const wg = st.links[0]?.wireguard;
     expect(wg?.peers).toHaveLength(1);
-    expect(wg?.peers[0]?.endpoint).toBe('203.0.113.2:51820');
+    expect(wg?.peers[0]?.endpoint).toBe('203.0.113.206:51820');
     expect(wg?.peers[0]?.latestHandshake).toBeGreaterThan(0);
     expect(wg?.peers[0]?.rxBytes).toBeGreaterThan(0);
     const text = formatStatus(st);
     expect(text).toMatch(/wireguard wg0: public key \S+, listening on port \d+/);
-    expect(text).toMatch(/203\.0\.113\.2:51820\s+192\.0\.2\.2\/32, 2001:db8::2\/128\s+\d+ s ago/);
+    expect(text).toMatch(/203\.0\.113\.206:51820\s+192\.0\.2\.2\/32, 2001:db8::2\/128\s+\d+ s ago/);
   });
 
   it('the kernel reaches the daemon HTTP page over IPv4 and IPv6 (TCP in)', async () => {

@@ -1,6 +1,8 @@
 /**
  * Interop with wireguard-go (the Go reference implementation) and wg(8): a namespace joined to
- * the host by a veth pair (203.0.113.0/24 underlay) runs `wireguard-go` on a TUN device with
+ * the host by a veth pair (underlay 203.0.113.200/30: a slice no other test uses, so a
+ * 203.0.113.0/24 link of another test on the host does not take its routes when they run
+ * at once) runs `wireguard-go` on a TUN device with
  * 192.0.2.2, configured by `wg` with a key from `wg genkey`. Our device on the host has 192.0.2.1;
  * a tiny ICMP responder in the test answers the kernel's pings, and we ping the kernel back.
  * Then: wireguard-go restarted, a rekey during a transfer, roaming to a new port, and an
@@ -70,7 +72,7 @@ function configureGo(): void {
     'allowed-ips',
     '192.0.2.1/32',
     'endpoint',
-    `203.0.113.1:${node!.port}`,
+    `203.0.113.201:${node!.port}`,
   ]);
   ns!.run(['ip', 'addr', 'add', '192.0.2.2/24', 'dev', tun]);
   ns!.run(['ip', 'link', 'set', tun, 'mtu', '1420', 'up']);
@@ -144,9 +146,9 @@ describe.skipIf(skip !== undefined)('interop with wireguard-go (root)', () => {
   it('handshakes with wireguard-go; pings go both ways through the tunnel', async () => {
     ns = createNamespace();
     execFileSync('ip', ['link', 'add', rootEnd, 'type', 'veth', 'peer', 'name', nsEnd, 'netns', ns.name]);
-    execFileSync('ip', ['addr', 'add', '203.0.113.1/24', 'dev', rootEnd]);
+    execFileSync('ip', ['addr', 'add', '203.0.113.201/30', 'dev', rootEnd]);
     execFileSync('ip', ['link', 'set', rootEnd, 'up']);
-    ns.run(['ip', 'addr', 'add', '203.0.113.2/24', 'dev', nsEnd]);
+    ns.run(['ip', 'addr', 'add', '203.0.113.202/30', 'dev', nsEnd]);
     ns.run(['ip', 'link', 'set', nsEnd, 'up']);
 
     const goKey = execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim();
@@ -168,11 +170,11 @@ MTU = 1420
 PublicKey = ${goPub}
 PresharedKey = ${psk}
 AllowedIPs = 192.0.2.2/32
-Endpoint = 203.0.113.2:51820
+Endpoint = 203.0.113.202:51820
 `);
     node = await UdpWireGuard.open({
       config,
-      host: '203.0.113.1',
+      host: '203.0.113.201',
       // Short timers so the restart and rekey tests below run in seconds.
       limits: { keepaliveTimeout: 1000, rekeyTimeout: 1000, rekeyAfterMessages: 40 },
       onPacket: (p) => {
@@ -206,7 +208,7 @@ Endpoint = 203.0.113.2:51820
       'allowed-ips',
       '192.0.2.1/32',
       'endpoint',
-      `203.0.113.1:${node.port}`,
+      `203.0.113.201:${node.port}`,
     ]);
     ns.run(['ip', 'addr', 'add', '192.0.2.2/24', 'dev', tun]);
     ns.run(['ip', 'link', 'set', tun, 'mtu', '1420', 'up']);
@@ -235,7 +237,7 @@ Endpoint = 203.0.113.2:51820
     expect(Number(dump[6])).toBeGreaterThan(0); // tx
     const peer = node.device.peers()[0];
     expect(peer?.latestHandshake).toBeGreaterThan(0);
-    expect(peer?.endpoint).toEqual({ address: '203.0.113.2', port: 51820 });
+    expect(peer?.endpoint).toEqual({ address: '203.0.113.202', port: 51820 });
     const c = node.device.counters;
     expect(c.dropDecrypt + c.dropMac1 + c.dropHandshakeRejected + c.dropMalformed).toBe(0);
     expect(decodeKey(goPub)).toHaveLength(32);
@@ -290,12 +292,12 @@ Endpoint = 203.0.113.2:51820
 
   it('roams: after we move to a new UDP port, wireguard-go follows on the next packet', async () => {
     const oldPort = node!.port;
-    await node!.rebind(0, '203.0.113.1');
+    await node!.rebind(0, '203.0.113.201');
     expect(node!.port).not.toBe(oldPort);
     got.length = 0;
     await pingKernel([5000, 5001]);
     const dump = ns!.run(['wg', 'show', tun, 'endpoints']);
-    expect(dump).toContain(`203.0.113.1:${node!.port}`);
+    expect(dump).toContain(`203.0.113.201:${node!.port}`);
   }, 30_000);
 
   it('over an IPv6 underlay: wireguard-go sends to [2001:db8:ff::1]:port, we follow and answer over IPv6', async () => {
