@@ -11,7 +11,8 @@
  * (`apt-get install -y slirp4netns passt iperf3`), else skipped with a message.
  * Every namespace and process it starts is removed by name/PID, also on failure.
  * TAPSTACK_BENCH_FORWARD_SECONDS sets the iperf3 run length (default 4; quick mode 2);
- * TAPSTACK_BENCH_FORWARD_NODE_ARGS adds node flags to the daemon (`--cpu-prof --cpu-prof-dir=DIR`).
+ * TAPSTACK_BENCH_FORWARD_NODE_ARGS adds node flags to the daemon (`--cpu-prof --cpu-prof-dir=DIR`);
+ * TAPSTACK_BENCH_FORWARD_PINGS sets the round trips (2000); _RTT_ONLY=1 skips iperf3.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { quick, report } from '@tapstack/bench-kit';
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const pingpong = join(import.meta.dirname, 'pingpong.mjs');
 const seconds = Number(process.env.TAPSTACK_BENCH_FORWARD_SECONDS ?? (quick ? 2 : 4));
-const pings = quick ? 500 : 2000;
+const pings = Number(process.env.TAPSTACK_BENCH_FORWARD_PINGS ?? (quick ? 500 : 2000));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 export interface PathFigures {
@@ -32,6 +33,8 @@ export interface PathFigures {
   downCpu: number | undefined;
   p50: number; // µs
   p99: number;
+  /** CPU µs of the forwarder per round trip (connection setup included). */
+  rttCpu: number | undefined;
 }
 
 function have(cmd: string): boolean {
@@ -155,10 +158,14 @@ function measure(ns: string, target: string, iperfPort: number, echoPort: number
     const cpu = pid ? (cpuSeconds(pid) - c0) / (r.bytes / 1e9) : undefined;
     return { gbit: r.gbit, cpu };
   };
-  const up = run(false);
-  const down = run(true);
+  // TAPSTACK_BENCH_FORWARD_RTT_ONLY=1: the round trip alone (for profiles of it).
+  const rttOnly = process.env.TAPSTACK_BENCH_FORWARD_RTT_ONLY === '1';
+  const up = rttOnly ? { gbit: 0, cpu: 0 } : run(false);
+  const down = rttOnly ? { gbit: 0, cpu: 0 } : run(true);
+  const c0 = pid ? cpuSeconds(pid) : 0;
   const { p50, p99 } = rtt(ns, target, echoPort);
-  return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50, p99 };
+  const rttCpu = pid ? ((cpuSeconds(pid) - c0) / pings) * 1e6 : undefined;
+  return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50, p99, rttCpu };
 }
 
 async function hostServers(): Promise<{ iperfPort: number; echoPort: number; done: () => Promise<void> }> {
@@ -317,7 +324,7 @@ export const optional = { slirp4netns: have('slirp4netns'), pasta: have('pasta')
 const gbFmt = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(2)} s/GB`);
 
 export function describe(name: string, f: PathFigures): string {
-  return `${name.padEnd(26)} up ${f.up.toFixed(2)} Gbit/s (${gbFmt(f.upCpu)}), down ${f.down.toFixed(2)} Gbit/s (${gbFmt(f.downCpu)}), 1-byte RTT p50 ${f.p50.toFixed(0)} µs p99 ${f.p99.toFixed(0)} µs`;
+  return `${name.padEnd(26)} up ${f.up.toFixed(2)} Gbit/s (${gbFmt(f.upCpu)}), down ${f.down.toFixed(2)} Gbit/s (${gbFmt(f.downCpu)}), 1-byte RTT p50 ${f.p50.toFixed(0)} µs p99 ${f.p99.toFixed(0)} µs${f.rttCpu === undefined ? '' : ` (${f.rttCpu.toFixed(0)} µs CPU each)`}`;
 }
 
 /** The whole comparison; reports the stable names. */
@@ -336,6 +343,8 @@ export async function runForwardBench(): Promise<void> {
     const rows: [string, PathFigures][] = [];
     const ts = await viaTapstackd(['--offload']);
     rows.push(['tapstackd --offload', ts]);
+    const tsLoop = await viaTapstackd(['--offload', '--tap-rx-mode', 'loop'], 'l');
+    rows.push(['tapstackd --offload, rx loop', tsLoop]);
     const tsPlain = await viaTapstackd([], 'n');
     rows.push(['tapstackd (no offload)', tsPlain]);
     let slirp: PathFigures | undefined;
@@ -362,6 +371,14 @@ export async function runForwardBench(): Promise<void> {
     r('daemon/forward/1B-rtt-p50-us', ts.p50, 'µs', false, slirp?.p50);
     r('daemon/forward/1B-rtt-p99-us', ts.p99, 'µs', false, slirp?.p99);
     const noOff = 'tapstackd --offload, same run';
+    const thr = 'rx thread (the default), same run';
+    const rl = (name: string, value: number, unit: string, higherIsBetter: boolean, b: number) =>
+      report({ package: 'daemon', name, value, unit, higherIsBetter, baseline: { name: thr, value: b } });
+    rl('daemon/forward/rx-loop/netns-to-host/gbit-per-s', tsLoop.up, 'Gbit/s', true, ts.up);
+    rl('daemon/forward/rx-loop/host-to-netns/gbit-per-s', tsLoop.down, 'Gbit/s', true, ts.down);
+    rl('daemon/forward/rx-loop/netns-to-host/cpu-s-per-gb', tsLoop.upCpu!, 's/GB', false, ts.upCpu!);
+    rl('daemon/forward/rx-loop/host-to-netns/cpu-s-per-gb', tsLoop.downCpu!, 's/GB', false, ts.downCpu!);
+    rl('daemon/forward/rx-loop/1B-rtt-p50-us', tsLoop.p50, 'µs', false, ts.p50);
     report({
       package: 'daemon',
       name: 'daemon/forward/no-offload/netns-to-host/gbit-per-s',

@@ -72,6 +72,11 @@ export function buildProgram(): Command {
   opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
   opt('--offload', 'tap: kernel offloads, 64 KiB TCP super-frames both ways (links[0].offload)', 'false');
   opt(
+    '--tap-rx-mode <mode>',
+    'tap: read frames on a native thread or on the event loop (links[0].rxMode)',
+    'thread',
+  );
+  opt(
     '--mtu <bytes>',
     'IP MTU of the first link (links[0].mtu)',
     '1500; vxlan: 65485 on loopback, else 1450',
@@ -187,7 +192,7 @@ function obj(raw: Raw, key: string): Raw {
 }
 
 const typeSpecific: Record<string, string[]> = {
-  tap: ['offload'],
+  tap: ['offload', 'rxMode'],
   vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread', 'learn'],
   memory: ['switch'],
   wireguard: ['config', 'wireguard', 'localAddress'],
@@ -242,6 +247,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('gateway')) firstLink(raw).gateway = opts.gateway;
   if (has('ioThread')) firstLink(raw).ioThread = true;
   if (has('offload')) firstLink(raw).offload = true;
+  if (has('tapRxMode')) firstLink(raw).rxMode = opts.tapRxMode;
   if (has('vxlanLearn')) firstLink(raw).learn = true;
   if (has('slaac')) firstLink(raw).slaac = true;
   if (has('dhcp')) firstLink(raw).dhcp = true;

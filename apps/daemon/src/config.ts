@@ -182,6 +182,12 @@ const tapLink = z
      * refuses; a pcap turns it off (it records frames as on a wire).
      */
     offload: z.boolean().default(false),
+    /**
+     * Where frames are read (tap-io `rxMode`): `thread`, a native reader thread that wakes
+     * the event loop (eventfd) per batch; `loop`, the event loop polls the device itself
+     * (no thread hop: one wake and two syscalls fewer per request/response).
+     */
+    rxMode: z.enum(['thread', 'loop']).default('thread'),
   })
   .strict();
 

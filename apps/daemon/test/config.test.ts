@@ -96,6 +96,19 @@ describe('config validation names the bad field', () => {
     ]);
   });
 
+  it('tap rxMode: thread by default, --tap-rx-mode or links[].rxMode picks loop; others refused', () => {
+    const tap = (c: ReturnType<typeof validateConfig>) => c.links[0] as { rxMode?: string };
+    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).rxMode).toBe('thread');
+    expect(tap(validateConfig({ links: [{ type: 'tap', rxMode: 'loop' }] })).rxMode).toBe('loop');
+    expect(tap(parseCli(['--tap', 'tsx0', '--tap-rx-mode', 'loop']).config).rxMode).toBe('loop');
+    expect(issues({ links: [{ type: 'tap', rxMode: 'spin' }] }).map((i) => i.path)).toEqual([
+      'links[0].rxMode',
+    ]);
+    expect(issues({ links: [{ type: 'vxlan', rxMode: 'loop' }] }).map((i) => i.path)).toEqual([
+      'links[0].rxMode',
+    ]);
+  });
+
   it('an MTU below 576 on the second link', () => {
     const is = issues({ links: [{ type: 'memory' }, { type: 'vxlan', mtu: 100 }] });
     expect(is).toHaveLength(1);
