@@ -110,7 +110,7 @@ export function createInitiation(
 
   let h = mixHash(INITIAL_HASH, hs.remoteStatic);
   let c: Uint8Array = INITIAL_CHAIN_KEY;
-  const eph = PrivateKey.generate(random);
+  const eph = PrivateKey.ephemeral(random);
   msg.set(eph.publicKey, 8);
   c = kdf(1, c, eph.publicKey)[0] as Uint8Array;
   h = mixHash(h, eph.publicKey);
@@ -207,7 +207,7 @@ export function createResponse(
   v.setUint32(4, localIndex, true);
   v.setUint32(8, hs.remoteIndex, true);
 
-  const eph = PrivateKey.generate(random);
+  const eph = PrivateKey.ephemeral(random);
   msg.set(eph.publicKey, 12);
   let h = mixHash(hs.hash, eph.publicKey);
   let c = kdf(1, hs.chainKey, eph.publicKey)[0] as Uint8Array;

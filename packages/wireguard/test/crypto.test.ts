@@ -16,6 +16,17 @@ describe('primitives', () => {
     expect(Buffer.from(b.dh(a.publicKey) as Uint8Array).toString('hex')).toBe(shared);
   });
 
+  it('an ephemeral key made by OpenSSL agrees with a DH peer, holds no raw copy, and differs each time', () => {
+    const a = PrivateKey.ephemeral();
+    const b = PrivateKey.ephemeral();
+    const s = PrivateKey.generate();
+    expect(a.raw).toHaveLength(0);
+    expect(a.publicKey).toHaveLength(32);
+    expect(a.publicKey).not.toEqual(b.publicKey);
+    expect(a.dh(s.publicKey)).toEqual(s.dh(a.publicKey));
+    expect(a.dh(b.publicKey)).toEqual(b.dh(a.publicKey));
+  });
+
   it('a low-order public key gives no shared secret', () => {
     const a = new PrivateKey(new Uint8Array(32).fill(3));
     expect(a.dh(new Uint8Array(32))).toBeUndefined();
