@@ -2,6 +2,7 @@
 // Starts a test worker (.mjs) that imports the package's TypeScript source through tsx, so
 // the thread tests run from a clean clone with no build step.
 import { Worker } from 'node:worker_threads';
+import type { FrameRing } from '@tapstack/frame-ring';
 
 export function startWorker(name: string, workerData: unknown): Worker {
   return new Worker(new URL('./workers/boot.mjs', import.meta.url), {
@@ -36,12 +37,49 @@ export async function runPair<C extends { error: string }, P>(
   consumerWorker: Worker,
   producerWorker: Worker,
   onProducerMessage?: (msg: unknown) => void,
+  watch?: { ring: FrameRing; stallMs?: number },
 ): Promise<[C, P]> {
   const producer = result<P>(producerWorker, onProducerMessage).then(
     (v) => ({ ok: true as const, v }),
     (e: unknown) => ({ ok: false as const, e }),
   );
-  const c = await result<C>(consumerWorker);
+  const consumer = result<C>(consumerWorker);
+  let c: C;
+  if (watch) {
+    // A lost wakeup is a stall: both sides asleep, nothing moving, for good (the workers
+    // wait without timeouts). Watch the ring's counters instead of the clock: a slow,
+    // loaded machine still makes progress and passes; a stall fails within stallMs.
+    const stallMs = watch.stallMs ?? 15_000;
+    let last = '';
+    let since = Date.now();
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        const st = watch.ring.stats();
+        const now = `${st.pushed}/${st.drained}`;
+        if (now !== last) {
+          last = now;
+          since = Date.now();
+        } else if (Date.now() - since > stallMs) {
+          reject(
+            new Error(
+              `no progress for ${stallMs} ms (pushed ${st.pushed}, drained ${st.drained}, ring ${watch.ring.isEmpty() ? 'empty' : 'not empty'}): a side sleeps with work pending`,
+            ),
+          );
+        }
+      }, 250);
+    });
+    try {
+      c = await Promise.race([consumer, stalled]);
+    } catch (e) {
+      await Promise.all([consumerWorker.terminate(), producerWorker.terminate()]);
+      throw e;
+    } finally {
+      clearInterval(timer);
+    }
+  } else {
+    c = await consumer;
+  }
   if (c.error) {
     await producerWorker.terminate();
     return [c, undefined as P];

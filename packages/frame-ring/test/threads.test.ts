@@ -23,13 +23,21 @@ interface ProducerResult {
 }
 
 describe('FrameRing across two worker threads', () => {
-  it(`moves ${STRESS_FRAMES} frames without loss, tearing or reordering ('full' + waitForSpace)`, async () => {
+  // The bound that matters is the stall watchdog (no frame moving for 15 s fails at once);
+  // the test's own timeout only bounds a slow machine: 8–16 s with one other job, over 60 s
+  // at load 16 on 2 cores (seen in the stress script), where every sleep and wake waits
+  // for a core.
+  it(`moves ${STRESS_FRAMES} frames without loss, tearing or reordering ('full' + waitForSpace)`, {
+    timeout: 600_000,
+  }, async () => {
     const maxLen = 1514;
     // Small ring: it wraps every few dozen frames and both sides sleep and wake often.
     const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
     const [c, p] = await runPair<ConsumerResult, ProducerResult>(
       startWorker('consumer.mjs', { buffer: ring.buffer, maxLen, lossless: true }),
       startWorker('producer.mjs', { buffer: ring.buffer, frames: STRESS_FRAMES, maxLen, policy: 'full' }),
+      undefined,
+      { ring },
     );
     expect(c.error).toBe('');
     expect(c.got).toBe(STRESS_FRAMES);
@@ -42,6 +50,19 @@ describe('FrameRing across two worker threads', () => {
     expect(s.highWater).toBeGreaterThan(32768 - 2 * 2056);
     expect(s.highWater).toBeLessThanOrEqual(32768);
     expect(ring.isEmpty()).toBe(true);
+  });
+
+  it('the stall watchdog fails a pair that stops moving (a consumer that never wakes)', async () => {
+    const ring = FrameRing.create({ capacity: 32768, maxFrameSize: 2048 });
+    const gate = new SharedArrayBuffer(4); // never opened: the consumer never runs
+    await expect(
+      runPair(
+        startWorker('consumer.mjs', { buffer: ring.buffer, maxLen: 1514, lossless: true, gate }),
+        startWorker('producer.mjs', { buffer: ring.buffer, frames: 100_000, maxLen: 1514, policy: 'full' }),
+        undefined,
+        { ring, stallMs: 2000 },
+      ),
+    ).rejects.toThrow(/no progress for 2000 ms/);
   });
 
   it("'drop' policy: a stalled consumer makes the producer drop and count, never block", async () => {
