@@ -152,11 +152,20 @@ function rtt(ns: string, host: string, port: number): { p50: number; p99: number
 
 /** Both directions and the round trip, through `target` from namespace `ns`; CPU of `pid`. */
 function measure(ns: string, target: string, iperfPort: number, echoPort: number, pid?: number): PathFigures {
-  const run = (reverse: boolean) => {
+  const once = (reverse: boolean) => {
     const c0 = pid ? cpuSeconds(pid) : 0;
     const r = iperf(ns, target, iperfPort, reverse);
     const cpu = pid ? (cpuSeconds(pid) - c0) / (r.bytes / 1e9) : undefined;
     return { gbit: r.gbit, cpu };
+  };
+  // iperf3 can lose its control connection on a box this loaded: a failed run is run again once.
+  const run = (reverse: boolean) => {
+    try {
+      return once(reverse);
+    } catch (e) {
+      console.log(`daemon/forward: iperf3 failed (${String(e).slice(0, 200)}), once more`);
+      return once(reverse);
+    }
   };
   // TAPSTACK_BENCH_FORWARD_RTT_ONLY=1: the round trip alone (for profiles of it).
   const rttOnly = process.env.TAPSTACK_BENCH_FORWARD_RTT_ONLY === '1';
