@@ -223,6 +223,8 @@ export class WireGuardLink {
       peers: peers.length,
       sessions: peers.filter((p) => p.hasSession).length,
       handshakes: c.responsesReceived + c.initiationsReceived,
+      // The UDP socket under the tunnel: send errors, a full destination table, ring drops.
+      ...udpStats(this.wg.ioStats()),
       cookieReplies: c.cookieRepliesSent,
       wgDropped:
         c.dropMalformed +
@@ -243,6 +245,10 @@ export class WireGuardLink {
     this.#handler = undefined;
     this.wg.close();
   }
+}
+
+function udpStats(u: { txErrors: number; txNoSlot: number; rxDropped: number }) {
+  return { udpTxErrors: u.txErrors, udpTxNoSlot: u.txNoSlot, udpRxDropped: u.rxDropped };
 }
 
 function icmpv6Checksum(p: Uint8Array): number {

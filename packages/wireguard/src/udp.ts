@@ -45,6 +45,17 @@ interface Io {
   address(): { address: string; port: number };
   send(d: Uint8Array, address: string, port: number): void;
   close(): void;
+  stats(): UdpIoStats;
+}
+
+/** What the UDP socket under a device lost: counted, never thrown. */
+export interface UdpIoStats {
+  /** Datagrams the kernel refused to send (or, on dgram, socket errors). */
+  txErrors: number;
+  /** Batched socket: datagrams to a new destination while its table was full. */
+  txNoSlot: number;
+  /** Batched socket: datagrams its receive ring could not hold. */
+  rxDropped: number;
 }
 
 type OnDatagram = (d: Uint8Array, address: string, port: number) => void;
@@ -67,7 +78,10 @@ async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Pr
   socket.on('message', (msg, rinfo) =>
     onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port),
   );
-  socket.on('error', () => {});
+  let errors = 0;
+  socket.on('error', () => {
+    errors++;
+  });
   const a = socket.address();
   return {
     backend: 'dgram',
@@ -75,6 +89,7 @@ async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Pr
     address: () => ({ address: a.address, port: a.port }),
     send: (d, address, p) => socket.send(d, p, address),
     close: () => socket.close(),
+    stats: () => ({ txErrors: errors, txNoSlot: 0, rxDropped: 0 }),
   };
 }
 
@@ -103,6 +118,10 @@ function bindNative(port: number, host: string, onDatagram: OnDatagram): Io | un
       sock.send(d, address, p);
     },
     close: () => sock.close(),
+    stats: () => {
+      const st = sock.stats();
+      return { txErrors: st.txErrors, txNoSlot: st.txNoSlot, rxDropped: st.rxDropped };
+    },
   };
 }
 
@@ -193,6 +212,11 @@ export class UdpWireGuard {
     this.#lastV4 = address;
     this.#lastMapped = `::ffff:${address}`;
     return this.#lastMapped;
+  }
+
+  /** What the UDP socket lost (send errors, full tables, a full receive ring). */
+  ioStats(): UdpIoStats {
+    return this.#io.stats();
   }
 
   /** The bound local address and port. */

@@ -118,6 +118,8 @@ describe('WireGuardLink', () => {
     expect(f.subarray(6, 12)).toEqual(TUNNEL_GATEWAY_MAC);
     expect(f.subarray(14)).toEqual(pkt);
     expect(a.stats().sessions).toBe(1);
+    // The UDP socket's losses are counters of the link (none here).
+    expect(a.stats()).toMatchObject({ udpTxErrors: 0, udpTxNoSlot: 0, udpRxDropped: 0 });
   });
 
   it("medium 'ip' (the default) carries bare IP packets both ways", async () => {

@@ -83,6 +83,7 @@ describe.skipIf(!ipv6Loopback).each(backends)('IPv6 UDP endpoints (%s)', (backen
     expect(b.n.device.peers()[0]?.endpoint).toEqual({ address: '::1', port: a.n.port });
     b.n.send(ipv4Packet('192.0.2.2', '192.0.2.1', new Uint8Array(100)));
     await a.waitFor('192.0.2.2');
+    expect(a.n.ioStats()).toEqual({ txErrors: 0, txNoSlot: 0, rxDropped: 0 });
   });
 
   it('with no host the socket is dual-stack: an IPv4 and an IPv6 peer both reach it and get answers', async () => {
