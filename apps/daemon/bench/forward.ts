@@ -15,6 +15,7 @@
  * TAPSTACK_BENCH_FORWARD_PINGS sets the round trips (2000); _RTT_ONLY=1 skips iperf3.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ export interface PathFigures {
   downCpu: number | undefined;
   p50: number; // µs
   p99: number;
-  /** CPU µs of the forwarder per round trip (connection setup included). */
+  /** CPU µs of the forwarder per round trip (after the client's warm-up). */
   rttCpu: number | undefined;
 }
 
@@ -145,13 +146,46 @@ function iperf(ns: string, host: string, port: number, reverse: boolean): Iperf 
   return { gbit: j.end.sum_received.bits_per_second / 1e9, bytes: j.end.sum_received.bytes };
 }
 
-function rtt(ns: string, host: string, port: number): { p50: number; p99: number } {
-  const out = nsx(ns, [process.execPath, pingpong, 'client', host, String(port), String(pings)]).toString();
-  return JSON.parse(out.trim().split('\n').pop()!) as { p50: number; p99: number };
+/**
+ * Round trips from the namespace; `cpu` = the forwarder's CPU µs per round trip, counted
+ * from the client's "warm" line (after its first eighth) to its result.
+ */
+async function rtt(
+  ns: string,
+  host: string,
+  port: number,
+  pid?: number,
+): Promise<{ p50: number; p99: number; cpu?: number }> {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, pingpong, 'client', host, String(port), String(pings)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  let c0: number | undefined;
+  let c1: number | undefined;
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (c0 === undefined && out.includes('warm') && pid) c0 = cpuSeconds(pid);
+    if (c1 === undefined && out.includes('{') && pid) c1 = cpuSeconds(pid);
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`ping-pong client exited ${code}`);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { p50: number; p99: number };
+  const counted = pings - (pings >> 3);
+  return { ...r, cpu: c0 !== undefined && c1 !== undefined ? ((c1 - c0) / counted) * 1e6 : undefined };
 }
 
 /** Both directions and the round trip, through `target` from namespace `ns`; CPU of `pid`. */
-function measure(ns: string, target: string, iperfPort: number, echoPort: number, pid?: number): PathFigures {
+async function measure(
+  ns: string,
+  target: string,
+  iperfPort: number,
+  echoPort: number,
+  pid?: number,
+): Promise<PathFigures> {
   const once = (reverse: boolean) => {
     const c0 = pid ? cpuSeconds(pid) : 0;
     const r = iperf(ns, target, iperfPort, reverse);
@@ -171,9 +205,7 @@ function measure(ns: string, target: string, iperfPort: number, echoPort: number
   const rttOnly = process.env.TAPSTACK_BENCH_FORWARD_RTT_ONLY === '1';
   const up = rttOnly ? { gbit: 0, cpu: 0 } : run(false);
   const down = rttOnly ? { gbit: 0, cpu: 0 } : run(true);
-  const c0 = pid ? cpuSeconds(pid) : 0;
-  const { p50, p99 } = rtt(ns, target, echoPort);
-  const rttCpu = pid ? ((cpuSeconds(pid) - c0) / pings) * 1e6 : undefined;
+  const { p50, p99, cpu: rttCpu } = await rtt(ns, target, echoPort, pid);
   return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50, p99, rttCpu };
 }
 
@@ -225,7 +257,7 @@ export async function viaTapstackd(extra: string[], label = '', daemonBin = bin)
     sh(['ip', 'link', 'set', dev, 'netns', ns]);
     nsx(ns, ['ip', 'addr', 'add', '192.0.2.2/24', 'dev', dev]);
     nsx(ns, ['ip', 'link', 'set', dev, 'up']);
-    return measure(ns, '192.0.2.1', srv.iperfPort, srv.echoPort, d.pid);
+    return await measure(ns, '192.0.2.1', srv.iperfPort, srv.echoPort, d.pid);
   } finally {
     if (d) await stop(d);
     delNs(ns);
@@ -253,7 +285,7 @@ export async function viaSlirp4netns(): Promise<PathFigures> {
         return false;
       }
     });
-    return measure(ns, '192.0.2.2', srv.iperfPort, srv.echoPort, s.pid);
+    return await measure(ns, '192.0.2.2', srv.iperfPort, srv.echoPort, s.pid);
   } finally {
     if (s) await stop(s);
     delNs(ns);
@@ -280,7 +312,7 @@ export async function viaPasta(): Promise<PathFigures> {
         return false;
       }
     });
-    return measure(ns, '192.0.2.1', srv.iperfPort, srv.echoPort, p.pid);
+    return await measure(ns, '192.0.2.1', srv.iperfPort, srv.echoPort, p.pid);
   } finally {
     if (p) await stop(p);
     delNs(ns);
@@ -312,7 +344,7 @@ export async function viaVeth(): Promise<PathFigures> {
       ['netns', 'exec', b, process.execPath, pingpong, 'server', '192.0.2.1', String(port + 1000)],
       (o) => o.includes('listening'),
     );
-    return measure(a, '192.0.2.1', port, port + 1000);
+    return await measure(a, '192.0.2.1', port, port + 1000);
   } finally {
     if (ip) await stop(ip);
     if (pp) await stop(pp);
@@ -379,6 +411,8 @@ export async function runForwardBench(): Promise<void> {
     r('daemon/forward/host-to-netns/cpu-s-per-gb', ts.downCpu!, 's/GB', false, slirp?.downCpu);
     r('daemon/forward/1B-rtt-p50-us', ts.p50, 'µs', false, slirp?.p50);
     r('daemon/forward/1B-rtt-p99-us', ts.p99, 'µs', false, slirp?.p99);
+    if (ts.rttCpu !== undefined)
+      r('daemon/forward/1B-rtt-cpu-us', ts.rttCpu, 'µs CPU per round trip', false, slirp?.rttCpu);
     const noOff = 'tapstackd --offload, same run';
     const thr = 'rx thread (the default), same run';
     const rl = (name: string, value: number, unit: string, higherIsBetter: boolean, b: number) =>

@@ -1,6 +1,7 @@
 // 1-byte TCP ping-pong for the forward bench (plain JS: it starts fast inside `ip netns exec`).
 //   node pingpong.mjs server HOST PORT   - echoes every byte back; prints "listening" when bound
-//   node pingpong.mjs client HOST PORT N - N round trips of one byte; prints {"p50":µs,"p99":µs}
+//   node pingpong.mjs client HOST PORT N - N round trips of one byte; prints "warm" after the first
+//     eighth (not counted), then {"p50":µs,"p99":µs}
 import { createConnection, createServer } from 'node:net';
 
 const [mode, host, portArg, nArg] = process.argv.slice(2);
@@ -27,6 +28,7 @@ if (mode === 'server') {
     // One byte out, one byte back: a chunk here is exactly that byte.
     for (let k = 0; k < d.length; k++) {
       rtts[i++] = Number(process.hrtime.bigint() - t0) / 1000;
+      if (i === n >> 3) console.log('warm'); // the forwarder's CPU is counted from here
       if (i === n) {
         const sorted = Array.from(rtts.subarray(n >> 3)).sort((a, b) => a - b); // first eighth is warm-up
         const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
