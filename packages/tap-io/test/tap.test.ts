@@ -229,11 +229,21 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
           await new Promise((r) => setTimeout(r, 10 * (burst + 1)));
           sent += native.blastStop(b).sent;
           // the pump sleeps with no timeout: only the reader's (possibly held) wake brings the tail
-          await until(
-            () => frames >= sent - kernelDrops() && frames === tap.stats().rxFrames,
-            5000,
-            'burst tail',
-          );
+          try {
+            await until(
+              () => frames >= sent - kernelDrops() && frames === tap.stats().rxFrames,
+              5000,
+              'burst tail',
+            );
+          } catch (e) {
+            // Say where the frames are: a held wake never delivered (rxFrames > frames, the
+            // pump asleep), frames lost on the way (rxDropped, the kernel's tx_dropped), or
+            // the reader behind (rxFrames < sent - drops).
+            const st = tap.stats();
+            throw new Error(
+              `${(e as Error).message}: coalesce ${rxCoalesceUs} burst ${burst} sent ${sent} kernelDrops ${kernelDrops()} handled ${frames} ${JSON.stringify(st)}`,
+            );
+          }
         }
         expect(sent).toBeGreaterThan(0);
         expect(frames).toBeGreaterThan(0);
