@@ -193,7 +193,17 @@ function obj(raw: Raw, key: string): Raw {
 
 const typeSpecific: Record<string, string[]> = {
   tap: ['offload', 'rxMode'],
-  vxlan: ['localAddress', 'localPort', 'peers', 'vni', 'ioThread', 'learn'],
+  vxlan: [
+    'localAddress',
+    'localPort',
+    'peers',
+    'vni',
+    'ioThread',
+    'learn',
+    'maxLearnedMacs',
+    'macAgeMs',
+    'maxLearnedEndpoints',
+  ],
   memory: ['switch'],
   wireguard: ['config', 'wireguard', 'localAddress'],
 };

@@ -208,6 +208,12 @@ const vxlanLink = z
      * configured peers' addresses may send frames (VXLAN has no authentication).
      */
     learn: z.boolean().default(false),
+    /** Learning: MACs remembered at most; a frame from one more is delivered, not learned (learnRefused). */
+    maxLearnedMacs: z.number().int().min(1).max(1_000_000).default(4096),
+    /** Learning: a MAC not heard from for this long is forgotten (a switch's 300 s). */
+    macAgeMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+    /** Learning: senders that are not configured peers, at most (they join the broadcast set). */
+    maxLearnedEndpoints: z.number().int().min(0).max(65_536).default(64),
     ...addressing,
     /**
      * Absent: the link's default (tap-io `defaultVxlanMtu`): 65485 when bound to loopback,

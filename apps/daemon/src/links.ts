@@ -133,6 +133,9 @@ export async function openLink(
               port: cfg.localPort,
               peers: cfg.peers.map((p) => ({ address: p.host, port: p.port })),
               learn: cfg.learn,
+              maxLearnedMacs: cfg.maxLearnedMacs,
+              macAgeMs: cfg.macAgeMs,
+              maxLearnedEndpoints: cfg.maxLearnedEndpoints,
             },
           ];
     return {
@@ -175,6 +178,9 @@ export async function openLink(
         port: cfg.localPort,
         peers: cfg.peers.map((p) => ({ address: p.host, port: p.port })),
         learn: cfg.learn,
+        maxLearnedMacs: cfg.maxLearnedMacs,
+        macAgeMs: cfg.macAgeMs,
+        maxLearnedEndpoints: cfg.maxLearnedEndpoints,
       });
       udp = v.address();
       link = v;

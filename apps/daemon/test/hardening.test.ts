@@ -5,6 +5,7 @@
  * metrics endpoint down (descriptors in reserve under the open-file limit).
  */
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { chownSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,6 +173,66 @@ describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon',
       expect(logLines.filter((l) => l.includes('link failed') && l.includes(tap)).length).toBe(1);
     } finally {
       ns.delete();
+      await d.stop(0);
+    }
+  });
+});
+
+describe('VXLAN table limits in the config (issue 14)', () => {
+  it('links[].maxLearnedMacs and maxLearnedEndpoints reach the link: refusals are counted', async () => {
+    const metrics = join(dir, 'vx-metrics.sock');
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'vxlimits',
+        links: [
+          {
+            type: 'vxlan',
+            name: 'vxl',
+            localPort: 0,
+            learn: true,
+            maxLearnedMacs: 2,
+            maxLearnedEndpoints: 1,
+            macAgeMs: 60_000,
+            addresses: ['192.0.2.1/24'],
+          },
+        ],
+        bridge: { path: join(dir, 'vx.sock') },
+        metrics: { listen: `unix:${metrics}` },
+      }),
+      { logger: quietLogger('vxlimits') },
+    );
+    const socks: ReturnType<typeof createSocket>[] = [];
+    try {
+      const port = Number(d.status().links[0]!.udp!.split(':').pop());
+      /** A VXLAN datagram (VNI 42) carrying a broadcast frame from MAC 02:99:00:00:00:<i>. */
+      const datagram = (i: number) => {
+        const b = Buffer.alloc(8 + 60);
+        b[0] = 0x08;
+        b.writeUIntBE(42, 4, 3);
+        b.fill(0xff, 8, 14);
+        b.set([0x02, 0x99, 0, 0, 0, i], 14);
+        b.writeUInt16BE(0x88b5, 20);
+        return b;
+      };
+      for (let k = 0; k < 2; k++) {
+        const s = createSocket('udp4');
+        await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+        socks.push(s);
+      }
+      // 5 MACs behind the first sender: 2 learned, 3 refused; 1 behind a second sender: refused.
+      for (let i = 1; i <= 5; i++) socks[0]!.send(datagram(i), port, '127.0.0.1');
+      socks[1]!.send(datagram(9), port, '127.0.0.1');
+      const refused = async () =>
+        series(await scrape(`unix:${metrics}`), 'tapstack_link_counter_total', {
+          link: 'vxl',
+          counter: 'learnRefused',
+        });
+      expect(await until(async () => (await refused()) === 4, 10_000)).toBe(true);
+      const m = await scrape(`unix:${metrics}`);
+      expect(series(m, 'tapstack_link_gauge', { link: 'vxl', gauge: 'learnedMacs' })).toBe(2);
+      expect(series(m, 'tapstack_link_gauge', { link: 'vxl', gauge: 'peers' })).toBe(1);
+    } finally {
+      for (const s of socks) s.close();
       await d.stop(0);
     }
   });

@@ -1268,8 +1268,10 @@ Napi::Value VxAddress(const Napi::CallbackInfo& info) {
   return VxAddressOf(info.Env(), v->fd);
 }
 
-// vxEndpoint(handle, address, port) -> id (>= 0), or -1 when address is not an IP
-// literal of the socket's family (JS resolves names first).
+// vxEndpoint(handle, address, port, reuseId?) -> id (>= 0), or -1 when address is not an
+// IP literal of the socket's family (JS resolves names first). With reuseId (an id JS
+// freed: its endpoint aged out, nothing staged for it) the slot is overwritten, so the
+// table holds at most as many endpoints as are alive at once, not one per endpoint ever.
 Napi::Value VxEndpoint(const Napi::CallbackInfo& info) {
   VxSock* v = VxOf(info);
   std::string address = info[1].As<Napi::String>().Utf8Value();
@@ -1277,6 +1279,14 @@ Napi::Value VxEndpoint(const Napi::CallbackInfo& info) {
   struct sockaddr_storage ss;
   socklen_t len = 0;
   if (VxSockaddr(v->family, address, port, &ss, &len) != 0) return Napi::Number::New(info.Env(), -1);
+  if (info.Length() > 3 && info[3].IsNumber()) {
+    int64_t id = info[3].As<Napi::Number>().Int64Value();
+    if (id >= 0 && static_cast<size_t>(id) < v->eps.size()) {
+      v->eps[id] = ss;
+      v->epLens[id] = len;
+      return Napi::Number::New(info.Env(), static_cast<double>(id));
+    }
+  }
   v->eps.push_back(ss);
   v->epLens.push_back(len);
   return Napi::Number::New(info.Env(), static_cast<double>(v->eps.size() - 1));
@@ -1415,6 +1425,7 @@ Napi::Value VxStats(const Napi::CallbackInfo& info) {
   o.Set("batches", static_cast<double>(p.batches.load()));
   o.Set("lastErrno", p.lastErrno.load());
   o.Set("sendCalls", static_cast<double>(v->sendCalls));
+  o.Set("endpoints", static_cast<double>(v->eps.size()));
   o.Set("threadRunning", v->started && !p.loopMode && !p.joined && !p.exited.load());
   o.Set("polling", v->started && p.loopMode && !p.joined && !p.exited.load());
   return o;

@@ -60,7 +60,7 @@ export interface NativeTap {
   // VXLAN (src/vxlan.ts): a UDP socket with a recvmmsg reader thread and sendmmsg batches.
   vxOpen(address: string, port: number, ipv6: boolean, bufferBytes: number): unknown;
   vxAddress(handle: unknown): { address: string; port: number; family: 'IPv4' | 'IPv6' };
-  vxEndpoint(handle: unknown, address: string, port: number): number;
+  vxEndpoint(handle: unknown, address: string, port: number, reuseId?: number): number;
   vxStart(handle: unknown, ring: Int32Array, onWake: () => void, loopMode: boolean): void;
   vxSend(
     handle: unknown,
@@ -81,6 +81,8 @@ export interface NativeTap {
     batches: number;
     lastErrno: number;
     sendCalls: number;
+    /** Endpoint slots registered with vxEndpoint (older addons: absent). */
+    endpoints?: number;
     threadRunning: boolean;
     polling: boolean;
   };

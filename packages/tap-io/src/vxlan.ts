@@ -153,6 +153,11 @@ export interface VxlanStats extends LinkStats {
   learnRefused: number;
   /** Learned MACs forgotten after `macAgeMs` without a frame. */
   learnAged: number;
+  /**
+   * Native path: destination slots the addon holds (configured peers and learned endpoints
+   * sent to; an aged-out endpoint's slot is reused, so this stays bounded).
+   */
+  txEndpointIds?: number;
 }
 
 interface Learned {
@@ -262,6 +267,8 @@ export class VxlanLink implements Link {
   private readonly sout = new Float64Array(4);
   /** Endpoint key -> the addon's endpoint id; -1 while a name resolves, -2 unusable. */
   private readonly epIds = new Map<string, number>();
+  /** Ids of forgotten learned endpoints: reused by the next new endpoint (after a flush). */
+  private readonly freeIds: number[] = [];
 
   private constructor(io: Socket | NativeIo, opts: VxlanOptions) {
     this.name = opts.name ?? 'vxlan';
@@ -452,7 +459,22 @@ export class VxlanLink implements Link {
     else {
       this.learnedEps.delete(l.e.key);
       this.endpoints.delete(l.e.key);
+      this.releaseEndpointId(l.e.key);
     }
+  }
+
+  /**
+   * Native path: an endpoint left the flood set, so its addon id can serve the next one
+   * (issue 14: one id per endpoint ever sent to grew without bound under churn). What is
+   * staged for it goes out first, so no queued datagram follows its id to a new address.
+   */
+  private releaseEndpointId(key: string): void {
+    const id = this.epIds.get(key);
+    if (id === undefined) return;
+    this.epIds.delete(key);
+    if (id < 0) return;
+    if (this.txCount > 0) this.flush();
+    this.freeIds.push(id);
   }
 
   /** Forgets MACs not seen for `macAgeMs` (oldest first, in Map order). */
@@ -791,7 +813,9 @@ export class VxlanLink implements Link {
     const known = this.epIds.get(e.key);
     if (known !== undefined) return known;
     const { native, handle } = this.nio!;
-    let id = native.vxEndpoint(handle, e.address, e.port);
+    const reuse = this.freeIds.pop();
+    let id = native.vxEndpoint(handle, e.address, e.port, reuse);
+    if (reuse !== undefined && id !== reuse) this.freeIds.push(reuse);
     if (id < 0) {
       if (isIP(e.address) !== 0) {
         id = -2; // an address of the other family: as dgram, a socket error per send
@@ -805,8 +829,9 @@ export class VxlanLink implements Link {
           this.epIds.set(e.key, got < 0 ? -2 : got);
         });
       }
-      this.epIds.set(e.key, id);
     }
+    // Kept for every later datagram (it was kept only for failures: a slot per datagram).
+    this.epIds.set(e.key, id);
     return id;
   }
 
@@ -864,6 +889,7 @@ export class VxlanLink implements Link {
       out.rxBatches = r.batches;
       out.rxWakeups = this.rxWakeups;
       out.txCalls = this.txCalls;
+      if (r.endpoints !== undefined) out.txEndpointIds = r.endpoints;
     } else if (this.nio) {
       out.rxDropped += this.finalRxDropped;
       out.rxWakeups = this.rxWakeups;

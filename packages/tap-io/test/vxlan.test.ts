@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Link, openVxlan, type VxlanLink } from '../src/index.js';
+import { nativeVxlan } from '../src/native.js';
 import { defaultVxlanMtu, VXLAN_MAX_MTU } from '../src/vxlan.js';
 import { BROADCAST, frame, mac, sleep, until } from './helpers.js';
 
@@ -243,4 +244,44 @@ describe('VxlanLink learning under spoofed source MACs (issue 14)', () => {
     s0.close();
     for (const s of more) s.close();
   });
+
+  it.skipIf(nativeVxlan() === undefined)(
+    'native path: an aged-out endpoint gives its addon id to the next one (the id table stays bounded)',
+    async () => {
+      let clock = 0;
+      const a = await openVxlan({
+        name: 'vxids',
+        mac: mac(1),
+        vni: 42,
+        address: '127.0.0.1',
+        port: 0,
+        learn: true,
+        native: true,
+        now: () => clock,
+      });
+      open.push(a);
+      const got = collect(a);
+      const port = a.address().port;
+      // 20 endpoints one after another, each learned, sent to, then aged out.
+      for (let r = 0; r < 20; r++) {
+        const s = createSocket('udp4');
+        await new Promise<void>((ok) => s.bind(0, '127.0.0.1', () => ok()));
+        const rx: Buffer[] = [];
+        s.on('message', (m) => rx.push(m));
+        s.send(dgram(mac(1), spoofed(r)), port, '127.0.0.1');
+        await until(() => got.length === r + 1, 5000);
+        for (let k = 0; k < 3; k++) expect(a.send(frame(spoofed(r), mac(1)))).toBe(true);
+        // The unicasts reach this endpoint, not an earlier holder of the reused id.
+        await until(() => rx.length === 3, 5000);
+        for (const d of rx) expect([...d.subarray(8, 14)]).toEqual([...spoofed(r)]);
+        s.close();
+        clock += 301_000;
+      }
+      const st = a.stats();
+      expect(st.learnAged).toBe(19);
+      expect(st.txFlooded).toBe(0);
+      // Before: a slot per datagram (60); with ids kept but never reused, one per endpoint (20).
+      expect(st.txEndpointIds).toBe(1);
+    },
+  );
 });
