@@ -155,9 +155,9 @@ export interface VxlanStats extends LinkStats {
   learnAged: number;
   /**
    * Native path: destination slots the addon holds (configured peers and learned endpoints
-   * sent to; an aged-out endpoint's slot is reused, so this stays bounded).
+   * sent to; an aged-out endpoint's slot is reused, so this stays bounded). 0 on dgram.
    */
-  txEndpointIds?: number;
+  txEndpointIds: number;
 }
 
 interface Learned {
@@ -881,7 +881,12 @@ export class VxlanLink implements Link {
   }
 
   stats(): VxlanStats {
-    const out: VxlanStats = { ...this.s, peers: this.endpoints.size, learnedMacs: this.learned.size };
+    const out: VxlanStats = {
+      ...this.s,
+      peers: this.endpoints.size,
+      learnedMacs: this.learned.size,
+      txEndpointIds: 0,
+    };
     if (this.nio && !this.closed) {
       const r = this.nio.native.vxStats(this.nio.handle);
       out.rxDropped += r.dropped; // ring full
@@ -889,7 +894,7 @@ export class VxlanLink implements Link {
       out.rxBatches = r.batches;
       out.rxWakeups = this.rxWakeups;
       out.txCalls = this.txCalls;
-      if (r.endpoints !== undefined) out.txEndpointIds = r.endpoints;
+      out.txEndpointIds = r.endpoints ?? 0;
     } else if (this.nio) {
       out.rxDropped += this.finalRxDropped;
       out.rxWakeups = this.rxWakeups;
