@@ -390,19 +390,24 @@ export class Daemon {
   }
 
   /**
-   * Links that failed (a TAP device deleted under us: its reads and writes fail), each
-   * logged once; `/healthz` answers 503 while any is down.
+   * Links that failed (a TAP device deleted under us: its reads and writes fail; a VXLAN
+   * or WireGuard socket whose sends find no path: no route, its address gone), each
+   * logged once when it fails (and once when a UDP link's sends get out again);
+   * `/healthz` answers 503 while any is down.
    */
   health(): { ok: boolean; problems: string[] } {
     const problems: string[] = [];
     for (const [name, st] of Object.entries(this.linkStats())) {
-      if (!st.down) continue;
+      if (!st.down) {
+        if (this.linksDown.delete(name)) this.log.warn({ link: name }, 'link up again');
+        continue;
+      }
       const errno = st.rxLastErrno || st.txLastErrno || 0;
       const why = errnoName(errno);
       problems.push(`link ${name} is down${why ? ` (${why})` : ''}`);
       if (!this.linksDown.has(name)) {
         this.linksDown.add(name);
-        this.log.error({ link: name, errno: why }, 'link failed: the device is gone or unusable');
+        this.log.error({ link: name, errno: why }, 'link failed: its device or socket is gone or unusable');
       }
     }
     return { ok: problems.length === 0, problems };

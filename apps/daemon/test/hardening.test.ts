@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { bridgeListen } from '@tapstack/socket-bridge';
+import { bridgeConnect, bridgeListen } from '@tapstack/socket-bridge';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createNamespace, skipReason } from '../../../tools/interop/netns.js';
 import { validateConfig } from '../src/config.js';
@@ -233,6 +233,49 @@ describe('VXLAN table limits in the config (issue 14)', () => {
       expect(series(m, 'tapstack_link_gauge', { link: 'vxl', gauge: 'peers' })).toBe(1);
     } finally {
       for (const s of socks) s.close();
+      await d.stop(0);
+    }
+  });
+});
+
+describe('a VXLAN socket whose sends find no path (issue 14)', () => {
+  it('is logged once, and /healthz and the metrics say the link is down', async () => {
+    const metrics = join(dir, 'vxdown-metrics.sock');
+    const bridge = join(dir, 'vxdown.sock');
+    // Bound to loopback, its only peer outside: the kernel refuses every datagram (EINVAL).
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'vxdown',
+        links: [
+          {
+            type: 'vxlan',
+            name: 'vxd',
+            localPort: 0,
+            peers: ['192.0.2.9:4789'],
+            addresses: ['198.51.100.1/24'],
+          },
+        ],
+        bridge: { path: bridge },
+        metrics: { listen: `unix:${metrics}` },
+      }),
+      { logger: quietLogger('vxdown') },
+    );
+    try {
+      // Connections to three neighbours: an ARP request for each, flooded to the peer
+      // (the stack's own announcements at start may already have failed three times).
+      for (const host of ['198.51.100.2', '198.51.100.3', '198.51.100.4'])
+        bridgeConnect({ path: bridge, host, port: 80 }).then(
+          (s) => s.destroy(),
+          () => {},
+        );
+      expect(await until(async () => (await get(metrics, '/healthz')).status === 503, 10_000)).toBe(true);
+      expect((await get(metrics, '/healthz')).body).toBe('link vxd is down (EINVAL)\n');
+      const m = await scrape(`unix:${metrics}`);
+      expect(series(m, 'tapstack_link_gauge', { link: 'vxd', gauge: 'down' })).toBe(1);
+      d.health();
+      d.health();
+      expect(logLines.filter((l) => l.includes('link failed') && l.includes('vxd')).length).toBe(1);
+    } finally {
       await d.stop(0);
     }
   });

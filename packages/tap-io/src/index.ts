@@ -31,6 +31,7 @@ export { tapAvailable } from './native.js';
 export { sdNotify } from './notify.js';
 export { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapOptions, PcapWriter, withPcap } from './pcap.js';
 export { IpPipe, type IpPipeEnd } from './ip-pipe.js';
+export { DOWN_AFTER, PATH_ERRNOS, SendHealth } from './send-health.js';
 export {
   type BatchUdpOptions,
   BatchUdpSocket,

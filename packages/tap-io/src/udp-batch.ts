@@ -22,6 +22,7 @@ import {
 import { ipv4String, ipv6String } from './decode.js';
 import { LinkError } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
+import { SendHealth } from './send-health.js';
 
 /** Bytes of sender information in front of each datagram in the ring (tap.cc kVxMeta). */
 const META_BYTES = 24;
@@ -59,6 +60,10 @@ export interface BatchUdpStats {
   txCalls: number;
   /** Datagrams to a new destination while the endpoint table was full. */
   txNoSlot: number;
+  /** errno of the last failed send, 0 before one. */
+  txLastErrno: number;
+  /** 1 after sends in a row failed for lack of a path (see send-health.ts), until one gets out. */
+  down: number;
 }
 
 export class BatchUdpSocket {
@@ -89,6 +94,7 @@ export class BatchUdpSocket {
   readonly #sout = new Float64Array(4);
   readonly #s = { rxDatagrams: 0, rxTruncated: 0, txDatagrams: 0, txErrors: 0, txCalls: 0, txNoSlot: 0 };
   #finalDropped = 0;
+  readonly #health = new SendHealth();
 
   private constructor(native: NativeTap, handle: unknown, o: BatchUdpOptions) {
     this.#native = native;
@@ -213,6 +219,8 @@ export class BatchUdpSocket {
     this.#s.txCalls++;
     this.#s.txDatagrams += this.#sout[0]!;
     this.#s.txErrors += this.#sout[1]!;
+    if (this.#sout[0]! > 0) this.#health.sent(this.#sout[0]!);
+    else if (this.#sout[1]! > 0) this.#health.failed(this.#sout[2]!, this.#sout[1]!);
   }
 
   /** Ring -> onDatagram; sleeps (CONSUMER_SLEEPING) when empty. */
@@ -316,7 +324,7 @@ export class BatchUdpSocket {
 
   stats(): BatchUdpStats {
     const dropped = this.#closed ? this.#finalDropped : this.#native.vxStats(this.#handle).dropped;
-    return { ...this.#s, rxDropped: dropped };
+    return { ...this.#s, rxDropped: dropped, txLastErrno: this.#health.lastErrno, down: this.#health.down };
   }
 
   close(): void {

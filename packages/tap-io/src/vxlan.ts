@@ -39,6 +39,7 @@ import {
   toMac,
 } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
+import { SendHealth } from './send-health.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_BYTES = 8;
@@ -158,6 +159,16 @@ export interface VxlanStats extends LinkStats {
    * sent to; an aged-out endpoint's slot is reused, so this stays bounded). 0 on dgram.
    */
   txEndpointIds: number;
+  /**
+   * 1 while the socket cannot send or receive: the last sends in a row all failed for
+   * lack of a path (no route, the bound address gone; see send-health.ts), or the native
+   * reader stopped on an error. A send that gets out brings it back to 0.
+   */
+  down: number;
+  /** errno of the last failed send, 0 before one. */
+  txLastErrno: number;
+  /** errno that stopped the native reader, 0 while it runs. */
+  rxLastErrno: number;
 }
 
 interface Learned {
@@ -267,6 +278,16 @@ export class VxlanLink implements Link {
   private readonly sout = new Float64Array(4);
   /** Endpoint key -> the addon's endpoint id; -1 while a name resolves, -2 unusable. */
   private readonly epIds = new Map<string, number>();
+  /** Sends that got out or failed for lack of a path: whether the link is `down`. */
+  private readonly health = new SendHealth();
+  /** dgram path: one callback for every send (errors are counted there, not as 'error' events). */
+  private readonly onSent = (err: Error | null) => {
+    if (!err) this.health.sent();
+    else {
+      this.s.socketErrors++;
+      this.health.failedWith(err);
+    }
+  };
   /** Ids of forgotten learned endpoints: reused by the next new endpoint (after a flush). */
   private readonly freeIds: number[] = [];
 
@@ -744,10 +765,10 @@ export class VxlanLink implements Link {
       tx.set(frame, VXLAN_HEADER_BYTES);
       const pkt = tx.subarray(0, VXLAN_HEADER_BYTES + frame.length);
       if (target) {
-        socket.send(pkt, target.port, target.address);
+        socket.send(pkt, target.port, target.address, this.onSent);
       } else {
         this.s.txFlooded++;
-        for (const e of this.endpoints.values()) socket.send(pkt, e.port, e.address);
+        for (const e of this.endpoints.values()) socket.send(pkt, e.port, e.address, this.onSent);
       }
       // A send still queued holds `tx` until it completes: the next frame needs another.
       if (socket.getSendQueueCount() > 0) this.tx = this.newTxBuffer();
@@ -845,8 +866,11 @@ export class VxlanLink implements Link {
     const { native, handle } = this.nio;
     native.vxSend(handle, this.stage, this.txOff, this.txLen, this.txEp, count, this.sout);
     this.txCalls++;
+    const sent = this.sout[0]!;
     const errors = this.sout[1]!;
     if (errors > 0) this.s.socketErrors += errors;
+    if (sent > 0) this.health.sent(sent);
+    else if (errors > 0) this.health.failed(this.sout[2]!, errors);
   }
 
   private newTxBuffer(): Buffer {
@@ -886,6 +910,9 @@ export class VxlanLink implements Link {
       peers: this.endpoints.size,
       learnedMacs: this.learned.size,
       txEndpointIds: 0,
+      down: 0,
+      txLastErrno: this.health.lastErrno,
+      rxLastErrno: 0,
     };
     if (this.nio && !this.closed) {
       const r = this.nio.native.vxStats(this.nio.handle);
@@ -895,11 +922,14 @@ export class VxlanLink implements Link {
       out.rxWakeups = this.rxWakeups;
       out.txCalls = this.txCalls;
       out.txEndpointIds = r.endpoints ?? 0;
+      // The reader stops only on an error it cannot go on from (the socket is gone).
+      if (!r.threadRunning && !r.polling && r.readErrors > 0) out.rxLastErrno = r.lastErrno || 5;
     } else if (this.nio) {
       out.rxDropped += this.finalRxDropped;
       out.rxWakeups = this.rxWakeups;
       out.txCalls = this.txCalls;
     }
+    out.down = out.rxLastErrno !== 0 || this.health.down ? 1 : 0;
     return out;
   }
 

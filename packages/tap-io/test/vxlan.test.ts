@@ -285,3 +285,42 @@ describe('VxlanLink learning under spoofed source MACs (issue 14)', () => {
     },
   );
 });
+
+describe('VxlanLink health (issue 14)', () => {
+  const backends = nativeVxlan() ? [true, false] : [false];
+  it.each(backends)(
+    'native %s: down after sends in a row find no path (EINVAL), up again when one gets out',
+    async (native) => {
+      // Bound to loopback, the only peer outside it: the kernel refuses every datagram.
+      const a = await openVxlan({
+        name: 'vxdown',
+        mac: mac(1),
+        vni: 42,
+        address: '127.0.0.1',
+        port: 0,
+        peers: [{ address: '192.0.2.9', port: 4789 }],
+        native,
+      });
+      open.push(a);
+      const flood = async () => {
+        expect(a.send(frame(BROADCAST, mac(1)))).toBe(true);
+        a.flush();
+        await sleep(5);
+      };
+      await flood();
+      await flood();
+      await until(() => a.stats().socketErrors === 2, 5000);
+      expect(a.stats().down).toBe(0);
+      await flood();
+      await until(() => a.stats().socketErrors === 3, 5000);
+      expect(a.stats()).toMatchObject({ down: 1, txLastErrno: 22 });
+      // A peer that can be reached: the next flood gets out to it.
+      const live = createSocket('udp4');
+      await new Promise<void>((r) => live.bind(0, '127.0.0.1', () => r()));
+      a.addPeer({ address: '127.0.0.1', port: live.address().port });
+      await flood();
+      await until(() => a.stats().down === 0, 5000);
+      live.close();
+    },
+  );
+});

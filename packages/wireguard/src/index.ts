@@ -34,7 +34,7 @@ export {
 export { type Prefix, formatIp, formatPrefix, parseIp, parsePrefix } from './ip.js';
 export { decodeKey, encodeKey, genkey, genpsk, pubkey } from './keys.js';
 export { REPLAY_WINDOW, ReplayFilter } from './replay.js';
-export { type UdpIoStats, UdpWireGuard, type UdpWireGuardOptions } from './udp.js';
+export { type UdpIoStats, type UdpSocketHealth, UdpWireGuard, type UdpWireGuardOptions } from './udp.js';
 export {
   TUNNEL_GATEWAY_MAC,
   WireGuardLink,

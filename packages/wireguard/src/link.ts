@@ -217,8 +217,12 @@ export class WireGuardLink {
     const d = this.wg.device;
     const c = d.counters;
     const peers = d.peers();
+    const sock = this.wg.socketHealth();
     return {
       ...this.#stats,
+      // The UDP socket: `down` (a gauge) while sends find no path, and the last errno.
+      txLastErrno: sock.txLastErrno,
+      down: sock.down,
       // Levels (gauges): peers configured, peers with a session that can send now.
       peers: peers.length,
       sessions: peers.filter((p) => p.hasSession).length,

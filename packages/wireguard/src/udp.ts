@@ -14,7 +14,7 @@ import { type LookupOneOptions, lookup as dnsLookup } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { type Socket, createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { type BatchUdpSocket, openBatchUdp } from '@tapstack/tap-io';
+import { type BatchUdpSocket, openBatchUdp, SendHealth } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { type Clock, type DeviceOptions, WireGuardDevice, systemClock } from './device.js';
@@ -44,6 +44,8 @@ interface Io {
   readonly family: 'IPv4' | 'IPv6';
   address(): { address: string; port: number };
   send(d: Uint8Array, address: string, port: number): void;
+  /** Send errors, the last one's errno, and whether sends keep finding no path (tap-io SendHealth). */
+  health(): UdpSocketHealth;
   close(): void;
   stats(): UdpIoStats;
 }
@@ -56,6 +58,16 @@ export interface UdpIoStats {
   txNoSlot: number;
   /** Batched socket: datagrams its receive ring could not hold. */
   rxDropped: number;
+}
+
+/** How the device's UDP socket is doing (a link's `down`, as a deleted TAP device's). */
+export interface UdpSocketHealth {
+  /** Datagrams the kernel refused. */
+  txErrors: number;
+  /** errno of the last refused datagram, 0 before one. */
+  txLastErrno: number;
+  /** 1 after sends in a row failed for lack of a path (no route, the bound address gone), until one gets out. */
+  down: number;
 }
 
 type OnDatagram = (d: Uint8Array, address: string, port: number) => void;
@@ -83,11 +95,21 @@ async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Pr
     errors++;
   });
   const a = socket.address();
+  const health = new SendHealth();
+  // Sends have a callback, so their errors come here, not as 'error' events.
+  const onSent = (err: Error | null) => {
+    if (!err) health.sent();
+    else {
+      errors++;
+      health.failedWith(err);
+    }
+  };
   return {
     backend: 'dgram',
     family: a.family === 'IPv6' ? 'IPv6' : 'IPv4',
     address: () => ({ address: a.address, port: a.port }),
-    send: (d, address, p) => socket.send(d, p, address),
+    send: (d, address, p) => socket.send(d, p, address, onSent),
+    health: () => ({ txErrors: errors, txLastErrno: health.lastErrno, down: health.down }),
     close: () => socket.close(),
     stats: () => ({ txErrors: errors, txNoSlot: 0, rxDropped: 0 }),
   };
@@ -116,6 +138,10 @@ function bindNative(port: number, host: string, onDatagram: OnDatagram): Io | un
     address: () => ({ address: a.address, port: a.port }),
     send: (d, address, p) => {
       sock.send(d, address, p);
+    },
+    health: () => {
+      const st = sock.stats();
+      return { txErrors: st.txErrors, txLastErrno: st.txLastErrno, down: st.down };
     },
     close: () => sock.close(),
     stats: () => {
@@ -302,6 +328,11 @@ export class UdpWireGuard {
   #attach(io: Io): void {
     this.#io = io;
     this.#v6 = io.family === 'IPv6';
+  }
+
+  /** The current socket's send health (a new socket after rebind() starts afresh). */
+  socketHealth(): UdpSocketHealth {
+    return this.#io.health();
   }
 
   /** Move to a new UDP socket (roaming); sessions and peers stay. Host as in open(). */

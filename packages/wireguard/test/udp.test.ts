@@ -139,3 +139,23 @@ describe('endpoint family errors', () => {
     },
   );
 });
+
+describe.each(backends)('socket health (%s, issue 14)', (backend) => {
+  it('down after handshake initiations in a row find no path (EINVAL from loopback to 192.0.2.9)', async () => {
+    const n = await UdpWireGuard.open({
+      config: conf(genkey(), [{ key: genkey(), allowed: '10.0.0.2/32', endpoint: '192.0.2.9:51820' }]),
+      host: '127.0.0.1',
+      native: backend === 'native',
+      // Initiations every 20 ms instead of 5 s (REKEY_TIMEOUT), so three come quickly.
+      limits: { rekeyTimeout: 20 },
+      onPacket: () => {},
+    });
+    open.push(n);
+    expect(n.socketHealth()).toEqual({ txErrors: 0, txLastErrno: 0, down: 0 });
+    n.send(ipv4Packet('10.0.0.1', '10.0.0.2', new Uint8Array(8)));
+    const deadline = Date.now() + 10_000;
+    while (n.socketHealth().down === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(n.socketHealth()).toMatchObject({ txLastErrno: 22, down: 1 });
+    expect(n.socketHealth().txErrors).toBeGreaterThanOrEqual(3);
+  });
+});
