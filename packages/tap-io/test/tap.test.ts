@@ -231,7 +231,11 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
           // the pump sleeps with no timeout: only the reader's (possibly held) wake brings the tail
           try {
             await until(
-              () => frames >= sent - kernelDrops() && frames === tap.stats().rxFrames,
+              // Every frame the blaster sent is accounted for — handled, or dropped by the
+              // kernel's queue or our full ring (a loaded machine's consumer falls behind a
+              // flood; that is a counted drop, not a lost wakeup) — and everything the
+              // reader put in the ring was handed to us: no wake held forever.
+              () => frames + tap.stats().rxDropped >= sent - kernelDrops() && frames === tap.stats().rxFrames,
               5000,
               'burst tail',
             );
@@ -248,7 +252,7 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
         expect(sent).toBeGreaterThan(0);
         expect(frames).toBeGreaterThan(0);
         const st = tap.stats();
-        expect(st.rxDropped).toBe(0);
+        expect(frames + st.rxDropped).toBeLessThanOrEqual(sent);
         // with coalescing, wakes were held in the bursts (the path the tail check covers)
         if (rxCoalesceUs === 0) expect(st.rxDeferredWakes).toBe(0);
         else expect(st.rxDeferredWakes).toBeGreaterThan(0);
