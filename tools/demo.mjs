@@ -180,11 +180,16 @@ function scrape(socketPath) {
 /** Sum of every series of `metric` whose labels include all of `labels`. */
 /** A WireGuard X25519 key pair in wg's base64 form (node:crypto; the same keys `wg genkey` makes). */
 function wgKeyPair() {
-  const { privateKey } = generateKeyPairSync('x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
+  // DER out of the generator itself, the raw key its last 32 bytes: exporting the
+  // KeyObject as a JWK deadlocked Node 20 at random (a GC freeing the generator's job
+  // while the export held the same lock), the demo hanging before it started anything.
+  const { privateKey, publicKey } = generateKeyPairSync('x25519', {
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+  });
   return {
-    privateKey: Buffer.from(jwk.d, 'base64url').toString('base64'),
-    publicKey: Buffer.from(jwk.x, 'base64url').toString('base64'),
+    privateKey: privateKey.subarray(-32).toString('base64'),
+    publicKey: publicKey.subarray(-32).toString('base64'),
   };
 }
 
