@@ -21,8 +21,13 @@ import { readIntoUserBuffer } from './user-buffer.js';
  */
 const READ_BYTES = 65536;
 const READ_BUFFER = Buffer.allocUnsafeSlow(READ_BYTES);
-/** tcpSend of this when the send ring is full takes nothing and arms the Writable event. */
-const PROBE = new Uint8Array(1);
+/**
+ * An empty tcpSend asks for Writable (at once if there is room by then). A 1-byte probe
+ * raced the stack on a worker thread: ACKs freed space between tcpSendSpace() and the
+ * probe, which then went out as a stray zero byte and armed nothing — the stream stayed
+ * paused for good (a 32 MiB bridge echo with --stack-thread stalled at ~3 MB).
+ */
+const PROBE = new Uint8Array(0);
 
 /** Receive-side buffers: a write holds one until Node is done with it. */
 const POOL_BYTES = 262144;
@@ -131,10 +136,9 @@ export class HandlePump {
     if (!this.take(n === b.length ? b : b.subarray(0, n), true)) return false;
     this.space = this.host.tcpSendSpace(this.handle);
     if (this.space > 0) return true;
-    // Full: pause until Writable. Reads are cut to the free space, so the send that
-    // filled the ring took all it was given, and Writable is only armed by a short send.
-    this.host.tcpSend(this.handle, PROBE);
+    // Full: pause until Writable, which the empty send asks for.
     this.spaceWait = true;
+    this.host.tcpSend(this.handle, PROBE);
     return false;
   }
 

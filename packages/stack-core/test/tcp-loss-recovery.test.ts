@@ -6,7 +6,7 @@
  * (RFC 8985 §7.3, RFC 6298 §5.1) and the handshake RTT sample (RFC 6298 §2).
  */
 import { describe, expect, it } from 'vitest';
-import { SocketError } from '../src/registration.js';
+import { SocketError, SocketEvent } from '../src/registration.js';
 import { seqAdd, seqDiff } from '../src/seq.js';
 import { type Conn, bytes, passive, peerSend } from './tcp-conn.js';
 import { F, Harness, parseSeg, type Seg } from './tcp-helpers.js';
@@ -244,5 +244,26 @@ describe('RFC 6298 §2: the handshake gives the first RTT sample, timestamps or 
     const { t, h } = activeOpen(1500);
     expect(t.host.counters.get('tcp.rtoTimeouts')).toBe(1);
     expect(t.tcp.tcpInfo(h)!.srtt).toBe(0);
+  });
+});
+
+describe('an empty tcpSend asks for Writable (a caller on another thread cannot check and ask at once)', () => {
+  it('with room: Writable at once, nothing sent; with a full ring: Writable once it drains', () => {
+    const c = passive(new Harness({ config: { defaults: { sendBufferSize: 4096 } as never } }));
+    c.t.host.takeEvents(c.h);
+    expect(c.t.tcp.tcpSend(c.h, new Uint8Array(0))).toBe(0);
+    expect(c.t.host.takeEvents(c.h) & SocketEvent.Writable).toBeTruthy();
+    expect(c.t.flush().filter((s) => s.payload.length > 0)).toEqual([]);
+    // Fill the ring exactly (no short send), then ask.
+    expect(c.t.tcp.tcpSend(c.h, bytes(4096))).toBe(4096);
+    expect(c.t.tcp.tcpSendSpace(c.h)).toBe(0);
+    const out = c.t.flush();
+    const last = out[out.length - 1]!;
+    c.t.host.takeEvents(c.h);
+    expect(c.t.tcp.tcpSend(c.h, new Uint8Array(0))).toBe(0);
+    expect(c.t.host.takeEvents(c.h) & SocketEvent.Writable).toBe(0);
+    // The peer acknowledges what went out (Nagle holds the small tail): half the ring is free.
+    peerSend(c, { ack: seqAdd(last.repr.seq, last.payload.length) });
+    expect(c.t.host.takeEvents(c.h) & SocketEvent.Writable).toBeTruthy();
   });
 });

@@ -1183,6 +1183,14 @@ export class TcpSocket {
   // ---------------------------------------------------------------- application calls
 
   send(data: Uint8Array): number {
+    if (data.length === 0) {
+      // An empty send asks to hear when there is room: Writable now if there is, else once
+      // the ring has drained. A caller on another thread (the stack on a worker) cannot
+      // check the space and ask in one step; this asks without racing the ACKs.
+      if (this.sendRing.free > 0) this.emitEvents(SocketEvent.Writable);
+      else this.sendWasFull = true;
+      return 0;
+    }
     const took = this.sendRing.write(data);
     if (took < data.length) this.sendWasFull = true;
     if (took > 0 && this.state !== SYN_SENT && this.state !== SYN_RECEIVED) this.ctx.markOutput(this);
