@@ -75,20 +75,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = EXIT_CANNOT_START;
     return;
   }
-  // One machine-readable line on stdout (and the ready file, and sd_notify READY=1)
-  // says the daemon is ready and where it listens.
   const readyFile = parsed.config.readyFile;
-  try {
-    announceReady({ pid: process.pid, ...daemon.info() }, readyFile, daemon.log);
-  } catch (e) {
-    const err = e as Error & { code?: string };
-    process.stderr.write(
-      `tapstackd: cannot write the ready file: ${err.code ? `${err.code}: ` : ''}${err.message}\n`,
-    );
-    await daemon.stop(0);
-    process.exitCode = EXIT_CANNOT_START;
-    return;
-  }
+  // Signal handlers go in before readiness is announced: a script that sends SIGHUP as
+  // soon as the ready file exists must not meet the default action (terminate).
   // SIGHUP (systemd's ExecReload, logrotate's postrotate): reopen the log and pcap files.
   const onHup = () => daemon.reopen();
   let signals = 0;
@@ -116,4 +105,20 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onHup);
+  // One machine-readable line on stdout (and the ready file, and sd_notify READY=1)
+  // says the daemon is ready and where it listens.
+  try {
+    announceReady({ pid: process.pid, ...daemon.info() }, readyFile, daemon.log);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(
+      `tapstackd: cannot write the ready file: ${err.code ? `${err.code}: ` : ''}${err.message}\n`,
+    );
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHup);
+    await daemon.stop(0);
+    process.exitCode = EXIT_CANNOT_START;
+    return;
+  }
 }
