@@ -342,16 +342,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       this.sendCookie(l, src, dst, r, now);
       return;
     }
-    const c = new TcpSocket(this, this.host.allocHandle(), l.opts);
-    c.listener = l;
-    c.accepted = false;
-    c.localAddr = dst;
-    c.localPort = r.dstPort;
-    c.remoteAddr = src;
-    c.remotePort = r.srcPort;
-    c.key = tupleKey(dst, r.dstPort, src, r.srcPort);
-    this.conns.set(c.key, c);
-    this.handles.set(c.handle, c);
+    const c = this.newChild(l, src, dst, r);
     l.synQueue.push(c);
     c.acceptSyn(
       r,
@@ -510,6 +501,18 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       syn.hasTimestamp = true;
       syn.tsVal = r.tsVal;
     }
+    const c = this.newChild(l, src, dst, r);
+    c.acceptSyn(syn, cookie, this.tsOffset(dst, r.dstPort, src, r.srcPort), now);
+    // Our SYN,ACK went out (statelessly): the ACK of it moves the child on.
+    c.sndNxt = c.sndMax = seqAdd(cookie, 1);
+    c.rcvAdvEnd = seqAdd(c.rcvNxt, Math.min(c.recvRing.capacity, 65535));
+    c.input(r, data, now);
+    this.host.count('tcp.synCookiesAccepted');
+    return true;
+  }
+
+  /** A passive child of listener `l` for the SYN `r` (src → dst), registered but not yet accepted. */
+  private newChild(l: TcpSocket, src: IpAddress, dst: IpAddress, r: TcpRepr): TcpSocket {
     const c = new TcpSocket(this, this.host.allocHandle(), l.opts);
     c.listener = l;
     c.accepted = false;
@@ -520,13 +523,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     c.key = tupleKey(dst, r.dstPort, src, r.srcPort);
     this.conns.set(c.key, c);
     this.handles.set(c.handle, c);
-    c.acceptSyn(syn, cookie, this.tsOffset(dst, r.dstPort, src, r.srcPort), now);
-    // Our SYN,ACK went out (statelessly): the ACK of it moves the child on.
-    c.sndNxt = c.sndMax = seqAdd(cookie, 1);
-    c.rcvAdvEnd = seqAdd(c.rcvNxt, Math.min(c.recvRing.capacity, 65535));
-    c.input(r, data, now);
-    this.host.count('tcp.synCookiesAccepted');
-    return true;
+    return c;
   }
 
   icmpError(

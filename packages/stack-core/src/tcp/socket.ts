@@ -699,6 +699,11 @@ export class TcpSocket {
     return t1 > t2 || (t1 === t2 && seqGt(seq1, seq2));
   }
 
+  /** The ACK being processed, for onAcked (one callback for the socket's life, none per ACK). */
+  private ackingSeg: TcpRepr | undefined;
+  private ackingNow = 0;
+  private readonly onAcked = (i: number): void => this.rackDelivered(i, this.ackingSeg!, this.ackingNow);
+
   /** RFC 8985 §6.2 steps 2–3: scoreboard entry i was just acknowledged or SACKed. */
   private rackDelivered(i: number, seg: TcpRepr, now: number): void {
     const sb = this.sb;
@@ -934,7 +939,9 @@ export class TcpSocket {
       this.sendRing.consume(dataAcked);
       this.sndBase = seqAdd(this.sndBase, dataAcked);
     }
-    const delivered = this.sb.ackTo(ack, (i) => this.rackDelivered(i, seg, now));
+    this.ackingSeg = seg;
+    this.ackingNow = now;
+    const delivered = this.sb.ackTo(ack, this.onAcked);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.rttSample(seg, now, false);
