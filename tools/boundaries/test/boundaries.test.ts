@@ -2,6 +2,8 @@
  * The architecture check on the real tree (no violations), and on a small fixture
  * tree with planted violations of every rule (each one reported, nothing else).
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkSources, loadRepo, parseTable, type Rules, type SourceFile } from '../src/check.js';
@@ -111,5 +113,15 @@ describe('the architecture check', () => {
     expect(real.rows.length).toBeGreaterThan(5);
     expect(files.some((f) => f.path === 'packages/stack-core/src/stack.ts')).toBe(true);
     expect(checkSources(files, real)).toEqual([]);
+  });
+
+  it('has a row for every package and app of the workspace, and none for a package that is gone', () => {
+    const { rules: real } = loadRepo(root);
+    const rows = real.rows.map((r) => r.dir);
+    const all = ['packages', 'apps']
+      .flatMap((d) => readdirSync(join(root, d)).map((n) => `${d}/${n}`))
+      .filter((p) => existsSync(join(root, p, 'package.json')));
+    expect(all.filter((p) => !rows.includes(p)), 'add a row to the package table in ARCHITECTURE.md').toEqual([]);
+    expect(rows.filter((p) => !all.includes(p)), 'remove these rows from ARCHITECTURE.md: no such package').toEqual([]);
   });
 });
