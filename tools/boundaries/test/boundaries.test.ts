@@ -121,7 +121,13 @@ describe('the architecture check', () => {
     const all = ['packages', 'apps']
       .flatMap((d) => readdirSync(join(root, d)).map((n) => `${d}/${n}`))
       .filter((p) => existsSync(join(root, p, 'package.json')));
-    expect(all.filter((p) => !rows.includes(p)), 'add a row to the package table in ARCHITECTURE.md').toEqual([]);
-    expect(rows.filter((p) => !all.includes(p)), 'remove these rows from ARCHITECTURE.md: no such package').toEqual([]);
+    expect(
+      all.filter((p) => !rows.includes(p)),
+      'add a row to the package table in ARCHITECTURE.md',
+    ).toEqual([]);
+    expect(
+      rows.filter((p) => !all.includes(p)),
+      'remove these rows from ARCHITECTURE.md: no such package',
+    ).toEqual([]);
   });
 });
