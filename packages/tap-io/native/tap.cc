@@ -548,8 +548,15 @@ void PumpThreadMain(RxPump* p) {
 void OnPumpPoll(uv_poll_t* h, int status, int) {
   RxPump* p = static_cast<RxPump*>(h->data);
   if (p->stop.load()) return;
-  bool fatal = status < 0;
-  bool woke = !fatal && p->loopBatch(p->owner, &fatal);
+  bool fatal = false;
+  // libuv reports POLLERR as UV_EBADF and has already stopped the handle (a TAP whose
+  // device was deleted polls POLLERR). One more read learns the fd's own errno (EBADFD)
+  // and records it as thread mode would; if that read does not fail, record libuv's.
+  bool woke = p->loopBatch(p->owner, &fatal);
+  if (status < 0 && !fatal) {
+    PumpReadError(p, -status);
+    fatal = true;
+  }
   if (fatal) {
     uv_poll_stop(h);
     p->exited.store(true);

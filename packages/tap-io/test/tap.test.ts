@@ -121,6 +121,26 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     }
   });
 
+  for (const rxMode of ['thread', 'loop'] as const) {
+    it(`rxMode '${rxMode}': a deleted device is down, with the read's errno`, async () => {
+      const name = `tsdl${rxMode[0]}${tag}`;
+      const tap = openTap({ name, rxMode });
+      links.push(tap);
+      try {
+        tap.onFrames(() => {}); // starts the reader
+        expect(tap.stats().down).toBe(0);
+        sh('ip', ['link', 'del', name]);
+        // Nothing is sent: the reader alone must notice.
+        await until(() => tap.stats().down === 1, 5000, 'down');
+        const st = tap.stats();
+        expect(st.rxLastErrno).toBeGreaterThan(0);
+        expect(st.rxErrors).toBeGreaterThan(0);
+      } finally {
+        await tap.close();
+      }
+    });
+  }
+
   it('the reader thread writes into an attached frame ring and wakes a waitAsync consumer', async () => {
     const name = `tsrx${tag}`;
     const tap = openTap({ name });
