@@ -22,6 +22,12 @@
       "sources": ["native/notify.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2"]
+    },
+    {
+      "target_name": "tapio_aead",
+      "sources": ["native/aead.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2"]
     }
   ]
 }

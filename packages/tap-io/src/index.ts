@@ -4,6 +4,7 @@
  * an in-memory switch, and wrappers that stack on any link: pcap capture, seeded fault
  * injection and a one-line-per-frame tracer.
  */
+export { type NativeAead, type NativeAeadKey, nativeAead } from './aead.js';
 export { describeFrame, describePacket, ipv4String, ipv6String } from './decode.js';
 export {
   type FaultClock,

@@ -46,6 +46,11 @@ export interface BatchUdpOptions {
    * you keep); the sender's address as node:dgram's rinfo.address, and port.
    */
   onDatagram: (data: Uint8Array, address: string, port: number) => void;
+  /**
+   * After each burst of onDatagram calls, while their views are still valid: a caller that
+   * collects the burst (WireGuard decrypts it in one batch) handles it here.
+   */
+  onBurstEnd?: () => void;
 }
 
 export interface BatchUdpStats {
@@ -70,6 +75,7 @@ export class BatchUdpSocket {
   readonly #native: NativeTap;
   readonly #handle: unknown;
   readonly #onDatagram: BatchUdpOptions['onDatagram'];
+  readonly #onBurstEnd: (() => void) | undefined;
   readonly #address: { address: string; port: number; family: 'IPv4' | 'IPv6' };
   readonly #maxEndpoints: number;
   readonly #slots = new Map<string, number>();
@@ -100,6 +106,7 @@ export class BatchUdpSocket {
     this.#native = native;
     this.#handle = handle;
     this.#onDatagram = o.onDatagram;
+    this.#onBurstEnd = o.onBurstEnd;
     this.#maxEndpoints = o.maxEndpoints ?? 4096;
     const a = native.vxAddress(handle);
     this.#address = { address: a.address, port: a.port, family: a.family };
@@ -281,6 +288,7 @@ export class BatchUdpSocket {
           this.#lastPort,
         );
       }
+      if (n > 0 && this.#onBurstEnd && !this.#closed) this.#onBurstEnd();
     } finally {
       if (r !== r0) Atomics.store(i32, HEADER_WORDS.READ, r);
     }

@@ -15,14 +15,24 @@ afterEach(() => {
 
 function sock(address: string, o: { maxEndpoints?: number } = {}) {
   const got: Array<{ text: string; address: string; port: number }> = [];
+  // Bursts as onBurstEnd saw them: the datagrams since the previous one, views still readable.
+  const bursts: string[][] = [];
+  let views: Uint8Array[] = [];
   const s = openBatchUdp({
     address,
     ...o,
-    onDatagram: (d, a, p) => got.push({ text: Buffer.from(d).toString(), address: a, port: p }),
+    onDatagram: (d, a, p) => {
+      got.push({ text: Buffer.from(d).toString(), address: a, port: p });
+      views.push(d);
+    },
+    onBurstEnd: () => {
+      bursts.push(views.map((v) => Buffer.from(v).toString()));
+      views = [];
+    },
   });
   if (!s) throw new Error('addon not available');
   open.push(s);
-  return { s, got };
+  return { s, got, bursts };
 }
 
 describe.skipIf(!batchUdpAvailable())('BatchUdpSocket', () => {
@@ -33,6 +43,8 @@ describe.skipIf(!batchUdpAvailable())('BatchUdpSocket', () => {
       expect(a.s.send(Buffer.from(`m${i}`), '127.0.0.1', b.s.address().port)).toBe(true);
     await until(() => b.got.length === 10);
     expect(b.got.map((g) => g.text)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    await until(() => b.bursts.flat().length === 10);
+    expect(b.bursts.flat()).toEqual(b.got.map((g) => g.text));
     expect(b.got[0]).toMatchObject({ address: '127.0.0.1', port: a.s.address().port });
     expect(a.s.stats()).toMatchObject({ txDatagrams: 10, txCalls: 1, txErrors: 0 });
     b.s.send(Buffer.from('back'), b.got[0]!.address, b.got[0]!.port);
