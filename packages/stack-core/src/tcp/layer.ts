@@ -21,6 +21,7 @@ import type { IpAddress } from '../wire/ip-address.js';
 import { fillTcpChecksum, readU32, TCP_PROTOCOL, TcpFlags, TcpRepr, verifyTcpChecksum } from '../wire/tcp.js';
 import { KeyedHash } from './isn.js';
 import { type TcpContext, TcpSocket } from './socket.js';
+import { SynCookies } from './syncookie.js';
 import { TimerHeap } from './timer-heap.js';
 import {
   CLOSE_WAIT,
@@ -57,27 +58,6 @@ export const defaultTcpConfig: TcpConfig = {
 
 /** SYN-RECEIVED children kept per listener; beyond it SYNs are answered with cookies. */
 const MIN_SYN_QUEUE = 128;
-/**
- * SYN cookies (RFC 4987 §3.6, as Linux's net/ipv4/syncookies.c): the ISN is
- *   H0(tuple) + peer ISN + (count << 24) + ((H1(tuple, count) + mssIndex) & 0xffffff)
- * with `count` a 64-second clock from the caller's `now`. The peer's MSS goes in as an
- * index into a table; window scale and SACK ride in the low 6 bits of our timestamp
- * (so only with timestamps, as on Linux). The keys come from the configured random
- * source and are replaced every COOKIE_ROTATE counts; the previous key still checks.
- */
-const COOKIE_BITS = 24;
-const COOKIE_MASK = (1 << COOKIE_BITS) - 1;
-const COOKIE_PERIOD_MS = 64_000;
-/** A cookie is good for this many counts (64–128 s, Linux: two minutes). */
-const COOKIE_MAX_AGE = 2;
-const COOKIE_ROTATE = 4;
-/** MSS values a cookie can carry (Linux msstab). */
-const MSS_TABLE_V4 = [536, 1300, 1440, 1460];
-const MSS_TABLE_V6 = [1220, 1400, 1440, 1460];
-/** Timestamp low bits: window scale (4 bits, 15 = none) and SACK (bit 4). */
-const TS_OPT_BITS = 6;
-const TS_OPT_MASK = (1 << TS_OPT_BITS) - 1;
-const TS_NO_WSCALE = 0xf;
 /** RFC 5961 §7: challenge ACKs per second, stack-wide. */
 const CHALLENGE_ACK_LIMIT = 1000;
 /** RSTs queued for closed ports between polls. */
@@ -127,14 +107,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private challengeCount = 0;
   /** Connections in TIME-WAIT (bounded by config.maxTimeWait). */
   private readonly timeWaits = new Set<TcpSocket>();
-  /** SYN-cookie keys: current and previous, and the count at which the current one was made. */
-  private cookieKey: KeyedHash | undefined;
-  private cookieKeyPrev: KeyedHash | undefined;
-  private cookieKeyAt = 0;
-  /** A SYN as the peer sent it, rebuilt from a cookie's ACK. */
-  private readonly cookieSyn = new TcpRepr();
-  /** Listeners that sent cookies: until when an ACK may carry one. */
-  private readonly cookiesUntil = new WeakMap<TcpSocket, number>();
+  private readonly cookies: SynCookies;
 
   constructor(
     readonly host: IpHost,
@@ -146,6 +119,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       defaults: { ...defaultTcpConfig.defaults, ...(config.defaults ?? {}) },
     };
     this.hash = new KeyedHash((b) => host.random(b));
+    this.cookies = new SynCookies(host);
   }
 
   // ---------------------------------------------------------------- TcpContext
@@ -316,8 +290,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (f & ACK) {
       // The third segment of a handshake we answered with a cookie (only while cookies
       // are recent on this listener, as Linux's tcp_synq_no_recent_overflow).
-      if (!(f & SYN) && (this.cookiesUntil.get(l) ?? 0) > now && this.cookieAck(l, src, dst, r, data, now))
-        return;
+      if (!(f & SYN) && this.cookies.recent(l, now) && this.cookieAck(l, src, dst, r, data, now)) return;
       this.queueRstReply(dst, src, r, data.length);
       return;
     }
@@ -353,100 +326,23 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.schedule(c);
   }
 
-  /**
-   * An ICMP error quoting a segment we sent. Returns true when it quotes a real
-   * connection with a sequence number in flight (RFC 5927 §4.1, §4.3): only then may
-   * the IP layer believe a Packet Too Big's MTU.
-   */
   // ---------------------------------------------------------------- SYN cookies
-
-  /** The cookie keys for count `count`, rotated from the configured random source. */
-  private cookieKeys(count: number): void {
-    if (this.cookieKey === undefined || ((count - this.cookieKeyAt) & 0xff) >= COOKIE_ROTATE) {
-      this.cookieKeyPrev = this.cookieKey;
-      this.cookieKey = new KeyedHash((b) => this.host.random(b));
-      this.cookieKeyAt = count;
-      this.host.count('tcp.synCookieKeys');
-    }
-  }
-
-  private cookieValue(
-    key: KeyedHash,
-    local: IpAddress,
-    lport: number,
-    remote: IpAddress,
-    rport: number,
-    sseq: number,
-    count: number,
-    mssIndex: number,
-  ): number {
-    const h0 = key.tuple(local, lport, remote, rport, 0x5c0);
-    const h1 = key.tuple(local, lport, remote, rport, 0x5c1 + (count << 8));
-    return (h0 + sseq + ((count & 0xff) << COOKIE_BITS) + ((h1 + mssIndex) & COOKIE_MASK)) >>> 0;
-  }
-
-  /** The MSS index a valid cookie carries, or -1. */
-  private cookieCheck(
-    key: KeyedHash,
-    local: IpAddress,
-    lport: number,
-    remote: IpAddress,
-    rport: number,
-    sseq: number,
-    cookie: number,
-    nowCount: number,
-  ): number {
-    const h0 = key.tuple(local, lport, remote, rport, 0x5c0);
-    const diff = (cookie - h0 - sseq) >>> 0;
-    const count = diff >>> COOKIE_BITS;
-    if (((nowCount - count) & 0xff) >= COOKIE_MAX_AGE) return -1;
-    const h1 = key.tuple(local, lport, remote, rport, 0x5c1 + (count << 8));
-    const mssIndex = (diff - h1) & COOKIE_MASK;
-    return mssIndex < MSS_TABLE_V4.length ? mssIndex : -1;
-  }
 
   /** Answers a SYN with a SYN,ACK whose ISN is a cookie; keeps no state. */
   private sendCookie(l: TcpSocket, src: IpAddress, dst: IpAddress, syn: TcpRepr, now: number): void {
-    const count = Math.floor(now / COOKIE_PERIOD_MS) & 0xff;
-    this.cookieKeys(count);
-    this.cookiesUntil.set(l, now + COOKIE_MAX_AGE * COOKIE_PERIOD_MS);
-    const table = src.version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6;
-    const peerMss = syn.mss > 0 ? syn.mss : table[0]!;
-    let idx = table.length - 1;
-    while (idx > 0 && table[idx]! > peerMss) idx--;
-    const iss = this.cookieValue(this.cookieKey!, dst, syn.dstPort, src, syn.srcPort, syn.seq, count, idx);
-    const pathMax = this.host.maxTransportPayload(src);
     const r = this.txRepr;
-    r.srcPort = syn.dstPort;
-    r.dstPort = syn.srcPort;
-    r.seq = iss;
-    r.ack = seqAdd(syn.seq, 1);
-    r.flags = SYN | ACK;
-    r.window = Math.min(l.recvRing.capacity, 65535);
-    r.urgent = 0;
-    r.checksum = 0;
-    r.clearOptions();
-    r.mss = Math.min(pathMax - 20, 65535);
-    if (syn.hasTimestamp) {
-      // Window scale and SACK only where the timestamp can carry them back.
-      let opts = TS_NO_WSCALE;
-      if (syn.wscale >= 0) {
-        r.wscale = rcvShiftFor(l.recvRing.capacity);
-        opts = Math.min(syn.wscale, 14);
-      }
-      if (syn.sackPermitted) {
-        r.sackPermitted = true;
-        opts |= 0x10;
-      }
-      const tsOffset = this.tsOffset(dst, syn.dstPort, src, syn.srcPort);
-      const tsNow = (Math.floor(now) + tsOffset) >>> 0;
-      let ts = ((tsNow & ~TS_OPT_MASK) | opts) >>> 0;
-      // Never a timestamp in the future (its echo is an RTT sample).
-      if (seqGt(ts, tsNow)) ts = (ts - (1 << TS_OPT_BITS)) >>> 0;
-      r.hasTimestamp = true;
-      r.tsVal = ts;
-      r.tsEcr = syn.tsVal;
-    }
+    const tsOffset = syn.hasTimestamp ? this.tsOffset(dst, syn.dstPort, src, syn.srcPort) : 0;
+    this.cookies.synAck(
+      r,
+      l,
+      src,
+      dst,
+      syn,
+      now,
+      l.recvRing.capacity,
+      this.host.maxTransportPayload(src),
+      tsOffset,
+    );
     const hlen = r.emit(this.scratch, 0);
     const seg = this.scratch.subarray(0, hlen);
     fillTcpChecksum(dst, src, seg);
@@ -467,40 +363,13 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     data: Uint8Array,
     now: number,
   ): boolean {
-    const nowCount = Math.floor(now / COOKIE_PERIOD_MS) & 0xff;
-    const sseq = (r.seq - 1) >>> 0;
-    const cookie = (r.ack - 1) >>> 0;
-    let idx = -1;
-    for (const key of [this.cookieKey, this.cookieKeyPrev]) {
-      if (key === undefined) continue;
-      idx = this.cookieCheck(key, dst, r.dstPort, src, r.srcPort, sseq, cookie, nowCount);
-      if (idx >= 0) break;
-    }
-    if (idx < 0) {
-      this.host.count('tcp.synCookiesFailed');
-      return false;
-    }
+    const syn = this.cookies.open(src, dst, r, now);
+    if (syn === undefined) return false;
     if (l.acceptQueue.length >= l.backlog) {
       this.host.count('tcp.listenOverflow');
       return true; // dropped: the peer retransmits its ACK or data
     }
-    const syn = this.cookieSyn;
-    syn.clearOptions();
-    syn.srcPort = r.srcPort;
-    syn.dstPort = r.dstPort;
-    syn.seq = sseq;
-    syn.ack = 0;
-    syn.flags = SYN;
-    syn.window = r.window;
-    syn.mss = (src.version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6)[idx]!;
-    if (r.hasTimestamp) {
-      const opts = r.tsEcr & TS_OPT_MASK;
-      const ws = opts & 0xf;
-      if (ws !== TS_NO_WSCALE) syn.wscale = ws;
-      syn.sackPermitted = (opts & 0x10) !== 0;
-      syn.hasTimestamp = true;
-      syn.tsVal = r.tsVal;
-    }
+    const cookie = (r.ack - 1) >>> 0;
     const c = this.newChild(l, src, dst, r);
     c.acceptSyn(syn, cookie, this.tsOffset(dst, r.dstPort, src, r.srcPort), now);
     // Our SYN,ACK went out (statelessly): the ACK of it moves the child on.
@@ -526,6 +395,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     return c;
   }
 
+  /**
+   * An ICMP error quoting a segment we sent. Returns true when it quotes a real
+   * connection with a sequence number in flight (RFC 5927 §4.1, §4.3): only then may
+   * the IP layer believe a Packet Too Big's MTU.
+   */
   icmpError(
     kind: IcmpErrorKind,
     src: IpAddress,
@@ -987,13 +861,6 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   handleCount(): number {
     return this.handles.size;
   }
-}
-
-/** The window scale we announce for a receive buffer of `capacity` (TcpSocket.chooseShift). */
-function rcvShiftFor(capacity: number): number {
-  let s = 0;
-  while (s < 14 && 65535 * 2 ** s < capacity) s++;
-  return s;
 }
 
 function removeFrom<T>(list: T[], x: T): void {
