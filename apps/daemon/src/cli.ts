@@ -73,8 +73,8 @@ export function buildProgram(): Command {
   opt('--offload', 'tap: kernel offloads, 64 KiB TCP super-frames both ways (links[0].offload)', 'false');
   opt(
     '--tap-rx-mode <mode>',
-    'tap: read frames on a native thread or on the event loop (links[0].rxMode)',
-    'thread',
+    'tap: read frames on the event loop or on a native thread (links[0].rxMode)',
+    'loop',
   );
   opt(
     '--mtu <bytes>',

@@ -671,11 +671,14 @@ export class Daemon {
 /** Numbers the WebSocket segments of the daemons in this process. */
 let websocketSegments = 0;
 
-/** "EBADFD" for 77 (Linux errno numbers from node:os). */
+/** Linux errnos that node:os does not list: a read of a TAP whose device was deleted gives EBADFD. */
+const MORE_ERRNOS: Record<number, string> = { 77: 'EBADFD' };
+
+/** "EIO" for 5 (Linux errno numbers from node:os, and MORE_ERRNOS). */
 function errnoName(n: number): string | undefined {
   if (!n) return undefined;
   for (const [k, v] of Object.entries(osConstants.errno)) if (v === n) return k;
-  return `errno ${n}`;
+  return MORE_ERRNOS[n] ?? `errno ${n}`;
 }
 
 /** File descriptors kept out of the fronts' shares (links, log, pcap, metrics, forwards). */

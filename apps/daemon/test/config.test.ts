@@ -96,11 +96,11 @@ describe('config validation names the bad field', () => {
     ]);
   });
 
-  it('tap rxMode: thread by default, --tap-rx-mode or links[].rxMode picks loop; others refused', () => {
+  it('tap rxMode: loop by default, --tap-rx-mode or links[].rxMode picks thread; others refused', () => {
     const tap = (c: ReturnType<typeof validateConfig>) => c.links[0] as { rxMode?: string };
-    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).rxMode).toBe('thread');
-    expect(tap(validateConfig({ links: [{ type: 'tap', rxMode: 'loop' }] })).rxMode).toBe('loop');
-    expect(tap(parseCli(['--tap', 'tsx0', '--tap-rx-mode', 'loop']).config).rxMode).toBe('loop');
+    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).rxMode).toBe('loop');
+    expect(tap(validateConfig({ links: [{ type: 'tap', rxMode: 'thread' }] })).rxMode).toBe('thread');
+    expect(tap(parseCli(['--tap', 'tsx0', '--tap-rx-mode', 'thread']).config).rxMode).toBe('thread');
     expect(issues({ links: [{ type: 'tap', rxMode: 'spin' }] }).map((i) => i.path)).toEqual([
       'links[0].rxMode',
     ]);

@@ -146,36 +146,41 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
 
 const nsReason = skipReason([]);
 describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon', () => {
-  it('is logged once, and /healthz and the metrics say the link is down', async () => {
-    const tap = `tsh${process.pid % 100000}`;
-    const metrics = join(dir, 'tap-metrics.sock');
-    const d = await Daemon.start(
-      validateConfig({
-        name: 'tapdown',
-        links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24'] }],
-        bridge: { path: join(dir, 'tap.sock') },
-        metrics: { listen: `unix:${metrics}` },
-      }),
-      { logger: quietLogger('tapdown') },
-    );
-    const ns = createNamespace();
-    try {
-      ns.adoptLink(tap, ['192.0.2.254/24']);
-      expect(await get(metrics, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
-      ns.run(['ip', 'link', 'del', tap]);
-      // The next frame the stack sends (or the reader's next read) fails on the dead fd.
-      expect(await until(async () => (await get(metrics, '/healthz')).status === 503, 10_000)).toBe(true);
-      expect((await get(metrics, '/healthz')).body).toMatch(new RegExp(`link ${tap} is down \\(E[A-Z]+\\)`));
-      const m = await scrape(`unix:${metrics}`);
-      expect(series(m, 'tapstack_link_gauge', { link: tap, gauge: 'down' })).toBe(1);
-      d.health();
-      d.health();
-      expect(logLines.filter((l) => l.includes('link failed') && l.includes(tap)).length).toBe(1);
-    } finally {
-      ns.delete();
-      await d.stop(0);
-    }
-  });
+  it.each(['loop', 'thread'] as const)(
+    'rx %s: is logged once, and /healthz and the metrics say the link is down',
+    async (rxMode) => {
+      const tap = `tsh${rxMode[0]}${process.pid % 100000}`;
+      const metrics = join(dir, `tap-metrics-${rxMode}.sock`);
+      const d = await Daemon.start(
+        validateConfig({
+          name: 'tapdown',
+          links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24'], rxMode }],
+          bridge: { path: join(dir, `tap-${rxMode}.sock`) },
+          metrics: { listen: `unix:${metrics}` },
+        }),
+        { logger: quietLogger('tapdown') },
+      );
+      const ns = createNamespace();
+      try {
+        ns.adoptLink(tap, ['192.0.2.254/24']);
+        expect(await get(metrics, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+        ns.run(['ip', 'link', 'del', tap]);
+        // The next frame the stack sends (or the reader's next read) fails on the dead fd.
+        expect(await until(async () => (await get(metrics, '/healthz')).status === 503, 10_000)).toBe(true);
+        expect((await get(metrics, '/healthz')).body).toMatch(
+          new RegExp(`link ${tap} is down \\(E[A-Z]+\\)`),
+        );
+        const m = await scrape(`unix:${metrics}`);
+        expect(series(m, 'tapstack_link_gauge', { link: tap, gauge: 'down' })).toBe(1);
+        d.health();
+        d.health();
+        expect(logLines.filter((l) => l.includes('link failed') && l.includes(tap)).length).toBe(1);
+      } finally {
+        ns.delete();
+        await d.stop(0);
+      }
+    },
+  );
 });
 
 describe('VXLAN table limits in the config (issue 14)', () => {
