@@ -25,6 +25,7 @@ import {
   skipReason,
 } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
+import { kernelLossBench } from './kernel-loss.js';
 import { synflood } from './synflood.js';
 import { StackThread } from '../src/stack-thread.js';
 import type { SocketHost } from '../src/socket-host.js';
@@ -199,6 +200,15 @@ async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> 
 
 async function main(): Promise<void> {
   // TAPSTACK_BENCH_SYNFLOOD=only runs only the SYN flood comparison (synflood.ts).
+  // TAPSTACK_BENCH_KERNEL_LOSS=only runs only the loss comparison with Linux (kernel-loss.ts).
+  if (process.env.TAPSTACK_BENCH_KERNEL_LOSS === 'only') {
+    const why =
+      skipReason(['python3', 'ping', 'nstat']) ??
+      (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
+    if (why) console.log(`stack-driver kernel-loss benchmark skipped: ${why}`);
+    else await kernelLossBench();
+    return;
+  }
   if (process.env.TAPSTACK_BENCH_SYNFLOOD === 'only') {
     if (tapAvailable()) await synflood();
     else console.log('stack-driver synflood benchmark skipped: the tap-io TAP addon is not built');
@@ -220,6 +230,8 @@ async function main(): Promise<void> {
     if (only === 'single') return;
     for (const mode of ['threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir, false);
     await synflood();
+    if (skipReason(['python3', 'ping', 'nstat']) === undefined) await kernelLossBench();
+    else console.log('stack-driver kernel-loss benchmark skipped: needs python3, ping and nstat');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
