@@ -5,6 +5,7 @@
  */
 export { FrameRing, announceConsumerSleep } from './frame-ring.js';
 export type { FrameRingOptions, FrameRingStats, FullPolicy } from './frame-ring.js';
+export type { Link, LinkStats } from './link.js';
 export {
   HEADER_BYTES,
   MAGIC,

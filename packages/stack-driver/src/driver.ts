@@ -13,18 +13,17 @@ import {
   type TcpConfig,
 } from '@tapstack/stack-core';
 import { FrameRing } from '@tapstack/frame-ring';
-import { parseMac, TapLink, withPcap } from '@tapstack/tap-io';
+import { type Link, parseMac, withPcap } from '@tapstack/tap-io';
 import { DhcpClient, type DhcpLease } from './dhcp.js';
 import { DnsResolver } from './dns.js';
 import type { WorkerLinkSpec } from './io-worker.js';
-import type { DriverLink } from './link.js';
 import { DriverLoop } from './loop.js';
 import type { SocketHost } from './socket-host.js';
 import { ThreadedLink, type ThreadedLinkOptions } from './threaded-link.js';
 
 export interface LinkConfig {
   /** A link on this thread (single-threaded mode). */
-  link?: DriverLink;
+  link?: Link;
   /**
    * Threaded mode: the link is opened on a frame I/O worker thread from this spec
    * (e.g. `{ module: '@tapstack/tap-io', export: 'openTap', args: [{ name: 'tap0' }] }`)
@@ -33,10 +32,7 @@ export interface LinkConfig {
   worker?: WorkerLinkSpec;
   /** Ring sizes and batch for `worker` links. */
   threading?: ThreadedLinkOptions;
-  /**
-   * The stack's MAC on this link [the link's]. A TAP link's own MAC is the kernel side's,
-   * so for TAP links without this option the driver picks a random locally administered one.
-   */
+  /** The stack's MAC on this link [the link's `mac`; a TAP link's is a random one, not the kernel side's]. */
   mac?: Uint8Array | string;
   /** Static addresses in CIDR form: "192.0.2.2/24", "2001:db8::2/64". */
   addresses?: string[];
@@ -94,7 +90,7 @@ export class StackDriver {
   readonly dhcp: (DhcpClient | undefined)[] = [];
   private readonly staticDns: string[];
   private readonly random: (buf: Uint8Array) => void;
-  private readonly links: DriverLink[] = [];
+  private readonly links: Link[] = [];
   private readonly macs: Uint8Array[] = [];
   private readonly rxRings: (FrameRing | undefined)[] = [];
   private closed = false;
@@ -127,11 +123,11 @@ export class StackDriver {
     const d = new StackDriver(options);
     try {
       for (const [i, lc] of options.links.entries()) {
-        let link: DriverLink;
+        let link: Link;
         if (lc.worker) link = await ThreadedLink.open(lc.worker, lc.threading);
         else if (lc.link) link = lc.link;
         else throw new TypeError(`StackDriver.create: links[${i}] needs \`link\` or \`worker\``);
-        d.attach(lc, link, i, options.pcap, d.random);
+        d.attach(lc, link, i, options.pcap);
       }
       d.loop.kick();
       if (options.waitForDhcpMs) {
@@ -146,47 +142,20 @@ export class StackDriver {
     return d;
   }
 
-  private attach(
-    lc: LinkConfig,
-    raw: DriverLink,
-    i: number,
-    pcap: string | undefined,
-    random: (b: Uint8Array) => void,
-  ): void {
-    let mac: Uint8Array;
-    if (lc.mac !== undefined) mac = typeof lc.mac === 'string' ? parseMac(lc.mac) : Uint8Array.from(lc.mac);
-    else if (raw instanceof TapLink || (raw instanceof ThreadedLink && /tap/i.test(lc.worker?.export ?? '')))
-      mac = randomMac(random);
-    else mac = raw.mac;
-    this.links.push(raw);
-    const captured = pcap ? (withPcap(raw as never, pcapPath(pcap, i)) as unknown as DriverLink) : raw;
-    const link: DriverLink =
-      mac === raw.mac
-        ? captured
-        : {
-            name: captured.name,
-            mac,
-            mtu: captured.mtu,
-            ...(captured.checksumOffload ? { checksumOffload: true } : {}),
-            ...(captured.gsoMaxSize ? { gsoMaxSize: captured.gsoMaxSize } : {}),
-            ...(raw.medium === 'ip' ? { medium: 'ip' as const } : {}),
-            send: (f, g) => captured.send(f, g),
-            ...(captured.sendBatch
-              ? { sendBatch: (fs: readonly Uint8Array[]) => captured.sendBatch!(fs) }
-              : {}),
-            onFrames: (h) => captured.onFrames(h),
-            ...(captured.attachRxRing
-              ? { attachRxRing: (r: FrameRing, w?: () => void) => captured.attachRxRing!(r, w) }
-              : {}),
-            stats: () => captured.stats(),
-            close: () => captured.close(),
-          };
-    if (pcap) this.links[this.links.length - 1] = captured;
-    // A TAP link's native reader thread writes straight into a ring the loop drains in
-    // place: no copy and no allocation per received frame (pcap needs every frame: no ring).
-    const useRing = !pcap && raw instanceof TapLink && lc.rxRing !== false;
+  private attach(lc: LinkConfig, raw: Link, i: number, pcap: string | undefined): void {
+    const mac =
+      lc.mac === undefined
+        ? raw.mac
+        : typeof lc.mac === 'string'
+          ? parseMac(lc.mac)
+          : Uint8Array.from(lc.mac);
+    const link = pcap ? withPcap(raw, pcapPath(pcap, i)) : raw;
+    this.links.push(link);
+    // A link whose native reader thread writes into a ring (TAP, TUN) is drained in place:
+    // no copy and no allocation per received frame (pcap needs every frame: no ring).
+    const useRing = link.nativeRxRing === true && lc.rxRing !== false;
     const rxRing = useRing ? FrameRing.create({ capacity: 4 * 1024 * 1024, maxFrameSize: 65535 }) : undefined;
-    const iface = this.loop.addLink(link, rxRing ? { rxRing } : {});
+    const iface = this.loop.addLink(link, rxRing ? { rxRing, mac } : { mac });
     if (rxRing) this.rxRings[iface] = rxRing;
     this.macs[iface] = mac;
     for (const a of lc.addresses ?? []) this.stack.addAddress(iface, a, 'static');
@@ -306,14 +275,6 @@ export class StackDriver {
     this.loop.close();
     await Promise.all(this.links.map((l) => l.close()));
   }
-}
-
-/** A random unicast, locally administered MAC (RFC 7042 §2.1). */
-function randomMac(random: (b: Uint8Array) => void): Uint8Array {
-  const m = new Uint8Array(6);
-  random(m);
-  m[0] = (m[0]! & 0xfc) | 0x02;
-  return m;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -5,8 +5,7 @@
  * thread pushed into the tx ring. It never touches the stack.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FrameRing } from '@tapstack/frame-ring';
-import type { DriverLink } from './link.js';
+import { FrameRing, type Link } from '@tapstack/frame-ring';
 
 export interface WorkerLinkSpec {
   /** Module to import in the worker (a package name or an absolute file URL). */
@@ -24,9 +23,18 @@ export interface IoWorkerData {
   txBatch: number;
 }
 
-type RingCapableLink = DriverLink & {
-  attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
-};
+/** The worker's first message: what the stack side needs to know of the link. */
+export interface IoWorkerReady {
+  type: 'ready';
+  name: string;
+  mac: Uint8Array;
+  mtu: number;
+  medium: 'ethernet' | 'ip';
+  /** The link's native reader thread writes into the rx ring (no JS on this thread per frame). */
+  nativeRx: boolean;
+  checksumOffload: boolean;
+  gsoMaxSize: number;
+}
 
 async function main(): Promise<void> {
   const data = workerData as IoWorkerData;
@@ -36,7 +44,7 @@ async function main(): Promise<void> {
   const factory = mod[data.spec.export];
   if (typeof factory !== 'function')
     throw new TypeError(`${data.spec.module} has no export ${data.spec.export}`);
-  const link = (await factory(...(data.spec.args ?? []))) as RingCapableLink;
+  const link = (await factory(...(data.spec.args ?? []))) as Link;
   let closed = false;
   if (typeof link.attachRxRing === 'function') {
     // The native reader thread writes into the ring the stack thread drains: no JS hop.
@@ -46,18 +54,20 @@ async function main(): Promise<void> {
       rx.pushBatch(frames);
     });
   }
-  parentPort!.postMessage({
+  const ready: IoWorkerReady = {
     type: 'ready',
     name: link.name,
     mac: Uint8Array.from(link.mac),
     mtu: link.mtu,
-    nativeRx: typeof link.attachRxRing === 'function',
+    medium: link.medium ?? 'ethernet',
+    nativeRx: link.nativeRxRing === true,
     // A TAP opened with offload finishes and checks TCP checksums itself (tap-io README
     // "Offloads"): the stack on the other thread must know. Super-segments do not cross.
     checksumOffload: link.checksumOffload === true,
     // Super-frames cross the tx ring (at most its 65535-byte records, Ethernet header included).
     gsoMaxSize: link.gsoMaxSize ? Math.min(link.gsoMaxSize, 65535 - 14) : 0,
-  });
+  };
+  parentPort!.postMessage(ready);
   const postStats = () => parentPort!.postMessage({ type: 'stats', stats: link.stats() });
   const statsTimer = setInterval(postStats, 500);
   statsTimer.unref();
@@ -73,7 +83,7 @@ async function main(): Promise<void> {
       parentPort!.close();
     }
   });
-  const flush = (link as { flush?: () => void }).flush?.bind(link);
+  const flush = link.flush?.bind(link);
   // The tx ring's metadata word carries a frame's gsoSize (ThreadedLink.send).
   const txMeta = new Int32Array(tx.buffer);
   const send = (u8: Uint8Array, off: number, len: number) => {

@@ -19,8 +19,7 @@ import {
   type TcpInfo,
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
-import { type FrameRing, HEADER_BYTES, HEADER_WORDS } from '@tapstack/frame-ring';
-import type { DriverLink } from './link.js';
+import { type FrameRing, HEADER_BYTES, HEADER_WORDS, type Link } from '@tapstack/frame-ring';
 import type { SocketHost } from './socket-host.js';
 
 export interface LoopOptions {
@@ -89,7 +88,7 @@ export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
 }
 
 interface LinkSlot {
-  link: DriverLink;
+  link: Link;
   iface: number;
   /** Ring mode: the link's reader thread writes frames here; the loop drains views in place. */
   ring: FrameRing | undefined;
@@ -145,9 +144,9 @@ export class DriverLoop implements SocketHost {
 
   /**
    * Adds a link as a stack interface and starts receiving from it. Returns the
-   * interface index.
+   * interface index. `mac`: the stack's MAC on it [the link's].
    */
-  addLink(link: DriverLink, options: { rxRing?: FrameRing } = {}): number {
+  addLink(link: Link, options: { rxRing?: FrameRing; mac?: Uint8Array } = {}): number {
     const ring = options.rxRing;
     const slot: LinkSlot = {
       link,
@@ -160,7 +159,7 @@ export class DriverLoop implements SocketHost {
     };
     slot.iface = this.stack.addInterface({
       name: link.name,
-      mac: link.mac,
+      mac: options.mac ?? link.mac,
       mtu: link.mtu,
       checksumOffload: link.checksumOffload === true,
       ...(link.gsoMaxSize ? { gsoMaxSize: link.gsoMaxSize } : {}),
@@ -194,7 +193,7 @@ export class DriverLoop implements SocketHost {
     return slot.iface;
   }
 
-  get links(): readonly DriverLink[] {
+  get links(): readonly Link[] {
     return this.slots.map((s) => s.link);
   }
 

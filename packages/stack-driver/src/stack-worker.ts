@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { type IpAddress, parseIpAddress, type TcpSocketOptions } from '@tapstack/stack-core';
 import { StackDriver, type StackDriverOptions } from './driver.js';
-import type { DriverLink } from './link.js';
+import type { Link } from '@tapstack/frame-ring';
 import { attachChannel, getText, Op, putText, R, REPLY, REQUEST } from './stack-rpc.js';
 import type { StackThreadData } from './stack-thread.js';
 
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
       links.push({ ...rest, worker: spec });
     } else {
       const mod = (await import(spec.module)) as Record<string, unknown>;
-      const factory = mod[spec.export] as (...a: unknown[]) => DriverLink | Promise<DriverLink>;
+      const factory = mod[spec.export] as (...a: unknown[]) => Link | Promise<Link>;
       if (typeof factory !== 'function') throw new TypeError(`${spec.module} has no export ${spec.export}`);
       links.push({ ...rest, link: await factory(...(spec.args ?? [])) });
     }

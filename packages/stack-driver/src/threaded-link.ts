@@ -6,9 +6,9 @@
  * socket API, stay on this thread.
  */
 import type { Worker } from 'node:worker_threads';
-import { FrameRing } from '@tapstack/frame-ring';
-import type { IoWorkerData, WorkerLinkSpec } from './io-worker.js';
-import type { DriverLink } from './link.js';
+import { FrameRing, type Link, type LinkStats } from '@tapstack/frame-ring';
+import type { IoWorkerData, IoWorkerReady, WorkerLinkSpec } from './io-worker.js';
+import { emptyStats } from '@tapstack/tap-io';
 import { startWorker } from './worker-boot.js';
 
 export interface ThreadedLinkOptions {
@@ -18,10 +18,12 @@ export interface ThreadedLinkOptions {
   batch?: number;
 }
 
-export class ThreadedLink implements DriverLink {
+export class ThreadedLink implements Link {
   readonly name: string;
   readonly mac: Uint8Array;
   readonly mtu: number;
+  /** The worker's link's: 'ip' for TUN or WireGuard. */
+  readonly medium: 'ethernet' | 'ip';
   /** The frame I/O worker writes into the rx ring from a native thread (TAP) rather than from JS. */
   readonly nativeRx: boolean;
   /** The worker's link offloads TCP checksums (a TAP opened with `offload`). */
@@ -34,34 +36,22 @@ export class ThreadedLink implements DriverLink {
   private readonly batch: number;
   private handler: ((frames: readonly Uint8Array[]) => void) | undefined;
   private closed = false;
-  private linkStats: Record<string, number> = {};
+  private linkStats: LinkStats = emptyStats();
   private readonly s = { txRingFull: 0, rxPumps: 0 };
 
-  private constructor(
-    worker: Worker,
-    rx: FrameRing,
-    tx: FrameRing,
-    ready: {
-      name: string;
-      mac: Uint8Array;
-      mtu: number;
-      nativeRx: boolean;
-      checksumOffload?: boolean;
-      gsoMaxSize?: number;
-    },
-    batch: number,
-  ) {
+  private constructor(worker: Worker, rx: FrameRing, tx: FrameRing, ready: IoWorkerReady, batch: number) {
     this.worker = worker;
     this.rx = rx;
     this.tx = tx;
     this.name = ready.name;
     this.mac = ready.mac;
     this.mtu = ready.mtu;
+    this.medium = ready.medium;
     this.nativeRx = ready.nativeRx;
     this.checksumOffload = ready.checksumOffload === true;
     this.gsoMaxSize = ready.checksumOffload === true ? (ready.gsoMaxSize ?? 0) : 0;
     this.batch = batch;
-    worker.on('message', (m: { type: string; stats?: Record<string, number> }) => {
+    worker.on('message', (m: { type: string; stats?: LinkStats }) => {
       if (m.type === 'stats' && m.stats) this.linkStats = m.stats;
     });
   }
@@ -74,18 +64,11 @@ export class ThreadedLink implements DriverLink {
     const tx = FrameRing.create({ capacity, maxFrameSize: 65535 });
     const data: IoWorkerData = { spec, rx: rx.buffer, tx: tx.buffer, txBatch: batch };
     const worker = startWorker(import.meta.url, 'io-worker', data);
-    const ready = await new Promise<{
-      name: string;
-      mac: Uint8Array;
-      mtu: number;
-      nativeRx: boolean;
-      checksumOffload?: boolean;
-      gsoMaxSize?: number;
-    }>((resolve, reject) => {
-      const onMsg = (m: { type: string; message?: string; code?: string }) => {
+    const ready = await new Promise<IoWorkerReady>((resolve, reject) => {
+      const onMsg = (m: IoWorkerReady | { type: 'error'; message: string; code?: string }) => {
         if (m.type === 'ready') {
           worker.off('message', onMsg);
-          resolve(m as never);
+          resolve(m);
         } else if (m.type === 'error') {
           worker.off('message', onMsg);
           void worker.terminate();
@@ -136,10 +119,11 @@ export class ThreadedLink implements DriverLink {
     }
   }
 
-  stats(): { [k: string]: number } {
+  /** The worker's link's counters (sent every 500 ms and at close), the rings' and this side's. */
+  stats(): LinkStats {
     const rx = this.rx.stats();
     const tx = this.tx.stats();
-    const out: Record<string, number> = { ...this.linkStats, ...this.s };
+    const out: LinkStats = { ...this.linkStats, ...this.s };
     for (const [k, v] of Object.entries(rx)) out[`rxRing.${k}`] = v;
     for (const [k, v] of Object.entries(tx)) out[`txRing.${k}`] = v;
     return out;

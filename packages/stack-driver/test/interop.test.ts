@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ipv4Address, parseIpAddress, SocketEvent } from '@tapstack/stack-core';
-import { openTap, tapAvailable, withFaults, withPcap } from '@tapstack/tap-io';
+import { type Link, openTap, tapAvailable, withFaults, withPcap } from '@tapstack/tap-io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createNamespace,
@@ -24,7 +24,6 @@ import {
 } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
 import { StackThread } from '../src/stack-thread.js';
-import type { DriverLink } from '../src/link.js';
 import type { SocketHost } from '../src/socket-host.js';
 import { acceptOne, connect, pattern, readAll, sha256, writeAll } from './helpers.js';
 
@@ -50,7 +49,7 @@ const fixtures: Fixture[] = [];
 async function fixture(
   n: number,
   opts: {
-    wrap?: (l: DriverLink) => DriverLink;
+    wrap?: (l: Link) => Link;
     addresses?: string[];
     dhcp?: boolean;
     slaac?: boolean;
@@ -376,7 +375,7 @@ describe.skipIf(skip !== undefined)('interop with the stack on its own thread (S
 
 describe.skipIf(skip !== undefined)('interop with 2 % loss injected by tap-io withFaults', () => {
   it('moves data both ways intact (sha256) despite the loss', { timeout: 240_000 }, async () => {
-    const f = await fixture(1, { wrap: (l) => withFaults(l as never, { loss: 0.02, seed: 42 }) as never });
+    const f = await fixture(1, { wrap: (l) => withFaults(l, { loss: 0.02, seed: 42 }) });
     const data = pattern(LOSSY_BYTES, 21);
     const file = join(dir, 'lossy.bin');
     writeFileSync(file, data);
@@ -443,14 +442,9 @@ describe.skipIf(skip !== undefined)(
       const wire = join(dir, 'rtx-wire.pcap');
       const f = await fixture(4, {
         wrap: (l) =>
-          withPcap(
-            withFaults(withPcap(l as never, wire, { direction: 'tx' }) as never, {
-              loss: 0.02,
-              seed: 7,
-            }) as never,
-            sent,
-            { direction: 'tx' },
-          ) as never,
+          withPcap(withFaults(withPcap(l, wire, { direction: 'tx' }), { loss: 0.02, seed: 7 }), sent, {
+            direction: 'tx',
+          }),
       });
       const data = pattern(32 * 1024 * 1024, 23);
       const h = f.driver.sockets;

@@ -5,7 +5,7 @@
 import type { EventHandler, InterfaceConfig, StackApi } from '@tapstack/stack-core';
 import { FrameRing } from '@tapstack/frame-ring';
 import { describe, expect, it } from 'vitest';
-import type { DriverLink } from '../src/link.js';
+import { emptyStats, type Link } from '@tapstack/tap-io';
 import { DriverLoop } from '../src/loop.js';
 
 class RecordingStack {
@@ -46,7 +46,7 @@ class RecordingStack {
   }
 }
 
-class ScriptedLink implements DriverLink {
+class ScriptedLink implements Link {
   readonly name = 'test0';
   readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 1);
   readonly mtu = 1500;
@@ -66,7 +66,7 @@ class ScriptedLink implements DriverLink {
     this.handler = handler;
   }
   stats() {
-    return { rxFrames: 0 };
+    return emptyStats();
   }
   async close(): Promise<void> {}
 }

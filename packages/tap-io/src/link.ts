@@ -1,68 +1,14 @@
 /**
- * The Link contract: a thing that carries Ethernet frames (TAP device, UDP tunnel,
- * in-memory switch port, or a wrapper around another link). stack-driver consumes it.
+ * What tap-io's links share: the Link contract (declared in frame-ring, beside the ring a
+ * link can write into, so that links outside Node implement it too), link errors, MAC
+ * helpers, and handing received batches to handlers.
  */
-import type { FrameRing } from '@tapstack/frame-ring';
+import type { LinkStats } from '@tapstack/frame-ring';
+
+export type { Link, LinkStats } from '@tapstack/frame-ring';
 
 /** Bytes of an Ethernet header (destination, source, EtherType) in front of each frame's IP packet. */
 export const ETHERNET_HEADER_LEN = 14;
-
-export interface LinkStats {
-  rxFrames: number;
-  rxBytes: number;
-  txFrames: number;
-  txBytes: number;
-  rxDropped: number;
-  txDropped: number;
-  txErrors: number;
-  [k: string]: number;
-}
-
-export interface Link {
-  readonly name: string;
-  readonly mac: Uint8Array;
-  readonly mtu: number;
-  /**
-   * What the link carries: Ethernet frames (TAP, VXLAN, switch; absent means this) or bare
-   * IP packets (TUN, an IP pipe; `mac` is then all zeros and unused).
-   */
-  readonly medium?: 'ethernet' | 'ip';
-  /**
-   * True when every station on this link trusts the others' frames (an in-process
-   * MemorySwitch created with `checksumOffload`): stacks leave TCP checksums 0 and do
-   * not check them, as Linux does on `lo` and `veth`. Absent means false.
-   */
-  readonly checksumOffload?: boolean;
-  /**
-   * The largest IP packet send() takes as a TCP super-frame (send's gsoSize > 0), which
-   * the link or the kernel behind it cuts into gsoSize-byte segments (TAP with `offload`).
-   * Absent or 0: frames must fit the MTU.
-   */
-  readonly gsoMaxSize?: number;
-  /**
-   * Copies or writes the frame before returning; false = dropped (and counted). gsoSize:
-   * see gsoMaxSize.
-   */
-  send(frame: Uint8Array, gsoSize?: number): boolean;
-  /** Sends many frames; returns how many were accepted. */
-  sendBatch?(frames: readonly Uint8Array[]): number;
-  /** Received frames, in batches; the views are valid only during the call. */
-  onFrames(handler: (frames: readonly Uint8Array[]) => void): void;
-  /**
-   * Optional: the link writes received frames straight into this ring instead of calling
-   * onFrames (native TAP reader thread, or a worker). A consumer sleeping in
-   * ring.wait()/waitAsync() is woken; onReadable is called on the JS thread when frames
-   * arrive while the consumer had announced it was idle.
-   */
-  attachRxRing?(ring: FrameRing, onReadable?: () => void): void;
-  stats(): LinkStats;
-  close(): Promise<void>;
-  /**
-   * Optional: from now on carry wire-format frames only, no super-frames and no
-   * checksums left to offload (pcap and fault wrappers call it on the link they wrap).
-   */
-  disableOffloads?(): void;
-}
 
 const BRAND = Symbol.for('@tapstack/tap-io/LinkError');
 

@@ -112,6 +112,8 @@ export class TapLink implements Link {
   readonly fd: number;
   /** 'ip' for a TUN device (openTun): reads and writes are bare IP packets. */
   readonly medium: 'ethernet' | 'ip';
+  /** attachRxRing: the addon's reader (thread, or poll callback in 'loop' mode) writes into the ring. */
+  readonly nativeRxRing = true;
   /**
    * Bytes of virtio-net header on every read and write: 10 when opened with `offload` and
    * the kernel took IFF_VNET_HDR, else 0.

@@ -1,17 +1,15 @@
 /**
- * A WireGuard tunnel as a link (structurally a tap-io `Link`). By default it carries bare IP
+ * A WireGuard tunnel as a tap-io `Link`. By default it carries bare IP
  * packets (`medium: 'ip'`) for a stack's IP-only interface. With `medium: 'ethernet'` it
  * emulates a point-to-point Ethernet segment for a stack with Ethernet interfaces only:
  * outgoing frames lose their Ethernet header and go into the tunnel by cryptokey routing; ARP
  * requests and IPv6 neighbor solicitations are answered here with one fixed gateway MAC; incoming
  * IP packets get an Ethernet header from that MAC to ours.
  */
+import { ETHERNET_HEADER_LEN, type Link, type LinkStats } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { UdpWireGuard } from './udp.js';
-
-/** The Ethernet header the 'ethernet' medium adds in front of each IP packet. */
-const ETHERNET_HEADER_LEN = 14;
 
 /** The MAC every tunnel address resolves to (locally administered). */
 export const TUNNEL_GATEWAY_MAC = Uint8Array.of(0x02, 0x77, 0x67, 0x00, 0x00, 0x01);
@@ -32,20 +30,12 @@ export interface WireGuardLinkOptions {
   limits?: Partial<Limits>;
 }
 
-export interface WireGuardLinkStats {
-  rxFrames: number;
-  rxBytes: number;
-  txFrames: number;
-  txBytes: number;
-  rxDropped: number;
-  txDropped: number;
-  txErrors: number;
+export interface WireGuardLinkStats extends LinkStats {
   arpAnswered: number;
   ndAnswered: number;
-  [k: string]: number;
 }
 
-export class WireGuardLink {
+export class WireGuardLink implements Link {
   readonly name: string;
   readonly mac: Uint8Array;
   readonly mtu: number;

@@ -1,10 +1,11 @@
 /**
  * The client side of a WebSocket link, for browsers (the built-in `WebSocket`) and Node
  * (pass the `ws` package's `WebSocket` as `options.WebSocket`). Web-standard JS only: no
- * `node:` imports, so a page can load it. It has the shape of tap-io's `Link`, so
- * stack-driver can run a Node stack on it, and the page driver (`@tapstack/browser`)
- * runs one in a browser.
+ * `node:` imports, so a page can load it. It is a `Link` (the contract frame-ring declares
+ * and tap-io's links implement), so stack-driver can run a Node stack on it, and the page
+ * driver (`@tapstack/browser`) runs one in a browser.
  */
+import type { Link, LinkStats } from '@tapstack/frame-ring';
 import {
   BATCH_RECORD_HEADER,
   BatchWriter,
@@ -59,17 +60,11 @@ export interface WebSocketLinkOptions {
   batch?: boolean;
 }
 
-export interface WebSocketLinkStats {
-  rxFrames: number;
-  rxBytes: number;
-  txFrames: number;
-  txBytes: number;
+export interface WebSocketLinkStats extends LinkStats {
   /** Received messages that were not frames (text after the hello, wrong size). */
   rxDropped: number;
   /** Frames not sent: socket closed or too much buffered. */
   txDropped: number;
-  txErrors: number;
-  [k: string]: number;
 }
 
 const OPEN = 1;
@@ -94,7 +89,7 @@ export class WebSocketLinkError extends Error {
   }
 }
 
-export class WebSocketLink {
+export class WebSocketLink implements Link {
   readonly name: string;
   readonly hello: Hello;
   readonly mac: Uint8Array;

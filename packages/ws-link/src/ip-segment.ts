@@ -6,6 +6,7 @@
  * come from one of its own addresses (or an IPv6 link-local one). Delivery is
  * asynchronous and each receiver's queue is bounded, as on tap-io's MemorySwitch.
  */
+import type { Link } from '@tapstack/frame-ring';
 import { parseV4, parseV6 } from './pool.js';
 import type { SegmentPort } from './server.js';
 
@@ -97,26 +98,8 @@ export class IpSegment {
   noRoute = 0;
   /** Client packets whose source is not the client's. */
   spoofed = 0;
-  readonly stackLink: {
-    readonly name: string;
-    readonly mac: Uint8Array;
-    readonly mtu: number;
-    readonly medium: 'ip';
-    send(p: Uint8Array): boolean;
-    sendBatch(ps: readonly Uint8Array[]): number;
-    onFrames(h: Handler): void;
-    stats(): {
-      rxFrames: number;
-      rxBytes: number;
-      txFrames: number;
-      txBytes: number;
-      rxDropped: number;
-      txDropped: number;
-      txErrors: number;
-      [k: string]: number;
-    };
-    close(): Promise<void>;
-  };
+  /** The stack's side: an IP-only link. */
+  readonly stackLink: Link & { readonly medium: 'ip' };
 
   constructor(name: string, mtu: number) {
     const seg = this;
