@@ -76,4 +76,16 @@ describe('ThreadedLink (frame I/O on a worker, two rings)', () => {
       await peer.close();
     }
   });
+
+  it('an IP-only link on the worker is IP-only on this side too (its medium crosses)', async () => {
+    const t = await ThreadedLink.open({
+      module: new URL('./fixtures/ip-link.ts', import.meta.url).href,
+      export: 'openIpLink',
+    });
+    try {
+      expect(t.medium).toBe('ip');
+    } finally {
+      await t.close();
+    }
+  });
 });
