@@ -25,16 +25,7 @@ import {
   MESSAGE_TRANSPORT_MIN_SIZE,
   PADDING_MULTIPLE,
 } from './constants.js';
-import {
-  KEY_SIZE,
-  PrivateKey,
-  type RandomSource,
-  TAG_SIZE,
-  aeadOpenNew,
-  aeadSeal,
-  cryptoRandom,
-  equalBytes,
-} from './crypto.js';
+import { KEY_SIZE, PrivateKey, type RandomSource, TAG_SIZE, cryptoRandom, equalBytes } from './crypto.js';
 import { type Prefix, parseIp } from './ip.js';
 import { Keypair } from './keypair.js';
 import { encodeKey } from './keys.js';
@@ -49,6 +40,7 @@ import {
 } from './noise.js';
 import { type Endpoint, Peer } from './peer.js';
 import { PeerTimers, TIMER_NAMES, type TimerName } from './timers.js';
+import { type AeadBackend, type TransportAead, transportAead } from './transport-aead.js';
 
 export type { Endpoint } from './peer.js';
 
@@ -88,6 +80,12 @@ export interface DeviceOptions {
   maxStaged?: number;
   /** Sources tracked by the under-load rate limiter. Default 4096. */
   maxRateLimitEntries?: number;
+  /**
+   * Transport data AEAD: 'openssl' (default where tap-io's addon is built: OpenSSL contexts
+   * reused, a batch per call) or 'node' (node:crypto, a cipher object per message).
+   * TAPSTACK_WG_AEAD=node makes 'node' the default.
+   */
+  aead?: AeadBackend;
 }
 
 export interface PeerOptions {
@@ -130,6 +128,8 @@ export interface DeviceCounters {
   dropNoEndpoint: number;
   dropStagedFull: number;
   dropTooBig: number;
+  /** OpenSSL refused to seal (never seen; counted rather than sent unsealed). */
+  dropEncrypt: number;
   cookieRepliesSent: number;
   cookieRepliesConsumed: number;
   initiationsSent: number;
@@ -159,6 +159,7 @@ function newCounters(): DeviceCounters {
     dropNoEndpoint: 0,
     dropStagedFull: 0,
     dropTooBig: 0,
+    dropEncrypt: 0,
     cookieRepliesSent: 0,
     cookieRepliesConsumed: 0,
     initiationsSent: 0,
@@ -171,6 +172,31 @@ function newCounters(): DeviceCounters {
 }
 
 type IndexEntry = { peer: Peer; keypair?: Keypair };
+
+/** A transport message written into the seal buffer, waiting to be sealed and sent (#flushSeals). */
+interface SealJob {
+  peer: Peer;
+  kp: Keypair;
+  /** The IP packet's length (0: a keepalive). */
+  size: number;
+  /** Where the message starts in the seal buffer. */
+  at: number;
+  /** Plaintext bytes after padding. */
+  padded: number;
+}
+
+/** A transport message waiting to be opened (receiveMany collects them, #flushOpens delivers). */
+interface OpenJob {
+  peer: Peer;
+  kp: Keypair;
+  msg: Uint8Array;
+  from: Endpoint;
+  counter: number;
+  plain: Uint8Array | undefined;
+}
+
+/** Plaintext bytes of collected messages after which they are opened (bounds the arena). */
+const OPEN_BATCH_BYTES = 256 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -217,8 +243,25 @@ export class WireGuardDevice {
   #underLoadUntil = Number.NEGATIVE_INFINITY;
   /** Under load: per-source token buckets (20/s, burst 5), capped and aged. */
   readonly #rateLimit = new Map<string, { tokens: number; at: number }>();
-  readonly #scratch = new Uint8Array(65536);
   readonly #word = new Uint8Array(4);
+  readonly #aead: TransportAead;
+  #sealJobs: SealJob[] = [];
+  // The buffer transport messages are written into as they are collected; a new one after
+  // each flush (node:dgram may still hold the last one's messages), sized from the last.
+  #sealBuf: ArrayBuffer | undefined;
+  #sealU8 = EMPTY;
+  #sealView = new DataView(new ArrayBuffer(0));
+  #sealUsed = 0;
+  #lastSealBytes = 0;
+  #openJobs: OpenJob[] = [];
+  #openBytes = 0;
+  // Index arrays for the batched AEAD calls, grown on demand.
+  #off = new Uint32Array(64);
+  #dstOff = new Uint32Array(64);
+  #len = new Uint32Array(64);
+  #ctr = new Uint32Array(128);
+  #ok = new Uint8Array(64);
+  readonly #onePacket: Uint8Array[] = [EMPTY];
 
   constructor(o: DeviceOptions) {
     this.#key = o.privateKey instanceof PrivateKey ? o.privateKey : new PrivateKey(o.privateKey);
@@ -232,6 +275,12 @@ export class WireGuardDevice {
     this.#underLoadThreshold = o.underLoadThreshold ?? 1000;
     this.#maxStaged = o.maxStaged ?? 128;
     this.#maxRateLimit = o.maxRateLimitEntries ?? 4096;
+    this.#aead = transportAead(o.aead);
+  }
+
+  /** Which transport AEAD is in use: 'openssl' (batched, tap-io's addon) or 'node'. */
+  get aeadBackend(): AeadBackend {
+    return this.#aead.backend;
   }
 
   get publicKey(): Uint8Array {
@@ -260,6 +309,7 @@ export class WireGuardDevice {
     const id = encodeKey(publicKey);
     const peer = this.#peers.get(id);
     if (!peer) return false;
+    this.#flushSeals();
     this.#zeroPeer(peer);
     peer.handshake.destroy();
     peer.cookieGenerator.destroy();
@@ -290,7 +340,6 @@ export class WireGuardDevice {
     for (const p of [...this.#peers.values()]) this.removePeer(p.publicKey);
     this.#cookieChecker.destroy();
     this.#key.destroy();
-    this.#scratch.fill(0);
   }
 
   // ---------------------------------------------------------------- timers
@@ -307,6 +356,7 @@ export class WireGuardDevice {
 
   /** Fire every timer that is due. */
   poll(): void {
+    this.#flushSeals();
     const now = this.#clock.now();
     for (const p of this.#peers.values()) {
       for (const name of TIMER_NAMES) {
@@ -361,33 +411,46 @@ export class WireGuardDevice {
 
   /** Send an IP packet to the peer whose AllowedIPs hold its destination. */
   send(packet: Uint8Array): boolean {
-    const v = packet.length > 0 ? (packet[0] as number) >> 4 : 0;
-    let dst: Uint8Array;
-    if (v === 4 && packet.length >= 20) dst = packet.subarray(16, 20);
-    else if (v === 6 && packet.length >= 40) dst = packet.subarray(24, 40);
-    else {
-      this.counters.dropBadInner++;
-      return false;
+    this.#onePacket[0] = packet;
+    const n = this.sendMany(this.#onePacket);
+    this.#onePacket[0] = EMPTY;
+    return n === 1;
+  }
+
+  /**
+   * Send IP packets: each as send() would, with the transport messages of the call sealed in
+   * batches (one AEAD call per session key). `accepted[i]`, when given, is set to 1 for a packet
+   * sent or staged for a handshake, 0 for one dropped (counted). Returns how many were accepted.
+   */
+  sendMany(packets: readonly Uint8Array[], accepted?: Uint8Array): number {
+    let n = 0;
+    for (let i = 0; i < packets.length; i++) {
+      const ok = this.sendDeferred(packets[i] as Uint8Array);
+      if (accepted) accepted[i] = ok ? 1 : 0;
+      if (ok) n++;
     }
-    if (packet.length > this.#mtu) {
-      this.counters.dropTooBig++;
-      return false;
-    }
-    const peer = this.#allowed.lookup(dst);
-    if (!peer) {
-      this.counters.dropNoRoute++;
-      return false;
-    }
+    this.flush();
+    return n;
+  }
+
+  /**
+   * Take an IP packet as send() does (the bytes are copied before this returns) but seal and
+   * send it at the next flush(), with the others taken until then: one AEAD call per session
+   * key. True when it was taken (or staged for a handshake), false when dropped (counted).
+   */
+  sendDeferred(packet: Uint8Array): boolean {
+    const peer = this.#route(packet);
+    if (!peer) return false;
     if (peer.staged.length === 0 && peer.endpoint) {
-      // A session is up and nothing waits: seal straight from the caller's bytes (no copy).
+      // A session is up and nothing waits: copied into the seal buffer, sealed at the flush.
       const kp = this.#sendableKeypair(peer);
       if (kp) {
-        const now = this.#clock.now();
-        this.#sendTransport(peer, kp, packet, now);
-        this.#maybeRekey(peer, kp, now);
+        this.#sendTransport(peer, kp, packet);
         return true;
       }
     }
+    // Not sendable now: what was collected goes out first; this one waits for a session.
+    this.flush();
     if (peer.staged.length >= this.#maxStaged) {
       peer.staged.shift();
       this.counters.dropStagedFull++;
@@ -395,6 +458,30 @@ export class WireGuardDevice {
     peer.staged.push(Uint8Array.from(packet));
     this.#sendStaged(peer);
     return true;
+  }
+
+  /** Seal and send what sendDeferred() took. */
+  flush(): void {
+    this.#flushSeals();
+  }
+
+  /** The peer an IP packet goes to, or undefined (dropped and counted). */
+  #route(packet: Uint8Array): Peer | undefined {
+    const v = packet.length > 0 ? (packet[0] as number) >> 4 : 0;
+    let dst: Uint8Array;
+    if (v === 4 && packet.length >= 20) dst = packet.subarray(16, 20);
+    else if (v === 6 && packet.length >= 40) dst = packet.subarray(24, 40);
+    else {
+      this.counters.dropBadInner++;
+      return undefined;
+    }
+    if (packet.length > this.#mtu) {
+      this.counters.dropTooBig++;
+      return undefined;
+    }
+    const peer = this.#allowed.lookup(dst);
+    if (!peer) this.counters.dropNoRoute++;
+    return peer;
   }
 
   /** Initiate a handshake with a peer now (as `wg` does on first traffic). */
@@ -427,7 +514,6 @@ export class WireGuardDevice {
       peer.staged = [];
       return;
     }
-    const now = this.#clock.now();
     const queue = peer.staged;
     peer.staged = [];
     for (const p of queue) {
@@ -435,9 +521,9 @@ export class WireGuardDevice {
         peer.staged.push(p);
         continue;
       }
-      this.#sendTransport(peer, kp, p, now);
+      this.#sendTransport(peer, kp, p);
     }
-    this.#maybeRekey(peer, kp, now);
+    this.#flushSeals();
   }
 
   /** Rekey as initiator after REKEY_AFTER_MESSAGES or REKEY_AFTER_TIME (paper 6.2). */
@@ -450,31 +536,107 @@ export class WireGuardDevice {
     }
   }
 
-  #sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array, now: number): void {
+  /** Write a transport message (header and padded plaintext) into the seal buffer; its counter is taken now. */
+  #sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array): void {
     let padded = packet.length;
     if (padded % PADDING_MULTIPLE !== 0) padded += PADDING_MULTIPLE - (padded % PADDING_MULTIPLE);
     if (padded > this.#mtu) padded = Math.max(packet.length, this.#mtu);
-    const msg = new Uint8Array(MESSAGE_TRANSPORT_HEADER_SIZE + padded + TAG_SIZE);
-    const v = new DataView(msg.buffer);
-    msg[0] = MESSAGE_TRANSPORT;
-    v.setUint32(4, kp.remoteIndex, true);
-    const counter = kp.sendCounter++;
-    v.setUint32(8, counter >>> 0, true);
-    v.setUint32(12, Math.floor(counter / 0x1_0000_0000), true);
-    let plain = packet;
-    if (padded !== packet.length) {
-      plain = this.#scratch.subarray(0, padded);
-      plain.set(packet);
-      plain.fill(0, packet.length);
+    const need = MESSAGE_TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+    if (this.#sealBuf !== undefined && this.#sealUsed + need > this.#sealBuf.byteLength) this.#flushSeals();
+    if (this.#sealBuf === undefined) {
+      const size = Math.max(need, Math.min(256 * 1024, Math.max(4096, this.#lastSealBytes * 2)));
+      this.#sealBuf = new ArrayBuffer(size); // zeroed: the padding
+      this.#sealU8 = new Uint8Array(this.#sealBuf);
+      this.#sealView = new DataView(this.#sealBuf);
+      this.#sealUsed = 0;
     }
-    aeadSeal(kp.sendKey, counter, plain, EMPTY, msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE));
-    this.#out(peer, msg);
-    peer.txBytes += msg.length;
-    const t = peer.timers;
-    t.anyAuthenticatedPacketTraversal(now);
-    t.anyAuthenticatedPacketSent();
-    if (packet.length > 0) t.dataSent(now);
-    else this.counters.keepalivesSent++;
+    const at = this.#sealUsed;
+    const counter = kp.sendCounter++;
+    const dv = this.#sealView;
+    this.#sealU8[at] = MESSAGE_TRANSPORT;
+    dv.setUint32(at + 4, kp.remoteIndex, true);
+    dv.setUint32(at + 8, counter >>> 0, true);
+    dv.setUint32(at + 12, Math.floor(counter / 0x1_0000_0000), true);
+    this.#sealU8.set(packet, at + MESSAGE_TRANSPORT_HEADER_SIZE);
+    this.#sealUsed = at + need;
+    this.#sealJobs.push({ peer, kp, size: packet.length, at, padded });
+  }
+
+  #grow(n: number): void {
+    if (this.#off.length >= n) return;
+    let c = this.#off.length;
+    while (c < n) c *= 2;
+    this.#off = new Uint32Array(c);
+    this.#dstOff = new Uint32Array(c);
+    this.#len = new Uint32Array(c);
+    this.#ctr = new Uint32Array(2 * c);
+    this.#ok = new Uint8Array(c);
+  }
+
+  /**
+   * Seal the collected transport messages in place (one AEAD call per run of one session key),
+   * send them in order, then run the timer and rekey rules.
+   */
+  #flushSeals(): void {
+    const jobs = this.#sealJobs;
+    const n = jobs.length;
+    const arena = this.#sealBuf;
+    if (n === 0 || arena === undefined) return;
+    // A send below may re-enter (an in-process peer answering at once): start afresh first.
+    this.#sealJobs = [];
+    this.#sealBuf = undefined;
+    this.#lastSealBytes = this.#sealUsed;
+    const dv = this.#sealView;
+    this.#grow(n);
+    const off = this.#off;
+    const len = this.#len;
+    const ctr = this.#ctr;
+    for (let j = 0; j < n; j++) {
+      const job = jobs[j] as SealJob;
+      off[j] = job.at + MESSAGE_TRANSPORT_HEADER_SIZE;
+      len[j] = job.padded;
+      ctr[2 * j] = dv.getUint32(job.at + 8, true);
+      ctr[2 * j + 1] = dv.getUint32(job.at + 12, true);
+    }
+    // Runs of one session key, one call each; what OpenSSL could not seal is not sent.
+    const msgs: Array<Uint8Array | undefined> = new Array(n);
+    for (let j = 0; j < n; ) {
+      const kp = (jobs[j] as SealJob).kp;
+      let k = j + 1;
+      while (k < n && (jobs[k] as SealJob).kp === kp) k++;
+      if (kp.destroyed) {
+        // The session was wiped after these were taken (not seen: flushed before that can happen).
+        this.counters.dropExpiredKeypair += k - j;
+        j = k;
+        continue;
+      }
+      const done = kp.aead.seal(kp.sendKey, arena, off, len, ctr, j, k - j);
+      this.counters.dropEncrypt += k - j - done;
+      for (let x = j; x < j + done; x++) {
+        const start = (off[x] as number) - MESSAGE_TRANSPORT_HEADER_SIZE;
+        msgs[x] = new Uint8Array(arena, start, MESSAGE_TRANSPORT_HEADER_SIZE + (len[x] as number) + TAG_SIZE);
+      }
+      j = k;
+    }
+    // Only jobs and msgs from here: a send may re-enter this device and reuse the index arrays.
+    const now = this.#clock.now();
+    const rekey: SealJob[] = [];
+    for (let j = 0; j < n; j++) {
+      const job = jobs[j] as SealJob;
+      const msg = msgs[j];
+      if (!msg) continue;
+      const peer = job.peer;
+      this.#out(peer, msg);
+      peer.txBytes += msg.length;
+      const t = peer.timers;
+      t.anyAuthenticatedPacketTraversal(now);
+      t.anyAuthenticatedPacketSent();
+      if (job.size > 0) t.dataSent(now);
+      else this.counters.keepalivesSent++;
+      const last = rekey[rekey.length - 1];
+      if (last === undefined || last.kp !== job.kp) rekey.push(job);
+    }
+    for (const job of rekey) this.#maybeRekey(job.peer, job.kp, now);
   }
 
   #out(peer: Peer, msg: Uint8Array): void {
@@ -528,11 +690,31 @@ export class WireGuardDevice {
 
   /** A UDP datagram arrived from `from`. */
   receive(datagram: Uint8Array, from: Endpoint): void {
+    this.#receiveOne(datagram, from);
+    this.#flushOpens();
+  }
+
+  /**
+   * Datagrams that arrived together (a recvmmsg burst): each as receive() would, with the
+   * transport messages opened in batches (one AEAD call per session key). The datagrams need
+   * to stay valid only during the call.
+   */
+  receiveMany(datagrams: readonly Uint8Array[], from: readonly Endpoint[], count = datagrams.length): void {
+    for (let i = 0; i < count; i++) this.#receiveOne(datagrams[i] as Uint8Array, from[i] as Endpoint);
+    this.#flushOpens();
+  }
+
+  #receiveOne(datagram: Uint8Array, from: Endpoint): void {
     this.counters.rxDatagrams++;
     const n = datagram.length;
     if (n < 4 || datagram[1] !== 0 || datagram[2] !== 0 || datagram[3] !== 0) {
       this.counters.dropMalformed++;
       return;
+    }
+    // Transport messages collected so far (both ways) go before anything that changes sessions.
+    if (datagram[0] !== MESSAGE_TRANSPORT) {
+      this.#flushOpens();
+      this.#flushSeals();
     }
     switch (datagram[0]) {
       case MESSAGE_INITIATION:
@@ -688,7 +870,15 @@ export class WireGuardDevice {
     },
     now: number,
   ): void {
-    const kp = new Keypair(keys.send, keys.receive, keys.isInitiator, now, keys.localIndex, keys.remoteIndex);
+    const kp = new Keypair(
+      keys.send,
+      keys.receive,
+      keys.isInitiator,
+      now,
+      keys.localIndex,
+      keys.remoteIndex,
+      this.#aead,
+    );
     this.#indices.set(kp.localIndex, { peer, keypair: kp });
     const k = peer.keypairs;
     const drop = (x: Keypair | undefined) => {
@@ -729,6 +919,7 @@ export class WireGuardDevice {
     this.counters.cookieRepliesConsumed++;
   }
 
+  /** Check a transport message's header and collect it for #flushOpens. */
   #receiveTransport(msg: Uint8Array, from: Endpoint): void {
     const now = this.#clock.now();
     const v = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
@@ -738,7 +929,6 @@ export class WireGuardDevice {
       this.counters.dropUnknownIndex++;
       return;
     }
-    const peer = entry.peer;
     if (now - kp.created >= this.#limits.rejectAfterTime) {
       this.counters.dropExpiredKeypair++;
       return;
@@ -749,12 +939,75 @@ export class WireGuardDevice {
       this.counters.dropReplay++;
       return;
     }
-    const sealed = msg.subarray(MESSAGE_TRANSPORT_HEADER_SIZE);
-    const plain = aeadOpenNew(kp.receiveKey, counter, sealed, EMPTY);
+    // The batched AEAD reads ArrayBuffers (a view of shared memory is copied out first).
+    const m = msg.buffer instanceof ArrayBuffer ? msg : msg.slice();
+    this.#openJobs.push({ peer: entry.peer, kp, msg: m, from, counter, plain: undefined });
+    this.#openBytes += msg.length;
+    if (this.#openBytes >= OPEN_BATCH_BYTES) this.#flushOpens();
+  }
+
+  /**
+   * Open the collected transport messages (one AEAD call per run of one session key and
+   * buffer) into one new buffer, then handle each in arrival order as wireguard-go does after
+   * decryption: replay window, session confirmation, roaming, timers, cryptokey routing.
+   */
+  #flushOpens(): void {
+    const jobs = this.#openJobs;
+    const n = jobs.length;
+    if (n === 0) return;
+    this.#openJobs = [];
+    this.#openBytes = 0;
+    this.#grow(n);
+    const off = this.#off;
+    const dstOff = this.#dstOff;
+    const len = this.#len;
+    const ctr = this.#ctr;
+    const ok = this.#ok;
+    let total = 0;
+    for (let j = 0; j < n; j++) {
+      const job = jobs[j] as OpenJob;
+      const sealed = job.msg.length - MESSAGE_TRANSPORT_HEADER_SIZE;
+      off[j] = job.msg.byteOffset + MESSAGE_TRANSPORT_HEADER_SIZE;
+      len[j] = sealed;
+      dstOff[j] = total;
+      total += sealed - TAG_SIZE;
+      ctr[2 * j] = job.counter >>> 0;
+      ctr[2 * j + 1] = Math.floor(job.counter / 0x1_0000_0000);
+    }
+    // Packets are views of this buffer: a consumer may keep them (the onPacket contract).
+    const arena = new ArrayBuffer(total);
+    for (let j = 0; j < n; ) {
+      const first = jobs[j] as OpenJob;
+      const buf = first.msg.buffer;
+      let k = j + 1;
+      while (k < n && (jobs[k] as OpenJob).kp === first.kp && (jobs[k] as OpenJob).msg.buffer === buf) k++;
+      if (first.kp.destroyed) {
+        j = k; // no plain: counted as failed below (not seen: opened before sessions change)
+        continue;
+      }
+      first.kp.aead.open(first.kp.receiveKey, buf as ArrayBuffer, off, len, arena, dstOff, ctr, j, k - j, ok);
+      for (let x = j; x < k; x++)
+        if (ok[x] === 1)
+          (jobs[x] as OpenJob).plain = new Uint8Array(arena, dstOff[x], (len[x] as number) - TAG_SIZE);
+      j = k;
+    }
+    // Only jobs from here: onPacket may re-enter this device and reuse the index arrays.
+    for (let j = 0; j < n; j++) this.#afterOpen(jobs[j] as OpenJob);
+  }
+
+  #afterOpen(job: OpenJob): void {
+    const { peer, kp, msg, from, counter, plain } = job;
     if (!plain) {
       this.counters.dropDecrypt++;
       return;
     }
+    // A session that an earlier message of the batch retired counts as gone, as it would
+    // have been had the messages been handled one by one.
+    if (this.#indices.get(kp.localIndex)?.keypair !== kp) {
+      this.counters.dropUnknownIndex++;
+      return;
+    }
+    const now = this.#clock.now();
     if (!kp.replay.validate(counter, this.#limits.rejectAfterMessages)) {
       this.counters.dropReplay++;
       return;

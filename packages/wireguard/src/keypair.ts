@@ -1,14 +1,14 @@
 /** A transport session: the two keys one handshake derived, the send counter and the replay filter. */
-import type { KeyObject } from 'node:crypto';
-import { aeadKey } from './crypto.js';
 import { ReplayFilter } from './replay.js';
+import { type TransportAead, type TransportKey, transportAead } from './transport-aead.js';
 
 export class Keypair {
   sendCounter = 0;
   readonly replay = new ReplayFilter();
-  /** The two keys as node:crypto KeyObjects, what every packet's cipher is made from. */
-  readonly sendKey: KeyObject;
-  readonly receiveKey: KeyObject;
+  /** The two keys as the AEAD backend holds them (an OpenSSL context each, or KeyObjects). */
+  readonly sendKey: TransportKey;
+  readonly receiveKey: TransportKey;
+  readonly aead: TransportAead;
 
   constructor(
     readonly send: Uint8Array,
@@ -17,14 +17,22 @@ export class Keypair {
     readonly created: number,
     readonly localIndex: number,
     readonly remoteIndex: number,
+    aead: TransportAead = transportAead(),
   ) {
-    this.sendKey = aeadKey(send);
-    this.receiveKey = aeadKey(receive);
+    this.aead = aead;
+    this.sendKey = aead.key(send, true);
+    this.receiveKey = aead.key(receive, false);
   }
 
+  /** Keys wiped: nothing may be sealed or opened with it. */
+  destroyed = false;
+
   destroy(): void {
+    this.destroyed = true;
     this.send.fill(0);
     this.receive.fill(0);
+    this.aead.free(this.sendKey);
+    this.aead.free(this.receiveKey);
   }
 }
 

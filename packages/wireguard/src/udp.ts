@@ -17,7 +17,8 @@ import { isIP } from 'node:net';
 import { type BatchUdpSocket, openBatchUdp, SendHealth } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
-import { type Clock, type DeviceOptions, WireGuardDevice, systemClock } from './device.js';
+import { type Clock, type DeviceOptions, type Endpoint, WireGuardDevice, systemClock } from './device.js';
+import type { AeadBackend } from './transport-aead.js';
 
 export interface UdpWireGuardOptions {
   config: InterfaceConfig;
@@ -36,6 +37,8 @@ export interface UdpWireGuardOptions {
    */
   native?: boolean;
   underLoadThreshold?: number;
+  /** Transport AEAD backend (WireGuardDevice `aead`). */
+  aead?: AeadBackend;
 }
 
 /** The UDP socket under a device: node:dgram or tap-io's batched socket. */
@@ -72,7 +75,14 @@ export interface UdpSocketHealth {
 
 type OnDatagram = (d: Uint8Array, address: string, port: number) => void;
 
-async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Promise<Io> {
+/** Where a socket's datagrams go: one at a time (dgram), or collected per burst (batched). */
+interface Sink {
+  datagram: OnDatagram;
+  /** After a recvmmsg burst, while its datagrams are still valid (batched socket only). */
+  burstEnd: () => void;
+}
+
+async function bindDgram(port: number, host: string, sink: Sink): Promise<Io> {
   const socket: Socket = createSocket({
     type: isIP(host) === 6 ? 'udp6' : 'udp4',
     ipv6Only: false,
@@ -87,9 +97,10 @@ async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Pr
       resolve();
     });
   });
-  socket.on('message', (msg, rinfo) =>
-    onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port),
-  );
+  socket.on('message', (msg, rinfo) => {
+    sink.datagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port);
+    sink.burstEnd();
+  });
   let errors = 0;
   socket.on('error', () => {
     errors++;
@@ -115,15 +126,16 @@ async function bindDgram(port: number, host: string, onDatagram: OnDatagram): Pr
   };
 }
 
-function bindNative(port: number, host: string, onDatagram: OnDatagram): Io | undefined {
+function bindNative(port: number, host: string, sink: Sink): Io | undefined {
   let s: BatchUdpSocket | undefined;
   try {
     s = openBatchUdp({
       address: host,
       port,
-      // The ring's records are reused once the call returns: keep a copy of handshake
-      // messages (the transport path decrypts into a new buffer anyway).
-      onDatagram: (d, address, p) => onDatagram(d[0] === 4 ? d : d.slice(), address, p),
+      // The ring's records are reused after the burst: keep a copy of handshake messages
+      // (transport messages are opened into a new buffer at the burst's end).
+      onDatagram: (d, address, p) => sink.datagram(d[0] === 4 ? d : d.slice(), address, p),
+      onBurstEnd: sink.burstEnd,
     });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
@@ -151,12 +163,7 @@ function bindNative(port: number, host: string, onDatagram: OnDatagram): Io | un
   };
 }
 
-async function bindSocket(
-  port: number,
-  host: string,
-  native: boolean | undefined,
-  on: OnDatagram,
-): Promise<Io> {
+async function bindSocket(port: number, host: string, native: boolean | undefined, on: Sink): Promise<Io> {
   if (native !== false && isIP(host) !== 0) {
     const io = bindNative(port, host, on);
     if (io) return io;
@@ -169,7 +176,7 @@ async function bindSocket(
 }
 
 /** No host given: dual-stack `::`, else (IPv6 off here) 0.0.0.0. */
-async function bindDefault(port: number, native: boolean | undefined, on: OnDatagram): Promise<Io> {
+async function bindDefault(port: number, native: boolean | undefined, on: Sink): Promise<Io> {
   try {
     return await bindSocket(port, '::', native, on);
   } catch (e) {
@@ -219,6 +226,7 @@ export class UdpWireGuard {
       mtu: o.config.mtu ?? 1420,
       limits: o.limits,
       underLoadThreshold: o.underLoadThreshold,
+      aead: o.aead,
       onPacket: o.onPacket,
       bind: {
         send: (d, to) => {
@@ -310,13 +318,37 @@ export class UdpWireGuard {
     return node;
   }
 
+  // A burst's datagrams and senders, handed to the device together at its end.
+  readonly #rxData: Uint8Array[] = [];
+  readonly #rxFrom: Endpoint[] = [];
+  #rxCount = 0;
+  #rxLast: Endpoint = { address: '', port: -1 };
+  #rxLastRaw = '';
+
   /** Binds a socket whose datagrams go to the device while it is the current one. */
   async #bind(port: number, host: string | undefined): Promise<Io> {
     let io: Io | undefined;
-    const on: OnDatagram = (d, address, p) => {
-      if (io !== this.#io || this.#closed) return;
-      this.device.receive(d, { address: this.#v6 ? unmapped(address) : address, port: p });
-      this.schedule();
+    const on: Sink = {
+      datagram: (d, address, p) => {
+        if (io !== this.#io || this.#closed) return;
+        // Most datagrams come from the last sender: one endpoint object for them (the device copies).
+        let from = this.#rxLast;
+        if (address !== this.#rxLastRaw || p !== from.port) {
+          from = { address: this.#v6 ? unmapped(address) : address, port: p };
+          this.#rxLast = from;
+          this.#rxLastRaw = address;
+        }
+        this.#rxData[this.#rxCount] = d;
+        this.#rxFrom[this.#rxCount++] = from;
+      },
+      burstEnd: () => {
+        const n = this.#rxCount;
+        if (n === 0) return;
+        this.#rxCount = 0;
+        if (io !== this.#io || this.#closed) return;
+        this.device.receiveMany(this.#rxData, this.#rxFrom, n);
+        this.schedule();
+      },
     };
     io =
       host === undefined || host === '::'
@@ -342,11 +374,33 @@ export class UdpWireGuard {
     old.close();
   }
 
-  /** Send an IP packet into the tunnel. */
-  send(packet: Uint8Array): boolean {
-    const ok = this.device.send(packet);
+  #flushQueued = false;
+  readonly #flushNow = () => {
+    this.#flushQueued = false;
+    if (this.#closed) return;
+    this.device.flush();
     this.schedule();
+  };
+
+  /**
+   * Send an IP packet into the tunnel. The bytes are taken now; the packets of one turn are
+   * sealed together (one AEAD call per session key) and sent at its end, before the socket's
+   * own end-of-turn sendmmsg.
+   */
+  send(packet: Uint8Array): boolean {
+    const ok = this.device.sendDeferred(packet);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushNow);
+    }
     return ok;
+  }
+
+  /** Send IP packets, sealed in batches (see WireGuardDevice.sendMany). */
+  sendMany(packets: readonly Uint8Array[], accepted?: Uint8Array): number {
+    const n = this.device.sendMany(packets, accepted);
+    this.schedule();
+    return n;
   }
 
   /** Re-arm the timer for the device's next deadline. */
@@ -372,6 +426,7 @@ export class UdpWireGuard {
 
   close(): void {
     if (this.#closed) return;
+    this.device.flush();
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#io.close();
