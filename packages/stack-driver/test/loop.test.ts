@@ -237,6 +237,28 @@ describe('DriverLoop', () => {
     loop.close();
   });
 
+  it("polls again in the same turn for a listener's socket call: what it sent goes out without another turn", async () => {
+    const { stack, loop, link } = setup();
+    loop.watch(7, (ev) => {
+      if (ev & 1) {
+        // A forward answering what it read: the send kicks from inside the turn.
+        stack.outbox.push(Uint8Array.of(4, 2));
+        loop.udpSend(7, Uint8Array.of(1), undefined as never, 53);
+      }
+    });
+    stack.emitOnPoll.push([7, 1]);
+    loop.kick();
+    await Promise.resolve();
+    expect(link.sent).toEqual([[4, 2]]);
+    expect(stack.polls).toHaveLength(2);
+    const { turns } = loop.stats();
+    expect(turns).toBe(1);
+    // The Writable that udpSend emitted was dispatched in that turn too; nothing is left.
+    await tick();
+    expect(loop.stats().turns).toBe(turns);
+    loop.close();
+  });
+
   it('coalesces kicks into one poll', async () => {
     const { stack, loop } = setup();
     loop.kick();
