@@ -27,10 +27,9 @@
 import { createInterface } from 'node:readline';
 import { quick, report } from '@tapstack/bench-kit';
 import { parseIpAddress } from '@tapstack/stack-core';
-import { openTap, seededRandom } from '@tapstack/tap-io';
+import { emptyStats, type Link, type LinkStats, openTap, seededRandom } from '@tapstack/tap-io';
 import { createNamespace, deleteLinkIfPresent, type Namespace, retry } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
-import type { DriverLink } from '../src/link.js';
 import { connect, pattern, writeAll } from '../test/helpers.js';
 
 export interface WireOptions {
@@ -184,7 +183,7 @@ export class LossyWire {
 }
 
 /** Side A for tapstack: a link whose other end is the wire. */
-class WirePort implements DriverLink {
+class WirePort implements Link {
   readonly name = 'lossy-wire';
   readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 3);
   readonly mtu = 1500;
@@ -201,8 +200,8 @@ class WirePort implements DriverLink {
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
     this.handler = handler;
   }
-  stats(): { [k: string]: number } {
-    return {};
+  stats(): LinkStats {
+    return emptyStats();
   }
   async close(): Promise<void> {}
 }
