@@ -3,7 +3,8 @@
  * the RFC section it checks: the duplicate-ACK definition (RFC 5681 §2), retransmissions
  * within what was sent and the peer's window (RFC 9293 §3.8.1, SND.MAX), ACK-clocked SACK
  * recovery (RFC 6675 §5, RFC 8985 §6), tail loss probes that never postpone the RTO
- * (RFC 8985 §7.3, RFC 6298 §5.1) and the handshake RTT sample (RFC 6298 §2).
+ * (RFC 8985 §7.3, RFC 6298 §5.1), F-RTO's undo of a spurious timeout (RFC 5682 §3.1) and
+ * the handshake RTT sample (RFC 6298 §2).
  */
 import { describe, expect, it } from 'vitest';
 import { SocketError, SocketEvent } from '../src/registration.js';
@@ -194,6 +195,75 @@ describe('RFC 8985 §7.3 / RFC 6298 §5.1: a tail loss probe never postpones the
     expect(sent.length).toBeLessThanOrEqual(7);
     c.t.advanceTo(300_000);
     expect(c.t.tcp.socketError(c.h)).toBe(SocketError.ETIMEDOUT);
+  });
+});
+
+describe('RFC 5682 §3.1 (F-RTO, SACK-enhanced as Linux): an RTO that proves spurious is undone', () => {
+  const MSS = 1460;
+  /**
+   * Ten segments without timestamps (no Eifel); the peer SACKs 1–3 after 10 ms, so the
+   * first is resent in fast recovery. The peer then gets everything, but its ACKs are all
+   * lost: the RTO fires. Returns the connection and its window just before the RTO.
+   */
+  function rtoInRecovery(): { c: Conn; before: { cwnd: number; ssthresh: number } } {
+    const c = passive(undefined, { ts: false, rtt: 10 });
+    c.t.tcp.tcpSend(c.h, bytes(10 * MSS + 40 * MSS));
+    const flight = c.t.flush();
+    expect(flight.length).toBe(10);
+    c.t.now = 20;
+    for (let k = 2; k <= 4; k++) peerSend(c, { sack: [[segAt(c, 1, MSS), segAt(c, k, MSS)]], noTs: true });
+    const rtx = c.t.flush().filter((s) => s.payload.length > 0);
+    expect(rtx[0]!.repr.seq).toBe(c.ourSeq);
+    const info = c.t.tcp.tcpInfo(c.h)!;
+    const before = { cwnd: info.cwnd, ssthresh: info.ssthresh };
+    const sent = record(c);
+    // One RTO (200 ms after the last ACK), not the backed-off second.
+    c.t.advanceTo(400);
+    expect(c.t.host.counters.get('tcp.rtoTimeouts')).toBe(1);
+    expect(sent[0]!.seg.repr.seq).toBe(c.ourSeq);
+    return { c, before };
+  }
+
+  it('RTO in fast recovery, then an ACK for data never resent (the ACKs were lost, not the data): the RTO response is undone', () => {
+    const { c, before } = rtoInRecovery();
+    // The resend is a duplicate: the peer acknowledges all ten segments.
+    const sent = record(c);
+    peerSend(c, { ack: segAt(c, 10, MSS), noTs: true });
+    const info = c.t.tcp.tcpInfo(c.h)!;
+    expect(c.t.host.counters.get('tcp.spuriousRtos')).toBe(1);
+    // Back where fast recovery left it (ssthresh of that recovery), not slow start from 1 SMSS.
+    expect(info.ssthresh).toBe(before.ssthresh);
+    expect(info.cwnd).toBeGreaterThanOrEqual(before.ssthresh);
+    c.t.flush();
+    expect(sent.filter((s) => s.seg.payload.length > 0).length).toBeGreaterThanOrEqual(
+      Math.floor(before.ssthresh / MSS),
+    );
+  });
+
+  it('RTO in fast recovery, then an ACK of only the resent segment: the loss was real, no undo', () => {
+    const { c, before } = rtoInRecovery();
+    peerSend(c, { ack: segAt(c, 1, MSS), noTs: true });
+    const info = c.t.tcp.tcpInfo(c.h)!;
+    expect(c.t.host.counters.get('tcp.spuriousRtos') ?? 0).toBe(0);
+    expect(info.cwnd).toBeLessThan(before.ssthresh);
+  });
+
+  it('RTO with nothing acknowledged, then an ACK for data never resent: undone to the window before the RTO', () => {
+    const c = passive(undefined, { ts: false, rtt: 10 });
+    c.t.tcp.tcpSend(c.h, bytes(50 * MSS));
+    c.t.flush();
+    c.t.now = 20;
+    peerSend(c, { ack: segAt(c, 2, MSS), noTs: true });
+    c.t.flush();
+    const before = c.t.tcp.tcpInfo(c.h)!;
+    // One RTO (200 ms after the last ACK), not the backed-off second.
+    c.t.advanceTo(400);
+    expect(c.t.host.counters.get('tcp.rtoTimeouts')).toBe(1);
+    peerSend(c, { ack: segAt(c, 12, MSS), noTs: true });
+    const info = c.t.tcp.tcpInfo(c.h)!;
+    expect(c.t.host.counters.get('tcp.spuriousRtos')).toBe(1);
+    expect(info.cwnd).toBeGreaterThanOrEqual(before.cwnd);
+    expect(info.ssthresh).toBe(before.ssthresh);
   });
 });
 

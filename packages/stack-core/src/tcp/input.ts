@@ -9,7 +9,7 @@
 import { SocketError, SocketEvent } from '../registration.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
 import { TcpFlags, type TcpRepr } from '../wire/tcp.js';
-import { checkSpurious, armTlp, lossRecovery, takeSack } from './recovery.js';
+import { armTlp, checkFrto, checkSpurious, lossRecovery, takeSack } from './recovery.js';
 import { SeqRangeSet } from './sack.js';
 import type { TcpSocket } from './socket.js';
 import {
@@ -257,7 +257,10 @@ function processAck(tp: TcpSocket, seg: TcpRepr, now: number, dataLen: number): 
     }
     if (opened) tp.ctx.markOutput(tp);
   }
-  if (tp.synchronized && tp.sb.count > 0) lossRecovery(tp, ack, now, delivered, dup, advanced);
+  checkFrto(tp);
+  // With nothing left in flight the ACK still ends a recovery (cwnd = ssthresh).
+  if (tp.synchronized && (tp.sb.count > 0 || tp.inRecovery || tp.inLoss))
+    lossRecovery(tp, ack, now, delivered, dup, advanced);
   else if (advanced) tp.dupAcks = 0;
   return true;
 }

@@ -2,8 +2,8 @@
  * Loss detection and recovery on one connection's scoreboard: SACK marking (RFC 2018,
  * D-SACK RFC 2883), RACK (RFC 8985 §6) and the tail loss probe (§7), NewReno's
  * duplicate and partial ACKs without SACK (RFC 6582), the sending rate in recovery (PRR,
- * RFC 6937), and undoing a spurious response (RFC 3522, RFC 4015). The RTO itself is in
- * timers.ts.
+ * RFC 6937), and undoing a spurious response (RFC 3522, RFC 4015, F-RTO RFC 5682). The
+ * RTO itself is in timers.ts.
  *
  * Functions over the connection `tp` (the name Linux gives its tcp_sock).
  */
@@ -80,6 +80,9 @@ export function rackDelivered(tp: TcpSocket, i: number, seg: TcpRepr, now: numbe
   const ts = sb.tsAt(i);
   const end = sb.endAt(i);
   const rtt = now - ts;
+  // F-RTO: a segment sent before the RTO and never resent got through.
+  const frto = tp.frto;
+  if (frto !== undefined && (f & SB_EVER_RETRANS) === 0 && ts < frto.at) frto.origDelivered = true;
   if (f & SB_EVER_RETRANS) {
     // Step 2: an ambiguous delivery — the original may have arrived, not the resend.
     if (tp.tsOk && seg.hasTimestamp && seg.tsEcr !== 0 && seqLt(seg.tsEcr, tp.tsNow(ts))) return;
@@ -166,7 +169,10 @@ export function lossRecovery(
     markHeadLost(tp);
   }
   tlpAck(tp, ack, now);
-  if (tp.inLoss && seqGe(tp.sndUna, tp.recoverSeq)) tp.inLoss = false;
+  if (tp.inLoss && seqGe(tp.sndUna, tp.recoverSeq)) {
+    tp.inLoss = false;
+    tp.frto = undefined;
+  }
   if (tp.inRecovery && seqGe(tp.sndUna, tp.recoverSeq)) exitRecovery(tp);
   if (!tp.inRecovery && !tp.inLoss && sb.pendingLost > 0) enterRecovery(tp, now);
   if (tp.inRecovery) prrUpdate(tp, delivered);
@@ -270,6 +276,7 @@ export function checkSpurious(tp: TcpSocket, seg: TcpRepr, ack: number): void {
   tp.rtxTs = -1;
   if (!spurious) return;
   tp.ctx.host.count('tcp.spuriousRetransmits');
+  tp.frto = undefined;
   if (tp.ccSaved !== undefined) tp.cc.restore(tp.ccSaved);
   tp.cc.cwnd = Math.max(tp.cc.cwnd, tp.priorCwnd);
   tp.cc.ssthresh = Math.max(tp.cc.ssthresh, tp.priorSsthresh);
@@ -280,6 +287,65 @@ export function checkSpurious(tp: TcpSocket, seg: TcpRepr, ack: number): void {
   tp.rackReord = true;
   if (tp.reoWndMult < MAX_REO_WND_MULT) tp.reoWndMult++;
   tp.reoWndPersist = REO_WND_PERSIST;
+}
+
+/**
+ * F-RTO (RFC 5682 §3.1, in its SACK-enhanced form as Linux runs it, tcp_process_loss()
+ * step 3b): what an RTO changed, kept until the recovery it starts ends. A timeout is
+ * spurious when not all data was lost: an ACK or SACK after it covers a segment sent
+ * before it and never resent (SB_EVER_RETRANS marks every resent segment for good, so
+ * this holds in fast recovery and after repeated timeouts too, as Linux has it since
+ * 2018). Without timestamps this is the only way to tell; with them it also catches
+ * what Eifel (RFC 3522) misses: an RTO in fast recovery, or the timeout's resend of a
+ * head that had arrived while every later segment's ACK was lost.
+ */
+export interface FrtoState {
+  /** When the (first) timeout fired. */
+  at: number;
+  origDelivered: boolean;
+  cc: unknown;
+  inRecovery: boolean;
+  recoverSeq: number;
+  prrDelivered: number;
+  prrOut: number;
+  recoverFs: number;
+}
+
+/** The first RTO of an episode: remember the state to return to (before it changes anything). */
+export function armFrto(tp: TcpSocket, now: number): void {
+  tp.frto = {
+    at: now,
+    origDelivered: false,
+    cc: tp.cc.save(),
+    inRecovery: tp.inRecovery,
+    recoverSeq: tp.recoverSeq,
+    prrDelivered: tp.prrDelivered,
+    prrOut: tp.prrOut,
+    recoverFs: tp.recoverFs,
+  };
+}
+
+/**
+ * RFC 5682 §3.1 step 3b / RFC 4015 §3: the timeout was spurious. Return to the window
+ * and the fast recovery (if one was running) from before it; lost marks are dropped and
+ * RACK marks again from what was delivered. A reduction a fast recovery made before the
+ * RTO stays: that loss was real (Linux would undo it too; RFC 5682 undoes only the RTO).
+ */
+export function checkFrto(tp: TcpSocket): void {
+  const s = tp.frto;
+  if (s === undefined || !s.origDelivered) return;
+  tp.frto = undefined;
+  tp.ctx.host.count('tcp.spuriousRtos');
+  tp.cc.restore(s.cc);
+  tp.inLoss = false;
+  tp.inRecovery = s.inRecovery;
+  tp.recoverSeq = s.recoverSeq;
+  tp.prrDelivered = s.prrDelivered;
+  tp.prrOut = s.prrOut;
+  tp.recoverFs = s.recoverFs;
+  tp.retries = 0;
+  tp.rtxTs = -1;
+  tp.sb.clearLost();
 }
 
 /** RFC 6675 §5 / RFC 6582 §3.2 step 2 / RFC 9438 §4.6: a loss starts fast recovery. */

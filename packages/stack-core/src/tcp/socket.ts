@@ -12,7 +12,7 @@ import type { IpAddress } from '../wire/ip-address.js';
 import { TCP_HEADER_LEN, type TcpRepr } from '../wire/tcp.js';
 import { type CongestionControl, Cubic, initialWindow, NewReno } from './congestion.js';
 import { inputSynchronized, inputSynSent } from './input.js';
-import { markOversizeLost, rackDelivered } from './recovery.js';
+import { type FrtoState, markOversizeLost, rackDelivered } from './recovery.js';
 import { ByteRing } from './ring.js';
 import type { SeqRangeSet } from './sack.js';
 import { Scoreboard } from './scoreboard.js';
@@ -170,6 +170,8 @@ export class TcpSocket {
   priorCwnd = 0;
   priorSsthresh = 0;
   ccSaved: unknown;
+  /** F-RTO (RFC 5682 §3.1): armed by an RTO until its recovery ends (recovery.ts). */
+  frto: FrtoState | undefined;
   /** Lowest RTT seen (RFC 8985 §6.2 reordering window). */
   minRtt = Infinity;
   /** Earliest entry this socket has in the layer's timer heap. */

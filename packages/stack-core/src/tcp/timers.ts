@@ -9,7 +9,7 @@
  */
 import { SocketError } from '../registration.js';
 import { seqDiff } from '../seq.js';
-import { enterRecovery, noteLossResponse, onTlp, prrUpdate, rackDetectLoss } from './recovery.js';
+import { armFrto, enterRecovery, noteLossResponse, onTlp, prrUpdate, rackDetectLoss } from './recovery.js';
 import { SB_SACKED } from './scoreboard.js';
 import { sendProbe, zeroWindowProbe } from './sender.js';
 import type { TcpSocket } from './socket.js';
@@ -117,6 +117,7 @@ function onRto(tp: TcpSocket, now: number): void {
     const flight = seqDiff(tp.sndMax, tp.sndUna);
     // RFC 5681 §3.1 eq. 4: reduce once per loss episode; further timeouts keep ssthresh.
     if (first) {
+      armFrto(tp, now);
       if (!tp.inRecovery) {
         noteLossResponse(tp, now);
         tp.ccSaved = tp.cc.save();
