@@ -86,7 +86,11 @@ export function buildProgram(): Command {
   opt('--gateway <ip>', 'default gateway, repeatable (links[0].gateway)', 'none');
   opt('--slaac', 'form IPv6 addresses from router advertisements (links[0].slaac)', 'false');
   opt('--dhcp', 'get an IPv4 address by DHCP (links[0].dhcp)', 'false');
-  opt('--stack-thread', 'run the stack on a worker thread; tap/vxlan links only (stackThread)', 'false');
+  opt(
+    '--stack-thread',
+    'run the stack on a worker thread; tap/vxlan/wireguard links only (stackThread)',
+    'false',
+  );
   opt('--dns <ip>', 'DNS server on the virtual network, repeatable (dns)', 'none');
   opt('--tcp-msl <ms>', 'TCP maximum segment lifetime; TIME-WAIT lasts twice this (tcp.mslMs)', '30000');
   opt('--bridge <path>', 'AF_UNIX bridge socket path (bridge.path)', defaultBridgePath());

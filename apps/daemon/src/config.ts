@@ -521,11 +521,11 @@ export const configSchema = z
       });
     if (c.stackThread) {
       c.links.forEach((l, i) => {
-        if (l.type === 'memory' || l.type === 'wireguard')
+        if (l.type === 'memory')
           ctx.addIssue({
             code: 'custom',
             path: ['links', i, 'type'],
-            message: `stackThread needs tap or vxlan links (a ${l.type} link lives in one thread)`,
+            message: 'stackThread needs tap, vxlan or wireguard links (a memory link lives in one thread)',
           });
         else if (l.pcap)
           ctx.addIssue({

@@ -18,7 +18,7 @@ import {
 } from '@tapstack/socket-bridge';
 import { type SocketHost, StackDriver, StackThread } from '@tapstack/stack-driver';
 import { type DaemonConfig, isLoopback, type LinkConfig, linkSchema } from './config.js';
-import { encodeKey, formatPrefix, type WireGuardLink } from '@tapstack/wireguard';
+import type { WireGuardLinkStatus } from '@tapstack/wireguard';
 import { type RunningForward, startHostToVirtual, startVirtualToHost } from './forwards.js';
 import {
   type RunningUdpForward,
@@ -40,6 +40,8 @@ export interface StackNode {
   /** One flat snapshot (StackDriver.stats() keys). */
   stats(): Record<string, number>;
   addresses(iface: number): { address: unknown; prefixLength: number }[];
+  /** A link's own status() when it lives on the stack thread (WireGuard: its peers). */
+  linkStatus?(index: number): unknown;
   close(): Promise<void>;
 }
 
@@ -294,8 +296,17 @@ export class Daemon {
         sockets: t.sockets,
         stats: () => t.stats(),
         addresses: (i) => t.addresses(i),
+        linkStatus: (i) => t.linkStatus(i),
         close: () => t.close(),
       };
+      // A WireGuard link opened there binds its UDP socket there: ask it where.
+      for (const [i, l] of this.links.entries()) {
+        const st = l.config.type === 'wireguard' ? t.linkStatus<WireGuardLinkStatus>(i) : undefined;
+        if (st) {
+          l.udp = { address: st.address, port: st.listenPort };
+          this.log.info({ link: l.config.name, udp: `${st.address}:${st.listenPort}` }, 'link up');
+        }
+      }
     } else {
       const d = await StackDriver.create({
         links: this.links.map((l) => ({
@@ -452,6 +463,16 @@ export class Daemon {
     return out;
   }
 
+  /** `{ wireguard }` for a WireGuard link, on this thread or on the stack thread; else {}. */
+  private wireguardStatus(i: number): { wireguard?: WireGuardStatus } {
+    const l = this.links[i];
+    if (l?.config.type !== 'wireguard') return {};
+    const st = l.wireguard
+      ? l.wireguard.status()
+      : (this.node?.linkStatus?.(i) as WireGuardLinkStatus | undefined);
+    return st ? { wireguard: wireguardStatus(st) } : {};
+  }
+
   private linkStats(): Record<string, Record<string, number>> {
     const out: Record<string, Record<string, number>> = {};
     for (const l of this.links) out[l.config.name] = this.prefixed(`link.${l.config.name}.`);
@@ -574,7 +595,7 @@ export class Daemon {
           ...l,
           peers: lc.type === 'vxlan' ? lc.peers.map((p) => `${p.host}:${p.port}`) : [],
           counters: pick(links[l.name] ?? {}, linkKeys),
-          ...(this.links[i]!.wireguard ? { wireguard: wireguardStatus(this.links[i]!.wireguard!) } : {}),
+          ...this.wireguardStatus(i),
         };
       }),
       sessions: {
@@ -712,17 +733,16 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A WireGuard link's device as `wg show` would print it. */
-function wireguardStatus(l: WireGuardLink): WireGuardStatus {
-  const d = l.wg.device;
+function wireguardStatus(s: WireGuardLinkStatus): WireGuardStatus {
   return {
-    publicKey: encodeKey(d.publicKey),
-    listenPort: l.wg.port,
-    peers: d.peers().map((p) => ({
+    publicKey: s.publicKey,
+    listenPort: s.listenPort,
+    peers: s.peers.map((p) => ({
       publicKey: p.publicKey,
       endpoint: p.endpoint
         ? `${p.endpoint.address.includes(':') ? `[${p.endpoint.address}]` : p.endpoint.address}:${p.endpoint.port}`
         : undefined,
-      allowedIps: p.allowedIps.map(formatPrefix),
+      allowedIps: p.allowedIps,
       latestHandshake: Math.floor(p.latestHandshake / 1000),
       rxBytes: p.rxBytes,
       txBytes: p.txBytes,

@@ -144,6 +144,26 @@ export async function openLink(
       worker: { module: '@tapstack/tap-io', export: cfg.type === 'tap' ? 'openTap' : 'openVxlan', args },
     };
   }
+  if (cfg.type === 'wireguard' && onWorker) {
+    // Opened on the stack thread: the file is read and checked here (errors name the field),
+    // the link is opened there from the parsed config (keys travel as bytes, not as text).
+    const wgc = cfg.config
+      ? readWireGuardConfig(cfg.config, `links[${cfg.name}]`)
+      : inlineWireGuardConfig(cfg.wireguard!, `links[${cfg.name}]`);
+    const config = { ...wgc, ...(cfg.mtu ? { mtu: cfg.mtu } : {}) };
+    if (cfg.addresses.length === 0) cfg = { ...cfg, addresses: wgc.addresses.map(formatPrefix) };
+    if (cfg.mtu === undefined) cfg = { ...cfg, mtu: config.mtu ?? 1420 };
+    return {
+      config: cfg,
+      mac,
+      worker: {
+        // The stack thread imports it from stack-driver, which does not depend on it: a URL.
+        module: import.meta.resolve('@tapstack/wireguard'),
+        export: 'openWireGuardLink',
+        args: [{ config, mac: parseMac(mac), name: cfg.name, host: cfg.localAddress }],
+      },
+    };
+  }
   let link: Link;
   let udp: { address: string; port: number } | undefined;
   let wireguard: WireGuardLink | undefined;

@@ -215,6 +215,61 @@ describe('tapstackd and WireGuard', () => {
     ).toEqual([]);
   });
 
+  it('runs the WireGuard link on the stack thread (stackThread): pings answered, status shows the peer', async () => {
+    const [kd, kp] = [genkey(), genkey()];
+    const file = join(dir, 'thread.conf');
+    writeFileSync(
+      file,
+      `[Interface]\nPrivateKey = ${kd}\nAddress = 192.0.2.7/24\nMTU = 1380\n\n[Peer]\nPublicKey = ${pubkey(kp)}\nAllowedIPs = 192.0.2.9/32\n`,
+      { mode: 0o600 },
+    );
+    const d = await Daemon.start(
+      validateConfig({
+        name: 'wgthread',
+        stackThread: true,
+        links: [{ type: 'wireguard', config: file, localAddress: '127.0.0.1' }],
+        bridge: { enabled: false },
+      }),
+      { logger: quietLogger('wgthread') },
+    );
+    let replies = 0;
+    let peer: UdpWireGuard | undefined;
+    try {
+      const l = d.info().links[0];
+      expect(l?.mtu).toBe(1380);
+      expect(l?.addresses).toContain('192.0.2.7/24');
+      // The socket is bound on the stack thread; the daemon asked it where.
+      expect(l?.udp).toMatch(/^127\.0\.0\.1:\d+$/);
+      const port = Number(l?.udp?.split(':')[1]);
+      peer = await UdpWireGuard.open({
+        config: parseConfig(
+          `[Interface]\nPrivateKey = ${kp}\n[Peer]\nPublicKey = ${pubkey(kd)}\nAllowedIPs = 192.0.2.7/32\nEndpoint = 127.0.0.1:${port}\n`,
+        ),
+        host: '127.0.0.1',
+        onPacket: (p) => {
+          if (p[9] === 1 && p[20] === 0) replies++;
+        },
+      });
+      for (let seq = 1; seq <= 3; seq++) {
+        peer.send(icmpEcho('192.0.2.9', '192.0.2.7', seq));
+        await until(() => replies >= seq);
+      }
+      const w = d.status().links[0]?.wireguard;
+      expect(w?.publicKey).toBe(pubkey(kd));
+      expect(w?.listenPort).toBe(port);
+      expect(w?.peers).toHaveLength(1);
+      expect(w?.peers[0]).toMatchObject({ publicKey: pubkey(kp), allowedIps: ['192.0.2.9/32'] });
+      expect(w?.peers[0]?.endpoint).toBe(`127.0.0.1:${peer.port}`);
+      expect(w?.peers[0]?.latestHandshake).toBeGreaterThan(0);
+      expect(w?.peers[0]?.rxBytes).toBeGreaterThan(0);
+      // The link's counters come from the stack thread too.
+      expect(d.status().links[0]?.counters.rxFrames).toBeGreaterThanOrEqual(3);
+    } finally {
+      peer?.close();
+      await d.stop(0);
+    }
+  });
+
   it('--wireguard FILE is the shorthand for a wireguard first link', () => {
     const out = execFileSync(process.execPath, [bin, '--wireguard', '/x/wg0.conf', '--check'], {
       encoding: 'utf8',

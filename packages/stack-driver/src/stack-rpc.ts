@@ -52,6 +52,7 @@ export const Op = {
   unwatch: 23,
   stats: 24,
   addresses: 25,
+  linkStatus: 26,
 } as const;
 
 export interface StackChannel {

@@ -276,6 +276,15 @@ export class StackThread {
     return this.json();
   }
 
+  /**
+   * What link `index` (opened on the stack thread) reports of itself through its optional
+   * `status()` (plain data, e.g. a WireGuard link's peers); undefined when it has none.
+   */
+  linkStatus<T = unknown>(index: number): T | undefined {
+    if (this.closed || this.rpc(Op.linkStatus, index) !== 1) return undefined;
+    return this.json<T>();
+  }
+
   /** The stack thread's stats snapshot (the same keys as StackDriver.stats()). */
   stats(): Record<string, number> {
     this.rpc(Op.stats);

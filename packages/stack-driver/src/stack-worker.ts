@@ -22,15 +22,20 @@ function addr(off: number, len: number): IpAddress | undefined {
 
 async function main(): Promise<void> {
   const links: StackDriverOptions['links'] = [];
+  // The links opened on this thread, by index: linkStatus asks them (e.g. a WireGuard link's peers).
+  const opened: Array<Link | undefined> = [];
   for (const l of options.links) {
     const { spec, ioThread, ...rest } = l;
     if (ioThread) {
       links.push({ ...rest, worker: spec });
+      opened.push(undefined);
     } else {
       const mod = (await import(spec.module)) as Record<string, unknown>;
       const factory = mod[spec.export] as (...a: unknown[]) => Link | Promise<Link>;
       if (typeof factory !== 'function') throw new TypeError(`${spec.module} has no export ${spec.export}`);
-      links.push({ ...rest, link: await factory(...(spec.args ?? [])) });
+      const link = await factory(...(spec.args ?? []));
+      links.push({ ...rest, link });
+      opened.push(link);
     }
   }
   const { links: _ignored, ...driverOptions } = options;
@@ -170,6 +175,15 @@ async function main(): Promise<void> {
       case Op.stats:
         outLen = putText(ch, JSON.stringify(driver.stats()));
         break;
+      case Op.linkStatus: {
+        // A link's own status() (plain data), if it has one: WireGuard's peers and handshakes.
+        const st = (opened[a0] as { status?: () => unknown } | undefined)?.status?.();
+        if (st !== undefined) {
+          outLen = putText(ch, JSON.stringify(st));
+          result = 1;
+        }
+        break;
+      }
       default:
         result = -1000;
     }

@@ -51,6 +51,34 @@ afterAll(async () => {
 });
 
 describe('StackThread (the stack on a worker, SocketHost on this thread)', () => {
+  it('linkStatus(i) is the status() of a link opened on the stack thread; undefined when it has none', async () => {
+    const t = await StackThread.start({
+      links: [
+        {
+          spec: {
+            module: new URL('./fixtures/status-link.ts', import.meta.url).href,
+            export: 'openStatusLink',
+            args: ['st0'],
+          },
+        },
+        {
+          spec: {
+            module: new URL('./fixtures/ip-link.ts', import.meta.url).href,
+            export: 'openIpLink',
+            args: ['ip1'],
+          },
+        },
+      ],
+    });
+    try {
+      expect(t.linkStatus(0)).toEqual({ name: 'st0', peers: [{ id: 'p1', rxBytes: 0 }] });
+      expect(t.linkStatus(1)).toBeUndefined();
+      expect(t.linkStatus(7)).toBeUndefined();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('pings both ways', async () => {
     expect((await thread.ping('192.0.2.2')).from).toBe('192.0.2.2');
     expect((await peer.ping('2001:db8::1')).from).toBe('2001:db8::1');

@@ -36,8 +36,11 @@ export { decodeKey, encodeKey, genkey, genpsk, pubkey } from './keys.js';
 export { REPLAY_WINDOW, ReplayFilter } from './replay.js';
 export { type UdpIoStats, type UdpSocketHealth, UdpWireGuard, type UdpWireGuardOptions } from './udp.js';
 export {
+  openWireGuardLink,
   TUNNEL_GATEWAY_MAC,
   WireGuardLink,
   type WireGuardLinkOptions,
   type WireGuardLinkStats,
+  type WireGuardLinkStatus,
 } from './link.js';
+export { type AeadBackend, transportAead } from './transport-aead.js';

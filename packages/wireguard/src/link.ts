@@ -9,6 +9,8 @@
 import { ETHERNET_HEADER_LEN, type Link, type LinkStats } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
+import { formatPrefix } from './ip.js';
+import { encodeKey } from './keys.js';
 import { UdpWireGuard } from './udp.js';
 
 /** The MAC every tunnel address resolves to (locally administered). */
@@ -28,6 +30,33 @@ export interface WireGuardLinkOptions {
   /** UDP address to bind (default 0.0.0.0). */
   host?: string;
   limits?: Partial<Limits>;
+}
+
+/**
+ * What `wg show` prints for the link, as plain JSON-safe data: what a daemon asks of a link
+ * that lives on another thread (the stack thread) as well as of one on its own.
+ */
+export interface WireGuardLinkStatus {
+  publicKey: string;
+  /** The bound UDP endpoint. */
+  address: string;
+  listenPort: number;
+  peers: {
+    publicKey: string;
+    endpoint: { address: string; port: number } | undefined;
+    allowedIps: string[];
+    /** Wall-clock ms of the latest handshake; 0 = none yet. */
+    latestHandshake: number;
+    rxBytes: number;
+    txBytes: number;
+    persistentKeepalive: number;
+    hasSession: boolean;
+  }[];
+}
+
+/** Opens a WireGuard link (WireGuardLink.open): the factory a worker opens it by (stack-driver link specs). */
+export function openWireGuardLink(o: WireGuardLinkOptions): Promise<WireGuardLink> {
+  return WireGuardLink.open(o);
 }
 
 export interface WireGuardLinkStats extends LinkStats {
@@ -77,6 +106,27 @@ export class WireGuardLink implements Link {
   /** The bound UDP endpoint. */
   address(): { address: string; port: number } {
     return this.wg.address();
+  }
+
+  /** The device and its peers, as `wg show` would print them (plain data). */
+  status(): WireGuardLinkStatus {
+    const d = this.wg.device;
+    const a = this.wg.address();
+    return {
+      publicKey: encodeKey(d.publicKey),
+      address: a.address,
+      listenPort: a.port,
+      peers: d.peers().map((p) => ({
+        publicKey: p.publicKey,
+        endpoint: p.endpoint,
+        allowedIps: p.allowedIps.map(formatPrefix),
+        latestHandshake: p.latestHandshake,
+        rxBytes: p.rxBytes,
+        txBytes: p.txBytes,
+        persistentKeepalive: p.persistentKeepalive,
+        hasSession: p.hasSession,
+      })),
+    };
   }
 
   #fromTunnel(p: Uint8Array): void {
