@@ -267,6 +267,44 @@ describe('RFC 5682 §3.1 (F-RTO, SACK-enhanced as Linux): an RTO that proves spu
   });
 });
 
+describe('RFC 2018 §4: SACK blocks survive lost ACKs', () => {
+  /** SACK blocks of our last ACK, as [start, end) offsets from the peer's first byte. */
+  function blocksOf(c: Conn, base: number): [number, number][] {
+    const acks = c.t.flush().filter((s) => s.payload.length === 0);
+    const r = acks[acks.length - 1]!.repr;
+    const out: [number, number][] = [];
+    for (let k = 0; k < r.sackCount; k++)
+      out.push([seqDiff(r.sack[2 * k]!, base), seqDiff(r.sack[2 * k + 1]!, base)]);
+    return out;
+  }
+  for (const ts of [true, false]) {
+    it(`the newest block first, then the blocks reported most recently — not the lowest (${ts ? '3 blocks with timestamps' : '4 without'})`, () => {
+      const c = passive(undefined, { ts });
+      const base = c.peerSeq;
+      // Segments 1, 3, 5, 7, 9 arrive (0, 2, 4, 6, 8 are lost): five separate blocks.
+      for (const k of [1, 3, 5, 7, 9]) {
+        peerSend(c, { seq: seqAdd(base, 100 * k), data: bytes(100, k), noTs: !ts });
+        if (k < 9) c.t.flush();
+      }
+      const n = ts ? 3 : 4;
+      // Each block is reported in n ACKs in a row, so n - 1 of them may be lost.
+      expect(blocksOf(c, base)).toEqual(
+        [900, 700, 500, 300].slice(0, n).map((s) => [s, s + 100] as [number, number]),
+      );
+      // An older block that grows is the newest again.
+      peerSend(c, { seq: seqAdd(base, 400), data: bytes(100, 4), noTs: !ts });
+      expect(blocksOf(c, base)).toEqual(
+        [
+          [300, 600],
+          [900, 1000],
+          [700, 800],
+          [100, 200],
+        ].slice(0, n),
+      );
+    });
+  }
+});
+
 describe('RFC 6298 §2: the handshake gives the first RTT sample, timestamps or not', () => {
   /** Active open without timestamps; the peer's SYN,ACK arrives at `answerAt` ms. */
   function activeOpen(answerAt: number): { t: Harness; h: number } {

@@ -99,7 +99,11 @@ export function emitSegment(tp: TcpSocket, now: number, seq: number, flags: numb
   return len;
 }
 
-/** RFC 2018 §4: the block with the newest data first, then the others. */
+/**
+ * RFC 2018 §4: the block holding the newest segment first, then the blocks reported
+ * first most recently (each block thus repeats in up to 3–4 ACKs, so losing some of them
+ * loses no SACK information), then any others in sequence order. Linux does the same.
+ */
 function fillSackBlocks(tp: TcpSocket, r: TcpRepr, ooo: SeqRangeSet | undefined): void {
   const max = tp.tsOk ? 3 : 4;
   let n = 0;
@@ -115,24 +119,27 @@ function fillSackBlocks(tp: TcpSocket, r: TcpRepr, ooo: SeqRangeSet | undefined)
     return;
   }
   const base = n;
-  const first = ooo.lastStart;
   const rr = ooo.r;
-  for (let i = 0; i < rr.length; i += 2) {
-    if (rr[i] === first) {
-      r.sack[n * 2] = rr[i]!;
-      r.sack[n * 2 + 1] = rr[i + 1]!;
-      n++;
-      break;
-    }
+  const rec = ooo.recent;
+  for (let k = 0; k < rec.length && n < max; k++) {
+    const i = ooo.indexOf(rec[k]!);
+    if (i >= 0 && !hasBlock(r, base, n, rr[i]!)) n = putBlock(r, n, rr[i]!, rr[i + 1]!);
   }
-  const haveFirst = n > base;
   for (let i = 0; i < rr.length && n < max; i += 2) {
-    if (haveFirst && rr[i] === first) continue;
-    r.sack[n * 2] = rr[i]!;
-    r.sack[n * 2 + 1] = rr[i + 1]!;
-    n++;
+    if (!hasBlock(r, base, n, rr[i]!)) n = putBlock(r, n, rr[i]!, rr[i + 1]!);
   }
   r.sackCount = n;
+}
+
+function hasBlock(r: TcpRepr, from: number, to: number, start: number): boolean {
+  for (let k = from; k < to; k++) if (r.sack[2 * k] === start) return true;
+  return false;
+}
+
+function putBlock(r: TcpRepr, n: number, start: number, end: number): number {
+  r.sack[n * 2] = start;
+  r.sack[n * 2 + 1] = end;
+  return n + 1;
 }
 
 /** The window field for the next segment, updating rcvAdvEnd (RFC 9293 §3.8.6.2.2 receiver SWS avoidance). */

@@ -7,12 +7,20 @@ import { seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
 
 /** Upper bound on ranges kept; beyond it the highest ones are dropped (data is re-sent). */
 const MAX_RANGES = 64;
+/** Ranges remembered by recency: the most a SACK option carries (4 without timestamps). */
+const RECENT = 4;
 
 export class SeqRangeSet {
   /** Flat [start0, end0, start1, end1, ...]. */
   readonly r: number[] = [];
   /** Start of the range that last grew (RFC 2018 §4: reported first). */
   lastStart = -1;
+  /**
+   * A sequence number inside each of the ranges that grew most recently, newest first
+   * (at most RECENT): RFC 2018 §4 reports those after the first block, so each block goes
+   * out in several ACKs in a row and survives the loss of some of them.
+   */
+  readonly recent: number[] = [];
 
   get count(): number {
     return this.r.length >> 1;
@@ -21,6 +29,7 @@ export class SeqRangeSet {
   clear(): void {
     this.r.length = 0;
     this.lastStart = -1;
+    this.recent.length = 0;
   }
 
   /** Adds [start, end), merging with neighbours. Returns false if it added no new byte. */
@@ -41,6 +50,11 @@ export class SeqRangeSet {
     }
     r.splice(i, j - i, s, e);
     this.lastStart = s;
+    // The merged range moves to the front; others it swallowed go.
+    const rec = this.recent;
+    for (let k = rec.length - 1; k >= 0; k--) if (seqGe(rec[k]!, s) && seqLt(rec[k]!, e)) rec.splice(k, 1);
+    rec.unshift(start);
+    if (rec.length > RECENT) rec.length = RECENT;
     if (r.length > MAX_RANGES * 2) r.length = MAX_RANGES * 2;
     return true;
   }
@@ -52,6 +66,18 @@ export class SeqRangeSet {
     while (i < r.length && seqLe(r[i + 1]!, seq)) i += 2;
     if (i > 0) r.splice(0, i);
     if (r.length > 0 && seqLt(r[0]!, seq)) r[0] = seq;
+    const rec = this.recent;
+    for (let k = rec.length - 1; k >= 0; k--) if (seqLt(rec[k]!, seq)) rec.splice(k, 1);
+  }
+
+  /** Index (in r, even) of the range holding seq, or -1. */
+  indexOf(seq: number): number {
+    const r = this.r;
+    for (let i = 0; i < r.length; i += 2) {
+      if (seqLt(seq, r[i]!)) return -1;
+      if (seqLt(seq, r[i + 1]!)) return i;
+    }
+    return -1;
   }
 
   /** Total bytes in the set. */
