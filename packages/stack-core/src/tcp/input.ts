@@ -9,6 +9,7 @@
 import { SocketError, SocketEvent } from '../registration.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from '../seq.js';
 import { TcpFlags, type TcpRepr } from '../wire/tcp.js';
+import { ANS_CHALLENGE_ACK, ANS_ESTABLISHED, ANS_OUTPUT, ANS_REPLY_RST } from './answers.js';
 import { armTlp, checkFrto, checkSpurious, lossRecovery, takeSack } from './recovery.js';
 import { SeqRangeSet } from './sack.js';
 import type { TcpSocket } from './socket.js';
@@ -20,6 +21,7 @@ import {
   FIN_WAIT_1,
   FIN_WAIT_2,
   LAST_ACK,
+  LISTEN,
   SYN_RECEIVED,
 } from './state.js';
 
@@ -33,7 +35,7 @@ export function inputSynSent(tp: TcpSocket, seg: TcpRepr, _data: Uint8Array, now
   // §3.10.7.3 first: check the ACK.
   if (f & ACK) {
     if (seqLe(seg.ack, tp.iss) || seqGt(seg.ack, tp.sndMax)) {
-      if (!(f & RST)) tp.ctx.replyRst(tp, seg);
+      if (!(f & RST)) tp.answers |= ANS_REPLY_RST;
       return;
     }
   }
@@ -59,22 +61,15 @@ export function inputSynSent(tp: TcpSocket, seg: TcpRepr, _data: Uint8Array, now
     rttSample(tp, seg, now, true);
     tp.enterEstablished(now);
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
-    tp.emitEvents(SocketEvent.Connected | SocketEvent.Writable);
+    tp.answers |= ANS_OUTPUT;
+    tp.report(SocketEvent.Connected | SocketEvent.Writable);
     if (tp.finQueued) tp.state = FIN_WAIT_1;
   } else {
     // Simultaneous open (§3.10.7.3, figure 8): answer with SYN,ACK from the same ISS.
     tp.sndWl2 = tp.iss;
     tp.state = SYN_RECEIVED;
     tp.sndNxt = tp.iss;
-    tp.ctx.markOutput(tp);
-  }
-}
-
-function sendChallengeAck(tp: TcpSocket, now: number): void {
-  if (tp.ctx.challengeAckAllowed(now)) {
-    tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
   }
 }
 
@@ -90,7 +85,7 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
   if (tp.tsOk && seg.hasTimestamp && !(f & RST) && seqLt(seg.tsVal, tp.tsRecent)) {
     tp.ctx.host.count('tcp.pawsDrop');
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
     return;
   }
 
@@ -98,7 +93,7 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
   if (f & RST) {
     if (seq === tp.rcvNxt) onReset(tp);
     else if (seqGe(seq, tp.rcvNxt) && seqLt(seq, seqAdd(tp.rcvNxt, Math.max(wnd, 1))))
-      sendChallengeAck(tp, now);
+      tp.answers |= ANS_CHALLENGE_ACK;
     return;
   }
 
@@ -117,13 +112,13 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
   if (tp.state === SYN_RECEIVED && f & SYN && !(f & ACK) && seq === tp.irs) {
     // A retransmitted SYN: our SYN,ACK was lost; send it again.
     tp.sndNxt = tp.iss;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
     return;
   }
   if (!ok) {
     if (segLen > 0 && wnd === 0) tp.ctx.host.count('tcp.zeroWindowDrop');
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
     if (data.length > 0 && seqLt(seq, tp.rcvNxt))
       noteDuplicate(tp, seq, Math.min(data.length, seqDiff(tp.rcvNxt, seq)));
     // Still use its ACK when it is only an old duplicate (helps recovery), or when it
@@ -139,7 +134,7 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
 
   // RFC 5961 §4: a SYN in a synchronized state gets a challenge ACK.
   if (f & SYN) {
-    sendChallengeAck(tp, now);
+    tp.answers |= ANS_CHALLENGE_ACK;
     return;
   }
   if (!(f & ACK)) return;
@@ -201,26 +196,33 @@ function processAck(tp: TcpSocket, seg: TcpRepr, now: number, dataLen: number): 
   const ack = seg.ack;
   if (tp.state === SYN_RECEIVED) {
     if (seqLe(ack, tp.sndUna) || seqGt(ack, tp.sndMax)) {
-      tp.ctx.replyRst(tp, seg);
+      tp.answers |= ANS_REPLY_RST;
       return false;
     }
-    if (tp.listener && !tp.ctx.established(tp)) return false; // accept queue full: drop the ACK
+    const l = tp.listener;
+    if (l !== undefined) {
+      if (l.state !== LISTEN || l.acceptQueue.length >= l.backlog) {
+        tp.ctx.host.count('tcp.listenOverflow');
+        return false; // accept queue full: drop the ACK
+      }
+      tp.answers |= ANS_ESTABLISHED;
+    }
     tp.enterEstablished(now);
     tp.sndWnd = seg.window << tp.sndShift;
     tp.maxSndWnd = Math.max(tp.maxSndWnd, tp.sndWnd);
     tp.sndWl1 = seg.seq;
     tp.sndWl2 = ack;
-    if (!tp.listener) tp.emitEvents(SocketEvent.Connected | SocketEvent.Writable);
+    if (!tp.listener) tp.report(SocketEvent.Connected | SocketEvent.Writable);
     if (tp.finQueued) tp.state = FIN_WAIT_1;
   }
   // RFC 5961 §5.2: acceptable ACKs lie in [sndUna - maxSndWnd, sndMax].
   if (seqGt(ack, tp.sndMax)) {
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
     return false;
   }
   if (seqLt(ack, seqAdd(tp.sndUna, -Math.max(tp.maxSndWnd, 1)))) {
-    sendChallengeAck(tp, now);
+    tp.answers |= ANS_CHALLENGE_ACK;
     return false;
   }
   const wnd = seg.window << tp.sndShift;
@@ -255,7 +257,7 @@ function processAck(tp: TcpSocket, seg: TcpRepr, now: number, dataLen: number): 
       tp.persistAt = Infinity;
       tp.persistShift = 0;
     }
-    if (opened) tp.ctx.markOutput(tp);
+    if (opened) tp.answers |= ANS_OUTPUT;
   }
   checkFrto(tp);
   // With nothing left in flight the ACK still ends a recovery (cwnd = ssthresh).
@@ -338,10 +340,10 @@ function newAck(tp: TcpSocket, seg: TcpRepr, ack: number, now: number): number {
   if (tp.sb.count === 0) tp.reoAt = Infinity;
   if (tp.sendWasFull && tp.sendRing.free >= tp.sendRing.capacity >>> 1) {
     tp.sendWasFull = false;
-    tp.emitEvents(SocketEvent.Writable);
+    tp.report(SocketEvent.Writable);
   }
   if (tp.sendRing.length === 0) tp.armIdleRelease(now);
-  tp.ctx.markOutput(tp);
+  tp.answers |= ANS_OUTPUT;
   return delivered;
 }
 
@@ -350,7 +352,7 @@ function noteDuplicate(tp: TcpSocket, seq: number, len: number): void {
   tp.dsackStart = seq;
   tp.dsackLen = len;
   tp.ackNow = true;
-  tp.ctx.markOutput(tp);
+  tp.answers |= ANS_OUTPUT;
   tp.ctx.host.count('tcp.duplicateData');
 }
 
@@ -395,11 +397,11 @@ function receiveData(
     }
     if (filled || tp.ackNow || tp.unackedBytes >= 2 * tp.rcvMss) {
       tp.ackNow = true;
-      tp.ctx.markOutput(tp);
+      tp.answers |= ANS_OUTPUT;
     } else if (tp.delackAt === Infinity) {
       tp.delackAt = now + tp.ctx.config.delayedAckTimeout;
     }
-    tp.emitEvents(SocketEvent.Readable);
+    tp.report(SocketEvent.Readable);
   } else {
     // Out of order (RFC 9293 §3.10.7.4, RFC 5681 §4.2): keep it, ACK at once with SACK.
     ring.writeAt(ring.length + seqDiff(seq, tp.rcvNxt), data, off, len);
@@ -407,7 +409,7 @@ function receiveData(
     if (!tp.ooo.add(seq, seqAdd(seq, len))) noteDuplicate(tp, seq, len);
     enterQuickAck(tp);
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
   }
 }
 
@@ -421,7 +423,7 @@ function receiveFin(tp: TcpSocket, now: number): void {
   tp.finReceived = true;
   tp.rcvNxt = seqAdd(tp.rcvNxt, 1);
   tp.ackNow = true;
-  tp.ctx.markOutput(tp);
+  tp.answers |= ANS_OUTPUT;
   switch (tp.state) {
     case SYN_RECEIVED:
     case ESTABLISHED:
@@ -434,7 +436,7 @@ function receiveFin(tp: TcpSocket, now: number): void {
       tp.enterTimeWait(now);
       break;
   }
-  tp.emitEvents(SocketEvent.Readable | SocketEvent.PeerClosed);
+  tp.report(SocketEvent.Readable | SocketEvent.PeerClosed);
 }
 
 function onReset(tp: TcpSocket): void {

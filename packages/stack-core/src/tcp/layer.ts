@@ -19,6 +19,14 @@ import { EOF, IcmpErrorKind as Icmp, SocketError, SocketEvent } from '../registr
 import { seqAdd, seqGt } from '../seq.js';
 import type { IpAddress } from '../wire/ip-address.js';
 import { fillTcpChecksum, readU32, TCP_PROTOCOL, TcpFlags, TcpRepr, verifyTcpChecksum } from '../wire/tcp.js';
+import {
+  ANS_CHALLENGE_ACK,
+  ANS_CLOSED,
+  ANS_ESTABLISHED,
+  ANS_OUTPUT,
+  ANS_REPLY_RST,
+  ANS_TIME_WAIT,
+} from './answers.js';
 import { KeyedHash } from './isn.js';
 import { type TcpContext, TcpSocket } from './socket.js';
 import { SynCookies } from './syncookie.js';
@@ -28,7 +36,6 @@ import {
   CLOSED,
   ESTABLISHED,
   LISTEN,
-  SYN_RECEIVED,
   SYN_SENT,
   stateNames,
   TIME_WAIT,
@@ -122,16 +129,44 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.cookies = new SynCookies(host);
   }
 
-  // ---------------------------------------------------------------- TcpContext
+  // ---------------------------------------------------------------- answers
 
-  markOutput(s: TcpSocket): void {
+  /** After every call on a socket: take what it asks of the layer, report its events, reschedule it. */
+  private settle(s: TcpSocket): void {
+    if ((s.answers | s.events) !== 0) this.answer(s);
+    this.schedule(s);
+  }
+
+  /**
+   * Acts on a socket's answers (answers.ts), then reports its events: the answers first,
+   * as closing or entering TIME-WAIT came before the events they raise when the socket
+   * called into the layer.
+   */
+  private answer(s: TcpSocket): void {
+    const a = s.answers;
+    const ev = s.events;
+    s.answers = 0;
+    s.events = 0;
+    if (a & ANS_ESTABLISHED) this.established(s);
+    if (a & ANS_REPLY_RST) this.queueRstReply(s.localAddr!, s.remoteAddr!, this.rx, 0);
+    if (a & ANS_CHALLENGE_ACK && this.challengeAckAllowed(this.lastNow)) {
+      s.ackNow = true;
+      this.markOutput(s);
+    }
+    if (a & ANS_OUTPUT) this.markOutput(s);
+    if (a & ANS_TIME_WAIT) this.timeWait(s);
+    if (a & ANS_CLOSED) this.closed(s);
+    if (ev !== 0) this.emit(s, ev);
+  }
+
+  private markOutput(s: TcpSocket): void {
     if (!s.queuedForOutput) {
       s.queuedForOutput = true;
       this.outQueue.push(s);
     }
   }
 
-  schedule(s: TcpSocket): void {
+  private schedule(s: TcpSocket): void {
     const at = s.nextDeadline();
     if (at < s.scheduledAt) {
       s.scheduledAt = at;
@@ -139,7 +174,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     }
   }
 
-  emit(s: TcpSocket, events: number): void {
+  private emit(s: TcpSocket, events: number): void {
     if (s.released) return;
     if (!s.accepted) {
       s.deferredEvents |= events;
@@ -148,7 +183,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.host.emit(s.handle, events);
   }
 
-  closed(s: TcpSocket): void {
+  /** The socket reached CLOSED: forget it. */
+  private closed(s: TcpSocket): void {
     this.timeWaits.delete(s);
     if (s.key !== '') {
       if (this.conns.get(s.key) === s) this.conns.delete(s.key);
@@ -163,11 +199,17 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     }
     if (s.released || !s.accepted) this.handles.delete(s.handle);
     // A closed listener resets the connections nobody accepted.
-    for (const c of s.synQueue.splice(0)) c.abortWithRst();
-    for (const c of s.acceptQueue.splice(0)) c.abortWithRst();
+    for (const c of s.synQueue.splice(0)) this.abortChild(c);
+    for (const c of s.acceptQueue.splice(0)) this.abortChild(c);
   }
 
-  timeWait(s: TcpSocket): void {
+  private abortChild(c: TcpSocket): void {
+    c.abortWithRst();
+    this.settle(c);
+  }
+
+  /** The socket entered TIME-WAIT: its port binding is released (as with SO_REUSEADDR). */
+  private timeWait(s: TcpSocket): void {
     if (s.bound) this.unbind(s);
     if (this.timeWaits.size >= (this.config.maxTimeWait ?? defaultTcpConfig.maxTimeWait!)) {
       // tcp_max_tw_buckets: the table is full, so this one skips the 2·MSL wait. Its
@@ -179,19 +221,16 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.timeWaits.add(s);
   }
 
-  established(s: TcpSocket): boolean {
+  /** A passive child reached ESTABLISHED (the socket checked that its listener has room). */
+  private established(s: TcpSocket): void {
     const l = s.listener!;
-    if (l.state !== LISTEN || l.acceptQueue.length >= l.backlog) {
-      this.host.count('tcp.listenOverflow');
-      return false;
-    }
     removeFrom(l.synQueue, s);
     l.acceptQueue.push(s);
     this.emit(l, SocketEvent.Acceptable);
-    return true;
   }
 
-  challengeAckAllowed(now: number): boolean {
+  /** RFC 5961 §7: may a challenge ACK go out now? */
+  private challengeAckAllowed(now: number): boolean {
     const sec = Math.floor(now / 1000);
     if (sec !== this.challengeWindow) {
       this.challengeWindow = sec;
@@ -231,6 +270,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       } else {
         this.lastHit = s;
         s.input(r, data, now);
+        this.settle(s);
         return;
       }
     }
@@ -251,16 +291,17 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       const newer = s.tsOk && r.hasTimestamp ? seqGt(r.tsVal, s.tsRecent) : seqGt(r.seq, s.rcvNxt);
       if (newer) {
         s.toClosed();
+        this.settle(s);
         return true;
       }
       s.timeWaitFin(now);
-      this.schedule(s);
+      this.settle(s);
       return false;
     }
     if (f & RST) return false; // RFC 1337: ignore RSTs in TIME-WAIT.
     if (f & FIN || data.length > 0) {
       s.timeWaitFin(now);
-      this.schedule(s);
+      this.settle(s);
     }
     return false;
   }
@@ -323,7 +364,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       this.tsOffset(dst, r.dstPort, src, r.srcPort),
       now,
     );
-    this.schedule(c);
+    this.settle(c);
   }
 
   // ---------------------------------------------------------------- SYN cookies
@@ -376,6 +417,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     c.sndNxt = c.sndMax = seqAdd(cookie, 1);
     c.rcvAdvEnd = seqAdd(c.rcvNxt, Math.min(c.recvRing.capacity, 65535));
     c.input(r, data, now);
+    this.settle(c);
     this.host.count('tcp.synCookiesAccepted');
     return true;
   }
@@ -431,10 +473,12 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       if (s.pathMax < before && s.sndMax !== s.sndUna) {
         // RFC 1191 §6.5 / RFC 8201: resend what was in flight at the smaller size.
         s.pathShrank();
+        this.settle(s);
       }
     } else if (s.state === SYN_SENT) {
       // RFC 1122 §4.2.3.9: a hard error while connecting ends the attempt.
       s.fail(SocketError.EHOSTUNREACH);
+      this.settle(s);
     }
     this.lastNow = now;
     return true;
@@ -451,6 +495,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       s.scheduledAt = Infinity;
       if (s.state === CLOSED && !s.rstPending) continue;
       s.onTimer(now);
+      if ((s.answers | s.events) !== 0) this.answer(s);
       if (s.nextDeadline() <= now) {
         // A deadline that did not move would spin this loop: leave it to the next poll.
         this.host.count('tcp.timerStuck');
@@ -472,6 +517,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       const s = q[i]!;
       s.queuedForOutput = false;
       s.output(now);
+      this.settle(s);
     }
     q.length = 0;
     for (const p of this.rsts.splice(0)) this.sendRst(p, now);
@@ -506,11 +552,6 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
             flags: RST | ACK,
           },
     );
-  }
-
-  /** An unacceptable ACK in SYN-SENT / SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST> (§3.10.7.3, §3.10.7.4). */
-  replyRst(s: TcpSocket, r: TcpRepr): void {
-    this.queueRstReply(s.localAddr!, s.remoteAddr!, r, 0);
   }
 
   private sendRst(p: PendingRst, now: number): void {
@@ -698,6 +739,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       // Start beyond anything the old connection sent (as Linux does: snd_nxt + 65537).
       iss = (old.sndNxt + 65537) >>> 0;
       old.toClosed();
+      this.settle(old);
       this.host.count('tcp.timeWaitReused');
     }
     s.localAddr = src;
@@ -707,7 +749,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     s.key = key;
     this.conns.set(key, s);
     s.startConnect(iss, this.tsOffset(src, lport, address, port), now);
-    this.schedule(s);
+    this.settle(s);
     return 0;
   }
 
@@ -751,7 +793,9 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (st === CLOSED)
       return s.remoteAddr !== undefined || s.errorReported ? -SocketError.EPIPE : -SocketError.ENOTCONN;
     if (st === LISTEN) return -SocketError.ENOTCONN;
-    return s.send(data);
+    const took = s.send(data);
+    this.settle(s);
+    return took;
   }
 
   tcpSendSpace(h: Handle): number {
@@ -765,7 +809,10 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (s.error !== 0 && s.error !== SocketError.ETIMEDOUT && s.recvRing.length === 0) return -s.error;
     if (s.error === SocketError.ECONNRESET) return -s.error;
     const n = s.recv(into, this.lastNow);
-    if (n > 0) return n;
+    if (n > 0) {
+      this.settle(s);
+      return n;
+    }
     if (s.finReceived) return EOF;
     if (s.error !== 0) return -s.error;
     if (s.state === CLOSED && s.remoteAddr === undefined) return -SocketError.ENOTCONN;
@@ -776,32 +823,23 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   tcpShutdown(h: Handle): 0 | SocketError {
     const s = this.sock(h);
     if (s === undefined) return SocketError.EBADF;
-    return s.shutdown();
+    const e = s.shutdown();
+    this.settle(s);
+    return e;
   }
 
   tcpClose(h: Handle): void {
     const s = this.sock(h);
     if (s === undefined) return;
     s.released = true;
-    const st = s.state;
-    if (st === CLOSED || st === LISTEN || st === SYN_SENT) {
-      this.handles.delete(h);
-      if (st !== CLOSED) s.toClosed();
-      return;
-    }
-    // RFC 2525 §2.17: closing with unread data resets the connection.
-    if (s.recvRing.length > 0) {
-      this.handles.delete(h);
-      s.abortWithRst();
-      return;
-    }
     this.handles.delete(h);
-    if (st === SYN_RECEIVED && s.listener === undefined) {
-      s.shutdown();
-      return;
-    }
-    s.shutdown();
-    if (s.finReceived && s.state === TIME_WAIT) return;
+    const st = s.state;
+    if (st === CLOSED) return;
+    if (st === LISTEN || st === SYN_SENT) s.toClosed();
+    // RFC 2525 §2.17: closing with unread data resets the connection.
+    else if (s.recvRing.length > 0) s.abortWithRst();
+    else s.shutdown();
+    this.settle(s);
   }
 
   tcpAbort(h: Handle): void {
@@ -811,6 +849,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     this.handles.delete(h);
     if (s.state === CLOSED) return;
     s.abortWithRst();
+    this.settle(s);
   }
 
   tcpSetNoDelay(h: Handle, on: boolean): void {
@@ -824,6 +863,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     const s = this.sock(h);
     if (s === undefined) return;
     s.setKeepAlive(Math.max(0, idleMs), this.lastNow);
+    this.settle(s);
   }
 
   tcpInfo(h: Handle): TcpInfo | undefined {

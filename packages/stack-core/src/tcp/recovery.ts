@@ -9,6 +9,7 @@
  */
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from '../seq.js';
 import { TcpFlags, type TcpRepr } from '../wire/tcp.js';
+import { ANS_OUTPUT } from './answers.js';
 import { emitSegment } from './emit.js';
 import { SB_EVER_RETRANS, SB_FIN, SB_LOST, SB_RETRANS, SB_SACKED } from './scoreboard.js';
 import type { TcpSocket } from './socket.js';
@@ -177,7 +178,7 @@ export function lossRecovery(
   if (!tp.inRecovery && !tp.inLoss && sb.pendingLost > 0) enterRecovery(tp, now);
   if (tp.inRecovery) prrUpdate(tp, delivered);
   // Deliveries make room in the flight (RFC 6675 pipe): the ACK clocks out what may go.
-  if (delivered > 0 || sb.pendingLost > 0) tp.ctx.markOutput(tp);
+  if (delivered > 0 || sb.pendingLost > 0) tp.answers |= ANS_OUTPUT;
 }
 
 function markHeadLost(tp: TcpSocket): void {
@@ -254,7 +255,7 @@ export function markOversizeLost(tp: TcpSocket): void {
     if (f & SB_SACKED) continue;
     if (sb.lenAt(i) - (f & SB_FIN ? 1 : 0) > smss) sb.setFlags(i, (f | SB_LOST) & ~SB_RETRANS);
   }
-  if (sb.pendingLost > 0) tp.ctx.markOutput(tp);
+  if (sb.pendingLost > 0) tp.answers |= ANS_OUTPUT;
 }
 
 /** Remember what a loss response changes, so a spurious one can be undone. */
@@ -362,7 +363,7 @@ export function enterRecovery(tp: TcpSocket, now: number): void {
   tp.recoverFs = flight;
   tp.rttSeq = -1;
   tp.ctx.host.count('tcp.fastRecoveries');
-  tp.ctx.markOutput(tp);
+  tp.answers |= ANS_OUTPUT;
 }
 
 /**
@@ -455,5 +456,4 @@ function afterProbe(tp: TcpSocket, now: number): void {
   tp.tlpHighSeq = tp.sndMax;
   tp.ctx.host.count('tcp.tlpProbes');
   tp.rtoAt = now + tp.rto;
-  tp.ctx.schedule(tp);
 }

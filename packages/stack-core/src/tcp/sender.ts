@@ -37,13 +37,11 @@ export function dispatch(tp: TcpSocket, now: number): void {
     tp.sndNxt = seqAdd(tp.iss, 1);
     if (seqGt(tp.sndNxt, tp.sndMax)) tp.sndMax = tp.sndNxt;
     if (tp.rtoAt === Infinity) tp.rtoAt = now + tp.rto;
-    tp.ctx.schedule(tp);
     return;
   }
   if (st === SYN_SENT || st === SYN_RECEIVED) return;
   if (st !== TIME_WAIT && st !== FIN_WAIT_2) sendData(tp, now);
   if (tp.ackNow) emitSegment(tp, now, ackSeq(tp), ACK, 0);
-  tp.ctx.schedule(tp);
 }
 
 export function sendProbe(tp: TcpSocket, now: number): void {

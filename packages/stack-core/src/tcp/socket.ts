@@ -10,6 +10,7 @@ import { SocketError, SocketEvent } from '../registration.js';
 import { seqAdd, seqDiff } from '../seq.js';
 import type { IpAddress } from '../wire/ip-address.js';
 import { TCP_HEADER_LEN, type TcpRepr } from '../wire/tcp.js';
+import { ANS_CLOSED, ANS_OUTPUT, ANS_TIME_WAIT } from './answers.js';
 import { type CongestionControl, Cubic, initialWindow, NewReno } from './congestion.js';
 import { inputSynchronized, inputSynSent } from './input.js';
 import { type FrtoState, markOversizeLost, rackDelivered } from './recovery.js';
@@ -32,29 +33,17 @@ import {
 } from './state.js';
 import { fireTimers } from './timers.js';
 
-/** What a socket needs from its layer. */
+/**
+ * What a socket reads from its layer: the IP layer below, the configuration and the
+ * buffers every segment is built in. No callbacks: what a call on a socket asks of the
+ * layer comes back as `answers` (answers.ts).
+ */
 export interface TcpContext {
   readonly host: IpHost;
   readonly config: TcpConfig;
   /** One reused buffer for every outgoing segment. */
   readonly scratch: Uint8Array;
   readonly txRepr: TcpRepr;
-  /** Queue this socket for output in the next poll. */
-  markOutput(s: TcpSocket): void;
-  /** The socket's deadlines changed. */
-  schedule(s: TcpSocket): void;
-  /** Report events on the socket's handle (deferred while unaccepted; dropped once released). */
-  emit(s: TcpSocket, events: number): void;
-  /** The socket reached CLOSED: forget it. */
-  closed(s: TcpSocket): void;
-  /** The socket entered TIME-WAIT: its port binding is released (as with SO_REUSEADDR). */
-  timeWait(s: TcpSocket): void;
-  /** A passive child reached ESTABLISHED; false when the accept queue is full. */
-  established(s: TcpSocket): boolean;
-  /** RFC 5961 §7: may a challenge ACK go out now? */
-  challengeAckAllowed(now: number): boolean;
-  /** Queue <SEQ=SEG.ACK><CTL=RST> (or the RST,ACK form) answering `seg`. */
-  replyRst(s: TcpSocket, seg: TcpRepr): void;
 }
 
 /** Largest window scale shift (RFC 7323 §2.3). */
@@ -66,6 +55,10 @@ const MIN_PEER_MSS = 88;
 
 export class TcpSocket {
   state = CLOSED;
+  /** What the current call asks of the layer (ANS_* bits, answers.ts); the layer takes them after it. */
+  answers = 0;
+  /** Events for the handle raised by the current call; the layer reports them after it. */
+  events = 0;
   /** The handle was given back (tcpClose / tcpAbort): no more events, the stack finishes alone. */
   released = false;
   /** Passive children are hidden until tcpAccept. */
@@ -291,8 +284,9 @@ export class TcpSocket {
     return Math.max(0, seqDiff(this.sndMax, this.sndUna) - sb.sackedBytes - sb.lostBytes + sb.retransBytes);
   }
 
-  emitEvents(ev: number): void {
-    this.ctx.emit(this, ev);
+  /** Events for the socket's handle, reported by the layer after the call. */
+  report(ev: number): void {
+    this.events |= ev;
   }
 
   // ---------------------------------------------------------------- opening
@@ -311,7 +305,7 @@ export class TcpSocket {
     this.rcvShift = this.chooseShift();
     this.state = SYN_SENT;
     this.lastRecvAt = now;
-    this.ctx.markOutput(this);
+    this.answers |= ANS_OUTPUT;
   }
 
   chooseShift(): number {
@@ -355,7 +349,7 @@ export class TcpSocket {
     this.sndWl2 = iss;
     this.state = SYN_RECEIVED;
     this.lastRecvAt = now;
-    this.ctx.markOutput(this);
+    this.answers |= ANS_OUTPUT;
   }
 
   enterEstablished(now: number): void {
@@ -373,7 +367,6 @@ export class TcpSocket {
   input(seg: TcpRepr, data: Uint8Array, now: number): void {
     if (this.state === SYN_SENT) inputSynSent(this, seg, data, now);
     else if (this.state !== CLOSED && this.state !== LISTEN) inputSynchronized(this, seg, data, now);
-    this.ctx.schedule(this);
   }
 
   // ---------------------------------------------------------------- closing
@@ -385,16 +378,15 @@ export class TcpSocket {
     this.keepaliveAt = Infinity;
     this.closeAt = now + 2 * this.ctx.config.msl;
     this.sendRing.release();
-    this.ctx.timeWait(this);
-    this.emitEvents(SocketEvent.Closed);
-    this.ctx.schedule(this);
+    this.answers |= ANS_TIME_WAIT;
+    this.report(SocketEvent.Closed);
   }
 
   /** A TIME-WAIT socket got its peer's FIN again: ACK it and restart the 2MSL wait (§3.10.7.4). */
   timeWaitFin(now: number): void {
     this.ackNow = true;
     this.closeAt = now + 2 * this.ctx.config.msl;
-    this.ctx.markOutput(this);
+    this.answers |= ANS_OUTPUT;
   }
 
   /** Records an error, closes, reports Error|Closed. */
@@ -402,7 +394,7 @@ export class TcpSocket {
     if (this.state === CLOSED) return;
     this.error = err;
     this.toClosed();
-    this.emitEvents(SocketEvent.Error | SocketEvent.Closed | SocketEvent.Readable);
+    this.report(SocketEvent.Error | SocketEvent.Closed | SocketEvent.Readable);
   }
 
   toClosed(): void {
@@ -414,8 +406,8 @@ export class TcpSocket {
     this.tlpAt = this.reoAt = this.idleAt = Infinity;
     this.ackNow = false;
     if (!wasClosed) {
-      this.ctx.closed(this);
-      if (!wasListen && !wasTimeWait && this.error === 0) this.emitEvents(SocketEvent.Closed);
+      this.answers |= ANS_CLOSED;
+      if (!wasListen && !wasTimeWait && this.error === 0) this.report(SocketEvent.Closed);
     }
   }
 
@@ -424,7 +416,7 @@ export class TcpSocket {
     const sync = this.state >= ESTABLISHED || this.state === SYN_RECEIVED;
     if (sync) {
       this.rstPending = true;
-      this.ctx.markOutput(this);
+      this.answers |= ANS_OUTPUT;
     }
     this.toClosed();
   }
@@ -453,7 +445,7 @@ export class TcpSocket {
       default:
         return SocketError.ENOTCONN;
     }
-    this.ctx.markOutput(this);
+    this.answers |= ANS_OUTPUT;
     return 0;
   }
 
@@ -464,23 +456,20 @@ export class TcpSocket {
       // An empty send asks to hear when there is room: Writable now if there is, else once
       // the ring has drained. A caller on another thread (the stack on a worker) cannot
       // check the space and ask in one step; this asks without racing the ACKs.
-      if (this.sendRing.free > 0) this.emitEvents(SocketEvent.Writable);
+      if (this.sendRing.free > 0) this.report(SocketEvent.Writable);
       else this.sendWasFull = true;
       return 0;
     }
     const took = this.sendRing.write(data);
     if (took < data.length) this.sendWasFull = true;
-    if (took > 0 && this.state !== SYN_SENT && this.state !== SYN_RECEIVED) this.ctx.markOutput(this);
+    if (took > 0 && this.state !== SYN_SENT && this.state !== SYN_RECEIVED) this.answers |= ANS_OUTPUT;
     return took;
   }
 
   recv(into: Uint8Array, now: number): number {
     const n = this.recvRing.read(into);
     if (n > 0) {
-      if (this.recvRing.length === 0 && this.idleAt === Infinity) {
-        this.armIdleRelease(now);
-        this.ctx.schedule(this);
-      }
+      if (this.recvRing.length === 0) this.armIdleRelease(now);
       // Window update once the window can grow by enough (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3).
       const potential = seqAdd(this.rcvNxt, Math.min(this.recvRing.free, 65535 << this.rcvShift));
       const grow = seqDiff(potential, this.rcvAdvEnd);
@@ -492,7 +481,7 @@ export class TcpSocket {
         const advertised = seqDiff(this.rcvAdvEnd, this.rcvNxt);
         if (advertised < this.recvRing.capacity >>> 1) {
           this.ackNow = true;
-          this.ctx.markOutput(this);
+          this.answers |= ANS_OUTPUT;
         }
       }
     }
@@ -527,7 +516,6 @@ export class TcpSocket {
     this.keepAliveIdle = idle;
     this.keepaliveProbes = 0;
     this.keepaliveAt = idle > 0 && this.synchronized ? now + idle : Infinity;
-    this.ctx.schedule(this);
   }
 
   // ---------------------------------------------------------------- output

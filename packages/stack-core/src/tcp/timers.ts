@@ -9,6 +9,7 @@
  */
 import { SocketError } from '../registration.js';
 import { seqDiff } from '../seq.js';
+import { ANS_OUTPUT } from './answers.js';
 import { armFrto, enterRecovery, noteLossResponse, onTlp, prrUpdate, rackDetectLoss } from './recovery.js';
 import { SB_SACKED } from './scoreboard.js';
 import { sendProbe, zeroWindowProbe } from './sender.js';
@@ -41,7 +42,7 @@ export function fireTimers(tp: TcpSocket, now: number): void {
       if (tp.sb.pendingLost > 0) {
         if (!tp.inRecovery && !tp.inLoss) enterRecovery(tp, now);
         if (tp.inRecovery) prrUpdate(tp, 0);
-        tp.ctx.markOutput(tp);
+        tp.answers |= ANS_OUTPUT;
       }
     }
   }
@@ -67,14 +68,13 @@ export function fireTimers(tp: TcpSocket, now: number): void {
   if (tp.delackAt <= now) {
     tp.delackAt = Infinity;
     tp.ackNow = true;
-    tp.ctx.markOutput(tp);
+    tp.answers |= ANS_OUTPUT;
   }
   if (tp.keepaliveAt <= now) onKeepalive(tp, now);
   if (tp.idleAt <= now) {
     tp.idleAt = Infinity;
     releaseIdleStorage(tp);
   }
-  tp.ctx.schedule(tp);
 }
 
 function onRto(tp: TcpSocket, now: number): void {
@@ -145,7 +145,7 @@ function onRto(tp: TcpSocket, now: number): void {
     if (tp.sndWnd === 0) zeroWindowProbe(tp, now);
   }
   tp.rtoAt = now + tp.rto;
-  tp.ctx.markOutput(tp);
+  tp.answers |= ANS_OUTPUT;
 }
 
 function releaseIdleStorage(tp: TcpSocket): void {
