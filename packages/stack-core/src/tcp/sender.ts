@@ -48,7 +48,29 @@ export function sendProbe(tp: TcpSocket, now: number): void {
   emitSegment(tp, now, seqAdd(tp.sndUna, -1), ACK, 0);
 }
 
+/**
+ * Data and FIN: segments marked lost go first, in sequence order (RFC 6675 §4 NextSeg
+ * rule 1), then new data. A lost segment that cannot go (cwnd, or the window: it starts
+ * below any new data) holds back everything above it.
+ */
 function sendData(tp: TcpSocket, now: number): void {
+  if (tp.sb.pendingLost > 0 && !sendRetransmissions(tp, now)) return;
+  sendNewData(tp, now);
+}
+
+/** Resends the segments marked lost as cwnd and the window allow; false when one could not go. */
+function sendRetransmissions(tp: TcpSocket, now: number): boolean {
+  const sb = tp.sb;
+  for (let guard = 0; guard < 100000 && sb.pendingLost > 0; guard++) {
+    const i = sb.nextLost();
+    if (i < 0) break;
+    if (!retransmitLost(tp, now, i, tp.pipe(), seqAdd(tp.sndUna, tp.sndWnd))) return false;
+  }
+  return true;
+}
+
+/** New data (and the FIN) at SND.MAX, as the windows, Nagle and sender SWS avoidance allow. */
+function sendNewData(tp: TcpSocket, now: number): void {
   const ring = tp.sendRing;
   const smss = tp.smss;
   const cc = tp.cc;
@@ -58,17 +80,6 @@ function sendData(tp: TcpSocket, now: number): void {
     const dataEnd = seqAdd(tp.sndBase, ring.length);
     const wndEnd = seqAdd(una, tp.sndWnd);
     const pipe = tp.pipe();
-    // Segments marked lost go first, in sequence order (RFC 6675 §4 NextSeg rule 1).
-    if (sb.pendingLost > 0) {
-      const i = sb.nextLost();
-      // A lost segment that cannot go (cwnd, or the window: it starts below any new
-      // data) holds back everything above it.
-      if (i >= 0) {
-        if (retransmitLost(tp, now, i, pipe, wndEnd)) continue;
-        return;
-      }
-    }
-    // New data (and the FIN) at SND.MAX.
     const seq = tp.sndMax;
     const avail = Math.max(0, seqDiff(dataEnd, seq));
     const wndRoom = seqDiff(wndEnd, seq);
