@@ -31,15 +31,7 @@ import { KeyedHash } from './isn.js';
 import { type TcpContext, TcpSocket } from './socket.js';
 import { SynCookies } from './syncookie.js';
 import { TimerHeap } from './timer-heap.js';
-import {
-  CLOSE_WAIT,
-  CLOSED,
-  ESTABLISHED,
-  LISTEN,
-  SYN_SENT,
-  stateNames,
-  TIME_WAIT,
-} from './state.js';
+import { CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN, SYN_SENT, stateNames, TIME_WAIT } from './state.js';
 
 const { FIN, SYN, RST, ACK } = TcpFlags;
 
