@@ -99,6 +99,8 @@ export class WireGuardLink implements Link {
       host: o.host,
       limits: o.limits,
       onPacket: (p) => link.#fromTunnel(p),
+      // A burst's packets go to the stack at its end, in the same turn (no setImmediate hop).
+      onBurstEnd: () => link.#flush(),
     });
     return link;
   }
@@ -129,9 +131,10 @@ export class WireGuardLink implements Link {
     };
   }
 
-  #fromTunnel(p: Uint8Array): void {
+  /** From the device, during a receive burst: handed over at its end (onBurstEnd); `later` for our own answers. */
+  #fromTunnel(p: Uint8Array, later = false): void {
     if (this.medium === 'ip') {
-      this.#deliver(p); // the device made this buffer for this packet alone
+      this.#deliver(p, later); // the device made this buffer for this packet alone
       return;
     }
     const f = new Uint8Array(ETHERNET_HEADER_LEN + p.length);
@@ -141,15 +144,18 @@ export class WireGuardLink implements Link {
     f[12] = v6 ? 0x86 : 0x08;
     f[13] = v6 ? 0xdd : 0x00;
     f.set(p, ETHERNET_HEADER_LEN);
-    this.#deliver(f);
+    this.#deliver(f, later);
   }
 
-  /** Frames that arrive in one event-loop turn are handed over as one batch (as VXLAN does). */
-  #deliver(f: Uint8Array): void {
+  /**
+   * Frames are handed over in batches: a receive burst's at its end; answers made here
+   * (ARP, neighbor advertisements: `later`) at the next turn.
+   */
+  #deliver(f: Uint8Array, later = true): void {
     this.#stats.rxFrames++;
     this.#stats.rxBytes += f.length;
     this.#pending.push(f);
-    if (!this.#scheduled) {
+    if (later && !this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
@@ -157,6 +163,7 @@ export class WireGuardLink implements Link {
 
   #flush(): void {
     this.#scheduled = false;
+    if (this.#pending.length === 0) return;
     const batch = this.#pending;
     this.#pending = [];
     if (this.#handler) this.#handler(batch);
@@ -270,7 +277,7 @@ export class WireGuardLink implements Link {
     na[42] = c >> 8;
     na[43] = c & 0xff;
     this.#stats.ndAnswered++;
-    this.#fromTunnel(na);
+    this.#fromTunnel(na, true);
     return true;
   }
 

@@ -39,6 +39,8 @@ export interface UdpWireGuardOptions {
   underLoadThreshold?: number;
   /** Transport AEAD backend (WireGuardDevice `aead`). */
   aead?: AeadBackend;
+  /** After each burst of received datagrams has been handled (its packets given to onPacket). */
+  onBurstEnd?: () => void;
 }
 
 /** The UDP socket under a device: node:dgram or tap-io's batched socket. */
@@ -216,9 +218,11 @@ export class UdpWireGuard {
   #timerAt: number | undefined;
   #closed = false;
   readonly #clock: Clock;
+  readonly #onBurstEnd: (() => void) | undefined;
 
   private constructor(o: UdpWireGuardOptions, clock: Clock) {
     this.#clock = clock;
+    this.#onBurstEnd = o.onBurstEnd;
     this.#native = o.native ?? (process.env.TAPSTACK_WG_NATIVE === '0' ? false : undefined);
     this.device = new WireGuardDevice({
       privateKey: o.config.privateKey,
@@ -347,6 +351,7 @@ export class UdpWireGuard {
         this.#rxCount = 0;
         if (io !== this.#io || this.#closed) return;
         this.device.receiveMany(this.#rxData, this.#rxFrom, n);
+        this.#onBurstEnd?.();
         this.schedule();
       },
     };
