@@ -1,8 +1,10 @@
 /**
  * The TCP layer: demultiplexes segments to connections by 4-tuple, answers
- * closed ports with RST, runs listeners (bounded SYN queue, then SYN cookies; accept
- * queue), picks ISNs (RFC 6528) and ephemeral ports (RFC 6056), and keeps every
- * socket's timers as deadlines in one heap (`timer-heap.ts`) checked by poll().
+ * closed ports with RST (`rst.ts`), runs listeners (bounded SYN queue, then SYN cookies
+ * from `syncookie.ts`; accept queue), picks ISNs (RFC 6528) and ephemeral ports
+ * (RFC 6056; bindings in `ports.ts`), keeps every socket's timers as deadlines in one
+ * heap (`timer-heap.ts`) checked by poll(), and implements the socket API by handle.
+ * It calls into sockets and acts on what each call answers (`answers.ts`, settle()).
  */
 import type {
   Handle,
@@ -29,6 +31,8 @@ import {
 } from './answers.js';
 import { KeyedHash } from './isn.js';
 import { type TcpContext, TcpSocket } from './socket.js';
+import { PortTable, removeFrom } from './ports.js';
+import { RstReplies } from './rst.js';
 import { SynCookies } from './syncookie.js';
 import { TimerHeap } from './timer-heap.js';
 import { CLOSE_WAIT, CLOSED, ESTABLISHED, LISTEN, SYN_SENT, stateNames, TIME_WAIT } from './state.js';
@@ -59,19 +63,6 @@ export const defaultTcpConfig: TcpConfig = {
 const MIN_SYN_QUEUE = 128;
 /** RFC 5961 §7: challenge ACKs per second, stack-wide. */
 const CHALLENGE_ACK_LIMIT = 1000;
-/** RSTs queued for closed ports between polls. */
-const MAX_QUEUED_RSTS = 256;
-
-interface PendingRst {
-  src: IpAddress;
-  dst: IpAddress;
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  flags: number;
-}
-
 function addrKey(a: IpAddress | undefined): string {
   if (a === undefined) return '*';
   return a.version === 4 ? String(a.value) : a.key();
@@ -89,12 +80,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private readonly rx = new TcpRepr();
   private readonly handles = new Map<Handle, TcpSocket>();
   private readonly conns = new Map<string, TcpSocket>();
-  /** Ports held by bind()/listen(). */
-  private readonly bindings = new Map<number, TcpSocket[]>();
-  private readonly listeners = new Map<number, TcpSocket[]>();
+  /** Ports held by bind()/listen(), and the listeners. */
+  private readonly ports = new PortTable();
   private readonly outQueue: TcpSocket[] = [];
   private readonly deferred: TcpSocket[] = [];
-  private readonly rsts: PendingRst[] = [];
+  private readonly rsts: RstReplies;
   private readonly stuck: TcpSocket[] = [];
   /** Every socket's next deadline (stale entries are skipped when they surface). */
   private readonly timers = new TimerHeap<TcpSocket>();
@@ -119,6 +109,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     };
     this.hash = new KeyedHash((b) => host.random(b));
     this.cookies = new SynCookies(host);
+    this.rsts = new RstReplies(host, this.txRepr, this.scratch);
   }
 
   // ---------------------------------------------------------------- answers
@@ -140,7 +131,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     s.answers = 0;
     s.events = 0;
     if (a & ANS_ESTABLISHED) this.established(s);
-    if (a & ANS_REPLY_RST) this.queueRstReply(s.localAddr!, s.remoteAddr!, this.rx, 0);
+    if (a & ANS_REPLY_RST) this.rsts.answer(s.localAddr!, s.remoteAddr!, this.rx, 0);
     if (a & ANS_CHALLENGE_ACK && this.challengeAckAllowed(this.lastNow)) {
       s.ackNow = true;
       this.markOutput(s);
@@ -183,7 +174,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       s.key = '';
     }
     if (this.lastHit === s) this.lastHit = undefined;
-    if (s.bound) this.unbind(s);
+    if (s.bound) this.ports.unbind(s);
     const l = s.listener;
     if (l) {
       removeFrom(l.synQueue, s);
@@ -202,7 +193,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
 
   /** The socket entered TIME-WAIT: its port binding is released (as with SO_REUSEADDR). */
   private timeWait(s: TcpSocket): void {
-    if (s.bound) this.unbind(s);
+    if (s.bound) this.ports.unbind(s);
     if (this.timeWaits.size >= (this.config.maxTimeWait ?? defaultTcpConfig.maxTimeWait!)) {
       // tcp_max_tw_buckets: the table is full, so this one skips the 2·MSL wait. Its
       // last ACK still goes out (output runs before the next timer), then it closes.
@@ -266,14 +257,14 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
         return;
       }
     }
-    const l = this.findListener(dst, r.dstPort);
+    const l = this.ports.findListener(dst, r.dstPort);
     if (l !== undefined) {
       this.listenInput(l, src, dst, r, data, now);
       return;
     }
     this.host.count('tcp.noSocket');
     // RFC 9293 §3.10.7.1: CLOSED answers everything but RST with RST.
-    if (!(r.flags & RST)) this.queueRstReply(dst, src, r, data.length);
+    if (!(r.flags & RST)) this.rsts.answer(dst, src, r, data.length);
   }
 
   /** TIME-WAIT (RFC 9293 §3.10.7.4, RFC 1337, RFC 6191). Returns true when a new SYN may reuse the tuple. */
@@ -298,17 +289,6 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     return false;
   }
 
-  private findListener(dst: IpAddress, port: number): TcpSocket | undefined {
-    const list = this.listeners.get(port);
-    if (list === undefined) return undefined;
-    let wild: TcpSocket | undefined;
-    for (const l of list) {
-      if (l.localAddr === undefined) wild = l;
-      else if (l.localAddr.equals(dst)) return l;
-    }
-    return wild;
-  }
-
   /** LISTEN (RFC 9293 §3.10.7.2). */
   private listenInput(
     l: TcpSocket,
@@ -324,7 +304,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       // The third segment of a handshake we answered with a cookie (only while cookies
       // are recent on this listener, as Linux's tcp_synq_no_recent_overflow).
       if (!(f & SYN) && this.cookies.recent(l, now) && this.cookieAck(l, src, dst, r, data, now)) return;
-      this.queueRstReply(dst, src, r, data.length);
+      this.rsts.answer(dst, src, r, data.length);
       return;
     }
     if (!(f & SYN)) return;
@@ -512,56 +492,14 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       this.settle(s);
     }
     q.length = 0;
-    for (const p of this.rsts.splice(0)) this.sendRst(p, now);
+    this.rsts.flush(now);
   }
 
   pollAt(): Instant {
-    if (this.outQueue.length > 0 || this.rsts.length > 0 || this.deferred.length > 0) return this.lastNow;
+    if (this.outQueue.length > 0 || this.rsts.pending > 0 || this.deferred.length > 0) return this.lastNow;
     const timers = this.timers;
     while (timers.size > 0 && timers.nextAt !== timers.next!.scheduledAt) timers.pop();
     return timers.nextAt;
-  }
-
-  // ---------------------------------------------------------------- RST for closed ports
-
-  /** RFC 9293 §3.10.7.1: the reset that answers `r`. */
-  private queueRstReply(src: IpAddress, dst: IpAddress, r: TcpRepr, dataLen: number): void {
-    if (this.rsts.length >= MAX_QUEUED_RSTS) {
-      this.host.count('tcp.rstDropped');
-      return;
-    }
-    const segLen = dataLen + (r.flags & SYN ? 1 : 0) + (r.flags & FIN ? 1 : 0);
-    this.rsts.push(
-      r.flags & ACK
-        ? { src, dst, srcPort: r.dstPort, dstPort: r.srcPort, seq: r.ack, ack: 0, flags: RST }
-        : {
-            src,
-            dst,
-            srcPort: r.dstPort,
-            dstPort: r.srcPort,
-            seq: 0,
-            ack: seqAdd(r.seq, segLen),
-            flags: RST | ACK,
-          },
-    );
-  }
-
-  private sendRst(p: PendingRst, now: number): void {
-    const r = this.txRepr;
-    r.srcPort = p.srcPort;
-    r.dstPort = p.dstPort;
-    r.seq = p.seq;
-    r.ack = p.ack;
-    r.flags = p.flags;
-    r.window = 0;
-    r.urgent = 0;
-    r.checksum = 0;
-    r.clearOptions();
-    const hlen = r.emit(this.scratch, 0);
-    const seg = this.scratch.subarray(0, hlen);
-    fillTcpChecksum(p.src, p.dst, seg);
-    this.host.sendIp(p.src, p.dst, TCP_PROTOCOL, seg, now);
-    this.host.count('tcp.rstSent');
   }
 
   // ---------------------------------------------------------------- ISN, ports
@@ -585,7 +523,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       : this.hash.tuple(local, 0, local, 0, 3);
     for (let i = 0; i < num; i++) {
       const port = min + ((offset + this.nextEphemeral + i) % num);
-      if (this.bindings.has(port)) continue;
+      if (this.ports.isBound(port)) continue;
       if (remote === undefined) {
         if (this.portInUse(port)) continue;
       } else {
@@ -612,36 +550,6 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private portInUse(port: number): boolean {
     for (const s of this.conns.values()) if (s.localPort === port) return true;
     return false;
-  }
-
-  private bindConflict(addr: IpAddress | undefined, port: number): boolean {
-    const list = this.bindings.get(port);
-    if (list === undefined) return false;
-    for (const b of list) {
-      if (b.localAddr === undefined || addr === undefined || b.localAddr.equals(addr)) return true;
-    }
-    return false;
-  }
-
-  private addBinding(s: TcpSocket): void {
-    let list = this.bindings.get(s.localPort);
-    if (list === undefined) this.bindings.set(s.localPort, (list = []));
-    list.push(s);
-    s.bound = true;
-  }
-
-  private unbind(s: TcpSocket): void {
-    const list = this.bindings.get(s.localPort);
-    if (list) {
-      removeFrom(list, s);
-      if (list.length === 0) this.bindings.delete(s.localPort);
-    }
-    const ls = this.listeners.get(s.localPort);
-    if (ls) {
-      removeFrom(ls, s);
-      if (ls.length === 0) this.listeners.delete(s.localPort);
-    }
-    s.bound = false;
   }
 
   // ---------------------------------------------------------------- TcpApi
@@ -691,12 +599,12 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     if (port === 0) {
       port = this.ephemeralPort(address ?? this.anyLocal(), undefined, 0);
       if (port === 0) return SocketError.EADDRINUSE;
-    } else if (this.bindConflict(address, port)) {
+    } else if (this.ports.conflict(address, port)) {
       return SocketError.EADDRINUSE;
     }
     s.localAddr = address;
     s.localPort = port;
-    this.addBinding(s);
+    this.ports.bind(s);
     return 0;
   }
 
@@ -759,9 +667,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     }
     s.state = LISTEN;
     s.backlog = Math.max(1, backlog | 0);
-    let ls = this.listeners.get(s.localPort);
-    if (ls === undefined) this.listeners.set(s.localPort, (ls = []));
-    ls.push(s);
+    this.ports.listen(s);
     return 0;
   }
 
@@ -893,9 +799,4 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   handleCount(): number {
     return this.handles.size;
   }
-}
-
-function removeFrom<T>(list: T[], x: T): void {
-  const i = list.indexOf(x);
-  if (i >= 0) list.splice(i, 1);
 }
