@@ -393,7 +393,7 @@ export const configSchema = z
          * reserve, so a full SOCKS5 front never takes the bridge or metrics down.
          */
         maxSessions: z.number().int().min(1).max(1_000_000).default(1024),
-        /** Open SOCKS5 connections from one client address at most. */
+        /** Open SOCKS5 connections from one client at most (on loopback: one local user). */
         maxSessionsPerClient: z.number().int().min(1).max(1_000_000).default(256),
       })
       .strict()

@@ -18,6 +18,7 @@ import {
 } from '@tapstack/stack-core';
 import type { SocketHost } from '@tapstack/stack-driver';
 import { resolveOne } from './address.js';
+import { isLoopbackAddress, loopbackPeerOwners, peerKey } from './peer-owner.js';
 import type { SocketBridgeError } from './errors.js';
 import { HandlePump } from './pump.js';
 import {
@@ -46,7 +47,12 @@ export interface Socks5Options {
    * process's open-file limit so other listeners can still accept.
    */
   maxSessions?: number;
-  /** Open connections from one client address at most [256]; counted in `refusedPerClient`. */
+  /**
+   * Open connections from one client at most [256]; counted in `refusedPerClient`. A
+   * client on loopback is the local user that owns its socket (Linux: /proc/net/tcp; any
+   * local user can connect from any of 127.0.0.0/8, so the address tells nothing), any
+   * other client its address.
+   */
   maxSessionsPerClient?: number;
   /**
    * Options for the stack sockets opened for clients. `noDelay` defaults to true: the
@@ -62,6 +68,12 @@ export class Socks5Server extends EventEmitter {
   private readonly sockets = new Set<Socket>();
   private readonly handles = new Set<Handle>();
   private readonly perClient = new Map<string, number>();
+  /** Each open session's client (`clientKey`), or undefined while nobody needed to know. */
+  private readonly clientOf = new Map<Socket, string | undefined>();
+  /** Connections waiting to learn who their client is (one lookup for all of them). */
+  private waiting: Socket[] = [];
+  private identifying = false;
+  private listenPort = 0;
   /** Connections closed at once because `maxSessions` were open. */
   refused = 0;
   /** Connections closed at once because their address had `maxSessionsPerClient` open. */
@@ -92,6 +104,7 @@ export class Socks5Server extends EventEmitter {
         server.off('error', reject);
         server.on('error', (e) => this.emit('error', e));
         const a = server.address();
+        if (typeof a === 'object' && a) this.listenPort = a.port;
         resolve(typeof a === 'object' && a ? { address: a.address, port: a.port } : { address, port });
       });
     });
@@ -105,27 +118,85 @@ export class Socks5Server extends EventEmitter {
   }
 
   private onConnection(sock: Socket): void {
-    const client = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const mine = this.perClient.get(client) ?? 0;
     if (this.sockets.size >= (this.opts.maxSessions ?? 1024)) {
       this.refused++;
       sock.destroy();
       return;
     }
-    if (mine >= (this.opts.maxSessionsPerClient ?? 256)) {
-      this.refusedPerClient++;
-      sock.destroy();
-      return;
-    }
-    this.perClient.set(client, mine + 1);
     this.sockets.add(sock);
+    this.clientOf.set(sock, undefined);
+    sock.on('error', () => {});
     sock.on('close', () => {
       this.sockets.delete(sock);
+      const client = this.clientOf.get(sock);
+      this.clientOf.delete(sock);
+      if (client === undefined) return;
       const n = (this.perClient.get(client) ?? 1) - 1;
       if (n > 0) this.perClient.set(client, n);
       else this.perClient.delete(client);
     });
-    sock.on('error', () => {});
+    // While no more sessions are open than one client may hold, nobody is over the
+    // limit and nobody's client needs to be known (no lookup per connection).
+    if (this.sockets.size <= (this.opts.maxSessionsPerClient ?? 256)) {
+      this.session(sock);
+      return;
+    }
+    this.waiting.push(sock);
+    if (!this.identifying) {
+      this.identifying = true;
+      setImmediate(() => void this.identify());
+    }
+  }
+
+  /** The client of a connection: its local user on loopback (when known), else its address. */
+  private clientKey(sock: Socket, owners: Map<string, number>): string {
+    const address = (sock.remoteAddress ?? '').replace(/^::ffff:/i, '');
+    if (isLoopbackAddress(address) && sock.remotePort !== undefined) {
+      const uid = owners.get(peerKey(address, sock.remotePort));
+      if (uid !== undefined) return `uid ${uid}`;
+    }
+    return address;
+  }
+
+  /**
+   * Learns the clients of the waiting connections (and of open sessions not yet known)
+   * with one read, then lets each waiting one in or closes it if its client is at its
+   * limit.
+   */
+  private async identify(): Promise<void> {
+    let owners = new Map<string, number>();
+    try {
+      owners = await loopbackPeerOwners(this.listenPort);
+    } catch {
+      // No /proc/net: clients are told apart by address only.
+    }
+    this.identifying = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    const isWaiting = new Set(waiting);
+    const count = (client: string) => this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    for (const [sock, client] of this.clientOf) {
+      if (client !== undefined || isWaiting.has(sock)) continue;
+      const c = this.clientKey(sock, owners);
+      this.clientOf.set(sock, c);
+      count(c);
+    }
+    for (const sock of waiting) {
+      if (sock.destroyed) continue;
+      const c = this.clientKey(sock, owners);
+      if ((this.perClient.get(c) ?? 0) >= (this.opts.maxSessionsPerClient ?? 256)) {
+        this.refusedPerClient++;
+        sock.destroy();
+        continue;
+      }
+      this.clientOf.set(sock, c);
+      count(c);
+      this.session(sock);
+    }
+  }
+
+  /** Runs the SOCKS5 handshake and then the request on an admitted connection. */
+  private session(sock: Socket): void {
     sock.setNoDelay(true);
     let buf: Buffer = Buffer.alloc(0);
     let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';

@@ -2,7 +2,7 @@
  * The SOCKS5 front on stack A, used by curl (an unmodified program) and by a
  * hand-written RFC 1928 client for UDP ASSOCIATE; servers run on stack B.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -203,15 +203,61 @@ describe('SOCKS5 front', () => {
     const held = [];
     for (let i = 0; i < 6; i++) held.push(await open('127.0.0.1'));
     expect(await until(() => capped.sessions === 4 && capped.refusedPerClient === 2)).toBe(true);
-    // Another client address still gets in, up to the total.
-    for (let i = 0; i < 3; i++) held.push(await open('127.0.0.2'));
-    expect(await until(() => capped.sessions === 6 && capped.refused === 1)).toBe(true);
-    for (const s of held) s.destroy();
+    for (const s of held.splice(0)) s.destroy();
     expect(await until(() => capped.sessions === 0)).toBe(true);
     // Freed slots are usable again.
     const again = await open('127.0.0.1');
     expect(await until(() => capped.sessions === 1)).toBe(true);
     again.destroy();
+    await capped.close();
+    // The total cap holds whoever the clients are.
+    const total = new Socks5Server(pair.A.sockets, { maxSessions: 3, maxSessionsPerClient: 10 });
+    const t = await total.listen(0);
+    const opened = [];
+    for (let i = 0; i < 4; i++) {
+      const s = connect({ port: t.port, host: '127.0.0.1' });
+      s.on('error', () => {});
+      await once(s, 'connect');
+      opened.push(s);
+    }
+    expect(await until(() => total.sessions === 3 && total.refused === 1)).toBe(true);
+    for (const s of opened) s.destroy();
+    await total.close();
+  });
+
+  it('a local client is its user, not its loopback address: other 127/8 sources do not lift its cap; another user has its own (issue 14)', async (ctx) => {
+    const capped = new Socks5Server(pair.A.sockets, { maxSessions: 8, maxSessionsPerClient: 2 });
+    const a = await capped.listen(0);
+    const open = async (host: string) => {
+      const s = connect({ port: a.port, host: '127.0.0.1', localAddress: host });
+      s.on('error', () => {});
+      await once(s, 'connect');
+      return s;
+    };
+    // Any of 127.0.0.0/8 is this machine and any local user can pick one: a client
+    // rotating its source address is still one client.
+    const held = [await open('127.0.0.1'), await open('127.0.0.2')];
+    for (const host of ['127.0.0.3', '127.0.0.4', '127.0.0.5']) held.push(await open(host));
+    expect(await until(() => capped.sessions === 2 && capped.refusedPerClient === 3)).toBe(true);
+    if (process.getuid?.() !== 0) {
+      for (const s of held) s.destroy();
+      await capped.close();
+      ctx.skip(); // another user's connections need root to start them
+      return;
+    }
+    // Another local user (nobody) still gets its own two sessions.
+    const other = [0, 1].map(() =>
+      spawn('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${a.port}; read -t 30 <&3`], {
+        uid: 65534,
+        gid: 65534,
+        stdio: 'ignore',
+      }),
+    );
+    expect(await until(() => capped.sessions === 4)).toBe(true);
+    expect(capped.refusedPerClient).toBe(3);
+    for (const c of other) c.kill('SIGKILL');
+    for (const s of held) s.destroy();
+    expect(await until(() => capped.sessions === 0)).toBe(true);
     await capped.close();
   });
 
