@@ -2,7 +2,9 @@
  * The driver loop: it owns the clock, the one timer and the order of work. Received
  * frames (handed in by a link callback, or drained in place from a ring a native reader
  * thread fills) go to the stack in bounded batches, then the loop yields with
- * setImmediate, so a flood never starves the event loop; the stack is polled every 32
+ * setImmediate, so a flood never starves the event loop; pure TCP SYNs wait in a bounded
+ * SYN backlog while the other frames of a turn go first (syn-backlog.ts), so a SYN flood
+ * never queues the ACKs and data of live connections behind it; the stack is polled every 32
  * frames and at the end of each batch (what it emits goes straight to the link), socket
  * events are dispatched, and one timer is armed for `stack.pollAt()`. With no traffic
  * and nothing pending, nothing runs. It also implements `SocketHost`: every call goes to
@@ -21,6 +23,7 @@ import {
 } from '@tapstack/stack-core';
 import { type FrameRing, HEADER_BYTES, HEADER_WORDS, type Link } from '@tapstack/frame-ring';
 import type { SocketHost } from './socket-host.js';
+import { isPureTcpSyn, SYN_SLOT_BYTES, SynBacklog } from './syn-backlog.js';
 
 export interface LoopOptions {
   /** Frames handled per turn before yielding to the event loop [256]. */
@@ -31,6 +34,11 @@ export interface LoopOptions {
   now?: () => number;
   /** Name resolution for `lookup()` (the driver plugs its DNS resolver in). */
   lookup?: (hostname: string, family: 0 | 4 | 6) => Promise<IpAddress[]>;
+  /**
+   * Pure TCP SYNs held back for the stack at most [2048]: they wait while other frames
+   * go first (syn-backlog.ts); beyond this many the oldest is shed (`synShed`).
+   */
+  synBacklog?: number;
 }
 
 /** Counters of the loop itself. */
@@ -46,46 +54,16 @@ export interface LoopStats {
   eventsDispatched: number;
   listenerErrors: number;
   /**
-   * Pure TCP SYNs dropped unprocessed because an rx ring was over SYN_SHED_FILL full (a
-   * SYN flood faster than the stack absorbs; see `isPureTcpSyn`).
+   * Pure TCP SYNs dropped unprocessed because the SYN backlog was full: a SYN flood
+   * faster than the stack answers them (syn-backlog.ts). Nothing else is ever shed.
    */
   synShed: number;
 }
 
-/**
- * Above this share of an rx ring in use, pure TCP SYNs (SYN without ACK/RST/FIN) are
- * dropped before the stack sees them. A flood of SYNs beyond what one thread absorbs would
- * otherwise fill the ring and make the native reader drop frames blindly — the ACKs that
- * complete cookie handshakes and the data of established connections with them — and make
- * everything wait behind a full ring. Shedding costs a few header reads per SYN, so the
- * ring drains at once and only SYNs are lost (their senders retry, as after any drop).
- */
-const SYN_SHED_FILL = 0.5;
-/**
- * ... and above this many bytes in any case: a deep ring is a long wait for everything
- * behind it (256 KiB is ~3,500 SYNs, tens of ms at the rate one thread answers them, or
- * ~170 full-size data frames, which are never shed).
- */
-const SYN_SHED_BYTES = 256 * 1024;
+/** SYNs the loop holds for the stack at most (`LoopOptions.synBacklog`). */
+const SYN_BACKLOG = 2048;
 
-/** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
-export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
-  let v: number;
-  if (l3 === 14) {
-    if (f.length < 14) return false;
-    const et = (f[12]! << 8) | f[13]!;
-    v = et === 0x0800 ? 4 : et === 0x86dd ? 6 : 0;
-  } else v = f.length > 0 ? f[0]! >> 4 : 0;
-  let p = l3;
-  if (v === 4) {
-    if (f.length < p + 20 || f[p + 9] !== 6 || ((f[p + 6]! & 0x3f) | f[p + 7]!) !== 0) return false;
-    p += (f[p]! & 0xf) * 4;
-  } else if (v === 6) {
-    if (f.length < p + 40 || f[p + 6] !== 6) return false;
-    p += 40;
-  } else return false;
-  return f.length >= p + 14 && (f[p + 13]! & 0x17) === 0x02;
-}
+export { isPureTcpSyn } from './syn-backlog.js';
 
 /** See arm(): how far ahead a timer may be left armed when nothing is due. */
 const STALE_TIMER_MS = 1000;
@@ -124,6 +102,9 @@ export class DriverLoop implements SocketHost {
   private sincePoll = 0;
   private readonly pollEvery: number;
   private closed = false;
+  private readonly syns: SynBacklog;
+  /** Frames other than deferred SYNs handed to the stack (a turn's budget counts these). */
+  private rxDirect = 0;
   private readonly counters: LoopStats = {
     rxFrames: 0,
     txFrames: 0,
@@ -144,6 +125,7 @@ export class DriverLoop implements SocketHost {
     this.pollEvery = options.pollEvery ?? 32;
     this.now = options.now ?? (() => performance.now());
     this.lookupFn = options.lookup;
+    this.syns = new SynBacklog(Math.max(1, options.synBacklog ?? SYN_BACKLOG));
     stack.setEventHandler((h, ev) => {
       this.pending.set(h, (this.pending.get(h) ?? 0) | ev);
     });
@@ -224,7 +206,7 @@ export class DriverLoop implements SocketHost {
 
   /** Frames received but not yet handed to the stack. */
   backlog(): number {
-    let n = 0;
+    let n = this.syns.size;
     for (const s of this.slots) n += s.rxCount;
     return n;
   }
@@ -285,6 +267,20 @@ export class DriverLoop implements SocketHost {
     this.stack.poll(now);
   }
 
+  /**
+   * One received frame: a pure TCP SYN goes to the SYN backlog (handed to the stack
+   * after this turn's other frames), anything else to the stack now.
+   */
+  private rxFrame(iface: number, l3: number, f: Uint8Array, now: Instant): void {
+    if (f.length <= SYN_SLOT_BYTES && isPureTcpSyn(f, l3)) {
+      if (this.syns.push(iface, f)) this.counters.synShed++;
+      return;
+    }
+    this.rxDirect++;
+    this.stack.receive(iface, f, now);
+    if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
+  }
+
   private enqueueCopies(slot: LinkSlot, frames: readonly Uint8Array[], from: number): void {
     const copies: Uint8Array[] = [];
     for (let i = from; i < frames.length; i++) copies.push(frames[i]!.slice());
@@ -307,36 +303,39 @@ export class DriverLoop implements SocketHost {
     try {
       this.counters.turns++;
       const now = this.now();
-      let budget = this.rxBatch;
+      // `budget` counts frames other than pure SYNs: those are copied aside (SYN
+      // backlog) and get what is left of the budget at the end of the turn, at least a
+      // quarter of it, so a SYN flood never delays the rest by more than that share.
+      const direct0 = this.rxDirect;
+      const used = () => this.rxDirect - direct0;
+      const budget = this.rxBatch;
       if (direct && frames) {
-        const n = Math.min(budget, frames.length);
-        for (let i = 0; i < n; i++) {
-          this.stack.receive(direct.iface, frames[i]!, now);
-          if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
-        }
-        this.counters.rxFrames += n;
-        budget -= n;
-        if (n < frames.length) this.enqueueCopies(direct, frames, n);
+        const iface = direct.iface;
+        const l3 = direct.l3;
+        let i = 0;
+        for (; i < frames.length && used() < budget; i++) this.rxFrame(iface, l3, frames[i]!, now);
+        this.counters.rxFrames += i;
+        if (i < frames.length) this.enqueueCopies(direct, frames, i);
       }
       for (const slot of this.slots) {
-        if (slot.ring && budget > 0) {
+        const ring = slot.ring;
+        if (ring) {
           const iface = slot.iface;
-          const ring = slot.ring;
-          const shed = ring.usedBytes() > Math.min(ring.capacity * SYN_SHED_FILL, SYN_SHED_BYTES);
           const l3 = slot.l3;
           // Views into the ring, valid during the callback: stack.receive copies what it keeps.
-          const n = ring.drain(budget, (f) => {
-            if (shed && isPureTcpSyn(f, l3)) {
-              this.counters.synShed++;
-              return;
-            }
-            this.stack.receive(iface, f, now);
-            if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
-          });
-          budget -= n;
-          this.counters.rxFrames += n;
+          const onFrame = (f: Uint8Array) => this.rxFrame(iface, l3, f, now);
+          // SYNs do not use the budget, so drain again until it is used or the ring is
+          // empty; a ring of nothing but SYNs is drained a backlog's worth per turn.
+          let drained = 0;
+          const maxDrain = this.syns.capacity + budget;
+          while (used() < budget && drained < maxDrain) {
+            const n = ring.drain(Math.min(budget - used(), maxDrain - drained), onFrame);
+            if (n === 0) break;
+            drained += n;
+          }
+          this.counters.rxFrames += drained;
         }
-        while (budget > 0 && slot.rxCount > 0) {
+        while (used() < budget && slot.rxCount > 0) {
           const batch = slot.rx[0]!;
           const frame = batch[slot.rxHead++]!;
           if (slot.rxHead === batch.length) {
@@ -344,11 +343,13 @@ export class DriverLoop implements SocketHost {
             slot.rxHead = 0;
           }
           slot.rxCount--;
-          budget--;
           this.counters.rxFrames++;
-          this.stack.receive(slot.iface, frame, now);
-          if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
+          this.rxFrame(slot.iface, slot.l3, frame, now);
         }
+      }
+      if (this.syns.size > 0) {
+        this.synNow = now;
+        this.syns.take(Math.max(budget - used(), Math.ceil(budget / 4)), this.onSyn);
       }
       this.counters.polls++;
       this.sincePoll = 0;
@@ -370,6 +371,12 @@ export class DriverLoop implements SocketHost {
       this.running = false;
     }
   }
+
+  private synNow = 0;
+  private readonly onSyn = (iface: number, f: Uint8Array): void => {
+    this.stack.receive(iface, f, this.synNow);
+    if (++this.sincePoll >= this.pollEvery) this.midPoll(this.synNow);
+  };
 
   private dispatch(): void {
     if (this.pending.size === 0) return;
@@ -440,6 +447,7 @@ export class DriverLoop implements SocketHost {
     this.listeners.clear();
     this.pending.clear();
     this.orphans.clear();
+    this.syns.clear();
   }
 
   // --- SocketHost -----------------------------------------------------------------

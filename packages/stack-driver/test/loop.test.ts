@@ -115,29 +115,72 @@ describe('SYN shedding (issue 14)', () => {
     expect(isPureTcpSyn(new Uint8Array(20), 14)).toBe(false);
   });
 
-  it('a ring over half full loses its pure SYNs, never the rest; below that SYNs pass', async () => {
+  /** A loop draining one ring link; `wake()` is the reader thread's "frames are here". */
+  function ringLoop(options: { rxBatch: number; synBacklog?: number; capacity?: number }) {
     const stack = new RecordingStack();
-    const loop = new DriverLoop(stack as unknown as StackApi, { rxBatch: 1000, now: () => 5 });
+    const loop = new DriverLoop(stack as unknown as StackApi, { now: () => 5, ...options });
     let wake: (() => void) | undefined;
     const link = Object.assign(new ScriptedLink(), {
       attachRxRing(_r: FrameRing, onReadable?: () => void) {
         wake = onReadable;
       },
     });
-    const ring = FrameRing.create({ capacity: 8192, maxFrameSize: 2048 });
+    const ring = FrameRing.create({ capacity: options.capacity ?? 1 << 16, maxFrameSize: 2048 });
     loop.addLink(link, { rxRing: ring });
-    const flood = Array.from({ length: 80 }, (_, i) => tcpFrame(0x02, i));
-    ring.pushBatch([...flood.slice(0, 40), tcpFrame(0x10, 200), ...flood.slice(40), tcpFrame(0x18, 201)]);
-    expect(ring.usedBytes()).toBeGreaterThan(4096);
-    wake!();
+    const tags = () => stack.received.map((r) => r.bytes[r.bytes.length - 1]);
+    return { stack, loop, ring, wake: () => wake!(), tags };
+  }
+
+  /** An ACK carrying `payload` bytes of data (a bulk transfer's frame); last byte = `tag`. */
+  function dataFrame(payload: number, tag: number): Uint8Array {
+    const f = new Uint8Array(14 + 20 + 20 + payload);
+    f.set(tcpFrame(0x10, 0).subarray(0, 54));
+    f[f.length - 1] = tag;
+    return f;
+  }
+
+  it('frames other than pure SYNs go first: an ACK behind a burst of SYNs is not kept waiting', async () => {
+    const { ring, wake, tags, loop } = ringLoop({ rxBatch: 8 });
+    const syns = Array.from({ length: 40 }, (_, i) => tcpFrame(0x02, i));
+    ring.pushBatch([...syns, tcpFrame(0x10, 200)]);
+    wake();
     await tick();
-    expect(stack.received.map((r) => r.bytes[54])).toEqual([200, 201]);
-    expect(loop.stats().synShed).toBe(80);
+    // The first turn took the ACK at once, then the rest of its budget in SYNs, newest first.
+    expect(tags()).toEqual([200, 39, 38, 37, 36, 35, 34, 33]);
+    for (let i = 0; i < 10; i++) await tick();
+    expect(tags()).toEqual([200, ...syns.map((_, i) => 39 - i)]);
+    expect(loop.stats().synShed).toBe(0);
+    loop.close();
+  });
+
+  it('a ring deep in data frames does not cost a new connection its SYN (no shedding by ring fill)', async () => {
+    // A bulk transfer has more than half the ring (and, on a big ring, more than
+    // 256 KiB) queued when a new connection's SYN arrives: the SYN is handled, not shed.
+    const { ring, wake, tags, loop } = ringLoop({ rxBatch: 16, capacity: 16384 });
+    const data = Array.from({ length: 8 }, (_, i) => dataFrame(1200, 100 + i));
+    ring.pushBatch([...data, tcpFrame(0x02, 7)]);
+    expect(ring.usedBytes()).toBeGreaterThan(8192);
+    wake();
+    for (let i = 0; i < 6; i++) await tick();
+    expect(tags()).toEqual([100, 101, 102, 103, 104, 105, 106, 107, 7]);
+    expect(loop.stats().synShed).toBe(0);
+    loop.close();
+  });
+
+  it('SYNs beyond the SYN backlog are shed oldest first and counted, the newest answered first; nothing else is ever shed', async () => {
+    const { ring, wake, tags, loop } = ringLoop({ rxBatch: 1000, synBacklog: 16 });
+    const syns = Array.from({ length: 80 }, (_, i) => tcpFrame(0x02, i));
+    ring.pushBatch([...syns.slice(0, 40), tcpFrame(0x10, 200), ...syns.slice(40), tcpFrame(0x18, 201)]);
+    wake();
+    for (let i = 0; i < 4; i++) await tick();
+    // The two non-SYN frames, then the 16 newest SYNs, newest first.
+    expect(tags()).toEqual([200, 201, ...syns.slice(64).map((_, i) => 79 - i)]);
+    expect(loop.stats().synShed).toBe(64);
     ring.pushBatch([tcpFrame(0x02, 7), tcpFrame(0x10, 8)]);
-    wake!();
-    await tick();
-    expect(stack.received.map((r) => r.bytes[54])).toEqual([200, 201, 7, 8]);
-    expect(loop.stats().synShed).toBe(80);
+    wake();
+    for (let i = 0; i < 4; i++) await tick();
+    expect(tags().slice(-2)).toEqual([8, 7]);
+    expect(loop.stats().synShed).toBe(64);
     loop.close();
   });
 });

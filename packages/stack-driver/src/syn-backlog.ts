@@ -1,0 +1,89 @@
+/**
+ * The SYN backlog of the driver loop (issue 14): pure TCP SYNs wait here, copied out of
+ * the receive ring, while every other frame (the ACKs that complete handshakes, the data
+ * of established connections) goes to the stack first. A SYN flood then costs the rest
+ * of the traffic at most one turn's share of SYNs, however deep the flood.
+ * Newest first: the stack answers the SYNs that arrived last, and when the backlog is
+ * full the oldest is shed (its sender, if real, retries). Under a flood beyond what the
+ * stack answers, a SYN is then answered at once or not at all, never after waiting
+ * behind thousands of older ones; a client's SYN that arrives in a lull of a bursty
+ * flood (or its retransmission) is answered in the next turn rather than queued behind
+ * the burst and shed. Fixed-size slots, allocated once: nothing is allocated per SYN
+ * but the view handed to the stack.
+ */
+
+/** Bytes per slot: Ethernet + the longest IPv4 and TCP headers (SYNs carry no data; one that does is not deferred). */
+export const SYN_SLOT_BYTES = 14 + 60 + 60;
+
+/** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
+export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
+  let v: number;
+  if (l3 === 14) {
+    if (f.length < 14) return false;
+    const et = (f[12]! << 8) | f[13]!;
+    v = et === 0x0800 ? 4 : et === 0x86dd ? 6 : 0;
+  } else v = f.length > 0 ? f[0]! >> 4 : 0;
+  let p = l3;
+  if (v === 4) {
+    if (f.length < p + 20 || f[p + 9] !== 6 || ((f[p + 6]! & 0x3f) | f[p + 7]!) !== 0) return false;
+    p += (f[p]! & 0xf) * 4;
+  } else if (v === 6) {
+    if (f.length < p + 40 || f[p + 6] !== 6) return false;
+    p += 40;
+  } else return false;
+  return f.length >= p + 14 && (f[p + 13]! & 0x17) === 0x02;
+}
+
+export class SynBacklog {
+  private readonly slab: Uint8Array;
+  private readonly lengths: Uint16Array;
+  private readonly ifaces: Int32Array;
+  private head = 0;
+  /** SYNs waiting. */
+  size = 0;
+
+  constructor(readonly capacity: number) {
+    this.slab = new Uint8Array(capacity * SYN_SLOT_BYTES);
+    this.lengths = new Uint16Array(capacity);
+    this.ifaces = new Int32Array(capacity);
+  }
+
+  /** Copies a SYN in (`frame.length <= SYN_SLOT_BYTES`). True when the oldest had to be shed for it. */
+  push(iface: number, frame: Uint8Array): boolean {
+    let shed = false;
+    if (this.size === this.capacity) {
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.size--;
+      shed = true;
+    }
+    let i = this.head + this.size;
+    if (i >= this.capacity) i -= this.capacity;
+    this.slab.set(frame, i * SYN_SLOT_BYTES);
+    this.lengths[i] = frame.length;
+    this.ifaces[i] = iface;
+    this.size++;
+    return shed;
+  }
+
+  /**
+   * Hands up to `max` SYNs to `onSyn`, newest first. The view is valid only during the
+   * call (the slot is reused): the stack copies what it keeps.
+   */
+  take(max: number, onSyn: (iface: number, frame: Uint8Array) => void): number {
+    let n = 0;
+    while (n < max && this.size > 0) {
+      this.size--;
+      let i = this.head + this.size;
+      if (i >= this.capacity) i -= this.capacity;
+      n++;
+      const at = i * SYN_SLOT_BYTES;
+      onSyn(this.ifaces[i]!, this.slab.subarray(at, at + this.lengths[i]!));
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.size = 0;
+  }
+}
