@@ -202,7 +202,12 @@ export class Socks5Server extends EventEmitter {
     let stage: 'greeting' | 'auth' | 'request' | 'done' = 'greeting';
     const timer = setTimeout(() => sock.destroy(), this.opts.handshakeTimeout ?? 10_000);
     sock.on('close', () => clearTimeout(timer));
-    // EOF before the handshake finished: the client is gone, its slot is freed now.
+    // EOF before the handshake finished: the client is gone, its slot is freed now
+    // (also when the EOF came while the connection waited to learn its client).
+    if (sock.readableEnded) {
+      sock.destroy();
+      return;
+    }
     sock.once('end', () => {
       if (stage !== 'done') sock.destroy();
     });

@@ -238,7 +238,10 @@ describe('SOCKS5 front', () => {
     // rotating its source address is still one client.
     const held = [await open('127.0.0.1'), await open('127.0.0.2')];
     for (const host of ['127.0.0.3', '127.0.0.4', '127.0.0.5']) held.push(await open(host));
-    expect(await until(() => capped.sessions === 2 && capped.refusedPerClient === 3)).toBe(true);
+    expect(
+      await until(() => capped.sessions === 2 && capped.refusedPerClient === 3),
+      `sessions ${capped.sessions} refused ${capped.refusedPerClient}`,
+    ).toBe(true);
     if (process.getuid?.() !== 0) {
       for (const s of held) s.destroy();
       await capped.close();
@@ -253,7 +256,10 @@ describe('SOCKS5 front', () => {
         stdio: 'ignore',
       }),
     );
-    expect(await until(() => capped.sessions === 4)).toBe(true);
+    expect(
+      await until(() => capped.sessions === 4),
+      `sessions ${capped.sessions} refused ${capped.refusedPerClient}`,
+    ).toBe(true);
     expect(capped.refusedPerClient).toBe(3);
     for (const c of other) c.kill('SIGKILL');
     for (const s of held) s.destroy();
