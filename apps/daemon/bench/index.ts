@@ -7,7 +7,8 @@
  * - short connections per second through the bridge (connect, 1 KiB there and back, close);
  * - WireGuard between the daemons against VXLAN at the same MTU: throughput, 1-byte round
  *   trip, and the two daemons' CPU time per MiB echoed (from /proc: what a loaded machine
- *   does not distort the way it distorts MiB/s).
+ *   does not distort the way it distorts MiB/s); the same with node:crypto's AEAD
+ *   (TAPSTACK_WG_AEAD=node) and with `stackThread`.
  * - the forward path (forward.ts): iperf3 in a namespace through tapstackd `--reverse` to
  *   host loopback, against slirp4netns, pasta and a veth pair in the same run (root only).
  * TAPSTACK_BENCH_DAEMON=forward runs only the forward path, =bridge only the rest.
@@ -25,8 +26,11 @@ import { runForwardBench } from './forward.js';
 const bin = join(import.meta.dirname, '../bin/tapstackd.mjs');
 const MiB = 1048576;
 
-function startDaemon(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startDaemon(args: string[], env?: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -60,6 +64,7 @@ async function withPair<T>(
   extra: string[],
   fn: (bridge: string, daemonCpuMs: () => number) => Promise<T>,
   link: 'vxlan' | 'wireguard' = 'vxlan',
+  env?: Record<string, string>,
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'tapstackd-bench-'));
   const [pa, pb] = [await freeUdpPort(), await freeUdpPort()];
@@ -95,17 +100,23 @@ async function withPair<T>(
     return ['--wireguard', file, '--wireguard-bind', '127.0.0.1'];
   };
   const kids = await Promise.all([
-    startDaemon([
-      ...common,
-      ...linkArgs('a', pa, pb, ka, kb, '192.0.2.1/24', '192.0.2.2'),
-      '--bridge',
-      join(dir, 'a.sock'),
-    ]),
-    startDaemon([
-      ...common,
-      ...linkArgs('b', pb, pa, kb, ka, '192.0.2.2/24', '192.0.2.1'),
-      ...['--bridge', join(dir, 'b.sock'), '--serve-echo', '7'],
-    ]),
+    startDaemon(
+      [
+        ...common,
+        ...linkArgs('a', pa, pb, ka, kb, '192.0.2.1/24', '192.0.2.2'),
+        '--bridge',
+        join(dir, 'a.sock'),
+      ],
+      env,
+    ),
+    startDaemon(
+      [
+        ...common,
+        ...linkArgs('b', pb, pa, kb, ka, '192.0.2.2/24', '192.0.2.1'),
+        ...['--bridge', join(dir, 'b.sock'), '--serve-echo', '7'],
+      ],
+      env,
+    ),
   ]);
   try {
     return await fn(join(dir, 'a.sock'), () => cpuMs(kids.map((k) => k.pid!)));
@@ -251,6 +262,11 @@ const measure1420 = async (bridge: string, daemonCpuMs: () => number) => {
 };
 const vx1420 = await withPair(['--mtu', '1420'], measure1420);
 const wg = await withPair([], measure1420, 'wireguard');
+// The same with node:crypto's cipher object per packet (the fallback without tap-io's addon).
+const wgNode = await withPair([], measure1420, 'wireguard', { TAPSTACK_WG_AEAD: 'node' });
+// And with the stack on a worker thread (the link beside it), against VXLAN there.
+const wgThread = await withPair(['--stack-thread'], measure1420, 'wireguard');
+const vxThread = await withPair(['--mtu', '1420', '--stack-thread'], measure1420);
 // The demo's setting: MTU 65000 on loopback, against VXLAN's loopback default (65485), above.
 const wgBig = await withPair(
   ['--mtu', '65000'],
@@ -280,6 +296,30 @@ report({
   unit: 'ms of CPU (both daemons) per MiB echoed',
   higherIsBetter: false,
   baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.cpuPerMiB },
+});
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420-node-aead/cpu-ms-per-MiB',
+  value: wgNode.cpuPerMiB,
+  unit: 'ms of CPU (both daemons) per MiB echoed, node:crypto AEAD (TAPSTACK_WG_AEAD=node)',
+  higherIsBetter: false,
+  baseline: { name: "tap-io's batched OpenSSL AEAD (default)", value: wg.cpuPerMiB },
+});
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420/stack-thread/MiB-per-s',
+  value: wgThread.tput,
+  unit: 'MiB/s each way (stackThread)',
+  higherIsBetter: true,
+  baseline: { name: 'VXLAN at MTU 1420, stackThread', value: vxThread.tput },
+});
+report({
+  package: 'daemon',
+  name: 'daemon/bridge-echo/wireguard-1420/stack-thread/cpu-ms-per-MiB',
+  value: wgThread.cpuPerMiB,
+  unit: 'ms of CPU (both daemons) per MiB echoed (stackThread)',
+  higherIsBetter: false,
+  baseline: { name: 'VXLAN at MTU 1420, stackThread', value: vxThread.cpuPerMiB },
 });
 report({
   package: 'daemon',

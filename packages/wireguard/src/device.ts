@@ -59,6 +59,12 @@ export const systemClock: Clock = {
 /** Where the device sends UDP datagrams. */
 export interface Bind {
   send(datagram: Uint8Array, to: Endpoint): void;
+  /**
+   * True when send() copies the datagram before it returns (tap-io's batched socket): the
+   * device then reuses one buffer for the messages it seals. Otherwise (node:dgram keeps it
+   * until sent) every flush seals into a new one.
+   */
+  readonly copies?: boolean;
 }
 
 export interface DeviceOptions {
@@ -246,8 +252,9 @@ export class WireGuardDevice {
   readonly #word = new Uint8Array(4);
   readonly #aead: TransportAead;
   #sealJobs: SealJob[] = [];
-  // The buffer transport messages are written into as they are collected; a new one after
-  // each flush (node:dgram may still hold the last one's messages), sized from the last.
+  // The buffer transport messages are written into as they are collected: reused when the
+  // bind copies what it sends, else a new one after each flush (node:dgram may still hold
+  // the last one's messages), sized from the last.
   #sealBuf: ArrayBuffer | undefined;
   #sealU8 = EMPTY;
   #sealView = new DataView(new ArrayBuffer(0));
@@ -542,10 +549,15 @@ export class WireGuardDevice {
     if (padded % PADDING_MULTIPLE !== 0) padded += PADDING_MULTIPLE - (padded % PADDING_MULTIPLE);
     if (padded > this.#mtu) padded = Math.max(packet.length, this.#mtu);
     const need = MESSAGE_TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
-    if (this.#sealBuf !== undefined && this.#sealUsed + need > this.#sealBuf.byteLength) this.#flushSeals();
+    if (this.#sealBuf !== undefined && this.#sealUsed + need > this.#sealBuf.byteLength) {
+      this.#flushSeals();
+      // A reused buffer that this batch outgrew gives way to a larger one (up to 256 KiB).
+      const b = this.#sealBuf as ArrayBuffer | undefined;
+      if (b !== undefined && (b.byteLength < 256 * 1024 || need > b.byteLength)) this.#sealBuf = undefined;
+    }
     if (this.#sealBuf === undefined) {
       const size = Math.max(need, Math.min(256 * 1024, Math.max(4096, this.#lastSealBytes * 2)));
-      this.#sealBuf = new ArrayBuffer(size); // zeroed: the padding
+      this.#sealBuf = new ArrayBuffer(size);
       this.#sealU8 = new Uint8Array(this.#sealBuf);
       this.#sealView = new DataView(this.#sealBuf);
       this.#sealUsed = 0;
@@ -553,11 +565,18 @@ export class WireGuardDevice {
     const at = this.#sealUsed;
     const counter = kp.sendCounter++;
     const dv = this.#sealView;
-    this.#sealU8[at] = MESSAGE_TRANSPORT;
+    dv.setUint32(at, MESSAGE_TRANSPORT, true); // type, then 3 reserved zero bytes
     dv.setUint32(at + 4, kp.remoteIndex, true);
     dv.setUint32(at + 8, counter >>> 0, true);
     dv.setUint32(at + 12, Math.floor(counter / 0x1_0000_0000), true);
     this.#sealU8.set(packet, at + MESSAGE_TRANSPORT_HEADER_SIZE);
+    // Zero padding (the buffer may be a reused one).
+    if (padded > packet.length)
+      this.#sealU8.fill(
+        0,
+        at + MESSAGE_TRANSPORT_HEADER_SIZE + packet.length,
+        at + MESSAGE_TRANSPORT_HEADER_SIZE + padded,
+      );
     this.#sealUsed = at + need;
     this.#sealJobs.push({ peer, kp, size: packet.length, at, padded });
   }
@@ -587,6 +606,7 @@ export class WireGuardDevice {
     this.#sealBuf = undefined;
     this.#lastSealBytes = this.#sealUsed;
     const dv = this.#sealView;
+    const u8 = this.#sealU8;
     this.#grow(n);
     const off = this.#off;
     const len = this.#len;
@@ -635,6 +655,14 @@ export class WireGuardDevice {
       else this.counters.keepalivesSent++;
       const last = rekey[rekey.length - 1];
       if (last === undefined || last.kp !== job.kp) rekey.push(job);
+    }
+    // A bind that copied every message leaves the buffer free: keep it, unless a send above
+    // re-entered and started another.
+    if (this.#bind.copies === true && this.#sealBuf === undefined && this.#sealJobs.length === 0) {
+      this.#sealBuf = arena;
+      this.#sealUsed = 0;
+      this.#sealU8 = u8;
+      this.#sealView = dv;
     }
     for (const job of rekey) this.#maybeRekey(job.peer, job.kp, now);
   }

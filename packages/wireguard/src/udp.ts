@@ -221,6 +221,7 @@ export class UdpWireGuard {
   readonly #onBurstEnd: (() => void) | undefined;
 
   private constructor(o: UdpWireGuardOptions, clock: Clock) {
+    const self = this;
     this.#clock = clock;
     this.#onBurstEnd = o.onBurstEnd;
     this.#native = o.native ?? (process.env.TAPSTACK_WG_NATIVE === '0' ? false : undefined);
@@ -236,6 +237,10 @@ export class UdpWireGuard {
         send: (d, to) => {
           // An IPv4 peer from a dual-stack socket goes to its mapped address.
           this.#io.send(d, this.#v6 ? this.#mapped(to.address) : to.address, to.port);
+        },
+        // The batched socket copies each datagram into its stage; node:dgram keeps it.
+        get copies() {
+          return self.#io?.backend === 'native';
         },
       },
     });

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { nativeAead } from '@tapstack/tap-io';
 import { describe, expect, it } from 'vitest';
 import { transportAead } from '../src/transport-aead.js';
-import { type Datagram, ipv4Packet, makePair } from './harness.js';
+import { PrivateKey, WireGuardDevice, parsePrefix } from '../src/index.js';
+import { type Datagram, ManualClock, MemoryNet, ipv4Packet, makePair, seededRandom } from './harness.js';
 
 const haveOpenssl = nativeAead() !== undefined;
 const backends = haveOpenssl ? (['openssl', 'node'] as const) : (['node'] as const);
@@ -176,6 +177,71 @@ describe.each(backends)('device transport on %s', (aead) => {
     net.flush();
     expect(gotB.map((x) => x[20])).toEqual([1, 2, 3]);
     expect(b.counters.dropDecrypt + b.counters.dropUnknownIndex).toBe(0);
+  });
+
+  it('with a bind that copies, one seal buffer is reused (and grown) across flushes: every packet arrives intact', () => {
+    const net = new MemoryNet();
+    const clock = new ManualClock();
+    const ka = PrivateKey.generate(seededRandom(1));
+    const kb = PrivateKey.generate(seededRandom(2));
+    const aEp = { address: '127.0.0.1', port: 1000 };
+    const bEp = { address: '127.0.0.2', port: 2000 };
+    const inner = net.bind(aEp);
+    let sends = 0;
+    const buffers = new Set<ArrayBufferLike>();
+    const got: Uint8Array[] = [];
+    const a = new WireGuardDevice({
+      privateKey: ka.raw,
+      aead,
+      clock,
+      random: seededRandom(11),
+      onPacket: () => {},
+      bind: {
+        copies: true,
+        send: (d, to) => {
+          sends++;
+          buffers.add(d.buffer);
+          inner.send(d, to); // MemoryNet copies
+        },
+      },
+    });
+    const b = new WireGuardDevice({
+      privateKey: kb.raw,
+      aead,
+      clock,
+      random: seededRandom(22),
+      bind: net.bind(bEp),
+      onPacket: (p) => got.push(Uint8Array.from(p)),
+    });
+    a.addPeer({ publicKey: kb.publicKey, allowedIps: [parsePrefix('192.0.2.2/32')!], endpoint: bEp });
+    b.addPeer({ publicKey: ka.publicKey, allowedIps: [parsePrefix('192.0.2.1/32')!] });
+    net.attach(aEp, a);
+    net.attach(bEp, b);
+    a.send(ipv4Packet('192.0.2.1', '192.0.2.2', Uint8Array.of(0)));
+    net.flush();
+    got.length = 0;
+    const sent: Uint8Array[] = [];
+    for (const [count, size] of [
+      [1, 10],
+      [3, 1000],
+      [300, 1400],
+      [2, 0],
+      [50, 33],
+      [1, 1400],
+    ] as const) {
+      const batch = Array.from({ length: count }, () =>
+        ipv4Packet('192.0.2.1', '192.0.2.2', randomBytes(size)),
+      );
+      sent.push(...batch);
+      a.sendMany(batch);
+      net.flush();
+    }
+    expect(got.length).toBe(sent.length);
+    const joined = (xs: Uint8Array[]) => Buffer.concat(xs.map((x) => Buffer.from(x)));
+    expect(joined(got).equals(joined(sent))).toBe(true);
+    // Far fewer buffers than messages: reused, replaced only while growing.
+    expect(sends).toBeGreaterThan(350);
+    expect(buffers.size).toBeLessThan(10);
   });
 
   it('sendDeferred copies the packet: changing it before the flush changes nothing sent', () => {
