@@ -199,7 +199,10 @@ export interface TcpSocketOptions {
 }
 
 export interface TcpConfig {
-  /** Minimum RTO ms [200], initial RTO ms [1000], maximum RTO ms [120000]. */
+  /**
+   * Floor of the RTO's variance term ms [200] (RTO = SRTT + max(minRto, 4·RTTVAR), Linux's
+   * tcp_rto_min), initial RTO ms [1000], maximum RTO ms [120000].
+   */
   minRto: number;
   initialRto: number;
   maxRto: number;

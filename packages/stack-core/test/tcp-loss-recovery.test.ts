@@ -330,7 +330,8 @@ describe('RFC 6298 §2: the handshake gives the first RTT sample, timestamps or 
     const info = t.tcp.tcpInfo(h)!;
     expect(info.state).toBe('ESTABLISHED');
     expect(info.srtt).toBeCloseTo(20, 5);
-    expect(info.rto).toBe(200);
+    // SRTT + max(200, 4·RTTVAR = 40): Linux gives 220 ms too.
+    expect(info.rto).toBe(220);
   });
   it('passive open without timestamps: the ACK of the SYN,ACK after 30 ms is a sample', () => {
     const t = new Harness();
@@ -345,13 +346,38 @@ describe('RFC 6298 §2: the handshake gives the first RTT sample, timestamps or 
     const h = t.tcp.tcpAccept(l)!;
     const info = t.tcp.tcpInfo(h)!;
     expect(info.srtt).toBeCloseTo(30, 5);
-    expect(info.rto).toBe(200);
+    expect(info.rto).toBe(230);
   });
   it('a retransmitted SYN gives no sample (Karn)', () => {
     // The SYN goes again at 1 s; the SYN,ACK at 1.5 s may answer either.
     const { t, h } = activeOpen(1500);
     expect(t.host.counters.get('tcp.rtoTimeouts')).toBe(1);
     expect(t.tcp.tcpInfo(h)!.srtt).toBe(0);
+  });
+});
+
+describe('RFC 6298 §2.4 with a 200 ms floor, as Linux applies it: RTO = SRTT + max(200 ms, 4·RTTVAR)', () => {
+  it('a steady 150 ms path whose receiver delays one ACK by 60 ms sees no timeout (a floor on the whole RTO left it 200 ms)', () => {
+    const c = passive(undefined, { rtt: 150 });
+    // Twenty round trips of one segment each, every ACK 150 ms after the segment.
+    for (let i = 0; i < 20; i++) {
+      c.t.tcp.tcpSend(c.h, bytes(1000, i));
+      const out = c.t.flush().filter((s) => s.payload.length > 0);
+      expect(out.length).toBe(1);
+      c.t.advanceTo(c.t.now + 150);
+      peerSend(c, { ack: seqAdd(out[0]!.repr.seq, 1000), ecr: out[0]!.repr.tsVal });
+      c.t.flush();
+    }
+    expect(c.t.tcp.tcpInfo(c.h)!.srtt).toBeCloseTo(150, 0);
+    // The next ACK comes 210 ms after its segment (delayed ACK, a little queueing).
+    c.t.tcp.tcpSend(c.h, bytes(1000, 99));
+    const seg = c.t.flush().filter((s) => s.payload.length > 0)[0]!;
+    const sent = record(c);
+    c.t.advanceTo(c.t.now + 210);
+    expect(sent).toEqual([]);
+    expect(c.t.host.counters.get('tcp.rtoTimeouts') ?? 0).toBe(0);
+    peerSend(c, { ack: seqAdd(seg.repr.seq, 1000), ecr: seg.repr.tsVal });
+    expect(c.t.tcp.tcpInfo(c.h)!.rto).toBeGreaterThanOrEqual(c.t.tcp.tcpInfo(c.h)!.srtt + 200);
   });
 });
 

@@ -286,8 +286,12 @@ function rttSample(tp: TcpSocket, seg: TcpRepr, now: number, synAcked: boolean):
     tp.rttvar = 0.75 * tp.rttvar + 0.25 * Math.abs(tp.srtt - r);
     tp.srtt = 0.875 * tp.srtt + 0.125 * r;
   }
+  // The 200 ms floor bounds the variance term, not the whole RTO, as Linux does
+  // (tcp_set_rto(): SRTT + max(rto_min, 4·RTTVAR)): a floor on the whole RTO (RFC 6298
+  // §2.4 with 1 s, where it cannot matter) leaves a 150 ms path with a steady RTT an RTO
+  // 50 ms above its RTT, and every delayed ACK a spurious timeout.
   const c = tp.ctx.config;
-  tp.rto = Math.min(c.maxRto, Math.max(c.minRto, tp.srtt + Math.max(1, 4 * tp.rttvar)));
+  tp.rto = Math.min(c.maxRto, Math.round(tp.srtt + Math.max(c.minRto, 4 * tp.rttvar)));
 }
 
 /** New data acknowledged; returns the bytes it delivered that were not SACKed before. */
