@@ -334,6 +334,50 @@ export interface SocketApi {
   socketError(h: Handle): 0 | SocketError;
 }
 
+/**
+ * The socket API, declared once: every call an application makes on sockets by handle.
+ * `Stack` implements it (over TcpLayer and the UDP sockets); stack-driver's `SocketHost`
+ * extends it, so its single-threaded loop, the stack-thread proxy and test hosts offer the
+ * same calls. Synchronous everywhere, also across threads.
+ */
+export interface SocketCalls extends TcpApi, UdpApi, SocketApi {}
+
+/**
+ * The names of SocketCalls' methods, for code that must list them (the stack thread's call
+ * channel numbers its operations by this order: append, never reorder).
+ */
+export const SOCKET_CALLS = [
+  'tcpOpen',
+  'tcpBind',
+  'tcpConnect',
+  'tcpListen',
+  'tcpAccept',
+  'tcpSend',
+  'tcpSendSpace',
+  'tcpRecv',
+  'tcpShutdown',
+  'tcpClose',
+  'tcpAbort',
+  'tcpSetNoDelay',
+  'tcpSetKeepAlive',
+  'tcpInfo',
+  'udpOpen',
+  'udpBind',
+  'udpSend',
+  'udpRecv',
+  'udpLocal',
+  'udpClose',
+  'socketError',
+] as const satisfies readonly (keyof SocketCalls)[];
+
+/** One of SocketCalls' method names. */
+export type SocketCall = (typeof SOCKET_CALLS)[number];
+
+// Every method of SocketCalls is in SOCKET_CALLS: a method added to the API and not listed
+// fails to compile here.
+const everyCallListed: [Exclude<keyof SocketCalls, SocketCall>] extends [never] ? true : never = true;
+void everyCallListed;
+
 /** One network interface of a stack. */
 export interface InterfaceConfig {
   name: string;
@@ -415,7 +459,7 @@ export interface InterfaceAddress {
  * the order they are added. Address/route text that does not parse throws TypeError;
  * nothing else in this API throws for runtime conditions.
  */
-export interface StackApi extends TcpApi, UdpApi, SocketApi {
+export interface StackApi extends SocketCalls {
   addInterface(config: InterfaceConfig): number;
   /** "192.0.2.1/24" or "2001:db8::1/64". IPv4 additions send a gratuitous ARP. */
   addAddress(iface: number, cidr: string, origin?: string): void;

@@ -3,32 +3,10 @@
  * single-threaded driver implements it directly over a `Stack`; any other mode
  * (threaded) must offer the same synchronous shape on the main thread.
  */
-import type { Handle, IpAddress, SocketEventMask, StackApi } from '@tapstack/stack-core';
+import type { Handle, IpAddress, SocketCalls, SocketEventMask } from '@tapstack/stack-core';
 
-export type SocketCalls = Pick<
-  StackApi,
-  | 'tcpOpen'
-  | 'tcpBind'
-  | 'tcpConnect'
-  | 'tcpListen'
-  | 'tcpAccept'
-  | 'tcpSend'
-  | 'tcpSendSpace'
-  | 'tcpRecv'
-  | 'tcpShutdown'
-  | 'tcpClose'
-  | 'tcpAbort'
-  | 'tcpSetNoDelay'
-  | 'tcpSetKeepAlive'
-  | 'tcpInfo'
-  | 'udpOpen'
-  | 'udpBind'
-  | 'udpSend'
-  | 'udpRecv'
-  | 'udpLocal'
-  | 'udpClose'
-  | 'socketError'
->;
+/** The socket API (declared once, in stack-core). */
+export type { SocketCalls };
 
 export interface SocketHost extends SocketCalls {
   /**

@@ -4,6 +4,7 @@
  * and blocks in Atomics.wait; the stack thread (Atomics.waitAsync in its event loop)
  * runs the call on its StackDriver and writes the reply. One call at a time.
  */
+import { SOCKET_CALLS, type SocketCall } from '@tapstack/stack-core';
 
 /** Int32 word indexes in the header. */
 export const R = {
@@ -26,33 +27,20 @@ export const IDLE = 0;
 export const REQUEST = 1;
 export const REPLY = 2;
 
+/** The socket calls (stack-core's SocketCalls) by their place in SOCKET_CALLS, from 1. */
+const socketOps = Object.fromEntries(SOCKET_CALLS.map((name, i) => [name, i + 1])) as {
+  readonly [K in SocketCall]: number;
+};
+const N = SOCKET_CALLS.length;
+
+/** Operation codes: every socket call, then the host's own. */
 export const Op = {
-  tcpOpen: 1,
-  tcpBind: 2,
-  tcpConnect: 3,
-  tcpListen: 4,
-  tcpAccept: 5,
-  tcpSend: 6,
-  tcpSendSpace: 7,
-  tcpRecv: 8,
-  tcpShutdown: 9,
-  tcpClose: 10,
-  tcpAbort: 11,
-  tcpSetNoDelay: 12,
-  tcpSetKeepAlive: 13,
-  tcpInfo: 14,
-  udpOpen: 15,
-  udpBind: 16,
-  udpSend: 17,
-  udpRecv: 18,
-  udpLocal: 19,
-  udpClose: 20,
-  socketError: 21,
-  watch: 22,
-  unwatch: 23,
-  stats: 24,
-  addresses: 25,
-  linkStatus: 26,
+  ...socketOps,
+  watch: N + 1,
+  unwatch: N + 2,
+  stats: N + 3,
+  addresses: N + 4,
+  linkStatus: N + 5,
 } as const;
 
 export interface StackChannel {
