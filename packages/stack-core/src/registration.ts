@@ -161,9 +161,18 @@ export interface TransportProtocol {
   /**
    * One received segment. `segment` is a view into the received frame, valid only during
    * the call (copy what you keep). The transport verifies its own checksum unless
-   * `checksumTrusted` says the frame came in on an interface that offloads checksums.
+   * `checksumTrusted` says the frame came in on an interface that offloads checksums (or
+   * receive coalescing checked it). `segSize` > 0: the segment is several coalesced
+   * segments of that many payload bytes each (the last may be shorter).
    */
-  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant, checksumTrusted?: boolean): void;
+  input(
+    src: IpAddress,
+    dst: IpAddress,
+    segment: Uint8Array,
+    now: Instant,
+    checksumTrusted?: boolean,
+    segSize?: number,
+  ): void;
   /**
    * An ICMP error about a segment we sent. `quoted` holds the start of that segment
    * (at least 8 bytes). For PacketTooBig, `mtu` is the reported next-hop MTU. Returns
@@ -406,6 +415,15 @@ export interface InterfaceConfig {
    * Needs checksumOffload (the segments' checksums are finished by the link). Default 0: none.
    */
   gsoMaxSize?: number;
+  /**
+   * Receive coalescing (GRO): consecutive in-order TCP segments of one flow received
+   * between two polls are merged before TCP sees them (as Linux's GRO: same flow and
+   * flags, contiguous, same options), and TCP acknowledges as if they had come one by
+   * one. For links that do not coalesce themselves (VXLAN, WireGuard, an in-memory
+   * switch, a TAP without offloads). Held segments go up at the next `poll()`, which
+   * `pollAt()` then asks for at once. Default false.
+   */
+  gro?: boolean;
   /**
    * 'ip': the medium carries bare IP packets (TUN, WireGuard, an IP pipe): no Ethernet
    * header, no ARP or NDP address resolution (everything on the link is the peer), no

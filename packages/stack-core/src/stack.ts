@@ -51,6 +51,7 @@ import type {
 import { flushIcmpSockets, icmpOpen, icmpSendEcho } from './socket/icmp.js';
 import { flushUdpSockets, udpBind, udpClose, udpOpen, udpRecv, udpSend } from './socket/udp.js';
 import { TcpLayer } from './tcp/index.js';
+import { TcpGro } from './gro.js';
 import { type IpAddress, parseCidr, parseIpAddress } from './wire/ip-address.js';
 
 export { DROP_COUNTERS, type DropCounter } from './iface/context.js';
@@ -122,6 +123,8 @@ export class Stack implements StackApi {
       count: (name, n = 1) => cx.count(name, n),
     };
     cx.tcp = new TcpLayer(this.host, config.tcp);
+    const tcp = cx.tcp;
+    cx.gro = new TcpGro((src, dst, seg, now, trusted, segSize) => tcp.input(src, dst, seg, now, trusted, segSize));
   }
 
   // ---------------------------------------------------------------------------------
@@ -208,6 +211,8 @@ export class Stack implements StackApi {
     out['tcp.connections'] = cx.tcp.connectionCount();
     out['tcp.handles'] = cx.tcp.handleCount();
     out['tcp.timeWait'] = cx.tcp.timeWaitCount();
+    out['tcp.groMerged'] = cx.gro.merged;
+    out['tcp.groCoalesced'] = cx.gro.coalesced;
     return out;
   }
 
@@ -241,6 +246,8 @@ export class Stack implements StackApi {
     const cx = this.cx;
     cx.lastNow = now;
     try {
+      // Coalesced segments go up first: the ACKs of this poll cover them.
+      if (cx.gro.holding) cx.gro.flush(now);
       drainLoopback(cx, now);
       if (cx.txPending) {
         cx.txPending = false;
@@ -269,7 +276,7 @@ export class Stack implements StackApi {
 
   pollAt(): Instant {
     const cx = this.cx;
-    if (cx.txPending || cx.loopQueue.length > 0) return cx.lastNow;
+    if (cx.txPending || cx.loopQueue.length > 0 || cx.gro.holding) return cx.lastNow;
     let t = Math.min(cx.reasm4.pollAt(), cx.reasm6.pollAt());
     for (const iface of cx.ifaces) {
       if (iface.pendingGarp.length > 0) return cx.lastNow;

@@ -25,6 +25,7 @@ import {
   skipReason,
 } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
+import { groBench } from './gro.js';
 import { kernelLossBench } from './kernel-loss.js';
 import { synflood } from './synflood.js';
 import { StackThread } from '../src/stack-thread.js';
@@ -214,7 +215,12 @@ async function main(): Promise<void> {
     else console.log('stack-driver synflood benchmark skipped: the tap-io TAP addon is not built');
     return;
   }
-  if (process.env.TAPSTACK_BENCH_TAP !== 'single') await memorySwitch();
+  // TAPSTACK_BENCH_GRO=only runs only the receive-coalescing comparison (gro.ts).
+  if (process.env.TAPSTACK_BENCH_GRO === 'only') return groBench();
+  if (process.env.TAPSTACK_BENCH_TAP !== 'single') {
+    await memorySwitch();
+    await groBench();
+  }
   const skip = skipReason(['socat']) ?? (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
   if (skip) {
     console.log(`stack-driver TAP benchmarks skipped: ${skip}`);

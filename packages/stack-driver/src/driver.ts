@@ -57,6 +57,8 @@ export interface StackDriverOptions {
   tcp?: Partial<TcpConfig>;
   /** Frames handled per loop turn before yielding [256]. */
   rxBatch?: number;
+  /** Receive coalescing on links without checksum offload (LoopOptions.gro) [true]. */
+  gro?: boolean;
   /** Wait for the DHCP leases before create() resolves, up to this many ms [0: do not wait]. */
   waitForDhcpMs?: number;
   /** Build the stack (tests inject a recording stack) [new Stack(config)]. */
@@ -102,6 +104,7 @@ export class StackDriver {
     let resolver: DnsResolver | undefined;
     this.loop = new DriverLoop(this.stack, {
       ...(options.rxBatch ? { rxBatch: options.rxBatch } : {}),
+      ...(options.gro !== undefined ? { gro: options.gro } : {}),
       lookup: (name, family) => resolver!.lookup(name, family),
     });
     this.sockets = this.loop;

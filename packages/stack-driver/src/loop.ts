@@ -32,6 +32,12 @@ export interface LoopOptions {
   pollEvery?: number;
   /** The clock, ms, monotonic [performance.now]. */
   now?: () => number;
+  /**
+   * Receive coalescing (stack-core InterfaceConfig.gro) on links without checksum offload
+   * (an offload TAP gets super-frames from the kernel already) [true]. Every turn ends in
+   * a poll, so segments are held only within the frames one turn drains.
+   */
+  gro?: boolean;
   /** Name resolution for `lookup()` (the driver plugs its DNS resolver in). */
   lookup?: (hostname: string, family: 0 | 4 | 6) => Promise<IpAddress[]>;
   /**
@@ -101,6 +107,7 @@ export class DriverLoop implements SocketHost {
   private running = false;
   private sincePoll = 0;
   private readonly pollEvery: number;
+  private readonly gro: boolean;
   private closed = false;
   private readonly syns: SynBacklog;
   /** Frames other than deferred SYNs handed to the stack (a turn's budget counts these). */
@@ -123,6 +130,7 @@ export class DriverLoop implements SocketHost {
     this.stack = stack;
     this.rxBatch = options.rxBatch ?? 256;
     this.pollEvery = options.pollEvery ?? 32;
+    this.gro = options.gro ?? true;
     this.now = options.now ?? (() => performance.now());
     this.lookupFn = options.lookup;
     this.syns = new SynBacklog(Math.max(1, options.synBacklog ?? SYN_BACKLOG));
@@ -151,6 +159,7 @@ export class DriverLoop implements SocketHost {
       mac: options.mac ?? link.mac,
       mtu: link.mtu,
       checksumOffload: link.checksumOffload === true,
+      gro: this.gro && link.checksumOffload !== true,
       ...(link.gsoMaxSize ? { gsoMaxSize: link.gsoMaxSize } : {}),
       ...(link.medium === 'ip' ? { medium: 'ip' as const } : {}),
       // Link.send copies or writes the frame before returning (the tap-io contract), so

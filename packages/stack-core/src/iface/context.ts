@@ -12,6 +12,7 @@
  * the packet to returns. `finishRx` counts it, so each received frame (and each
  * looped-back packet) ends in exactly one outcome.
  */
+import type { TcpGro } from '../gro.js';
 import type { NeighborCache, NeighborConfig } from '../neighbor.js';
 import type { Reassembler } from '../reassembly.js';
 import type {
@@ -164,6 +165,8 @@ export interface Iface {
   ip: boolean;
   /** InterfaceConfig.checksumOffload: TCP checksums neither filled nor checked here. */
   csumOffload: boolean;
+  /** InterfaceConfig.gro: TCP segments received here are coalesced (gro.ts). */
+  gro: boolean;
   /** Transmit scratch: frames are built here and handed to `transmit` as a view. */
   tx: Uint8Array;
   /**
@@ -261,6 +264,8 @@ export class IpContext {
   readonly icmp = new Map<Handle, IcmpSocket>();
   /** Set by `Stack` right after the context (TCP needs the `IpHost` built over it). */
   tcp!: TcpTransport;
+  /** Receive coalescing for interfaces with InterfaceConfig.gro (set by `Stack` with `tcp`). */
+  gro!: TcpGro;
   loopQueue: Uint8Array[] = [];
   readonly pmtu = new Map<string | number, { mtu: number; expires: Instant }>();
   /**

@@ -41,6 +41,7 @@ export function addInterface(cx: IpContext, config: InterfaceConfig): number {
     transmit: config.transmit,
     ip: config.medium === 'ip',
     csumOffload: config.checksumOffload === true,
+    gro: config.gro === true,
     gsoMax: gsoMax(config),
     txGso: 0,
     tx: new Uint8Array(Math.max(config.mtu, 1280, gsoMax(config)) + ETHERNET_HEADER_LEN + 64),

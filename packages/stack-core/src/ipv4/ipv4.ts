@@ -59,6 +59,10 @@ export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
         return `ipv4.${FRAG_DROPS[r.kind]}`;
     }
   }
+  if (proto === 6 && iface !== undefined && iface.gro && hl === 20 && !bcast && !noAddress) {
+    cx.gro.input4(buf, src, dst, payload, now, iface.csumOffload);
+    return ACCEPTED;
+  }
   return ipv4Deliver(cx, iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now);
 }
 

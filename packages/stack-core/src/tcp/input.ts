@@ -180,7 +180,7 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
       tp.abortWithRst();
       return;
     }
-    receiveData(tp, seq, data, off, len, now);
+    receiveData(tp, seq, data, off, len, now, seg.segSize);
   }
 
   // Eighth: FIN.
@@ -367,11 +367,14 @@ function receiveData(
   off: number,
   len: number,
   now: number,
+  /** > 0: the segment is coalesced parts of this size (GRO); learn and count by the parts. */
+  segSize: number,
 ): void {
   const ring = tp.recvRing;
   // The estimate of the peer's segment size (RFC 9293 §3.8.6.2.2, RFC 5681 §4.2 "full-sized"):
   // a segment longer than our MSS is a GSO/GRO super-segment of many, not one big one.
-  if (len > tp.rcvMss && len <= tp.ourMss()) tp.rcvMss = len;
+  const part = segSize > 0 ? segSize : len;
+  if (part > tp.rcvMss && part <= tp.ourMss()) tp.rcvMss = part;
   if (seq === tp.rcvNxt) {
     ring.writeAt(ring.length, data, off, len);
     ring.commit(len);
@@ -396,7 +399,8 @@ function receiveData(
     tp.unackedBytes += len;
     if (filled) enterQuickAck(tp);
     else if (tp.quickAcks > 0) {
-      tp.quickAcks--;
+      // One quick ACK per part, as if coalesced parts had come one by one.
+      tp.quickAcks = Math.max(0, tp.quickAcks - (segSize > 0 ? Math.ceil(len / segSize) : 1));
       tp.ackNow = true;
     }
     if (filled || tp.ackNow || tp.unackedBytes >= 2 * tp.rcvMss) {

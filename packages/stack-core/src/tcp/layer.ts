@@ -225,13 +225,21 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
 
   // ---------------------------------------------------------------- TransportProtocol
 
-  input(src: IpAddress, dst: IpAddress, segment: Uint8Array, now: Instant, checksumTrusted = false): void {
+  input(
+    src: IpAddress,
+    dst: IpAddress,
+    segment: Uint8Array,
+    now: Instant,
+    checksumTrusted = false,
+    segSize = 0,
+  ): void {
     this.lastNow = now;
     const r = this.rx;
     if (!r.parse(segment)) {
       this.host.count('tcp.malformed');
       return;
     }
+    r.segSize = segSize;
     if (!checksumTrusted && !verifyTcpChecksum(src, dst, segment)) {
       this.host.count('tcp.badChecksum');
       return;

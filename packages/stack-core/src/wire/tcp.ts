@@ -67,6 +67,11 @@ export class TcpRepr {
   /** SACK blocks as [start0, end0, start1, end1, ...]; `sackCount` pairs are valid. */
   readonly sack = new Uint32Array(MAX_SACK_BLOCKS * 2);
   sackCount = 0;
+  /**
+   * Not on the wire: > 0 when the segment is several coalesced ones (GRO) of this many
+   * payload bytes each; set by whoever hands the segment to TCP (parse leaves it).
+   */
+  segSize = 0;
 
   /** Resets the options so one repr can be reused for the next segment. */
   clearOptions(): void {
