@@ -237,7 +237,18 @@ export interface TcpConfig {
    * [true]; false drops them (`tcp.synQueueFull`). Half-open connections are never evicted.
    */
   synCookies?: boolean;
+  /**
+   * The keyed pseudo-random function behind ISNs (RFC 6528), timestamp and port offsets
+   * and SYN cookies: writes the 8-byte MAC of `message` under the 16-byte `key` (which the
+   * stack draws from its random source) into `out`. SipHash-2-4, as Linux uses, from a
+   * library: stack-driver passes the `siphash24` package's. The stack imports no crypto;
+   * without one it falls back to its own HalfSipHash (isn.ts).
+   */
+  keyedPrf?: KeyedPrf;
 }
+
+/** See `TcpConfig.keyedPrf`. Must not keep `message`, `key` or `out` after returning. */
+export type KeyedPrf = (message: Uint8Array, key: Uint8Array, out: Uint8Array) => void;
 
 export interface TcpInfo {
   state: TcpStateName;

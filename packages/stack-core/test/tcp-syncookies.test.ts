@@ -5,7 +5,9 @@
  * cookie carries the peer's MSS (a table index) and, in the timestamp, window scale and
  * SACK. Keys come from the configured random source and rotate.
  */
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { KeyedPrf } from '../src/registration.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { craft, F, Harness, type Seg } from './tcp-helpers.js';
 
@@ -155,5 +157,32 @@ describe('SYN cookies', () => {
     expect(c['tcp.synQueueFull']).toBe(172);
     expect(c['tcp.synCookiesSent'] ?? 0).toBe(0);
     expect(h.tcp.connectionCount()).toBe(128);
+  });
+
+  it('cookies (and ISNs) come from the configured keyed PRF, not the built-in hash', () => {
+    // A PRF from node:crypto (HMAC-SHA256, truncated) that counts its calls; the driver
+    // passes SipHash-2-4 from a library the same way.
+    let calls = 0;
+    const keys = new Set<string>();
+    const prf: KeyedPrf = (message, key, out) => {
+      calls++;
+      keys.add(Buffer.from(key).toString('hex'));
+      out.set(createHmac('sha256', key).update(message).digest().subarray(0, 8));
+    };
+    const h = new Harness({ config: { keyedPrf: prf } });
+    const l = listen(h);
+    flood(h, 128);
+    const queued = calls; // the queued SYNs' ISNs
+    expect(queued).toBeGreaterThanOrEqual(128);
+    flood(h, 10, 500);
+    expect(calls - queued).toBe(20); // H0 and H1 per cookie
+    h.flush();
+    h.inject({ srcPort: 40010, dstPort: 80, seq: 1000, flags: F.SYN, mss: 1460 });
+    const r = synAcksTo(h.flush(), '192.0.2.2')[0]!.repr;
+    h.inject({ srcPort: 40010, dstPort: 80, seq: 1001, ack: r.seq + 1, flags: F.ACK, window: 1000 });
+    expect(h.tcp.tcpAccept(l)).toBeDefined();
+    expect(Object.fromEntries(h.host.counters)['tcp.synCookiesAccepted']).toBe(1);
+    // Two keys of 16 bytes from the random source: the ISN hash's and the cookies'.
+    expect([...keys].map((k) => k.length)).toEqual([32, 32]);
   });
 });

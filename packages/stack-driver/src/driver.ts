@@ -17,6 +17,7 @@ import { type Link, parseMac, withPcap } from '@tapstack/tap-io';
 import { DhcpClient, type DhcpLease } from './dhcp.js';
 import { DnsResolver } from './dns.js';
 import type { WorkerLinkSpec } from './io-worker.js';
+import { sipHash24 } from './keyed-prf.js';
 import { DriverLoop } from './loop.js';
 import type { SocketHost } from './socket-host.js';
 import { ThreadedLink, type ThreadedLinkOptions } from './threaded-link.js';
@@ -99,7 +100,9 @@ export class StackDriver {
 
   private constructor(options: StackDriverOptions) {
     this.random = options.random ?? defaultRandom;
-    const config: StackConfig = { random: this.random, ...(options.tcp ? { tcp: options.tcp } : {}) };
+    // SipHash-2-4 from a library for ISNs and SYN cookies (made here, so also on a stack
+    // thread: a function cannot cross into the worker with the options).
+    const config: StackConfig = { random: this.random, tcp: { keyedPrf: sipHash24, ...options.tcp } };
     this.stack = options.createStack ? options.createStack(config) : new Stack(config);
     let resolver: DnsResolver | undefined;
     this.loop = new DriverLoop(this.stack, {

@@ -107,8 +107,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       ...config,
       defaults: { ...defaultTcpConfig.defaults, ...(config.defaults ?? {}) },
     };
-    this.hash = new KeyedHash((b) => host.random(b));
-    this.cookies = new SynCookies(host);
+    this.hash = new KeyedHash((b) => host.random(b), this.config.keyedPrf);
+    this.cookies = new SynCookies(host, this.config.keyedPrf);
     this.rsts = new RstReplies(host, this.txRepr, this.scratch);
   }
 

@@ -3,13 +3,15 @@
  *   H0(tuple) + peer ISN + (count << 24) + ((H1(tuple, count) + mssIndex) & 0xffffff)
  * with `count` a 64-second clock from the caller's `now`. The peer's MSS goes in as an
  * index into a table; window scale and SACK ride in the low 6 bits of our timestamp
- * (so only with timestamps, as on Linux). The keys come from the configured random
- * source and are replaced every COOKIE_ROTATE counts; the previous key still checks.
+ * (so only with timestamps, as on Linux). H0 and H1 are the configured keyed PRF
+ * (`TcpConfig.keyedPrf`: SipHash-2-4 from a library, as Linux uses). The keys come from
+ * the configured random source and are replaced every COOKIE_ROTATE counts; the
+ * previous key still checks.
  *
  * This file is the codec and its keys; the layer sends the SYN,ACK and opens the
  * connection from a good cookie.
  */
-import type { IpHost } from '../registration.js';
+import type { IpHost, KeyedPrf } from '../registration.js';
 import { seqAdd, seqGt } from '../seq.js';
 import type { IpAddress } from '../wire/ip-address.js';
 import { TcpFlags, TcpRepr } from '../wire/tcp.js';
@@ -41,7 +43,10 @@ export class SynCookies {
   /** Listeners that sent cookies: until when an ACK may carry one. */
   private readonly until = new WeakMap<object, number>();
 
-  constructor(private readonly host: IpHost) {}
+  constructor(
+    private readonly host: IpHost,
+    private readonly prf?: KeyedPrf,
+  ) {}
 
   /**
    * May an ACK to `listener` carry a cookie now? Only while cookies are recent on it, as
@@ -55,7 +60,7 @@ export class SynCookies {
   private rotate(count: number): void {
     if (this.key === undefined || ((count - this.keyAt) & 0xff) >= COOKIE_ROTATE) {
       this.keyPrev = this.key;
-      this.key = new KeyedHash((b) => this.host.random(b));
+      this.key = new KeyedHash((b) => this.host.random(b), this.prf);
       this.keyAt = count;
       this.host.count('tcp.synCookieKeys');
     }
@@ -192,7 +197,13 @@ export class SynCookies {
 
 /** The window scale we announce for a receive buffer of `capacity` (as TcpSocket.chooseShift). */
 function rcvShiftFor(capacity: number): number {
+  // One listener's capacity, over and over under a flood: remember the last answer.
+  if (capacity === lastShiftCapacity) return lastShift;
   let s = 0;
   while (s < 14 && 65535 * 2 ** s < capacity) s++;
+  lastShiftCapacity = capacity;
+  lastShift = s;
   return s;
 }
+let lastShiftCapacity = -1;
+let lastShift = 0;
