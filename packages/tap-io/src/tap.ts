@@ -144,6 +144,9 @@ export class TapLink implements Link {
   private readonly rxCoalesceUs: number;
   private readonly rxCoalesceBusyUs: number;
   private readonly wout = new Float64Array(3);
+  /** Length and gsoSize of a frame written at once (writeNow). */
+  private readonly one = new Uint32Array(1);
+  private readonly oneGso = new Uint16Array(1);
   private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0, txGsoFrames: 0 };
 
   private constructor(native: NativeTap, opts: TapOptions, tun = false) {
@@ -239,13 +242,20 @@ export class TapLink implements Link {
 
   /**
    * Queues a frame. gsoSize (with gsoMaxSize > 0): the frame is a TCP super-frame whose
-   * payload the kernel cuts into segments of gsoSize bytes.
+   * payload the kernel cuts into segments of gsoSize bytes. A frame of DIRECT_WRITE_BYTES
+   * or more is written at once from `frame` itself (after anything staged); with checksum
+   * offload its TCP checksum field is then rewritten in place (the partial sum the kernel
+   * finishes), as the staged copy's is.
    */
   send(frame: Uint8Array, gsoSize = 0): boolean {
     const max = this.txOffload ? MAX_GSO_FRAME : MAX_FRAME;
     if (this.closed || frame.length < this.minFrame() || frame.length > max) {
       this.s.txDropped++;
       return false;
+    }
+    if (frame.length >= DIRECT_WRITE_BYTES) {
+      this.writeNow(frame, gsoSize);
+      return true;
     }
     if (this.staged >= this.lengths.length || this.stagedBytes + frame.length > this.stage.length)
       this.flush();
@@ -286,6 +296,32 @@ export class TapLink implements Link {
     return n;
   }
 
+  /**
+   * A big frame (a 64 KiB super-frame) goes straight to the kernel: copying it into the
+   * staging buffer cost as much as the write saved by batching (one syscall per frame
+   * either way; batching only saves the JS-to-native calls of small frames).
+   */
+  private writeNow(frame: Uint8Array, gsoSize: number): void {
+    if (this.staged > 0) this.flush();
+    this.one[0] = frame.length;
+    let written: number;
+    if (this.vnetHdr) {
+      const gso = gsoSize > 0 && this.txOffload ? this.oneGso : undefined;
+      if (gso) {
+        gso[0] = gsoSize;
+        this.s.txGsoFrames++;
+      }
+      written = this.native.writeBatch(this.fd, frame, this.one, 1, this.wout, this.vnetMode(), gso);
+    } else {
+      written = this.native.writeBatch(this.fd, frame, this.one, 1, this.wout);
+    }
+    this.account(this.one, 1, frame.length, written);
+  }
+
+  private vnetMode(): number {
+    return VNET_ON | (this.medium === 'ethernet' ? VNET_ETHERNET : 0) | (this.txOffload ? VNET_TCP_CSUM : 0);
+  }
+
   /** Writes everything staged now (send() does this by itself at the end of the tick). */
   flush(): void {
     this.flushQueued = false;
@@ -296,20 +332,30 @@ export class TapLink implements Link {
     this.stagedBytes = 0;
     let written: number;
     if (this.vnetHdr) {
-      const mode =
-        VNET_ON | (this.medium === 'ethernet' ? VNET_ETHERNET : 0) | (this.txOffload ? VNET_TCP_CSUM : 0);
       const gso = this.stagedGso > 0 ? this.gso : undefined;
       this.stagedGso = 0;
-      written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout, mode, gso);
+      written = this.native.writeBatch(
+        this.fd,
+        this.stage,
+        this.lengths,
+        count,
+        this.wout,
+        this.vnetMode(),
+        gso,
+      );
     } else {
       written = this.native.writeBatch(this.fd, this.stage, this.lengths, count, this.wout);
     }
+    this.account(this.lengths, count, bytes, written);
+  }
+
+  private account(lengths: Uint32Array, count: number, bytes: number, written: number): void {
     this.s.txCalls++;
     this.s.txFrames += written;
     if (written === count) this.s.txBytes += bytes;
     else {
       let b = 0;
-      for (let i = 0; i < count; i++) b += this.lengths[i]!;
+      for (let i = 0; i < count; i++) b += lengths[i]!;
       this.s.txBytes += Math.round((b * written) / count);
       this.s.txErrors += this.wout[1]!;
       this.s.txDropped += count - written;
@@ -431,6 +477,9 @@ export class TapLink implements Link {
     this.native.close(this.fd);
   }
 }
+
+/** Frames at least this long skip the staging buffer (TapLink.send, writeNow). */
+const DIRECT_WRITE_BYTES = 16384;
 
 /** errnos after which a TAP/TUN fd is dead: EIO, EBADF, EFAULT, EBADFD. */
 const FATAL_ERRNOS = new Set([5, 9, 14, 77]);
