@@ -12,7 +12,8 @@
  * Every namespace and process it starts is removed by name/PID, also on failure.
  * TAPSTACK_BENCH_FORWARD_SECONDS sets the iperf3 run length (default 4; quick mode 2);
  * TAPSTACK_BENCH_FORWARD_NODE_ARGS adds node flags to the daemon (`--cpu-prof --cpu-prof-dir=DIR`);
- * TAPSTACK_BENCH_FORWARD_PINGS sets the round trips (2000); _RTT_ONLY=1 skips iperf3.
+ * TAPSTACK_BENCH_FORWARD_PINGS sets the round trips (2000); _RTT_ONLY=1 skips iperf3; _ONLY=up|down
+ * runs one direction alone.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -203,8 +204,12 @@ async function measure(
   };
   // TAPSTACK_BENCH_FORWARD_RTT_ONLY=1: the round trip alone (for profiles of it).
   const rttOnly = process.env.TAPSTACK_BENCH_FORWARD_RTT_ONLY === '1';
-  const up = rttOnly ? { gbit: 0, cpu: 0 } : run(false);
-  const down = rttOnly ? { gbit: 0, cpu: 0 } : run(true);
+  // TAPSTACK_BENCH_FORWARD_ONLY=up|down: that direction alone (no round trips either).
+  const only = process.env.TAPSTACK_BENCH_FORWARD_ONLY;
+  const up = rttOnly || only === 'down' ? { gbit: 0, cpu: 0 } : run(false);
+  const down = rttOnly || only === 'up' ? { gbit: 0, cpu: 0 } : run(true);
+  if (only === 'up' || only === 'down')
+    return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50: 0, p99: 0, rttCpu: undefined };
   const { p50, p99, cpu: rttCpu } = await rtt(ns, target, echoPort, pid);
   return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50, p99, rttCpu };
 }
