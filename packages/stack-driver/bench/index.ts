@@ -27,6 +27,7 @@ import {
 import { StackDriver } from '../src/driver.js';
 import { groBench } from './gro.js';
 import { kernelLossBench } from './kernel-loss.js';
+import { cookieCost } from './cookie-cost.js';
 import { synflood } from './synflood.js';
 import { StackThread } from '../src/stack-thread.js';
 import type { SocketHost } from '../src/socket-host.js';
@@ -211,6 +212,7 @@ async function main(): Promise<void> {
     return;
   }
   if (process.env.TAPSTACK_BENCH_SYNFLOOD === 'only') {
+    cookieCost();
     if (tapAvailable()) await synflood();
     else console.log('stack-driver synflood benchmark skipped: the tap-io TAP addon is not built');
     return;
@@ -220,6 +222,7 @@ async function main(): Promise<void> {
   if (process.env.TAPSTACK_BENCH_TAP !== 'single') {
     await memorySwitch();
     await groBench();
+    cookieCost();
   }
   const skip = skipReason(['socat']) ?? (tapAvailable() ? undefined : 'the tap-io TAP addon is not built');
   if (skip) {

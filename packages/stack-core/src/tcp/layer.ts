@@ -80,6 +80,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private readonly rx = new TcpRepr();
   private readonly handles = new Map<Handle, TcpSocket>();
   private readonly conns = new Map<string, TcpSocket>();
+  /**
+   * Entries of `conns` per remote port (never fewer): a segment from a port no connection
+   * has — every SYN of a random-source flood, nearly — skips building the tuple key.
+   */
+  private readonly remotePorts = new Map<number, number>();
   /** Ports held by bind()/listen(), and the listeners. */
   private readonly ports = new PortTable();
   private readonly outQueue: TcpSocket[] = [];
@@ -170,7 +175,12 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private closed(s: TcpSocket): void {
     this.timeWaits.delete(s);
     if (s.key !== '') {
-      if (this.conns.get(s.key) === s) this.conns.delete(s.key);
+      if (this.conns.get(s.key) === s) {
+        this.conns.delete(s.key);
+        const n = this.remotePorts.get(s.remotePort) ?? 1;
+        if (n > 1) this.remotePorts.set(s.remotePort, n - 1);
+        else this.remotePorts.delete(s.remotePort);
+      }
       s.key = '';
     }
     if (this.lastHit === s) this.lastHit = undefined;
@@ -253,7 +263,9 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       !s.remoteAddr!.equals(src) ||
       !s.localAddr!.equals(dst)
     ) {
-      s = this.conns.get(tupleKey(dst, r.dstPort, src, r.srcPort));
+      s = this.remotePorts.has(r.srcPort)
+        ? this.conns.get(tupleKey(dst, r.dstPort, src, r.srcPort))
+        : undefined;
     }
     if (s !== undefined) {
       if (s.state === TIME_WAIT) {
@@ -402,6 +414,11 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     return true;
   }
 
+  private addConn(s: TcpSocket): void {
+    this.conns.set(s.key, s);
+    this.remotePorts.set(s.remotePort, (this.remotePorts.get(s.remotePort) ?? 0) + 1);
+  }
+
   /** A passive child of listener `l` for the SYN `r` (src → dst), registered but not yet accepted. */
   private newChild(l: TcpSocket, src: IpAddress, dst: IpAddress, r: TcpRepr): TcpSocket {
     const c = new TcpSocket(this, this.host.allocHandle(), l.opts);
@@ -412,7 +429,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     c.remoteAddr = src;
     c.remotePort = r.srcPort;
     c.key = tupleKey(dst, r.dstPort, src, r.srcPort);
-    this.conns.set(c.key, c);
+    this.addConn(c);
     this.handles.set(c.handle, c);
     return c;
   }
@@ -655,7 +672,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     s.remoteAddr = address;
     s.remotePort = port;
     s.key = key;
-    this.conns.set(key, s);
+    this.addConn(s);
     s.startConnect(iss, this.tsOffset(src, lport, address, port), now);
     this.settle(s);
     return 0;
