@@ -236,7 +236,12 @@ export async function synflood(): Promise<void> {
       // the attacker's namespace, which drops them; the kernel target gets the same.
       links: [
         {
-          link: openTap({ name: tap }),
+          // TAPSTACK_BENCH_SYNFLOOD_RXMODE=loop: TAP reads on the event loop, as the daemon
+          // does by default (tap-io's default is a reader thread).
+          link: openTap({
+            name: tap,
+            ...(process.env.TAPSTACK_BENCH_SYNFLOOD_RXMODE === 'loop' ? { rxMode: 'loop' as const } : {}),
+          }),
           mac: '02:00:00:00:00:02',
           addresses: ['192.0.2.2/24'],
           gateway: ['192.0.2.1'],
