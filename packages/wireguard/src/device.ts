@@ -203,6 +203,8 @@ interface OpenJob {
 
 /** Plaintext bytes of collected messages after which they are opened (bounds the arena). */
 const OPEN_BATCH_BYTES = 256 * 1024;
+/** The buffer opened packets are carved from, batch after batch. */
+const OPEN_POOL_BYTES = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -261,6 +263,8 @@ export class WireGuardDevice {
   #sealUsed = 0;
   #lastSealBytes = 0;
   #openJobs: OpenJob[] = [];
+  #openPool: ArrayBuffer | undefined;
+  #openPoolUsed = 0;
   #openBytes = 0;
   // Index arrays for the batched AEAD calls, grown on demand.
   #off = new Uint32Array(64);
@@ -1002,8 +1006,17 @@ export class WireGuardDevice {
       ctr[2 * j] = job.counter >>> 0;
       ctr[2 * j + 1] = Math.floor(job.counter / 0x1_0000_0000);
     }
-    // Packets are views of this buffer: a consumer may keep them (the onPacket contract).
-    const arena = new ArrayBuffer(total);
+    // Packets are views of a pool buffer that is never written twice: a consumer may keep
+    // them (the onPacket contract). Consecutive flushes take their space from one 64 KiB
+    // buffer (no allocation per packet; one kept packet keeps at most that alive).
+    if (this.#openPool === undefined || this.#openPoolUsed + total > this.#openPool.byteLength) {
+      this.#openPool = new ArrayBuffer(Math.max(OPEN_POOL_BYTES, total));
+      this.#openPoolUsed = 0;
+    }
+    const arena = this.#openPool;
+    const base = this.#openPoolUsed;
+    this.#openPoolUsed = (base + total + 7) & ~7;
+    if (base !== 0) for (let j = 0; j < n; j++) dstOff[j] = (dstOff[j] as number) + base;
     for (let j = 0; j < n; ) {
       const first = jobs[j] as OpenJob;
       const buf = first.msg.buffer;

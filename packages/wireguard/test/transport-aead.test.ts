@@ -244,6 +244,26 @@ describe.each(backends)('device transport on %s', (aead) => {
     expect(buffers.size).toBeLessThan(10);
   });
 
+  it('packets handed to onPacket may be kept: later batches never write over them', () => {
+    const kept: Uint8Array[] = [];
+    const { net, a } = makePair({ aOpts: { aead }, bOpts: { aead, onPacket: (p) => kept.push(p) } });
+    a.send(ipv4Packet('192.0.2.1', '192.0.2.2', Uint8Array.of(0)));
+    net.flush();
+    kept.length = 0;
+    const sent: Uint8Array[] = [];
+    for (let round = 0; round < 40; round++) {
+      const batch = Array.from({ length: 1 + (round % 7) }, (_, i) =>
+        ipv4Packet('192.0.2.1', '192.0.2.2', randomBytes(1 + ((round * 131 + i * 977) % 1400))),
+      );
+      sent.push(...batch);
+      a.sendMany(batch);
+      net.flush();
+    }
+    expect(kept.length).toBe(sent.length);
+    const joined = (xs: Uint8Array[]) => Buffer.concat(xs.map((x) => Buffer.from(x)));
+    expect(joined(kept).equals(joined(sent))).toBe(true);
+  });
+
   it('sendDeferred copies the packet: changing it before the flush changes nothing sent', () => {
     const { net, a, gotB } = makePair({ aOpts: { aead }, bOpts: { aead } });
     a.send(ipv4Packet('192.0.2.1', '192.0.2.2', Uint8Array.of(0)));
