@@ -21,15 +21,17 @@
  *
  * Run alone: `node --conditions=development --import tsx bench/kernel-loss.ts [1,3,5,10]`
  * (root; KERNEL_LOSS_MIB sets the transfer size, default 8; KERNEL_LOSS_REPS repeats each
- * pair with other seeds; KERNEL_LOSS_VERBOSE=1 prints each sender's counters). In
+ * pair with other seeds; KERNEL_LOSS_VERBOSE=1 prints each sender's counters;
+ * KERNEL_LOSS_RECEIVER=tapstack receives on a tapstack stack at 192.0.2.4 instead). In
  * `pnpm bench` (TAPSTACK_BENCH_KERNEL_LOSS=only for this alone): 8 MiB, 2 with BENCH_QUICK.
  */
 import { createInterface } from 'node:readline';
 import { quick, report } from '@tapstack/bench-kit';
-import { parseIpAddress } from '@tapstack/stack-core';
+import { parseIpAddress, SocketEvent } from '@tapstack/stack-core';
 import { emptyStats, type Link, type LinkStats, openTap, seededRandom } from '@tapstack/tap-io';
 import { createNamespace, deleteLinkIfPresent, type Namespace, retry } from '../../../tools/interop/netns.js';
 import { StackDriver } from '../src/driver.js';
+import type { SocketHost } from '../src/socket-host.js';
 import { connect, pattern, writeAll } from '../test/helpers.js';
 
 export interface WireOptions {
@@ -182,19 +184,23 @@ export class LossyWire {
   }
 }
 
-/** Side A for tapstack: a link whose other end is the wire. */
+/** tapstack on side A (sender) or B (receiver): a link whose other end is the wire. */
 class WirePort implements Link {
   readonly name = 'lossy-wire';
-  readonly mac = Uint8Array.of(2, 0, 0, 0, 0, 3);
   readonly mtu = 1500;
   handler: (frames: readonly Uint8Array[]) => void = () => {};
   wire: LossyWire | undefined;
+  constructor(
+    private readonly side: 'A' | 'B',
+    readonly mac: Uint8Array,
+  ) {}
   send(frame: Uint8Array): boolean {
-    this.wire?.fromA(frame);
+    if (this.side === 'A') this.wire?.fromA(frame);
+    else this.wire?.fromB(frame);
     return true;
   }
   sendBatch(frames: readonly Uint8Array[]): number {
-    for (const f of frames) this.wire?.fromA(f);
+    for (const f of frames) this.send(f);
     return frames.length;
   }
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
@@ -239,7 +245,7 @@ n = int(sys.argv[2])
 c = socket.socket()
 # A namespace may only pick the root's allowed algorithms; the socket option may (as root).
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[3].encode())
-c.connect(("192.0.2.2", int(sys.argv[1])))
+c.connect((sys.argv[4], int(sys.argv[1])))
 buf = bytes(1 << 20)
 while n > 0:
     k = c.sendall(buf[: min(n, len(buf))])
@@ -259,9 +265,12 @@ export class KernelLossRig {
   private tapA: ReturnType<typeof openTap> | undefined;
   private tapB: ReturnType<typeof openTap> | undefined;
   private driver: StackDriver | undefined;
-  private readonly port = new WirePort();
+  private driverB: StackDriver | undefined;
+  private readonly port = new WirePort('A', Uint8Array.of(2, 0, 0, 0, 0, 3));
+  private readonly portB = new WirePort('B', Uint8Array.of(2, 0, 0, 0, 0, 4));
   private wire: LossyWire | undefined;
   private sender: 'linux' | 'tapstack' = 'linux';
+  private receiver: 'linux' | 'tapstack' = 'linux';
   private lines: string[] = [];
   private waiters: Array<(l: string) => void> = [];
   private readonly names: [string, string];
@@ -289,23 +298,62 @@ export class KernelLossRig {
         if (this.sender === 'linux') for (const f of fs) this.wire?.fromA(f);
       });
       this.tapB.onFrames((fs) => {
-        for (const f of fs) this.wire?.fromB(f);
+        if (this.receiver === 'linux') for (const f of fs) this.wire?.fromB(f);
       });
       this.driver = await StackDriver.create({
         links: [{ link: this.port, mac: '02:00:00:00:00:03', addresses: ['192.0.2.3/24'] }],
       });
+      // A tapstack receiver (192.0.2.4) on side B, for runs that leave Linux out of it.
+      this.driverB = await StackDriver.create({
+        links: [{ link: this.portB, mac: '02:00:00:00:00:04', addresses: ['192.0.2.4/24'] }],
+      });
+      this.tapstackSink(this.driverB.sockets, 5001);
       const sink = this.nsB.spawn(['python3', '-c', SINK, '5001']);
       const rl = createInterface({ input: sink.stdout! });
-      rl.on('line', (l) => {
-        const w = this.waiters.shift();
-        if (w) w(l);
-        else this.lines.push(l);
-      });
+      rl.on('line', (l) => this.pushLine(l));
       if ((await this.line(10_000)) !== 'ready') throw new Error('sink did not start');
     } catch (e) {
       await this.close();
       throw e;
     }
+  }
+
+  private pushLine(l: string): void {
+    const w = this.waiters.shift();
+    if (w) w(l);
+    else this.lines.push(l);
+  }
+
+  /** The sink on the tapstack receiver: bytes and seconds from accept to EOF, per connection. */
+  private tapstackSink(h: SocketHost, port: number): void {
+    const l = h.tcpOpen();
+    h.tcpBind(l, undefined, port);
+    h.tcpListen(l, 4);
+    const buf = new Uint8Array(1 << 20);
+    h.watch(l, (ev) => {
+      if (!(ev & SocketEvent.Acceptable)) return;
+      for (let c = h.tcpAccept(l); c !== undefined; c = h.tcpAccept(l)) {
+        const conn = c;
+        const t0 = performance.now();
+        let n = 0;
+        const drain = () => {
+          for (;;) {
+            const k = h.tcpRecv(conn, buf);
+            if (k > 0) n += k;
+            else if (k === -1) {
+              h.unwatch(conn);
+              h.tcpClose(conn);
+              this.pushLine(`${n} ${(performance.now() - t0) / 1000}`);
+              return;
+            } else return;
+          }
+        };
+        h.watch(conn, (e) => {
+          if (e & (SocketEvent.Readable | SocketEvent.PeerClosed | SocketEvent.Error)) drain();
+        });
+        drain();
+      }
+    });
   }
 
   private line(timeoutMs: number): Promise<string> {
@@ -326,10 +374,11 @@ export class KernelLossRig {
   private attach(o: WireOptions): LossyWire {
     this.wire?.close();
     const w = new LossyWire(o, 5001);
-    w.ab.out = (fs) => this.tapB!.sendBatch!(fs);
+    w.ab.out = (fs) => (this.receiver === 'linux' ? this.tapB!.sendBatch!(fs) : this.portB.handler(fs));
     w.ba.out = (fs) => (this.sender === 'linux' ? this.tapA!.sendBatch!(fs) : this.port.handler(fs));
     this.wire = w;
     this.port.wire = w;
+    this.portB.wire = w;
     return w;
   }
 
@@ -338,24 +387,29 @@ export class KernelLossRig {
     o: WireOptions,
     bytes: number,
     timeoutMs: number,
+    receiver: 'linux' | 'tapstack' = 'linux',
   ): Promise<RunResult> {
     this.sender = sender;
+    this.receiver = receiver;
+    const dst = receiver === 'linux' ? '192.0.2.2' : '192.0.2.4';
     // ARP and the first handshake over a clean wire, so neither run pays for them.
     const clean = this.attach({ ...o, loss: 0 });
     // (Asynchronously: the forwarder runs on this thread.)
-    if (sender === 'linux') await retry(() => this.nsA!.exec(['ping', '-c', '1', '-W', '1', '192.0.2.2']));
-    else await retry(() => this.driver!.ping('192.0.2.2', { timeoutMs: 300 }));
+    if (sender === 'linux') await retry(() => this.nsA!.exec(['ping', '-c', '1', '-W', '1', dst]));
+    else await retry(() => this.driver!.ping(dst, { timeoutMs: 300 }));
     clean.close();
     const w = this.attach(o);
     const before = await this.senderCounters(sender);
     let l: string;
     if (sender === 'linux') {
-      const child = this.nsA!.exec(['python3', '-c', SENDER, '5001', String(bytes), 'cubic'], { timeoutMs });
+      const child = this.nsA!.exec(['python3', '-c', SENDER, '5001', String(bytes), 'cubic', dst], {
+        timeoutMs,
+      });
       l = await this.line(timeoutMs);
       await child;
     } else {
       const h = this.driver!.sockets;
-      const c = await connect(h, parseIpAddress('192.0.2.2'), 5001);
+      const c = await connect(h, parseIpAddress(dst), 5001);
       await writeAll(h, c, pattern(bytes, this.nextPort++));
       l = await this.line(timeoutMs);
       h.unwatch(c);
@@ -370,6 +424,7 @@ export class KernelLossRig {
   /** The wire's round-trip time without loss (ping from nsA, 20 probes), ms. */
   async rttMs(): Promise<number> {
     this.sender = 'linux';
+    this.receiver = 'linux';
     const w = this.attach({ ...WIRE, loss: 0, seed: 1 });
     try {
       const r = await this.nsA!.exec(['ping', '-q', '-c', '20', '-i', '0.05', '192.0.2.2']);
@@ -411,6 +466,7 @@ export class KernelLossRig {
   async close(): Promise<void> {
     this.wire?.close();
     await this.driver?.close().catch(() => {});
+    await this.driverB?.close().catch(() => {});
     this.nsA?.delete();
     this.nsB?.delete();
     await this.tapA?.close().catch(() => {});
@@ -479,6 +535,7 @@ if (process.argv[1]?.endsWith('kernel-loss.ts')) {
   const pcts = (process.argv[2] ?? '1,3,5,10').split(',').map(Number);
   const mib = Number(process.env.KERNEL_LOSS_MIB ?? 8);
   const reps = Number(process.env.KERNEL_LOSS_REPS ?? 1);
+  const receiver = process.env.KERNEL_LOSS_RECEIVER === 'tapstack' ? 'tapstack' : 'linux';
   const rig = new KernelLossRig();
   await rig.start();
   try {
@@ -488,10 +545,10 @@ if (process.argv[1]?.endsWith('kernel-loss.ts')) {
       for (let r = 0; r < reps; r++) {
         const o = { ...WIRE, loss: pct / 100, seed: 1000 + pct + 17 * r };
         for (const who of ['linux', 'tapstack'] as const) {
-          const res = await rig.run(who, o, mib << 20, 600_000);
+          const res = await rig.run(who, o, mib << 20, 600_000, receiver);
           const c = res.counts;
           console.log(
-            `${pct}% ${who.padEnd(8)} ${res.mbit.toFixed(2)} Mbit/s (Mathis ${mathis(pct).toFixed(2)}) ` +
+            `${pct}% ${who.padEnd(8)}→${receiver.padEnd(8)} ${res.mbit.toFixed(2)} Mbit/s (Mathis ${mathis(pct).toFixed(2)}) ` +
               `segs ${c.segments} lost ${c.lost} (queue ${c.queueDrops}) rtx ${c.retransmits} ` +
               `rtx/lost ${(c.retransmits / Math.max(1, c.lost)).toFixed(3)}`,
           );
