@@ -209,7 +209,15 @@ async function measure(
   const up = rttOnly || only === 'down' ? { gbit: 0, cpu: 0 } : run(false);
   const down = rttOnly || only === 'up' ? { gbit: 0, cpu: 0 } : run(true);
   if (only === 'up' || only === 'down')
-    return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50: 0, p99: 0, rttCpu: undefined };
+    return {
+      up: up.gbit,
+      down: down.gbit,
+      upCpu: up.cpu,
+      downCpu: down.cpu,
+      p50: 0,
+      p99: 0,
+      rttCpu: undefined,
+    };
   const { p50, p99, cpu: rttCpu } = await rtt(ns, target, echoPort, pid);
   return { up: up.gbit, down: down.gbit, upCpu: up.cpu, downCpu: down.cpu, p50, p99, rttCpu };
 }

@@ -157,6 +157,18 @@ export class NeighborCache<A> {
   }
 
   /**
+   * Upper-layer advice that the neighbour is reachable (RFC 4861 §7.3.1; Linux's
+   * neigh confirm from TCP): new data was acknowledged through it. A resolved entry
+   * becomes REACHABLE again, so a path in use is never probed and never dropped
+   * because probes wait behind a long queue. INCOMPLETE entries are left alone.
+   */
+  confirmReachable(key: string | number, now: Instant): void {
+    const e = this.entries.get(key);
+    if (e === undefined || e.state === NeighborState.Incomplete) return;
+    this.setReachableOrStale(e, true, now);
+  }
+
+  /**
    * A link-layer address learned from a request/solicitation/RA (RFC 4861 §7.2.3,
    * RFC 826 merge). Creates a STALE entry when `create`; returns waiting packets.
    */

@@ -126,6 +126,11 @@ export interface IpHost {
    * (InterfaceConfig.gsoMaxSize), or 0. Absent means 0.
    */
   gsoMaxSize?(dst: IpAddress): number;
+  /**
+   * Forward progress towards `dst` (TCP: new data acknowledged): the neighbour that
+   * carries it is reachable (RFC 4861 §7.3.1 upper-layer advice). Absent: no advice.
+   */
+  confirmReachable?(dst: IpAddress, now: Instant): void;
   /** Fills `buf` from the configured random source. */
   random(buf: Uint8Array): void;
   /** A new handle from the stack-wide socket set. */

@@ -12,7 +12,14 @@
  * This class wires them together: it gives the context its upward handlers, runs
  * the timers in `poll`, and delegates each API call.
  */
-import { addAddress, addInterface, addresses, neighbors, removeAddress } from './iface/interface.js';
+import {
+  addAddress,
+  addInterface,
+  addresses,
+  confirmReachable,
+  neighbors,
+  removeAddress,
+} from './iface/interface.js';
 import { sendPendingGarp, pollArp } from './iface/arp.js';
 import { IpContext, type Rx } from './iface/context.js';
 import { ethernetInput, ipMediumInput } from './iface/ethernet.js';
@@ -117,6 +124,7 @@ export class Stack implements StackApi {
       sendReserved: (now) => sendReserved(cx, now),
       checksumOffload: (dst) => lookupRoute(cx, dst)?.iface?.csumOffload === true,
       gsoMaxSize: (dst) => lookupRoute(cx, dst)?.iface?.gsoMax ?? 0,
+      confirmReachable: (dst, now) => confirmReachable(cx, dst, now),
       random: (buf) => config.random(buf),
       allocHandle: () => cx.nextHandle++,
       emit: (h, ev) => cx.emit(h, ev),
@@ -124,7 +132,9 @@ export class Stack implements StackApi {
     };
     cx.tcp = new TcpLayer(this.host, config.tcp);
     const tcp = cx.tcp;
-    cx.gro = new TcpGro((src, dst, seg, now, trusted, segSize) => tcp.input(src, dst, seg, now, trusted, segSize));
+    cx.gro = new TcpGro((src, dst, seg, now, trusted, segSize) =>
+      tcp.input(src, dst, seg, now, trusted, segSize),
+    );
   }
 
   // ---------------------------------------------------------------------------------

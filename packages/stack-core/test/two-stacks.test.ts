@@ -234,3 +234,33 @@ describe('TCP checksum offload (InterfaceConfig.checksumOffload)', () => {
     expect(r.b.stats()['tcp.badChecksum']).toBeGreaterThan(0);
   });
 });
+
+describe('neighbour reachability confirmed by TCP (RFC 4861 §7.3.1, as Linux)', () => {
+  for (const [fam, addr, solicits] of [
+    ['v4', '192.0.2.2', 'arp.requestsSent'],
+    ['v6', '2001:db8::2', 'ndp.solicitsSent'],
+  ] as const) {
+    it(`a sender whose data is acknowledged keeps its next hop REACHABLE: no probes in 90 s (${fam})`, () => {
+      const { seg, a, b } = pair();
+      const l = b.tcpOpen();
+      b.tcpBind(l, undefined, 80);
+      b.tcpListen(l, 4);
+      const c = a.tcpOpen();
+      expect(a.tcpConnect(c, parseIpAddress(addr), 80, 0)).toBe(0);
+      let t = runUntil([a, b], [seg], 0, 500, 10);
+      const s = b.tcpAccept(l)!;
+      expect(a.stats()[solicits]).toBe(1);
+      // 90 s of a chunk every 100 ms: past REACHABLE (30 s), DELAY (5 s) and PROBE (3 s) twice.
+      const chunk = new Uint8Array(1000);
+      const buf = new Uint8Array(65536);
+      while (t < 90_000) {
+        expect(a.tcpSend(c, chunk)).toBe(chunk.length);
+        t = runUntil([a, b], [seg], t, t + 100, 100);
+        while (b.tcpRecv(s, buf) > 0);
+      }
+      // The ACKs of new data confirmed the path: no unicast probe, no new resolution.
+      expect(a.stats()[solicits]).toBe(1);
+      expect(a.neighbors(0).find((n) => n.address.toString() === addr)?.state).toBe('REACHABLE');
+    });
+  }
+});

@@ -6,7 +6,7 @@
 import { joinGroups, MLD_CHANGE_TO_EXCLUDE } from '../ipv6/mld.js';
 import { tentativeV6 } from '../ipv6/ndp.js';
 import { NeighborCache } from '../neighbor.js';
-import type { InterfaceAddress, InterfaceConfig } from '../registration.js';
+import type { Instant, InterfaceAddress, InterfaceConfig } from '../registration.js';
 import { ETHERNET_HEADER_LEN } from '../wire/ethernet.js';
 import {
   type IpAddress,
@@ -17,7 +17,8 @@ import {
 } from '../wire/ip-address.js';
 import { eui64Address } from '../wire/ipv6.js';
 import type { Iface, IpContext } from './context.js';
-import { EMPTY } from './util.js';
+import { lookupRoute } from './route.js';
+import { EMPTY, v4Key, v6Key } from './util.js';
 
 /** A usable InterfaceConfig.gsoMaxSize: above the MTU, at most 65535, with checksum offload. */
 function gsoMax(config: InterfaceConfig): number {
@@ -167,4 +168,14 @@ export function neighbors(
     for (const e of c.entries.values()) out.push({ address: e.address, state: names[e.state]!, mac: e.mac });
   }
   return out;
+}
+
+/** `IpHost.confirmReachable`: the next hop towards `dst` is confirmed in its interface's cache. */
+export function confirmReachable(cx: IpContext, dst: IpAddress, now: Instant): void {
+  const r = lookupRoute(cx, dst);
+  const iface = r?.iface;
+  if (iface === undefined) return;
+  const nh = r!.nextHop;
+  if (nh.version === 4) iface.arp.confirmReachable(v4Key(nh.value), now);
+  else iface.ndp.confirmReachable(v6Key(nh), now);
 }

@@ -69,7 +69,8 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
       return udpInput(cx, iface, src, dst, upper, mcast, false, buf, IPV6_HEADER_LEN + w.offset, now);
     case 6:
       if (mcast) return 'tcp.broadcast';
-      if (iface !== undefined && iface.gro && w.offset === 0) cx.gro.input6(buf, src, dst, upper, now, iface.csumOffload);
+      if (iface !== undefined && iface.gro && w.offset === 0)
+        cx.gro.input6(buf, src, dst, upper, now, iface.csumOffload);
       else cx.tcp.input(src, dst, upper, now, iface?.csumOffload === true);
       return ACCEPTED;
     case 59:

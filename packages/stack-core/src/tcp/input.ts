@@ -310,6 +310,12 @@ function newAck(tp: TcpSocket, seg: TcpRepr, ack: number, now: number): number {
   tp.sndUna = ack;
   if (seqLt(tp.sndNxt, ack)) tp.sndNxt = ack;
   rttSample(tp, seg, now, false);
+  // Forward progress: the neighbour on the way is reachable (RFC 4861 §7.3.1, Linux's
+  // sk_dst_confirm on an ACK of new data), so a path in use is not probed.
+  if (now - tp.reachableAt >= 1000) {
+    tp.reachableAt = now;
+    tp.ctx.host.confirmReachable?.(tp.remoteAddr!, now);
+  }
   checkSpurious(tp, seg, ack);
   tp.retries = 0;
 

@@ -212,6 +212,8 @@ export class TcpSocket {
   cwndLimited = false;
 
   retries = 0;
+  /** When this connection last told IP its next hop is reachable (RFC 4861 §7.3.1), at most once a second. */
+  reachableAt = Number.NEGATIVE_INFINITY;
   retransmits = 0;
   persistShift = 0;
   /**
