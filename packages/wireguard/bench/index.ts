@@ -383,13 +383,14 @@ if (why) {
     const conf = parseConfig(
       `[Interface]\nPrivateKey = ${kt}\n[Peer]\nPublicKey = ${pubkey(k1)}\nAllowedIPs = 192.0.2.1/32\nEndpoint = 198.51.100.2:51820\n`,
     );
-    const tsGoRun = async (native: boolean) => {
+    const tsGoRun = async (native: boolean, aead?: AeadBackend) => {
       let replies = 0;
       const waiters: Array<() => void> = [];
       const node = await UdpWireGuard.open({
         config: conf,
         host: '198.51.100.1',
         native,
+        aead,
         onPacket: (p) => {
           if (p[9] === 1 && p[20] === 0) replies++;
           for (const w of waiters.splice(0)) w();
@@ -444,6 +445,7 @@ if (why) {
     };
     const tsGo = await tsGoRun(true).catch(() => undefined);
     const tsGoDgram = await tsGoRun(false);
+    const tsGoNodeAead = await tsGoRun(true, 'node').catch(() => undefined);
     report({
       package: 'wireguard',
       name: 'wireguard/wireguard-go-pair/kernel-tcp/Mbit-per-s',
@@ -460,6 +462,15 @@ if (why) {
       higherIsBetter: true,
       baseline: { name: 'wireguard-go ↔ wireguard-go kernel TCP', value: goGo },
     });
+    if (tsGoNodeAead !== undefined)
+      report({
+        package: 'wireguard',
+        name: 'wireguard/tapstack-to-wireguard-go/icmp-echo-node-aead/Mbit-per-s',
+        value: tsGoNodeAead,
+        unit: "Mbit/s each way (as above, batched socket, node:crypto's AEAD)",
+        higherIsBetter: true,
+        baseline: { name: 'OpenSSL batched AEAD (default), same run', value: tsGo ?? tsGoDgram },
+      });
     report({
       package: 'wireguard',
       name: 'wireguard/tapstack-to-wireguard-go/icmp-echo-dgram/Mbit-per-s',
