@@ -23,7 +23,7 @@ import {
 } from '@tapstack/stack-core';
 import { type FrameRing, HEADER_BYTES, HEADER_WORDS, type Link } from '@tapstack/frame-ring';
 import type { SocketHost } from './socket-host.js';
-import { isPureTcpSyn, SYN_SLOT_BYTES, SynBacklog } from './syn-backlog.js';
+import { isPureTcpSyn, isPureTcpSynAt, SYN_SLOT_BYTES, SynBacklog } from './syn-backlog.js';
 
 export interface LoopOptions {
   /** Frames handled per turn before yielding to the event loop [256]. */
@@ -285,6 +285,11 @@ export class DriverLoop implements SocketHost {
       if (this.syns.push(iface, f)) this.counters.synShed++;
       return;
     }
+    this.rxOther(iface, f, now);
+  }
+
+  /** A received frame that is not a pure SYN: to the stack now. */
+  private rxOther(iface: number, f: Uint8Array, now: Instant): void {
     this.rxDirect++;
     this.stack.receive(iface, f, now);
     if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
@@ -331,14 +336,21 @@ export class DriverLoop implements SocketHost {
         if (ring) {
           const iface = slot.iface;
           const l3 = slot.l3;
-          // Views into the ring, valid during the callback: stack.receive copies what it keeps.
-          const onFrame = (f: Uint8Array) => this.rxFrame(iface, l3, f, now);
+          // Raw: a pure SYN is classified and copied out of the ring's buffer without a view;
+          // other frames get one (valid during the callback: the stack copies what it keeps).
+          const onFrame = (b: Uint8Array, at: number, len: number) => {
+            if (len <= SYN_SLOT_BYTES && isPureTcpSynAt(b, at, len, l3)) {
+              if (this.syns.pushAt(iface, b, at, len)) this.counters.synShed++;
+              return;
+            }
+            this.rxOther(iface, b.subarray(at, at + len), now);
+          };
           // SYNs do not use the budget, so drain again until it is used or the ring is
           // empty; a ring of nothing but SYNs is drained a backlog's worth per turn.
           let drained = 0;
           const maxDrain = this.syns.capacity + budget;
           while (used() < budget && drained < maxDrain) {
-            const n = ring.drain(Math.min(budget - used(), maxDrain - drained), onFrame);
+            const n = ring.drainRaw(Math.min(budget - used(), maxDrain - drained), onFrame);
             if (n === 0) break;
             drained += n;
           }

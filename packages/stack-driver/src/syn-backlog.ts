@@ -17,27 +17,35 @@ export const SYN_SLOT_BYTES = 14 + 60 + 60;
 
 /** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
 export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
+  return isPureTcpSynAt(f, 0, f.length, l3);
+}
+
+/** isPureTcpSyn for the frame at `at`, `length` bytes long, inside `b` (a ring's buffer). */
+export function isPureTcpSynAt(b: Uint8Array, at: number, length: number, l3: number): boolean {
   let v: number;
   if (l3 === 14) {
-    if (f.length < 14) return false;
-    const et = (f[12]! << 8) | f[13]!;
+    if (length < 14) return false;
+    const et = (b[at + 12]! << 8) | b[at + 13]!;
     v = et === 0x0800 ? 4 : et === 0x86dd ? 6 : 0;
-  } else v = f.length > 0 ? f[0]! >> 4 : 0;
+  } else v = length > 0 ? b[at]! >> 4 : 0;
   let p = l3;
   if (v === 4) {
-    if (f.length < p + 20 || f[p + 9] !== 6 || ((f[p + 6]! & 0x3f) | f[p + 7]!) !== 0) return false;
-    p += (f[p]! & 0xf) * 4;
+    if (length < p + 20 || b[at + p + 9] !== 6 || ((b[at + p + 6]! & 0x3f) | b[at + p + 7]!) !== 0)
+      return false;
+    p += (b[at + p]! & 0xf) * 4;
   } else if (v === 6) {
-    if (f.length < p + 40 || f[p + 6] !== 6) return false;
+    if (length < p + 40 || b[at + p + 6] !== 6) return false;
     p += 40;
   } else return false;
-  return f.length >= p + 14 && (f[p + 13]! & 0x17) === 0x02;
+  return length >= p + 14 && (b[at + p + 13]! & 0x17) === 0x02;
 }
 
 export class SynBacklog {
   private readonly slab: Uint8Array;
   private readonly lengths: Uint16Array;
   private readonly ifaces: Int32Array;
+  /** The last view handed out per slot (reused while the length is the same: no allocation). */
+  private readonly views: (Uint8Array | undefined)[];
   private head = 0;
   /** SYNs waiting. */
   size = 0;
@@ -46,10 +54,16 @@ export class SynBacklog {
     this.slab = new Uint8Array(capacity * SYN_SLOT_BYTES);
     this.lengths = new Uint16Array(capacity);
     this.ifaces = new Int32Array(capacity);
+    this.views = new Array(capacity).fill(undefined);
   }
 
   /** Copies a SYN in (`frame.length <= SYN_SLOT_BYTES`). True when the oldest had to be shed for it. */
   push(iface: number, frame: Uint8Array): boolean {
+    return this.pushAt(iface, frame, 0, frame.length);
+  }
+
+  /** push() for the `length` bytes at `at` in `b`. */
+  pushAt(iface: number, b: Uint8Array, at: number, length: number): boolean {
     let shed = false;
     if (this.size === this.capacity) {
       this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
@@ -58,8 +72,11 @@ export class SynBacklog {
     }
     let i = this.head + this.size;
     if (i >= this.capacity) i -= this.capacity;
-    this.slab.set(frame, i * SYN_SLOT_BYTES);
-    this.lengths[i] = frame.length;
+    // A byte loop (at most SYN_SLOT_BYTES): set() would need a view of the source.
+    const slab = this.slab;
+    const to = i * SYN_SLOT_BYTES;
+    for (let k = 0; k < length; k++) slab[to + k] = b[at + k]!;
+    this.lengths[i] = length;
     this.ifaces[i] = iface;
     this.size++;
     return shed;
@@ -76,8 +93,13 @@ export class SynBacklog {
       let i = this.head + this.size;
       if (i >= this.capacity) i -= this.capacity;
       n++;
-      const at = i * SYN_SLOT_BYTES;
-      onSyn(this.ifaces[i]!, this.slab.subarray(at, at + this.lengths[i]!));
+      const len = this.lengths[i]!;
+      let view = this.views[i];
+      if (view === undefined || view.length !== len) {
+        view = this.slab.subarray(i * SYN_SLOT_BYTES, i * SYN_SLOT_BYTES + len);
+        this.views[i] = view;
+      }
+      onSyn(this.ifaces[i]!, view);
     }
     return n;
   }
