@@ -65,6 +65,8 @@ export interface DaemonInfo {
 export interface WireGuardStatus {
   publicKey: string;
   listenPort: number;
+  /** Transport data AEAD: 'openssl' (tap-io's batched addon) or 'node' (node:crypto fallback). */
+  aead: 'openssl' | 'node';
   peers: {
     publicKey: string;
     endpoint: string | undefined;
@@ -264,6 +266,7 @@ export class Daemon {
           ...(opened.worker ? { ioThread: true } : {}),
           ...(opened.udp ? { udp: `${opened.udp.address}:${opened.udp.port}` } : {}),
           ...(opened.pcap ? { pcap: opened.pcap } : {}),
+          ...(opened.wireguard ? { aead: opened.wireguard.wg.device.aeadBackend } : {}),
         },
         opened.worker
           ? `link configured (opened on ${c.stackThread ? 'the stack' : 'an I/O'} thread)`
@@ -304,7 +307,10 @@ export class Daemon {
         const st = l.config.type === 'wireguard' ? t.linkStatus<WireGuardLinkStatus>(i) : undefined;
         if (st) {
           l.udp = { address: st.address, port: st.listenPort };
-          this.log.info({ link: l.config.name, udp: `${st.address}:${st.listenPort}` }, 'link up');
+          this.log.info(
+            { link: l.config.name, udp: `${st.address}:${st.listenPort}`, aead: st.aead },
+            'link up',
+          );
         }
       }
     } else {
@@ -737,6 +743,7 @@ function wireguardStatus(s: WireGuardLinkStatus): WireGuardStatus {
   return {
     publicKey: s.publicKey,
     listenPort: s.listenPort,
+    aead: s.aead,
     peers: s.peers.map((p) => ({
       publicKey: p.publicKey,
       endpoint: p.endpoint

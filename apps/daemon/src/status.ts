@@ -84,7 +84,9 @@ export function formatStatus(s: DaemonStatus): string {
     if (!w) continue;
     const now = Date.now() / 1000;
     out.push('');
-    out.push(`wireguard ${l.name}: public key ${w.publicKey}, listening on port ${w.listenPort}`);
+    out.push(
+      `wireguard ${l.name}: public key ${w.publicKey}, listening on port ${w.listenPort}, transport AEAD ${w.aead === 'openssl' ? 'OpenSSL (batched)' : 'node:crypto'}`,
+    );
     out.push(
       table([
         ['PEER', 'ENDPOINT', 'ALLOWED IPS', 'LATEST HANDSHAKE', 'RX BYTES', 'TX BYTES'],

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { genkey, parseConfig, pubkey, UdpWireGuard } from '@tapstack/wireguard';
+import { nativeAead } from '@tapstack/tap-io';
 import { afterAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
@@ -257,6 +258,8 @@ describe('tapstackd and WireGuard', () => {
       const w = d.status().links[0]?.wireguard;
       expect(w?.publicKey).toBe(pubkey(kd));
       expect(w?.listenPort).toBe(port);
+      // The stack thread loaded tap-io's AEAD addon too (where it is built).
+      expect(w?.aead).toBe(nativeAead() ? 'openssl' : 'node');
       expect(w?.peers).toHaveLength(1);
       expect(w?.peers[0]).toMatchObject({ publicKey: pubkey(kp), allowedIps: ['192.0.2.9/32'] });
       expect(w?.peers[0]?.endpoint).toBe(`127.0.0.1:${peer.port}`);

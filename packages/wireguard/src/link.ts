@@ -38,6 +38,8 @@ export interface WireGuardLinkOptions {
  */
 export interface WireGuardLinkStatus {
   publicKey: string;
+  /** Transport data AEAD: 'openssl' (tap-io's batched addon) or 'node' (node:crypto). */
+  aead: 'openssl' | 'node';
   /** The bound UDP endpoint. */
   address: string;
   listenPort: number;
@@ -116,6 +118,7 @@ export class WireGuardLink implements Link {
     const a = this.wg.address();
     return {
       publicKey: encodeKey(d.publicKey),
+      aead: d.aeadBackend,
       address: a.address,
       listenPort: a.port,
       peers: d.peers().map((p) => ({

@@ -120,6 +120,17 @@ describe('WireGuardLink', () => {
     expect(a.stats().sessions).toBe(1);
     // The UDP socket's losses are counters of the link (none here).
     expect(a.stats()).toMatchObject({ udpTxErrors: 0, udpTxNoSlot: 0, udpRxDropped: 0 });
+    // status(): `wg show` as plain data (what the daemon asks across threads).
+    const st = a.status();
+    expect(JSON.parse(JSON.stringify(st))).toEqual(st);
+    expect(st).toMatchObject({
+      address: '127.0.0.1',
+      listenPort: a.address().port,
+      aead: a.wg.device.aeadBackend,
+    });
+    expect(st.peers).toHaveLength(1);
+    expect(st.peers[0]).toMatchObject({ allowedIps: ['192.0.2.2/32', '2001:db8::2/128'], hasSession: true });
+    expect(st.peers[0]?.latestHandshake).toBeGreaterThan(0);
   });
 
   it("medium 'ip' (the default) carries bare IP packets both ways", async () => {
