@@ -212,11 +212,14 @@ describe.skipIf(skip !== undefined)('TapLink (root)', () => {
     try {
       const b = native.blastStart(name, frame(mac(0x44), mac(0x33), 128, 0x88b5, 0x77));
       await new Promise((r) => setTimeout(r, 150));
-      native.blastStop(b);
+      const { sent } = native.blastStop(b);
       await until(() => frames === tap.stats().rxFrames && frames > 100, 3000, 'delivery');
       expect(ok).toBeGreaterThan(100);
       expect(ok).toBeLessThanOrEqual(frames);
-      expect(tap.stats().rxDropped).toBe(0);
+      // Every frame the reader read was handed over, or dropped at a full ring and counted
+      // (a consumer starved on a loaded machine falls behind the flood: 90,784 dropped at
+      // load ~39 in a stress run) — never counted twice, never more than was sent.
+      expect(frames + tap.stats().rxDropped).toBeLessThanOrEqual(sent);
       expect(frames / batches).toBeGreaterThan(1);
     } finally {
       await tap.close();
