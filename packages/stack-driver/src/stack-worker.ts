@@ -6,7 +6,13 @@
  * events go back by postMessage, one message per loop turn.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type IpAddress, parseIpAddress, type TcpSocketOptions } from '@tapstack/stack-core';
+import {
+  type IpAddress,
+  parseIpAddress,
+  SOCKET_CALLS,
+  type SocketCall,
+  type TcpSocketOptions,
+} from '@tapstack/stack-core';
 import { StackDriver, type StackDriverOptions } from './driver.js';
 import type { Link } from '@tapstack/frame-ring';
 import { attachChannel, getText, Op, putText, R, REPLY, REQUEST } from './stack-rpc.js';
@@ -61,132 +67,141 @@ async function main(): Promise<void> {
 
   const i32 = ch.i32;
   const data = ch.data;
+  // One call's arguments and reply, shared by the handlers below.
+  let a0 = 0;
+  let a1 = 0;
+  let len = 0;
+  let result = 0;
+  let outLen = 0;
+  let outLen2 = 0;
+  /** A handler per socket call (stack-core's SocketCalls): one missing here fails to compile. */
+  const socketCall: { readonly [K in SocketCall]: () => void } = {
+    tcpOpen: () => {
+      result = host.tcpOpen(len ? (JSON.parse(getText(ch, 0, len)) as TcpSocketOptions) : undefined);
+    },
+    tcpBind: () => {
+      result = host.tcpBind(a0, addr(0, len), a1);
+    },
+    tcpConnect: () => {
+      // This thread's clock: performance.now() has a different origin on each thread.
+      result = host.tcpConnect(a0, addr(0, len)!, a1, host.now());
+    },
+    tcpListen: () => {
+      result = host.tcpListen(a0, a1);
+    },
+    tcpAccept: () => {
+      result = host.tcpAccept(a0) ?? -1;
+    },
+    tcpSend: () => {
+      result = host.tcpSend(a0, data.subarray(0, len));
+    },
+    tcpSendSpace: () => {
+      result = host.tcpSendSpace(a0);
+    },
+    tcpRecv: () => {
+      result = host.tcpRecv(a0, data.subarray(0, Math.min(a1, data.length)));
+    },
+    tcpShutdown: () => {
+      result = host.tcpShutdown(a0);
+    },
+    tcpClose: () => {
+      host.tcpClose(a0);
+    },
+    tcpAbort: () => {
+      host.tcpAbort(a0);
+    },
+    tcpSetNoDelay: () => {
+      host.tcpSetNoDelay(a0, a1 !== 0);
+    },
+    tcpSetKeepAlive: () => {
+      host.tcpSetKeepAlive(a0, a1);
+    },
+    tcpInfo: () => {
+      const info = host.tcpInfo(a0);
+      if (info) {
+        const json = JSON.stringify({
+          ...info,
+          localAddress: info.localAddress?.toString(),
+          remoteAddress: info.remoteAddress?.toString(),
+        });
+        outLen = putText(ch, json);
+        result = 1;
+      }
+    },
+    udpOpen: () => {
+      result = host.udpOpen(len ? JSON.parse(getText(ch, 0, len)) : undefined);
+    },
+    udpBind: () => {
+      result = host.udpBind(a0, addr(0, len), a1);
+    },
+    udpSend: () => {
+      const alen = i32[R.LEN2]!;
+      result = host.udpSend(a0, data.subarray(alen, alen + len), addr(0, alen)!, a1);
+    },
+    udpRecv: () => {
+      const d = host.udpRecv(a0);
+      if (!d) {
+        result = -1;
+        return;
+      }
+      outLen2 = putText(ch, d.address.toString());
+      data.set(d.data.subarray(0, data.length - outLen2), outLen2);
+      outLen = Math.min(d.data.length, data.length - outLen2);
+      result = d.port;
+    },
+    udpLocal: () => {
+      const l = host.udpLocal(a0);
+      if (l) {
+        outLen = putText(ch, JSON.stringify({ address: l.address?.toString(), port: l.port }));
+        result = 1;
+      }
+    },
+    udpClose: () => {
+      host.udpClose(a0);
+    },
+    socketError: () => {
+      result = host.socketError(a0);
+    },
+  };
   const call = (): void => {
     const op = i32[R.OP]!;
-    const a0 = i32[R.A0]!;
-    const a1 = i32[R.A1]!;
-    const len = i32[R.LEN]!;
-    let result = 0;
-    let outLen = 0;
-    let outLen2 = 0;
-    switch (op) {
-      case Op.tcpOpen:
-        result = host.tcpOpen(len ? (JSON.parse(getText(ch, 0, len)) as TcpSocketOptions) : undefined);
-        break;
-      case Op.tcpBind:
-        result = host.tcpBind(a0, addr(0, len), a1);
-        break;
-      case Op.tcpConnect:
-        // This thread's clock: performance.now() has a different origin on each thread.
-        result = host.tcpConnect(a0, addr(0, len)!, a1, host.now());
-        break;
-      case Op.tcpListen:
-        result = host.tcpListen(a0, a1);
-        break;
-      case Op.tcpAccept:
-        result = host.tcpAccept(a0) ?? -1;
-        break;
-      case Op.tcpSend:
-        result = host.tcpSend(a0, data.subarray(0, len));
-        break;
-      case Op.tcpSendSpace:
-        result = host.tcpSendSpace(a0);
-        break;
-      case Op.tcpRecv:
-        result = host.tcpRecv(a0, data.subarray(0, Math.min(a1, data.length)));
-        break;
-      case Op.tcpShutdown:
-        result = host.tcpShutdown(a0);
-        break;
-      case Op.tcpClose:
-        host.tcpClose(a0);
-        break;
-      case Op.tcpAbort:
-        host.tcpAbort(a0);
-        break;
-      case Op.tcpSetNoDelay:
-        host.tcpSetNoDelay(a0, a1 !== 0);
-        break;
-      case Op.tcpSetKeepAlive:
-        host.tcpSetKeepAlive(a0, a1);
-        break;
-      case Op.tcpInfo: {
-        const info = host.tcpInfo(a0);
-        if (info) {
-          const json = JSON.stringify({
-            ...info,
-            localAddress: info.localAddress?.toString(),
-            remoteAddress: info.remoteAddress?.toString(),
-          });
-          outLen = putText(ch, json);
-          result = 1;
-        }
-        break;
-      }
-      case Op.udpOpen:
-        result = host.udpOpen(len ? JSON.parse(getText(ch, 0, len)) : undefined);
-        break;
-      case Op.udpBind:
-        result = host.udpBind(a0, addr(0, len), a1);
-        break;
-      case Op.udpSend: {
-        const alen = i32[R.LEN2]!;
-        result = host.udpSend(a0, data.subarray(alen, alen + len), addr(0, alen)!, a1);
-        break;
-      }
-      case Op.udpRecv: {
-        const d = host.udpRecv(a0);
-        if (!d) {
-          result = -1;
+    a0 = i32[R.A0]!;
+    a1 = i32[R.A1]!;
+    len = i32[R.LEN]!;
+    result = 0;
+    outLen = 0;
+    outLen2 = 0;
+    const name = SOCKET_CALLS[op - 1];
+    if (name !== undefined) socketCall[name]();
+    else
+      switch (op) {
+        case Op.watch:
+          host.watch(a0, forward(a0));
+          break;
+        case Op.unwatch:
+          host.unwatch(a0);
+          break;
+        case Op.addresses:
+          outLen = putText(
+            ch,
+            JSON.stringify(driver.stack.addresses(a0).map((x) => ({ ...x, address: x.address.toString() }))),
+          );
+          break;
+        case Op.stats:
+          outLen = putText(ch, JSON.stringify(driver.stats()));
+          break;
+        case Op.linkStatus: {
+          // A link's own status() (plain data), if it has one: WireGuard's peers and handshakes.
+          const st = (opened[a0] as { status?: () => unknown } | undefined)?.status?.();
+          if (st !== undefined) {
+            outLen = putText(ch, JSON.stringify(st));
+            result = 1;
+          }
           break;
         }
-        outLen2 = putText(ch, d.address.toString());
-        data.set(d.data.subarray(0, data.length - outLen2), outLen2);
-        outLen = Math.min(d.data.length, data.length - outLen2);
-        result = d.port;
-        break;
+        default:
+          result = -1000;
       }
-      case Op.udpLocal: {
-        const l = host.udpLocal(a0);
-        if (l) {
-          outLen = putText(ch, JSON.stringify({ address: l.address?.toString(), port: l.port }));
-          result = 1;
-        }
-        break;
-      }
-      case Op.udpClose:
-        host.udpClose(a0);
-        break;
-      case Op.socketError:
-        result = host.socketError(a0);
-        break;
-      case Op.watch:
-        host.watch(a0, forward(a0));
-        break;
-      case Op.unwatch:
-        host.unwatch(a0);
-        break;
-      case Op.addresses:
-        outLen = putText(
-          ch,
-          JSON.stringify(driver.stack.addresses(a0).map((x) => ({ ...x, address: x.address.toString() }))),
-        );
-        break;
-      case Op.stats:
-        outLen = putText(ch, JSON.stringify(driver.stats()));
-        break;
-      case Op.linkStatus: {
-        // A link's own status() (plain data), if it has one: WireGuard's peers and handshakes.
-        const st = (opened[a0] as { status?: () => unknown } | undefined)?.status?.();
-        if (st !== undefined) {
-          outLen = putText(ch, JSON.stringify(st));
-          result = 1;
-        }
-        break;
-      }
-      default:
-        result = -1000;
-    }
     i32[R.RESULT] = result;
     i32[R.LEN] = outLen;
     i32[R.LEN2] = outLen2;
