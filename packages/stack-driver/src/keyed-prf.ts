@@ -5,6 +5,7 @@
  * imports no crypto; a library does the hashing, not code of ours. No allocation per
  * call: the message, key and output are the stack's buffers.
  */
+/// <reference path="./siphash24.d.ts" />
 import type { KeyedPrf } from '@tapstack/stack-core';
 import siphash24 from 'siphash24';
 

@@ -21,7 +21,7 @@ import {
   type TcpInfo,
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
-import { type FrameRing, HEADER_BYTES, HEADER_WORDS, type Link } from '@tapstack/frame-ring';
+import type { FrameRing, Link } from '@tapstack/frame-ring';
 import type { SocketHost } from './socket-host.js';
 import { isPureTcpSyn, isPureTcpSynAt, SYN_SLOT_BYTES, SynBacklog } from './syn-backlog.js';
 
