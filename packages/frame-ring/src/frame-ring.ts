@@ -50,8 +50,13 @@ type WaitAsyncFn = (ta: Int32Array, index: number, value: number, timeout?: numb
 
 const TWO_32 = 2 ** 32;
 
-export class FrameRing {
-  readonly buffer: SharedArrayBuffer;
+/**
+ * `B`: the memory the ring lives in. A `SharedArrayBuffer` (`create`, `attach`) for a
+ * producer and a consumer on two threads; a plain `ArrayBuffer` (`createLocal`) for a ring
+ * read by one JS thread and written by that thread or by one of its native threads.
+ */
+export class FrameRing<B extends ArrayBufferLike = SharedArrayBuffer> {
+  readonly buffer: B;
   /** Data-area bytes. */
   readonly capacity: number;
   readonly maxFrameSize: number;
@@ -72,28 +77,33 @@ export class FrameRing {
   private reserved = -1;
   private draining = false;
 
-  /** Allocates a new ring. */
+  /** Allocates a new ring in a SharedArrayBuffer. */
   static create(options: FrameRingOptions): FrameRing {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError('FrameRing.create: options must be an object { capacity, maxFrameSize? }');
-    }
-    const maxFrameSize = options.maxFrameSize ?? MAX_FRAME_SIZE_LIMIT;
-    checkMaxFrameSize(maxFrameSize);
-    const capacity = options.capacity;
-    checkCapacity(capacity, maxFrameSize);
+    const { capacity, maxFrameSize } = checkOptions('create', options);
     if (typeof SharedArrayBuffer !== 'function') {
       throw new TypeError(
         'FrameRing.create: SharedArrayBuffer is not available (browsers need cross-origin isolation)',
       );
     }
     const buffer = new SharedArrayBuffer(frameRingByteLength(capacity));
-    const i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
-    i32[W.VERSION] = VERSION;
-    i32[W.HEADER_BYTES] = HEADER_BYTES;
-    i32[W.CAPACITY] = capacity;
-    i32[W.MAX_FRAME_SIZE] = maxFrameSize;
-    // Magic last, with a barrier: a buffer with the magic set is fully initialised.
-    Atomics.store(i32, W.MAGIC, MAGIC);
+    initHeader(buffer, capacity, maxFrameSize);
+    return new FrameRing(buffer, capacity, maxFrameSize);
+  }
+
+  /**
+   * Allocates a new ring in a plain ArrayBuffer: same layout, for a ring that only this
+   * thread reads and that this thread or a native thread of the process writes (its
+   * backing store does not move). V8 copies out of a SharedArrayBuffer with a relaxed-atomic
+   * memcpy that goes byte by byte unless source and destination share their alignment
+   * mod 8, so a consumer that copies payloads out (a TCP payload inside a frame is not so
+   * aligned) is faster on a local ring. The consumer cannot block in wait()/waitAsync()
+   * (Atomics.wait needs shared memory): it sleeps with announceSleep() and is called back
+   * by the producer, as with a native producer (RingPump.run).
+   */
+  static createLocal(options: FrameRingOptions): FrameRing<ArrayBuffer> {
+    const { capacity, maxFrameSize } = checkOptions('createLocal', options);
+    const buffer = new ArrayBuffer(frameRingByteLength(capacity));
+    initHeader(buffer, capacity, maxFrameSize);
     return new FrameRing(buffer, capacity, maxFrameSize);
   }
 
@@ -140,7 +150,7 @@ export class FrameRing {
     return new FrameRing(buffer, capacity, maxFrameSize);
   }
 
-  private constructor(buffer: SharedArrayBuffer, capacity: number, maxFrameSize: number) {
+  private constructor(buffer: B, capacity: number, maxFrameSize: number) {
     this.buffer = buffer;
     this.capacity = capacity;
     this.maxFrameSize = maxFrameSize;
@@ -393,10 +403,37 @@ export class FrameRing {
     });
   }
 
+  /**
+   * For a consumer that hands a batch of views on (a link's frame handlers): calls onFrame
+   * with each of up to `max` frames as drainRaw does and collects the view it returns
+   * (undefined: skip the frame), then calls onBatch with the collected views (if any), and
+   * only then releases the frames: the views are valid until onBatch returns. Returns how
+   * many frames were taken off the ring, skipped ones included.
+   */
+  drainBatch(
+    max: number,
+    onFrame: (bytes: Uint8Array, offset: number, length: number) => Uint8Array | undefined,
+    onBatch: (views: Uint8Array[]) => void,
+  ): number {
+    const views: Uint8Array[] = [];
+    return this.drainLoop(
+      max,
+      'drainBatch',
+      (u8, off, len) => {
+        const v = onFrame(u8, off, len);
+        if (v !== undefined) views.push(v);
+      },
+      () => {
+        if (views.length > 0) onBatch(views);
+      },
+    );
+  }
+
   private drainLoop(
     max: number,
     name: string,
     onFrame: (bytes: Uint8Array, offset: number, length: number) => void,
+    beforeRelease?: () => void,
   ): number {
     if (!(max >= 0)) throw new RangeError(`FrameRing.${name}: max ${max} must be a number >= 0`);
     if (this.draining) throw new Error(`FrameRing.${name}: called from inside a drain callback`);
@@ -429,6 +466,7 @@ export class FrameRing {
         n++;
         onFrame(u8, at + 8, len);
       }
+      if (beforeRelease !== undefined) beforeRelease();
     } finally {
       this.draining = false;
       if (r !== r0) this.release_(r, n);
@@ -630,6 +668,26 @@ function addCounter(i32: Int32Array, big: BigInt64Array, word: number, delta: nu
   else Atomics.store(big, word >> 1, BigInt((i32[word + 1]! >>> 0) * TWO_32 + next));
 }
 
+function checkOptions(where: string, options: FrameRingOptions): { capacity: number; maxFrameSize: number } {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`FrameRing.${where}: options must be an object { capacity, maxFrameSize? }`);
+  }
+  const maxFrameSize = options.maxFrameSize ?? MAX_FRAME_SIZE_LIMIT;
+  checkMaxFrameSize(maxFrameSize);
+  checkCapacity(options.capacity, maxFrameSize);
+  return { capacity: options.capacity, maxFrameSize };
+}
+
+/** Writes the header of a new ring; the magic last, with a barrier: a buffer with the magic set is fully initialised. */
+function initHeader(buffer: ArrayBufferLike, capacity: number, maxFrameSize: number): void {
+  const i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+  i32[W.VERSION] = VERSION;
+  i32[W.HEADER_BYTES] = HEADER_BYTES;
+  i32[W.CAPACITY] = capacity;
+  i32[W.MAX_FRAME_SIZE] = maxFrameSize;
+  Atomics.store(i32, W.MAGIC, MAGIC);
+}
+
 function checkMaxFrameSize(maxFrameSize: number): void {
   if (!(Number.isInteger(maxFrameSize) && maxFrameSize >= 1 && maxFrameSize <= MAX_FRAME_SIZE_LIMIT)) {
     throw new RangeError(`maxFrameSize ${maxFrameSize} must be an integer from 1 to ${MAX_FRAME_SIZE_LIMIT}`);
@@ -666,8 +724,7 @@ function describe(x: unknown): string {
 
 /**
  * The consumer's half of the sleep/wake handshake on a ring header (LAYOUT.md "Sleeping
- * and waking"), for consumers that read a ring without a FrameRing object (tap-io's VXLAN
- * receive ring lives in a plain ArrayBuffer). Stores the ticket — the READ value, which is
+ * and waking"), for consumers that read a ring without a FrameRing object. Stores the ticket — the READ value, which is
  * the WRITE value to sleep on, | 1 — then re-loads WRITE. True: still empty, the producer
  * will wake the consumer; false: frames are waiting and the ticket is withdrawn.
  */

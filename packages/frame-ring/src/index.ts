@@ -6,6 +6,7 @@
 export { FrameRing, announceConsumerSleep } from './frame-ring.js';
 export type { FrameRingOptions, FrameRingStats, FullPolicy } from './frame-ring.js';
 export type { Link, LinkStats } from './link.js';
+export { type RingDrain, RingPump, type RingPumpOptions } from './pump.js';
 export {
   HEADER_BYTES,
   MAGIC,

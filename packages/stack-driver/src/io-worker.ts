@@ -5,7 +5,7 @@
  * thread pushed into the tx ring. It never touches the stack.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FrameRing, type Link } from '@tapstack/frame-ring';
+import { FrameRing, type Link, RingPump } from '@tapstack/frame-ring';
 
 export interface WorkerLinkSpec {
   /** Module to import in the worker (a package name or an absolute file URL). */
@@ -45,7 +45,6 @@ async function main(): Promise<void> {
   if (typeof factory !== 'function')
     throw new TypeError(`${data.spec.module} has no export ${data.spec.export}`);
   const link = (await factory(...(data.spec.args ?? []))) as Link;
-  let closed = false;
   if (typeof link.attachRxRing === 'function') {
     // The native reader thread writes into the ring the stack thread drains: no JS hop.
     link.attachRxRing(rx);
@@ -71,18 +70,6 @@ async function main(): Promise<void> {
   const postStats = () => parentPort!.postMessage({ type: 'stats', stats: link.stats() });
   const statsTimer = setInterval(postStats, 500);
   statsTimer.unref();
-  parentPort!.on('message', async (m: { type: string }) => {
-    if (m.type === 'stats') postStats();
-    if (m.type === 'close') {
-      closed = true;
-      clearInterval(statsTimer);
-      tx.notifyConsumer();
-      postStats();
-      await link.close();
-      parentPort!.postMessage({ type: 'closed' });
-      parentPort!.close();
-    }
-  });
   const flush = link.flush?.bind(link);
   // The tx ring's metadata word carries a frame's gsoSize (ThreadedLink.send).
   const txMeta = new Int32Array(tx.buffer);
@@ -92,13 +79,28 @@ async function main(): Promise<void> {
     const gso = txMeta[(off >> 2) - 1]! & 0xffff;
     link.send(u8.subarray(off, off + len), gso);
   };
-  let turns = 0;
-  while (!closed) {
-    if (!(await tx.waitAsync(1000))) continue;
-    if (tx.drainRaw(data.txBatch, send) > 0) flush?.();
-    // waitAsync on a non-empty ring only yields to microtasks: give messages a turn.
-    if (++turns % 64 === 0) await new Promise((r) => setImmediate(r));
-  }
+  // tx ring → the link, a batch per write (flush: one native call); asleep while empty.
+  const pump = new RingPump(
+    tx,
+    (max) => {
+      const n = tx.drainRaw(max, send);
+      if (n > 0) flush?.();
+      return n;
+    },
+    { batch: data.txBatch, nextTurn: setImmediate },
+  );
+  parentPort!.on('message', async (m: { type: string }) => {
+    if (m.type === 'stats') postStats();
+    if (m.type === 'close') {
+      pump.stop();
+      clearInterval(statsTimer);
+      postStats();
+      await link.close();
+      parentPort!.postMessage({ type: 'closed' });
+      parentPort!.close();
+    }
+  });
+  await pump.runAsync();
 }
 
 main().catch((e) => {

@@ -6,7 +6,7 @@
  * socket API, stay on this thread.
  */
 import type { Worker } from 'node:worker_threads';
-import { FrameRing, type Link, type LinkStats } from '@tapstack/frame-ring';
+import { FrameRing, type Link, type LinkStats, RingPump } from '@tapstack/frame-ring';
 import type { IoWorkerData, IoWorkerReady, WorkerLinkSpec } from './io-worker.js';
 import { emptyStats } from '@tapstack/tap-io';
 import { startWorker } from './worker-boot.js';
@@ -35,6 +35,7 @@ export class ThreadedLink implements Link {
   private readonly worker: Worker;
   private readonly batch: number;
   private handler: ((frames: readonly Uint8Array[]) => void) | undefined;
+  private pump: RingPump | undefined;
   private closed = false;
   private linkStats: LinkStats = emptyStats();
   private readonly s = { txRingFull: 0, rxPumps: 0 };
@@ -98,25 +99,23 @@ export class ThreadedLink implements Link {
 
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
     this.handler = handler;
-    void this.pump();
-  }
-
-  /** rx ring → handler, in bounded batches; sleeps in waitAsync when the ring is empty. */
-  private async pump(): Promise<void> {
+    if (this.pump || this.closed) return;
+    // rx ring → handler in bounded batches; asleep in waitAsync while the ring is empty.
     const out: Uint8Array[] = [];
-    let rounds = 0;
-    while (!this.closed) {
-      if (!(await this.rx.waitAsync(1000))) continue;
-      if (this.closed) return;
-      this.s.rxPumps++;
-      this.rx.drainInto(out, this.batch);
-      if (out.length > 0) {
-        this.handler?.(out);
-        out.length = 0;
-      }
-      // A ring that never empties must not starve the rest of this thread.
-      if (++rounds % 16 === 0) await new Promise((r) => setImmediate(r));
-    }
+    this.pump = new RingPump(
+      this.rx,
+      (max) => {
+        const n = this.rx.drainInto(out, max);
+        if (n > 0) {
+          this.s.rxPumps++;
+          this.handler?.(out);
+          out.length = 0;
+        }
+        return n;
+      },
+      { batch: this.batch, nextTurn: setImmediate },
+    );
+    void this.pump.runAsync();
   }
 
   /** The worker's link's counters (sent every 500 ms and at close), the rings' and this side's. */
@@ -132,7 +131,7 @@ export class ThreadedLink implements Link {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.rx.notifyConsumer();
+    this.pump?.stop();
     const done = new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         void this.worker.terminate().then(() => resolve());

@@ -4,7 +4,7 @@
  * them through one threadsafe call per consumer sleep, never per frame. Sends are copied
  * into a staging buffer and written with one native call per batch.
  */
-import { FrameRing, HEADER_WORDS } from '@tapstack/frame-ring';
+import { FrameRing, RingPump } from '@tapstack/frame-ring';
 import {
   deliverFrames,
   ETHERNET_HEADER_LEN,
@@ -125,12 +125,11 @@ export class TapLink implements Link {
   private readonly native: NativeTap;
   private readonly ringBytes: number;
   private reader: unknown;
-  private ring: FrameRing | undefined;
-  private internalRing = false;
   private onReadable: (() => void) | undefined;
   private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
   private closed = false;
-  private pumping = false;
+  /** onFrames: drains the internal ring into the handlers. */
+  private pump: RingPump | undefined;
   // tx staging: frames back to back + their lengths, flushed with one native call.
   private stage = new Uint8Array(256 * 1024);
   private lengths: Uint32Array;
@@ -369,9 +368,20 @@ export class TapLink implements Link {
     this.handlers.push(handler);
     if (this.reader === undefined && !this.closed) {
       const ring = FrameRing.create({ capacity: this.ringBytes, maxFrameSize: MAX_FRAME });
-      this.internalRing = true;
-      this.start(ring, () => this.pump());
-      this.pump();
+      // The handlers get copies (drainInto), not views into the ring.
+      const pump = new RingPump(
+        ring,
+        (max) => {
+          const batch: Uint8Array[] = [];
+          const n = ring.drainInto(batch, max);
+          if (batch.length > 0) deliverFrames(this.handlers, batch);
+          return n;
+        },
+        { nextTurn: setImmediate },
+      );
+      this.pump = pump;
+      this.start(ring, () => pump.run());
+      pump.run();
     }
   }
 
@@ -392,7 +402,6 @@ export class TapLink implements Link {
   }
 
   private start(ring: FrameRing, onReadable?: () => void): void {
-    this.ring = ring;
     this.onReadable = onReadable;
     const view = new Int32Array(ring.buffer);
     this.reader = this.native.readerStart(
@@ -409,30 +418,6 @@ export class TapLink implements Link {
       this.vnetHdr,
       this.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0,
     );
-  }
-
-  /** Internal ring -> onFrames handlers; sleeps (CONSUMER_SLEEPING) when empty. */
-  private pump(): void {
-    const ring = this.ring;
-    if (!ring || this.pumping || this.closed) return;
-    this.pumping = true;
-    try {
-      for (let rounds = 0; ; rounds++) {
-        const batch: Uint8Array[] = [];
-        ring.drainInto(batch, 512);
-        if (batch.length > 0) {
-          deliverFrames(this.handlers, batch);
-          if (rounds < 64) continue;
-          // Let other work run; come back on the next turn.
-          setImmediate(() => this.pump());
-          return;
-        }
-        // Announce the sleep, then re-check (LAYOUT.md "Sleeping and waking").
-        if (ring.announceSleep()) return;
-      }
-    } finally {
-      this.pumping = false;
-    }
   }
 
   /** Keep (true, default) or stop the reader from keeping the event loop alive. */
@@ -466,13 +451,13 @@ export class TapLink implements Link {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    this.pump?.stop();
     if (this.reader !== undefined) {
       const final = this.native.readerStats(this.reader);
       this.native.readerStop(this.reader);
       this.s.rxFrames = final.frames;
       this.s.rxBytes = final.bytes;
       this.s.rxDropped = final.dropped;
-      if (this.internalRing) this.ring = undefined;
     }
     this.native.close(this.fd);
   }

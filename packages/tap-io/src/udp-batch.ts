@@ -11,22 +11,20 @@
  * past the cap, datagrams to a new destination are dropped and counted (`txNoSlot`),
  * so spoofed sources (e.g. WireGuard cookie replies under a flood) cannot grow it.
  */
-import {
-  announceConsumerSleep,
-  HEADER_BYTES,
-  HEADER_WORDS,
-  MAGIC,
-  minCapacity,
-  VERSION,
-} from '@tapstack/frame-ring';
-import { ipv4String, ipv6String } from './decode.js';
+import type { RingPump } from '@tapstack/frame-ring';
 import { LinkError } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
 import { SendHealth } from './send-health.js';
+import {
+  createUdpRing,
+  META_BYTES,
+  truncated,
+  UDP_RING_MAX_RECORD,
+  UdpSender,
+  udpRingPump,
+} from './udp-ring.js';
 
-/** Bytes of sender information in front of each datagram in the ring (tap.cc kVxMeta). */
-const META_BYTES = 24;
-const MAX_RECORD = 65536;
+const MAX_RECORD = UDP_RING_MAX_RECORD;
 const TX_ENTRIES = 1024;
 /** Staged bytes that send at once (a turn's large datagrams are not all held back). */
 const TX_FLUSH_BYTES = 64 * 1024;
@@ -80,15 +78,9 @@ export class BatchUdpSocket {
   readonly #maxEndpoints: number;
   readonly #slots = new Map<string, number>();
   #closed = false;
-  // receive ring
-  readonly #cap: number;
-  readonly #i32: Int32Array;
-  readonly #u8: Uint8Array;
-  #pumping = false;
-  #pumpQueued = false;
-  readonly #lastSrc = new Int32Array(6).fill(-1);
-  #lastAddress = '';
-  #lastPort = 0;
+  // receive ring (udp-ring.ts)
+  readonly #pump: RingPump;
+  readonly #sender: UdpSender;
   // send stage
   readonly #stage = new Uint8Array(256 << 10);
   readonly #txOff = new Uint32Array(TX_ENTRIES);
@@ -110,27 +102,20 @@ export class BatchUdpSocket {
     this.#maxEndpoints = o.maxEndpoints ?? 4096;
     const a = native.vxAddress(handle);
     this.#address = { address: a.address, port: a.port, family: a.family };
-    const cap = o.ringBytes ?? 4 << 20;
-    if (
-      !(Number.isInteger(cap) && (cap & (cap - 1)) === 0 && cap >= minCapacity(MAX_RECORD) && cap <= 1 << 30)
-    )
-      throw new LinkError(
-        `openBatchUdp: ringBytes ${cap} must be a power of two >= ${minCapacity(MAX_RECORD)}`,
-        'EINVAL',
-      );
-    // A plain ArrayBuffer (only this thread reads it), as VxlanLink's ring: see vxlan.ts.
-    const buffer = new ArrayBuffer(HEADER_BYTES + cap);
-    const i32 = new Int32Array(buffer);
-    i32[HEADER_WORDS.VERSION] = VERSION;
-    i32[HEADER_WORDS.HEADER_BYTES] = HEADER_BYTES;
-    i32[HEADER_WORDS.CAPACITY] = cap;
-    i32[HEADER_WORDS.MAX_FRAME_SIZE] = MAX_RECORD;
-    Atomics.store(i32, HEADER_WORDS.MAGIC, MAGIC);
-    this.#cap = cap;
-    this.#i32 = i32;
-    this.#u8 = new Uint8Array(buffer);
-    native.vxStart(handle, i32, () => this.#pump(), true);
-    this.#pump();
+    const ring = createUdpRing(o.ringBytes ?? 4 << 20, 'openBatchUdp');
+    this.#sender = new UdpSender(ring);
+    const onBurstEnd = o.onBurstEnd;
+    const burstEnd = () => {
+      if (!this.#closed) onBurstEnd?.();
+    };
+    this.#pump = udpRingPump(
+      ring,
+      onBurstEnd
+        ? (max) => ring.drainBatch(max, this.#record, burstEnd)
+        : (max) => ring.drainRaw(max, this.#record),
+    );
+    native.vxStart(handle, new Int32Array(ring.buffer), () => this.#pump.run(), true);
+    this.#pump.run();
   }
 
   /** Binds a batched UDP socket; undefined when the addon cannot (use node:dgram). */
@@ -230,100 +215,23 @@ export class BatchUdpSocket {
     else if (this.#sout[1]! > 0) this.#health.failed(this.#sout[2]!, this.#sout[1]!);
   }
 
-  /** Ring -> onDatagram; sleeps (CONSUMER_SLEEPING) when empty. */
-  #pump(): void {
-    if (this.#pumping || this.#closed) return;
-    this.#pumping = true;
-    try {
-      for (let rounds = 0; ; rounds++) {
-        if (this.#drain(512) > 0) {
-          if (rounds < 64) continue;
-          if (!this.#pumpQueued) {
-            this.#pumpQueued = true;
-            setImmediate(() => {
-              this.#pumpQueued = false;
-              this.#pump();
-            });
-          }
-          return;
-        }
-        if (announceConsumerSleep(this.#i32)) return;
-      }
-    } finally {
-      this.#pumping = false;
+  /**
+   * One ring record -> onDatagram (the view is valid until the drain releases the record,
+   * after onBurstEnd); returns the view, which onBurstEnd's batch counts.
+   */
+  readonly #record = (u8: Uint8Array, off: number, len: number): Uint8Array | undefined => {
+    if (this.#closed) return undefined;
+    if (truncated(u8, off)) {
+      this.#s.rxTruncated++;
+      return undefined;
     }
-  }
-
-  #drain(max: number): number {
-    const i32 = this.#i32;
-    const u8 = this.#u8;
-    const cap = this.#cap;
-    const mask = cap - 1;
-    const r0 = i32[HEADER_WORDS.READ]!;
-    const w = Atomics.load(i32, HEADER_WORDS.WRITE);
-    let r = r0;
-    let n = 0;
-    try {
-      while (n < max && r !== w && !this.#closed) {
-        const pos = r & mask;
-        const at = HEADER_BYTES + pos;
-        const len = i32[at >> 2]!;
-        if (len === -1) {
-          r = (r + cap - pos) | 0;
-          continue;
-        }
-        r = (r + ((len + 15) & ~7)) | 0;
-        n++;
-        const off = at + 8;
-        if ((u8[off + 1]! & 1) !== 0) {
-          this.#s.rxTruncated++;
-          continue;
-        }
-        this.#sender(u8, i32, off);
-        this.#s.rxDatagrams++;
-        // Records are released only after this loop: the view stays valid during the call.
-        this.#onDatagram(
-          new Uint8Array(u8.buffer, off + META_BYTES, len - META_BYTES),
-          this.#lastAddress,
-          this.#lastPort,
-        );
-      }
-      if (n > 0 && this.#onBurstEnd && !this.#closed) this.#onBurstEnd();
-    } finally {
-      if (r !== r0) Atomics.store(i32, HEADER_WORDS.READ, r);
-    }
-    return n;
-  }
-
-  /** Sender of the record at `off` into #lastAddress/#lastPort (most repeat the last one). */
-  #sender(u8: Uint8Array, i32: Int32Array, off: number): void {
-    const wi = off >> 2;
-    const last = this.#lastSrc;
-    let same = true;
-    for (let k = 0; k < 6; k++) {
-      const v = k === 0 ? i32[wi]! & ~0xff00 : i32[wi + k]!;
-      if (last[k] !== v) {
-        same = false;
-        last[k] = v;
-      }
-    }
-    if (same) return;
-    this.#lastPort = u8[off + 2]! | (u8[off + 3]! << 8);
-    const a = off + 8;
-    if (u8[off] === 4) {
-      this.#lastAddress = ipv4String(u8, a);
-      return;
-    }
-    let mapped = u8[a + 10] === 0xff && u8[a + 11] === 0xff;
-    for (let i = 0; mapped && i < 10; i++) if (u8[a + i] !== 0) mapped = false;
-    if (mapped) {
-      this.#lastAddress = `::ffff:${ipv4String(u8, a + 12)}`;
-      return;
-    }
-    const s = ipv6String(u8, a);
-    const scope = u8[off + 4]! | (u8[off + 5]! << 8) | (u8[off + 6]! << 16) | (u8[off + 7]! << 24);
-    this.#lastAddress = scope !== 0 ? `${s}%${scope >>> 0}` : s;
-  }
+    const sender = this.#sender;
+    sender.read(u8, off);
+    this.#s.rxDatagrams++;
+    const data = new Uint8Array(u8.buffer, off + META_BYTES, len - META_BYTES);
+    this.#onDatagram(data, sender.address, sender.port);
+    return data;
+  };
 
   /** Keep (true, default) or stop the socket from keeping the event loop alive. */
   ref(keep = true): void {
@@ -340,6 +248,7 @@ export class BatchUdpSocket {
     this.flush();
     this.#finalDropped = this.#native.vxStats(this.#handle).dropped;
     this.#closed = true;
+    this.#pump.stop();
     this.#native.vxClose(this.#handle);
   }
 }

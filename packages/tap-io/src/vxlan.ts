@@ -16,17 +16,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
-import {
-  type FrameRing,
-  HEADER_BYTES,
-  HEADER_WORDS,
-  MAGIC,
-  MAX_CAPACITY,
-  minCapacity,
-  VERSION,
-  announceConsumerSleep,
-} from '@tapstack/frame-ring';
-import { ipv4String, ipv6String } from './decode.js';
+import type { FrameRing, RingPump } from '@tapstack/frame-ring';
 import {
   deliverFrames,
   ETHERNET_HEADER_LEN,
@@ -40,6 +30,7 @@ import {
 } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
 import { SendHealth } from './send-health.js';
+import { createUdpRing, META_BYTES, truncated, UdpSender, udpRingPump } from './udp-ring.js';
 
 export const VXLAN_PORT = 4789;
 export const VXLAN_HEADER_BYTES = 8;
@@ -183,10 +174,6 @@ interface Endpoint {
   key: string;
 }
 
-/** Native path: bytes of sender information in front of each datagram in the ring (tap.cc). */
-const META_BYTES = 24;
-/** Native path: the ring's maxFrameSize; a larger datagram arrives truncated (rxMalformed). */
-const NATIVE_MAX_RECORD = 65536;
 /** Native path: datagrams staged before a send flushes without waiting for the microtask. */
 const TX_ENTRIES = 1024;
 const TX_BATCH = 256;
@@ -255,17 +242,10 @@ export class VxlanLink implements Link {
     learnAged: 0,
   };
 
-  // ---- native path: receive ring (filled by the addon, read here in place)
-  private rxCap = 0;
-  private ri32: Int32Array | undefined;
-  private ru8: Uint8Array | undefined;
-  private pumping = false;
-  private pumpQueued = false;
+  // ---- native path: receive ring (filled by the addon, read here in place; udp-ring.ts)
+  private rxPump: RingPump | undefined;
+  private sender: UdpSender | undefined;
   private rxWakeups = 0;
-  // the sender of the previous datagram and its strings (most datagrams repeat it)
-  private readonly lastSrc = new Int32Array(6).fill(-1);
-  private lastAddress = '';
-  private lastPort = 0;
   // ---- native path: send staging (datagrams back to back, 8-aligned) and their targets
   private stage: Uint8Array;
   private readonly txOff = new Uint32Array(TX_ENTRIES);
@@ -597,148 +577,57 @@ export class VxlanLink implements Link {
 
   // ------------------------------------------------------------ native receive
 
-  /**
-   * The receive ring: frame-ring layout v2 (LAYOUT.md), laid out here over a plain
-   * ArrayBuffer, not a SharedArrayBuffer: only this link reads it, and V8 copies out of a
-   * SharedArrayBuffer with a relaxed-atomic memcpy that goes byte by byte unless source
-   * and destination share their alignment mod 8 (a TCP payload inside a frame does not),
-   * which cost the daemon ~8% more CPU per MiB than dgram's Buffers. The backing store
-   * does not move, so the addon's thread may write it.
-   */
+  /** The receive ring (udp-ring.ts), filled by the addon and drained here in place by a RingPump. */
   private startNativeRx(ringBytes: number): void {
     const { native, handle } = this.nio!;
-    const cap = ringBytes;
-    if (
-      !(
-        Number.isInteger(cap) &&
-        (cap & (cap - 1)) === 0 &&
-        cap >= minCapacity(NATIVE_MAX_RECORD) &&
-        cap <= MAX_CAPACITY
-      )
-    ) {
+    let ring: FrameRing<ArrayBuffer>;
+    try {
+      ring = createUdpRing(ringBytes, 'openVxlan');
+    } catch (e) {
       native.vxClose(handle);
-      throw new LinkError(
-        `openVxlan: ringBytes ${cap} must be a power of two from ${minCapacity(NATIVE_MAX_RECORD)} to ${MAX_CAPACITY}`,
-        'EINVAL',
-      );
+      throw e;
     }
-    const buffer = new ArrayBuffer(HEADER_BYTES + cap);
-    const i32 = new Int32Array(buffer);
-    i32[HEADER_WORDS.VERSION] = VERSION;
-    i32[HEADER_WORDS.HEADER_BYTES] = HEADER_BYTES;
-    i32[HEADER_WORDS.CAPACITY] = cap;
-    i32[HEADER_WORDS.MAX_FRAME_SIZE] = NATIVE_MAX_RECORD;
-    Atomics.store(i32, HEADER_WORDS.MAGIC, MAGIC);
-    this.rxCap = cap;
-    this.ri32 = i32;
-    this.ru8 = new Uint8Array(buffer);
+    this.sender = new UdpSender(ring);
+    // Valid frames are handed over as views into the ring, one batch per drain; the
+    // records are released after the handlers return.
+    const pump = udpRingPump(ring, (max) => ring.drainBatch(max, this.nativeRecord, this.nativeBatch));
+    this.rxPump = pump;
     native.vxStart(
       handle,
-      this.ri32,
+      new Int32Array(ring.buffer),
       () => {
         this.rxWakeups++;
-        this.pump();
+        pump.run();
       },
       this.rxMode === 'loop',
     );
     // Drain (nothing yet) and announce the sleep, so the reader wakes us.
-    this.pump();
+    pump.run();
   }
 
-  /** Ring -> checks, learning, handlers; sleeps (CONSUMER_SLEEPING) when empty. */
-  private pump(): void {
-    if (this.pumping || this.closed || !this.ri32) return;
-    this.pumping = true;
-    const i32 = this.ri32;
-    try {
-      for (let rounds = 0; ; rounds++) {
-        if (this.drainNative(512) > 0) {
-          if (rounds < 64) continue;
-          // Let other work run; come back on the next turn.
-          if (!this.pumpQueued) {
-            this.pumpQueued = true;
-            setImmediate(() => {
-              this.pumpQueued = false;
-              this.pump();
-            });
-          }
-          return;
-        }
-        // Announce the sleep, then re-check (frame-ring LAYOUT.md "Sleeping and waking").
-        if (announceConsumerSleep(i32)) return;
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
+  private readonly nativeRecord = (u8: Uint8Array, off: number, len: number): Uint8Array | undefined =>
+    this.closed ? undefined : this.nativeDatagram(u8, off, len);
 
-  /**
-   * Reads up to `max` records of the native ring in place (frame-ring LAYOUT.md; record
-   * payload = META_BYTES of sender, see tap.cc, then the datagram), hands the valid
-   * frames to the handlers as views into the ring, then releases the records.
-   */
-  private drainNative(max: number): number {
-    const i32 = this.ri32!;
-    const u8 = this.ru8!;
-    const cap = this.rxCap;
-    const mask = cap - 1;
-    const r0 = i32[HEADER_WORDS.READ]!;
-    const w = Atomics.load(i32, HEADER_WORDS.WRITE);
-    let r = r0;
-    let n = 0;
-    const batch: Uint8Array[] = [];
-    try {
-      while (n < max && r !== w) {
-        const pos = r & mask;
-        const at = HEADER_BYTES + pos;
-        const len = i32[at >> 2]!;
-        if (len === -1) {
-          r = (r + cap - pos) | 0;
-          continue;
-        }
-        r = (r + ((len + 15) & ~7)) | 0;
-        n++;
-        const f = this.nativeDatagram(u8, i32, at + 8, len);
-        if (f) batch.push(f);
-      }
-      if (batch.length > 0 && !this.closed) this.deliver(batch);
-    } finally {
-      if (r !== r0) Atomics.store(i32, HEADER_WORDS.READ, r);
-    }
-    return n;
-  }
+  private readonly nativeBatch = (batch: Uint8Array[]): void => {
+    if (!this.closed) this.deliver(batch);
+  };
 
   /** One record: checks as onMessage, learning; returns the inner frame view or undefined. */
-  private nativeDatagram(u8: Uint8Array, i32: Int32Array, off: number, len: number): Uint8Array | undefined {
+  private nativeDatagram(u8: Uint8Array, off: number, len: number): Uint8Array | undefined {
     const d = off + META_BYTES;
     const dlen = len - META_BYTES;
     const s = this.s;
     // Longer than a ring record (truncated): not a frame we can deliver.
-    const problem = (u8[off + 1]! & 1) !== 0 ? 'rxMalformed' : this.headerProblem(u8, d, dlen);
+    const problem = truncated(u8, off) ? 'rxMalformed' : this.headerProblem(u8, d, dlen);
     if (problem !== undefined) {
       this.drop(problem);
       return undefined;
     }
     const frame = new Uint8Array(u8.buffer, d + VXLAN_HEADER_BYTES, dlen - VXLAN_HEADER_BYTES);
-    {
-      // family/flags/port word, scope id, 16 address bytes: compare with the last sender
-      const wi = off >> 2;
-      const last = this.lastSrc;
-      let same = true;
-      for (let k = 0; k < 6; k++) {
-        const v = k === 0 ? i32[wi]! & ~0xff00 : i32[wi + k]!;
-        if (last[k] !== v) {
-          same = false;
-          last[k] = v;
-        }
-      }
-      if (!same) {
-        this.lastPort = u8[off + 2]! | (u8[off + 3]! << 8);
-        this.lastAddress = senderAddress(u8, off);
-      }
-      if (this.unknownSender(this.lastAddress)) return undefined;
-      if (this.learn && !isGroupMac(frame, 6)) this.learnFrom(frame, 6, this.lastAddress, this.lastPort);
-    }
+    const sender = this.sender!;
+    sender.read(u8, off);
+    if (this.unknownSender(sender.address)) return undefined;
+    if (this.learn && !isGroupMac(frame, 6)) this.learnFrom(frame, 6, sender.address, sender.port);
     s.rxFrames++;
     s.rxBytes += frame.length;
     return frame;
@@ -949,26 +838,13 @@ export class VxlanLink implements Link {
       this.closed = true;
       const { native, handle } = this.nio;
       this.finalRxDropped = native.vxStats(handle).dropped;
+      this.rxPump?.stop();
       native.vxClose(handle); // stops and joins the reader thread, closes the socket
-      this.ri32 = undefined;
-      this.ru8 = undefined;
       return;
     }
     this.closed = true;
     await new Promise<void>((resolve) => this.socket!.close(() => resolve()));
   }
-}
-
-/** The sender written by the addon in front of a datagram (tap.cc), as Node's rinfo.address. */
-function senderAddress(u8: Uint8Array, off: number): string {
-  const a = off + 8;
-  if (u8[off] === 4) return ipv4String(u8, a);
-  let mapped = u8[a + 10] === 0xff && u8[a + 11] === 0xff;
-  for (let i = 0; mapped && i < 10; i++) if (u8[a + i] !== 0) mapped = false;
-  if (mapped) return `::ffff:${ipv4String(u8, a + 12)}`;
-  const s = ipv6String(u8, a);
-  const scope = u8[off + 4]! | (u8[off + 5]! << 8) | (u8[off + 6]! << 16) | (u8[off + 7]! << 24);
-  return scope !== 0 ? `${s}%${scope >>> 0}` : s;
 }
 
 /**
