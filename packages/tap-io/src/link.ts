@@ -3,7 +3,7 @@
  * link can write into, so that links outside Node implement it too), link errors, MAC
  * helpers, and handing received batches to handlers.
  */
-import type { LinkStats } from '@tapstack/frame-ring';
+import type { FrameRing, LinkStats } from '@tapstack/frame-ring';
 
 export type { Link, LinkStats } from '@tapstack/frame-ring';
 
@@ -89,8 +89,8 @@ export function randomMac(): Uint8Array {
  * remaining handlers and later batches still run.
  */
 export function deliverFrames(
-  handlers: Iterable<(frames: Uint8Array[]) => void>,
-  frames: Uint8Array[],
+  handlers: Iterable<(frames: readonly Uint8Array[]) => void>,
+  frames: readonly Uint8Array[],
 ): void {
   for (const h of handlers) {
     try {
@@ -100,5 +100,50 @@ export function deliverFrames(
         throw err;
       });
     }
+  }
+}
+
+/**
+ * Where a link's received batches go, the part of the Link contract every link shares: the
+ * ring given to attachRxRing (frames copied in, a full ring drops and counts them, a
+ * sleeping consumer is woken), else the onFrames handlers (deliverFrames). A link keeps
+ * one and forwards onFrames/attachRxRing to it.
+ */
+export class RxTarget {
+  readonly #handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
+  #ring: FrameRing | undefined;
+  #onReadable: (() => void) | undefined;
+  /** Frames the attached ring had no room for. */
+  ringDropped = 0;
+
+  onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
+    this.#handlers.push(handler);
+  }
+
+  attachRxRing(ring: FrameRing, onReadable?: () => void): void {
+    this.#ring = ring;
+    this.#onReadable = onReadable;
+  }
+
+  /** True once frames have somewhere to go (a handler or a ring). */
+  get attached(): boolean {
+    return this.#ring !== undefined || this.#handlers.length > 0;
+  }
+
+  /** Hands `frames` on (views need to be valid only during the call); returns how many were taken. */
+  deliver(frames: readonly Uint8Array[]): number {
+    if (frames.length === 0) return 0;
+    const ring = this.#ring;
+    if (ring === undefined) {
+      deliverFrames(this.#handlers, frames);
+      return frames.length;
+    }
+    const n = ring.pushBatch(frames, 'drop');
+    this.ringDropped += frames.length - n;
+    if (n > 0) {
+      ring.notifyConsumer();
+      this.#onReadable?.();
+    }
+    return n;
   }
 }

@@ -13,6 +13,7 @@ import {
   type Link,
   type LinkStats,
   macKey,
+  RxTarget,
   toMac,
 } from './link.js';
 
@@ -123,9 +124,7 @@ class MemorySwitchPort implements Link {
   private spare: Uint8Array[] = [];
   private scheduled = false;
   private closed = false;
-  private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
-  private ring: FrameRing | undefined;
-  private onReadable: (() => void) | undefined;
+  private readonly rx = new RxTarget();
   private readonly s: LinkStats = emptyStats();
 
   constructor(sw: MemorySwitch, opts: SwitchPortOptions) {
@@ -156,13 +155,12 @@ class MemorySwitchPort implements Link {
   }
 
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
-    this.handlers.push(handler);
+    this.rx.onFrames(handler);
     if (this.queue.length) this.kick();
   }
 
   attachRxRing(ring: FrameRing, onReadable?: () => void): void {
-    this.ring = ring;
-    this.onReadable = onReadable;
+    this.rx.attachRxRing(ring, onReadable);
     if (this.queue.length) this.kick();
   }
 
@@ -195,7 +193,7 @@ class MemorySwitchPort implements Link {
   }
 
   private kick(): void {
-    if (this.scheduled || (this.handlers.length === 0 && this.ring === undefined)) return;
+    if (this.scheduled || !this.rx.attached) return;
     this.scheduled = true;
     this.switch.schedule(() => this.deliver());
   }
@@ -219,22 +217,11 @@ class MemorySwitchPort implements Link {
   }
 
   private hand(batch: Uint8Array[]): void {
-    let bytes = 0;
-    for (const f of batch) bytes += f.length;
-    if (this.ring) {
-      const n = this.ring.pushBatch(batch, 'drop');
-      this.s.rxDropped += batch.length - n;
-      this.s.rxFrames += n;
-      for (let i = 0; i < n; i++) this.s.rxBytes += batch[i]!.length;
-      if (n > 0) {
-        this.ring.notifyConsumer();
-        this.onReadable?.();
-      }
-      return;
-    }
-    this.s.rxFrames += batch.length;
-    this.s.rxBytes += bytes;
-    for (const h of this.handlers) h(batch);
+    // What a ring had no room for is counted as dropped (the ring's own drop counter too).
+    const n = this.rx.deliver(batch);
+    this.s.rxDropped += batch.length - n;
+    this.s.rxFrames += n;
+    for (let i = 0; i < n; i++) this.s.rxBytes += batch[i]!.length;
   }
 
   stats(): LinkStats {

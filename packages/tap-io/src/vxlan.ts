@@ -18,7 +18,6 @@ import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
 import type { FrameRing, RingPump } from '@tapstack/frame-ring';
 import {
-  deliverFrames,
   ETHERNET_HEADER_LEN,
   emptyStats,
   isGroupMac,
@@ -26,6 +25,7 @@ import {
   LinkError,
   type LinkStats,
   macKey,
+  RxTarget,
   toMac,
 } from './link.js';
 import { type NativeTap, nativeVxlan } from './native.js';
@@ -224,9 +224,7 @@ export class VxlanLink implements Link {
    * queued holding it, which `getSendQueueCount()` tells, and then a fresh one is made.
    */
   private tx: Buffer;
-  private handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
-  private ring: FrameRing | undefined;
-  private onReadable: (() => void) | undefined;
+  private readonly rx = new RxTarget();
   private pending: Uint8Array[] = [];
   private scheduled = false;
   private closed = false;
@@ -563,16 +561,7 @@ export class VxlanLink implements Link {
   }
 
   private deliver(batch: Uint8Array[]): void {
-    if (this.ring) {
-      const n = this.ring.pushBatch(batch, 'drop');
-      this.s.rxDropped += batch.length - n;
-      if (n > 0) {
-        this.ring.notifyConsumer();
-        this.onReadable?.();
-      }
-      return;
-    }
-    deliverFrames(this.handlers, batch);
+    this.rx.deliver(batch);
   }
 
   // ------------------------------------------------------------ native receive
@@ -777,12 +766,11 @@ export class VxlanLink implements Link {
   }
 
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
-    this.handlers.push(handler);
+    this.rx.onFrames(handler);
   }
 
   attachRxRing(ring: FrameRing, onReadable?: () => void): void {
-    this.ring = ring;
-    this.onReadable = onReadable;
+    this.rx.attachRxRing(ring, onReadable);
   }
 
   /** Keep (true, default) or stop the link from keeping the event loop alive. */
@@ -796,6 +784,7 @@ export class VxlanLink implements Link {
   stats(): VxlanStats {
     const out: VxlanStats = {
       ...this.s,
+      rxDropped: this.s.rxDropped + this.rx.ringDropped,
       peers: this.endpoints.size,
       learnedMacs: this.learned.size,
       txEndpointIds: 0,

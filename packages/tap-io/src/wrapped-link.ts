@@ -4,14 +4,12 @@
  * feed their own handlers or rx ring.
  */
 import type { FrameRing } from '@tapstack/frame-ring';
-import type { Link, LinkStats } from './link.js';
+import { type Link, type LinkStats, RxTarget } from './link.js';
 
 export abstract class WrappedLink implements Link {
   readonly inner: Link;
-  protected handlers: Array<(frames: readonly Uint8Array[]) => void> = [];
-  private ring: FrameRing | undefined;
-  private onReadable: (() => void) | undefined;
-  protected rxRingDropped = 0;
+  /** Where what passes goes: this wrapper's handlers or rx ring. */
+  protected readonly rxTarget = new RxTarget();
   private listening = false;
 
   constructor(inner: Link) {
@@ -68,17 +66,7 @@ export abstract class WrappedLink implements Link {
   protected abstract receive(frames: readonly Uint8Array[]): void;
 
   protected deliver(frames: readonly Uint8Array[]): void {
-    if (frames.length === 0) return;
-    if (this.ring) {
-      const n = this.ring.pushBatch(frames, 'drop');
-      this.rxRingDropped += frames.length - n;
-      if (n > 0) {
-        this.ring.notifyConsumer();
-        this.onReadable?.();
-      }
-      return;
-    }
-    for (const h of this.handlers) h(frames);
+    this.rxTarget.deliver(frames);
   }
 
   private listen(): void {
@@ -88,19 +76,18 @@ export abstract class WrappedLink implements Link {
   }
 
   onFrames(handler: (frames: readonly Uint8Array[]) => void): void {
-    this.handlers.push(handler);
+    this.rxTarget.onFrames(handler);
     this.listen();
   }
 
   attachRxRing(ring: FrameRing, onReadable?: () => void): void {
-    this.ring = ring;
-    this.onReadable = onReadable;
+    this.rxTarget.attachRxRing(ring, onReadable);
     this.listen();
   }
 
   stats(): LinkStats {
     const s = this.inner.stats();
-    if (this.rxRingDropped) s.rxDropped += this.rxRingDropped;
+    if (this.rxTarget.ringDropped) s.rxDropped += this.rxTarget.ringDropped;
     return s;
   }
 
