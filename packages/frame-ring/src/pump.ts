@@ -18,8 +18,12 @@ import type { FrameRing } from './frame-ring.js';
 export interface RingPumpOptions {
   /** Frames per drain call [256]. */
   batch?: number;
-  /** Frames drained in one turn of the event loop before the pump lets other work run [4096]. */
-  turnFrames?: number;
+  /**
+   * Drains that took frames in one turn of the event loop before the pump lets other work
+   * run [16]: at most batch × turnBatches frames, and fewer, larger drains when frames
+   * trickle in (the ring fills while the thread does other work).
+   */
+  turnBatches?: number;
   /**
    * Runs `fn` on a later turn of the event loop, after pending I/O and timers
    * [`setTimeout(fn, 0)`]. Node consumers pass `setImmediate`.
@@ -33,7 +37,7 @@ export type RingDrain = (max: number) => number;
 export class RingPump {
   readonly ring: FrameRing<ArrayBufferLike>;
   readonly batch: number;
-  readonly turnFrames: number;
+  readonly turnBatches: number;
   private readonly drain: RingDrain;
   private readonly nextTurn: (fn: () => void) => void;
   private running = false;
@@ -45,21 +49,21 @@ export class RingPump {
   /** `drain(max)` takes up to `max` frames off `ring` (one of its drain methods) and returns how many. */
   constructor(ring: FrameRing<ArrayBufferLike>, drain: RingDrain, options: RingPumpOptions = {}) {
     const batch = options.batch ?? 256;
-    const turnFrames = options.turnFrames ?? 4096;
+    const turnBatches = options.turnBatches ?? 16;
     if (!(Number.isInteger(batch) && batch >= 1))
       throw new RangeError(`RingPump: batch ${batch} must be an integer >= 1`);
-    if (!(Number.isInteger(turnFrames) && turnFrames >= batch))
-      throw new RangeError(`RingPump: turnFrames ${turnFrames} must be an integer >= batch (${batch})`);
+    if (!(Number.isInteger(turnBatches) && turnBatches >= 1))
+      throw new RangeError(`RingPump: turnBatches ${turnBatches} must be an integer >= 1`);
     this.ring = ring;
     this.drain = drain;
     this.batch = batch;
-    this.turnFrames = turnFrames;
+    this.turnBatches = turnBatches;
     this.nextTurn = options.nextTurn ?? ((fn) => setTimeout(fn, 0));
   }
 
   /**
    * Drains until the ring is empty, then announces the consumer's sleep and returns (the
-   * producer's wake calls run() again); or, after `turnFrames` frames, goes on in a later
+   * producer's wake calls run() again); or, after `turnBatches` drains, goes on in a later
    * turn. A call from inside a drain (re-entrant), after stop(), or while a later turn is
    * already queued does nothing.
    */
@@ -87,14 +91,18 @@ export class RingPump {
   };
 
   /**
-   * Drains until stop(): sleeps in `ring.waitAsync` (re-checking every `idleMs`) while the
-   * ring is empty, and yields a turn after every `turnFrames` frames.
+   * Drains until stop(): a batch per `ring.waitAsync` (which resolves at once, as a
+   * microtask, while frames wait, so work queued on microtasks runs between batches, and
+   * sleeps, re-checking every `idleMs`, while the ring is empty), and yields a turn after
+   * every `turnBatches` drains that took frames.
    */
   async runAsync(idleMs = 1000): Promise<void> {
+    let drains = 0;
     while (!this.stopped) {
       if (!(await this.ring.waitAsync(idleMs))) continue;
       if (this.stopped) return;
-      if (!this.drainTurn()) {
+      if (this.drain(this.batch) > 0 && ++drains >= this.turnBatches) {
+        drains = 0;
         this.yields++;
         await new Promise<void>((resolve) => this.nextTurn(resolve));
       }
@@ -107,13 +115,10 @@ export class RingPump {
     this.ring.notifyConsumer();
   }
 
-  /** Up to turnFrames frames; true when the ring ran empty, false when the budget ran out first. */
+  /** Up to turnBatches drains; true when the ring ran empty, false when the budget ran out first. */
   private drainTurn(): boolean {
-    let budget = this.turnFrames;
-    while (budget > 0) {
-      const n = this.drain(Math.min(this.batch, budget));
-      if (n === 0 || this.stopped) return true;
-      budget -= n;
+    for (let i = 0; i < this.turnBatches; i++) {
+      if (this.drain(this.batch) === 0 || this.stopped) return true;
     }
     return false;
   }

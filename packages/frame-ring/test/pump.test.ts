@@ -1,4 +1,4 @@
-// RingPump: order and batching, the one yield policy (turnFrames per turn, then a later
+// RingPump: order and batching, the one yield policy (turnBatches per turn, then a later
 // turn), sleeping through the ring's handshake, re-entrancy, stop; and drainBatch and
 // createLocal, which tap-io's UDP links use with it. Single thread, a manual "next turn".
 import { FrameRing, HEADER_WORDS, RingPump } from '@tapstack/frame-ring';
@@ -12,7 +12,7 @@ function frame(seq: number, len = 20): Uint8Array {
 }
 
 /** A pump over `ring` that records the batch sizes and first bytes it drains; turns run by hand. */
-function setup(ring: FrameRing<ArrayBufferLike>, batch: number, turnFrames: number) {
+function setup(ring: FrameRing<ArrayBufferLike>, batch: number, turnBatches: number) {
   const got: number[] = [];
   const batches: number[] = [];
   const turns: (() => void)[] = [];
@@ -23,7 +23,7 @@ function setup(ring: FrameRing<ArrayBufferLike>, batch: number, turnFrames: numb
       if (n > 0) batches.push(n);
       return n;
     },
-    { batch, turnFrames, nextTurn: (fn) => turns.push(fn) },
+    { batch, turnBatches, nextTurn: (fn) => turns.push(fn) },
   );
   return { pump, got, batches, turns };
 }
@@ -32,21 +32,22 @@ const sleeping = (ring: FrameRing<ArrayBufferLike>) =>
   Atomics.load(new Int32Array(ring.buffer), HEADER_WORDS.CONSUMER_SLEEPING) !== 0;
 
 describe('RingPump', () => {
-  it('drains in order in batches, at most turnFrames per turn, then goes on in a later turn', () => {
+  it('drains in order in batches, at most turnBatches drains per turn, then goes on in a later turn', () => {
     const ring = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 64 });
     for (let i = 0; i < 10; i++) ring.push(frame(i));
-    const { pump, got, batches, turns } = setup(ring, 3, 4);
+    const { pump, got, batches, turns } = setup(ring, 3, 2);
     pump.run();
-    expect(got).toEqual([0, 1, 2, 3]);
-    expect(batches).toEqual([3, 1]);
+    expect(got).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(batches).toEqual([3, 3]);
     expect(turns.length).toBe(1);
     expect(sleeping(ring)).toBe(false); // frames wait: no sleep announced
     pump.run(); // a wake while a later turn is queued does nothing now
-    expect(got.length).toBe(4);
-    turns.shift()!();
-    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(got.length).toBe(6);
     turns.shift()!();
     expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(batches).toEqual([3, 3, 3, 1]);
+    expect(turns.length).toBe(1); // two drains took frames: the budget ran out with the ring empty
+    turns.shift()!();
     expect(turns.length).toBe(0);
     expect(pump.yields).toBe(2);
     expect(sleeping(ring)).toBe(true); // empty: asleep, and the producer's next publish wakes it
@@ -80,7 +81,7 @@ describe('RingPump', () => {
     const got: number[] = [];
     const pump = new RingPump(ring, (max) => ring.drain(max, (f) => got.push(f[0]!)), {
       batch: 2,
-      turnFrames: 4,
+      turnBatches: 2,
       nextTurn: (fn) => setImmediate(fn),
     });
     const done = pump.runAsync(50);
@@ -95,7 +96,7 @@ describe('RingPump', () => {
   it('checks its options', () => {
     const ring = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 64 });
     expect(() => new RingPump(ring, () => 0, { batch: 0 })).toThrow(RangeError);
-    expect(() => new RingPump(ring, () => 0, { batch: 8, turnFrames: 4 })).toThrow(RangeError);
+    expect(() => new RingPump(ring, () => 0, { turnBatches: 0 })).toThrow(RangeError);
   });
 });
 
