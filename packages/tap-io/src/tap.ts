@@ -16,6 +16,7 @@ import {
   toMac,
 } from './link.js';
 import { loadNative, type NativeTap } from './native.js';
+import { NATIVE_RX_PUMP } from './udp-ring.js';
 
 export interface TapOptions {
   /** Interface name; created if missing, attached if it exists and is free (EBUSY if in use). */
@@ -377,7 +378,7 @@ export class TapLink implements Link {
           if (batch.length > 0) deliverFrames(this.handlers, batch);
           return n;
         },
-        { nextTurn: setImmediate },
+        NATIVE_RX_PUMP,
       );
       this.pump = pump;
       this.start(ring, () => pump.run());
