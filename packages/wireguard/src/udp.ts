@@ -99,9 +99,19 @@ async function bindDgram(port: number, host: string, sink: Sink): Promise<Io> {
       resolve();
     });
   });
+  // node:dgram emits one 'message' per datagram: a turn's datagrams (each its own Buffer)
+  // are collected and handled as one burst at setImmediate, as the batched socket's are.
+  let burstQueued = false;
+  const endBurst = () => {
+    burstQueued = false;
+    sink.burstEnd();
+  };
   socket.on('message', (msg, rinfo) => {
     sink.datagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port);
-    sink.burstEnd();
+    if (!burstQueued) {
+      burstQueued = true;
+      setImmediate(endBurst);
+    }
   });
   let errors = 0;
   socket.on('error', () => {

@@ -159,3 +159,44 @@ describe.each(backends)('socket health (%s, issue 14)', (backend) => {
     expect(n.socketHealth().txErrors).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('receive bursts', () => {
+  it.each([
+    ['node:dgram', false],
+    ...(batchUdpAvailable() ? ([["tap-io's batched socket", true]] as const) : []),
+  ])(
+    '%s: datagrams that arrive together are handled as a burst, not one turn each',
+    async (_name, nativeRx) => {
+      const [ka, kb] = [genkey(), genkey()];
+      let bursts = 0;
+      let got = 0;
+      const b = await UdpWireGuard.open({
+        config: conf(kb, [{ key: ka, allowed: '192.0.2.1/32' }]),
+        host: '127.0.0.1',
+        native: nativeRx,
+        onPacket: () => {
+          got++;
+        },
+        onBurstEnd: () => {
+          bursts++;
+        },
+      });
+      open.push(b);
+      const a = await UdpWireGuard.open({
+        config: conf(ka, [{ key: kb, allowed: '192.0.2.2/32', endpoint: `127.0.0.1:${b.port}` }]),
+        host: '127.0.0.1',
+        onPacket: () => {},
+      });
+      open.push(a);
+      a.send(ipv4Packet('192.0.2.1', '192.0.2.2', Uint8Array.of(0)));
+      while (got < 1) await new Promise((r) => setTimeout(r, 5));
+      // 60 packets sent in one turn: one sendmmsg (or 60 immediate dgram sends) before b reads.
+      bursts = 0;
+      got = 0;
+      for (let i = 0; i < 60; i++) a.send(ipv4Packet('192.0.2.1', '192.0.2.2', new Uint8Array(100)));
+      while (got < 60) await new Promise((r) => setTimeout(r, 5));
+      // libuv reads at most 32 datagrams per wakeup; one turn per datagram would be 60 bursts.
+      expect(bursts).toBeLessThanOrEqual(10);
+    },
+  );
+});
