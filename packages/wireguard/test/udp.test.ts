@@ -161,9 +161,9 @@ describe.each(backends)('socket health (%s, issue 14)', (backend) => {
 });
 
 describe('receive bursts', () => {
-  it.each([
+  it.each<[string, boolean]>([
     ['node:dgram', false],
-    ...(batchUdpAvailable() ? ([["tap-io's batched socket", true]] as const) : []),
+    ...(batchUdpAvailable() ? [["tap-io's batched socket", true] as [string, boolean]] : []),
   ])(
     '%s: datagrams that arrive together are handled as a burst, not one turn each',
     async (_name, nativeRx) => {
