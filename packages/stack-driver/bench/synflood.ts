@@ -131,6 +131,9 @@ interface Phase {
   sentPerS: number;
 }
 
+const FLOODS = ['paced', 'max', 'max-options'] as const;
+type Flood = (typeof FLOODS)[number];
+
 /** hping3 processes for the paced flood: each sends about one SYN per 100 µs (its pacing is coarse). */
 const PACED_SENDERS = 6;
 
@@ -140,9 +143,12 @@ const PACED_SENDERS = 6;
  * PACED_SENDERS hping3 processes at `-i u16`, about the 62k SYN/s of the issue's attack;
  * the rate really sent is measured).
  */
-async function phase(att: Namespace, target: string, flood: 'none' | 'max' | 'paced'): Promise<Phase> {
-  const senders = flood === 'none' ? 0 : flood === 'max' ? 1 : PACED_SENDERS;
-  const rate = flood === 'max' ? ['--flood'] : ['-i', 'u16'];
+async function phase(att: Namespace, target: string, flood: 'none' | Flood): Promise<Phase> {
+  const senders = flood === 'none' ? 0 : flood === 'paced' ? PACED_SENDERS : 1;
+  // max-options: hping3's SYNs carry a timestamp option, as real clients' SYNs carry
+  // options (tapstack answers SYNs with options first; this shows the flood that does too).
+  const rate =
+    flood === 'max' ? ['--flood'] : flood === 'max-options' ? ['--flood', '--tcp-timestamp'] : ['-i', 'u16'];
   const hpings = Array.from({ length: senders }, () =>
     att.exec(
       [
@@ -267,10 +273,10 @@ export async function synflood(): Promise<void> {
     const measure = async (target: string, kernelSide: boolean) => {
       const quiet = await phase(att!, target, 'none');
       const floods: Record<
-        'max' | 'paced',
+        Flood,
         Phase & { absorbed: number; drops: number; rx: number; [k: string]: unknown }
       > = {} as never;
-      for (const kind of ['paced', 'max'] as const) {
+      for (const kind of FLOODS) {
         const s0 = kernelSide ? netstat(kern!) : d.stats();
         const r0 = kernelSide ? rxPackets(kern!, vk) : 0;
         const kd0 = kernelSide ? 0 : Number(att!.run(['cat', `/sys/class/net/${tap}/statistics/tx_dropped`]));
@@ -312,7 +318,7 @@ export async function synflood(): Promise<void> {
     const per = (n: number) => n / (SECONDS + 1);
     const cps = (p: Phase) => p.legit.ok / p.legit.secs;
     const linux = (name: string, value: number) => ({ name: `Linux syncookies, same run (${name})`, value });
-    for (const kind of ['paced', 'max'] as const) {
+    for (const kind of FLOODS) {
       const t = T[kind];
       const l = L[kind];
       report({

@@ -23,7 +23,7 @@ import {
 } from '@tapstack/stack-core';
 import type { FrameRing, Link } from '@tapstack/frame-ring';
 import type { SocketHost } from './socket-host.js';
-import { isPureTcpSyn, isPureTcpSynAt, SYN_SLOT_BYTES, SynBacklog } from './syn-backlog.js';
+import { NOT_SYN, pureSynKind, SYN_SLOT_BYTES, SYN_WITH_OPTIONS, SynBacklog } from './syn-backlog.js';
 
 export interface LoopOptions {
   /** Frames handled per turn before yielding to the event loop [256]. */
@@ -109,7 +109,9 @@ export class DriverLoop implements SocketHost {
   private readonly pollEvery: number;
   private readonly gro: boolean;
   private closed = false;
+  /** Pure SYNs with TCP options (answered first), and without (syn-backlog.ts). */
   private readonly syns: SynBacklog;
+  private readonly bareSyns: SynBacklog;
   /** Frames other than deferred SYNs handed to the stack (a turn's budget counts these). */
   private rxDirect = 0;
   private readonly counters: LoopStats = {
@@ -134,6 +136,7 @@ export class DriverLoop implements SocketHost {
     this.now = options.now ?? (() => performance.now());
     this.lookupFn = options.lookup;
     this.syns = new SynBacklog(Math.max(1, options.synBacklog ?? SYN_BACKLOG));
+    this.bareSyns = new SynBacklog(Math.max(1, options.synBacklog ?? SYN_BACKLOG));
     stack.setEventHandler((h, ev) => {
       this.pending.set(h, (this.pending.get(h) ?? 0) | ev);
     });
@@ -215,7 +218,7 @@ export class DriverLoop implements SocketHost {
 
   /** Frames received but not yet handed to the stack. */
   backlog(): number {
-    let n = this.syns.size;
+    let n = this.syns.size + this.bareSyns.size;
     for (const s of this.slots) n += s.rxCount;
     return n;
   }
@@ -281,8 +284,9 @@ export class DriverLoop implements SocketHost {
    * after this turn's other frames), anything else to the stack now.
    */
   private rxFrame(iface: number, l3: number, f: Uint8Array, now: Instant): void {
-    if (f.length <= SYN_SLOT_BYTES && isPureTcpSyn(f, l3)) {
-      if (this.syns.push(iface, f)) this.counters.synShed++;
+    const kind = f.length <= SYN_SLOT_BYTES ? pureSynKind(f, 0, f.length, l3) : NOT_SYN;
+    if (kind !== NOT_SYN) {
+      if ((kind === SYN_WITH_OPTIONS ? this.syns : this.bareSyns).push(iface, f)) this.counters.synShed++;
       return;
     }
     this.rxOther(iface, f, now);
@@ -339,8 +343,10 @@ export class DriverLoop implements SocketHost {
           // Raw: a pure SYN is classified and copied out of the ring's buffer without a view;
           // other frames get one (valid during the callback: the stack copies what it keeps).
           const onFrame = (b: Uint8Array, at: number, len: number) => {
-            if (len <= SYN_SLOT_BYTES && isPureTcpSynAt(b, at, len, l3)) {
-              if (this.syns.pushAt(iface, b, at, len)) this.counters.synShed++;
+            const kind = len <= SYN_SLOT_BYTES ? pureSynKind(b, at, len, l3) : NOT_SYN;
+            if (kind !== NOT_SYN) {
+              if ((kind === SYN_WITH_OPTIONS ? this.syns : this.bareSyns).pushAt(iface, b, at, len))
+                this.counters.synShed++;
               return;
             }
             this.rxOther(iface, b.subarray(at, at + len), now);
@@ -348,7 +354,7 @@ export class DriverLoop implements SocketHost {
           // SYNs do not use the budget, so drain again until it is used or the ring is
           // empty; a ring of nothing but SYNs is drained a backlog's worth per turn.
           let drained = 0;
-          const maxDrain = this.syns.capacity + budget;
+          const maxDrain = this.syns.capacity + this.bareSyns.capacity + budget;
           while (used() < budget && drained < maxDrain) {
             const n = ring.drainRaw(Math.min(budget - used(), maxDrain - drained), onFrame);
             if (n === 0) break;
@@ -368,9 +374,11 @@ export class DriverLoop implements SocketHost {
           this.rxFrame(slot.iface, slot.l3, frame, now);
         }
       }
-      if (this.syns.size > 0) {
+      if (this.syns.size + this.bareSyns.size > 0) {
         this.synNow = now;
-        this.syns.take(Math.max(budget - used(), Math.ceil(budget / 4)), this.onSyn);
+        const room = Math.max(budget - used(), Math.ceil(budget / 4));
+        const n = this.syns.take(room, this.onSyn);
+        if (n < room) this.bareSyns.take(room - n, this.onSyn);
       }
       this.counters.polls++;
       this.sincePoll = 0;
@@ -469,6 +477,7 @@ export class DriverLoop implements SocketHost {
     this.pending.clear();
     this.orphans.clear();
     this.syns.clear();
+    this.bareSyns.clear();
   }
 
   // --- SocketHost -----------------------------------------------------------------

@@ -8,8 +8,13 @@
  * stack answers, a SYN is then answered at once or not at all, never after waiting
  * behind thousands of older ones; a client's SYN that arrives in a lull of a bursty
  * flood (or its retransmission) is answered in the next turn rather than queued behind
- * the burst and shed. Fixed-size slots, allocated once: nothing is allocated per SYN
- * but the view handed to the stack.
+ * the burst and shed. Fixed-size slots, allocated once: nothing is allocated per SYN.
+ *
+ * The loop keeps two: SYNs with TCP options and SYNs without. Every TCP in use sends at
+ * least MSS in its SYN (RFC 9293 §3.7.1 asks for it), while flood tools such as hping3
+ * send bare 20-byte headers; the first kind is answered first and never shed to make room
+ * for the second. A flood whose SYNs carry options lands in the first backlog and gets
+ * the newest-first odds above; nothing is lost by telling them apart.
  */
 
 /** Bytes per slot: Ethernet + the longest IPv4 and TCP headers (SYNs carry no data; one that does is not deferred). */
@@ -17,27 +22,37 @@ export const SYN_SLOT_BYTES = 14 + 60 + 60;
 
 /** A TCP segment with SYN set and ACK, RST, FIN clear; `l3` = where the IP header starts. */
 export function isPureTcpSyn(f: Uint8Array, l3: number): boolean {
-  return isPureTcpSynAt(f, 0, f.length, l3);
+  return pureSynKind(f, 0, f.length, l3) !== NOT_SYN;
 }
 
-/** isPureTcpSyn for the frame at `at`, `length` bytes long, inside `b` (a ring's buffer). */
-export function isPureTcpSynAt(b: Uint8Array, at: number, length: number, l3: number): boolean {
+/** pureSynKind: not a pure SYN, a SYN with no TCP options, a SYN with options. */
+export const NOT_SYN = 0;
+export const BARE_SYN = 1;
+export const SYN_WITH_OPTIONS = 2;
+
+/**
+ * What the frame at `at`, `length` bytes long, inside `b` (a ring's buffer) is: NOT_SYN,
+ * or a pure SYN (SYN without ACK, RST, FIN) with (SYN_WITH_OPTIONS) or without (BARE_SYN)
+ * TCP options. `l3` = where the IP header starts.
+ */
+export function pureSynKind(b: Uint8Array, at: number, length: number, l3: number): number {
   let v: number;
   if (l3 === 14) {
-    if (length < 14) return false;
+    if (length < 14) return NOT_SYN;
     const et = (b[at + 12]! << 8) | b[at + 13]!;
     v = et === 0x0800 ? 4 : et === 0x86dd ? 6 : 0;
   } else v = length > 0 ? b[at]! >> 4 : 0;
   let p = l3;
   if (v === 4) {
     if (length < p + 20 || b[at + p + 9] !== 6 || ((b[at + p + 6]! & 0x3f) | b[at + p + 7]!) !== 0)
-      return false;
+      return NOT_SYN;
     p += (b[at + p]! & 0xf) * 4;
   } else if (v === 6) {
-    if (length < p + 40 || b[at + p + 6] !== 6) return false;
+    if (length < p + 40 || b[at + p + 6] !== 6) return NOT_SYN;
     p += 40;
-  } else return false;
-  return length >= p + 14 && (b[at + p + 13]! & 0x17) === 0x02;
+  } else return NOT_SYN;
+  if (length < p + 14 || (b[at + p + 13]! & 0x17) !== 0x02) return NOT_SYN;
+  return b[at + p + 12]! >> 4 > 5 ? SYN_WITH_OPTIONS : BARE_SYN;
 }
 
 export class SynBacklog {

@@ -167,6 +167,29 @@ describe('SYN shedding (issue 14)', () => {
     loop.close();
   });
 
+  /** A SYN with an MSS option (as every real TCP sends), last byte = `tag`. */
+  function dressedSyn(tag: number): Uint8Array {
+    const f = new Uint8Array(14 + 20 + 24 + 1);
+    f.set(tcpFrame(0x02, 0).subarray(0, 34));
+    f[34 + 12] = 0x60; // data offset 6: 4 bytes of options
+    f[34 + 13] = 0x02;
+    f.set([2, 4, 5, 0xb4], 54);
+    f[f.length - 1] = tag;
+    return f;
+  }
+
+  it('a SYN with options is answered before option-less ones and never shed for them (hping3-style floods)', async () => {
+    const { ring, wake, tags, loop } = ringLoop({ rxBatch: 1000, synBacklog: 16 });
+    const bare = Array.from({ length: 100 }, (_, i) => tcpFrame(0x02, i));
+    ring.pushBatch([...bare.slice(0, 30), dressedSyn(200), ...bare.slice(30)]);
+    wake();
+    for (let i = 0; i < 4; i++) await tick();
+    // The client's SYN first, then the 16 newest bare ones; 84 bare ones shed.
+    expect(tags()).toEqual([200, ...bare.slice(84).map((_, i) => 99 - i)]);
+    expect(loop.stats().synShed).toBe(84);
+    loop.close();
+  });
+
   it('SYNs beyond the SYN backlog are shed oldest first and counted, the newest answered first; nothing else is ever shed', async () => {
     const { ring, wake, tags, loop } = ringLoop({ rxBatch: 1000, synBacklog: 16 });
     const syns = Array.from({ length: 80 }, (_, i) => tcpFrame(0x02, i));
