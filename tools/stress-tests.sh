@@ -15,6 +15,9 @@ tests=(
   "packages/frame-ring test/native-wake.test.ts"
   "packages/tap-io test/tap.test.ts"
   "packages/tap-io test/native-boundary.test.ts"
+  "packages/stack-driver test/loop.test.ts"
+  "packages/stack-driver test/stack-thread.test.ts"
+  "packages/stack-driver test/threaded-link.test.ts"
 )
 for ((i = 1; i <= n; i++)); do
   for t in "${tests[@]}"; do
