@@ -5,7 +5,7 @@
  * a namespace are tracked by PID and killed by PID when it is deleted.
  *
  * Import by relative path from any package's tests:
- *   import { createNamespace, skipReason } from '../../../tools/interop/netns.js';
+ *   import { createNamespace, skipReason } from '@tapstack/interop/netns';
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { bridgeConnect, bridgeListen } from '@tapstack/socket-bridge';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNamespace, skipReason } from '../../../tools/interop/netns.js';
+import { createNamespace, skipReason } from '@tapstack/interop/netns';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
 import { logLines, quietLogger, scrape, series, until } from './helpers.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, type Namespace, skipReason } from '../../../tools/interop/netns.js';
+import { createNamespace, type Namespace, skipReason } from '@tapstack/interop/netns';
 
 const repo = join(import.meta.dirname, '../../..');
 const reason = skipReason(['unshare', 'socat', 'curl']);

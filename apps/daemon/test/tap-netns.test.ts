@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { bridgeConnect } from '@tapstack/socket-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNamespace, type Namespace, skipReason } from '../../../tools/interop/netns.js';
+import { createNamespace, type Namespace, skipReason } from '@tapstack/interop/netns';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
 import { quietLogger, sleep, until } from './helpers.js';

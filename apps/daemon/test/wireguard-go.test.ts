@@ -25,7 +25,7 @@ import {
   type Namespace,
   skipReason,
   waitFor,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { validateConfig } from '../src/config.js';
 import { Daemon } from '../src/daemon.js';
 import { formatStatus } from '../src/status.js';

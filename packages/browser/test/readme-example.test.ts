@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createNamespace, skipReason } from '../../../tools/interop/netns.js';
-import { assertReadmeShows } from '../../../tools/interop/readme.js';
+import { createNamespace, skipReason } from '@tapstack/interop/netns';
+import { assertReadmeShows } from '@tapstack/interop/readme';
 
 const dir = join(import.meta.dirname, '..');
 const tapstackd = join(dir, '../../apps/daemon/bin/tapstackd.mjs');

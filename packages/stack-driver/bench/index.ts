@@ -23,7 +23,7 @@ import {
   type Namespace,
   retry,
   skipReason,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import { groBench } from './gro.js';
 import { kernelLossBench } from './kernel-loss.js';

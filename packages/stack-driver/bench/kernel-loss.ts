@@ -29,7 +29,7 @@ import { createInterface } from 'node:readline';
 import { quick, report } from '@tapstack/bench-kit';
 import { parseIpAddress, SocketEvent } from '@tapstack/stack-core';
 import { emptyStats, type Link, type LinkStats, openTap, seededRandom } from '@tapstack/tap-io';
-import { createNamespace, deleteLinkIfPresent, type Namespace, retry } from '../../../tools/interop/netns.js';
+import { createNamespace, deleteLinkIfPresent, type Namespace, retry } from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import type { SocketHost } from '../src/socket-host.js';
 import { connect, pattern, writeAll } from '../test/helpers.js';

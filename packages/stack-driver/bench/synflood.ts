@@ -26,7 +26,7 @@ import {
   type Namespace,
   retry,
   skipReason,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import type { SocketHost } from '../src/socket-host.js';
 

@@ -21,7 +21,7 @@ import {
   retry,
   skipReason,
   waitFor,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import { StackThread } from '../src/stack-thread.js';
 import type { SocketHost } from '../src/socket-host.js';

@@ -1,7 +1,7 @@
 /** The interop harness itself: namespaces are created, used and always deleted. */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createNamespace, skipReason, withNamespace } from '../../../tools/interop/netns.js';
+import { createNamespace, skipReason, withNamespace } from '@tapstack/interop/netns';
 
 const skip = skipReason();
 if (skip) console.warn(`netns harness tests skipped: ${skip}`);

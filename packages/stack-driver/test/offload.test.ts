@@ -19,7 +19,7 @@ import {
   retry,
   skipReason,
   waitFor,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import { acceptOne, connect, pattern, readAll, sha256, writeAll } from './helpers.js';
 

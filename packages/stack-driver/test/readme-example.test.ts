@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNamespace, type Namespace, skipReason } from '../../../tools/interop/netns.js';
-import { assertReadmeShows, runExample } from '../../../tools/interop/readme.js';
+import { createNamespace, type Namespace, skipReason } from '@tapstack/interop/netns';
+import { assertReadmeShows, runExample } from '@tapstack/interop/readme';
 
 const dir = join(import.meta.dirname, '..');
 

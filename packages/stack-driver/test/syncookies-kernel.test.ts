@@ -15,7 +15,7 @@ import {
   type Namespace,
   retry,
   skipReason,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import { pattern, sha256, writeAll } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseIpAddress } from '@tapstack/stack-core';
 import { openTun } from '@tapstack/tap-io';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNamespace, type Namespace, skipReason, waitFor } from '../../../tools/interop/netns.js';
+import { createNamespace, type Namespace, skipReason, waitFor } from '@tapstack/interop/netns';
 import { StackDriver } from '../src/driver.js';
 import { acceptOne, connect, pattern, readAll, sha256, writeAll } from './helpers.js';
 

@@ -75,4 +75,3 @@ for (const rxMode of ['loop', 'thread'] as const) {
   }
 }
 // The pairs are closed; nothing else keeps the process alive.
-

@@ -4,7 +4,7 @@
  * exchange bare IP packets: no Ethernet header, no ARP.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { createNamespace, type Namespace } from '../../../tools/interop/netns.js';
+import { createNamespace, type Namespace } from '@tapstack/interop/netns';
 import { IpPipe, type Link, LinkError, openTap, openTun } from '../src/index.js';
 import { rootSkipReason, until } from './helpers.js';
 

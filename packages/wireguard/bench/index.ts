@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
-import { createNamespace, deleteLinkIfPresent, skipReason, waitFor } from '../../../tools/interop/netns.js';
+import { createNamespace, deleteLinkIfPresent, skipReason, waitFor } from '@tapstack/interop/netns';
 import {
   PrivateKey,
   UdpWireGuard,

@@ -20,7 +20,7 @@ import {
   deleteLinkIfPresent,
   skipReason,
   waitFor,
-} from '../../../tools/interop/netns.js';
+} from '@tapstack/interop/netns';
 import { UdpWireGuard, decodeKey, encodeKey, genkey, parseConfig, pubkey } from '../src/index.js';
 
 const skip = skipReason(['wireguard-go', 'wg', 'ping']);

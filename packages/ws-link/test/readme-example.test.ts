@@ -1,7 +1,7 @@
 /** The README's example is examples/node-client.ts, as written, and it runs (issue 19). */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { assertReadmeShows, runExample } from '../../../tools/interop/readme.js';
+import { assertReadmeShows, runExample } from '@tapstack/interop/readme';
 
 const dir = join(import.meta.dirname, '..');
 
