@@ -14,6 +14,7 @@ import {
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
 import { type WebSocketConstructor, WebSocketLink } from '@tapstack/ws-link';
+import { sipHash24 } from './keyed-prf.js';
 import { NetError } from './errors.js';
 import { type FetchInit, type FetchResponse, httpFetch } from './http.js';
 import { LINK_DOWN, TcpConnection, TcpListener } from './tcp.js';
@@ -78,7 +79,7 @@ export class BrowserStack implements SocketDriver {
     this.clock = options.now ?? (() => performance.now());
     this.stack = new Stack({
       random: options.random ?? defaultRandom,
-      ...(options.tcp ? { tcp: options.tcp } : {}),
+      tcp: { keyedPrf: sipHash24, ...options.tcp },
     });
     this.iface = this.stack.addInterface({
       name: link.name,
