@@ -7,6 +7,7 @@
  */
 import {
   type Handle,
+  type KeyedPrf,
   parseIpAddress,
   type SocketEventMask,
   Stack,
@@ -30,6 +31,8 @@ export interface BrowserStackOptions {
   tcp?: Partial<TcpConfig>;
   /** Random source (default crypto.getRandomValues). */
   random?: (buf: Uint8Array) => void;
+  /** Keyed PRF for ISNs, offsets and SYN cookies (default SipHash-2-4 from the siphash24 package). */
+  keyedPrf?: KeyedPrf;
   /** Clock in ms (default performance.now). */
   now?: () => number;
   connectTimeoutMs?: number;
@@ -79,7 +82,8 @@ export class BrowserStack implements SocketDriver {
     this.clock = options.now ?? (() => performance.now());
     this.stack = new Stack({
       random: options.random ?? defaultRandom,
-      tcp: { keyedPrf: sipHash24, ...options.tcp },
+      keyedPrf: options.keyedPrf ?? sipHash24,
+      ...(options.tcp ? { tcp: options.tcp } : {}),
     });
     this.iface = this.stack.addInterface({
       name: link.name,

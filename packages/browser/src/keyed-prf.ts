@@ -1,5 +1,5 @@
 /**
- * The keyed PRF the browser stack gives stack-core (`TcpConfig.keyedPrf`) for ISNs,
+ * The keyed PRF the browser stack gives stack-core (`StackConfig.keyedPrf`) for ISNs,
  * timestamp and port offsets and SYN cookies: SipHash-2-4 from the `siphash24` package
  * (WebAssembly, with its own pure-JS fallback; no Node built-ins), as stack-driver does
  * in Node — a library does the hashing, not code of ours.

@@ -1,6 +1,6 @@
 /**
  * The browser stack hashes ISNs, offsets and SYN cookies with SipHash-2-4 from the
- * `siphash24` library (TcpConfig.keyedPrf), never with a hash of our own: a connect
+ * `siphash24` library (StackConfig.keyedPrf), never with a hash of our own: a connect
  * calls the library.
  */
 import { describe, expect, it, vi } from 'vitest';

@@ -9,6 +9,7 @@ import { emitEthernetHeader, parseMac } from '../src/wire/ethernet.js';
 import { Ipv4Address } from '../src/wire/ip-address.js';
 import { emitIpv4Header } from '../src/wire/ipv4.js';
 import { emitUdp } from '../src/wire/udp.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const PKG = 'stack-core';
 
@@ -60,7 +61,7 @@ async function checksum(size: number, label: string): Promise<void> {
 
 async function udpReceive(): Promise<void> {
   const mac = parseMac('02:00:00:00:00:0b');
-  const stack = new Stack({ random: (b) => b.fill(7) });
+  const stack = new Stack({ random: (b) => b.fill(7), keyedPrf: sipHash24 });
   const i = stack.addInterface({ name: 'eth0', mac, mtu: 1500, transmit: () => {} });
   stack.addAddress(i, '192.0.2.2/24');
   const h = stack.udpOpen({ recvQueueBytes: 1 << 24 });
@@ -109,8 +110,8 @@ async function stackToStack(mtu: number): Promise<void> {
     b.set(f);
     return b.subarray(0, f.length);
   };
-  const a = new Stack({ random: (b) => b.fill(1) });
-  const b = new Stack({ random: (b) => b.fill(2) });
+  const a = new Stack({ random: (b) => b.fill(1), keyedPrf: sipHash24 });
+  const b = new Stack({ random: (b) => b.fill(2), keyedPrf: sipHash24 });
   const ia = a.addInterface({
     name: 'a',
     mac: macA,

@@ -12,6 +12,7 @@ import type { IpHost } from '../src/registration.js';
 import { TcpLayer } from '../src/tcp/index.js';
 import { type IpAddress, parseIpAddress } from '../src/wire/ip-address.js';
 import { transfer } from '../test/tcp-sim.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const PKG = 'stack-core';
 let handles = 1;
@@ -19,6 +20,7 @@ let handles = 1;
 /** An IpHost whose packets go straight into the peer layer's input(). */
 class DirectHost implements IpHost {
   peer: TcpLayer | undefined;
+  readonly keyedPrf = sipHash24;
   constructor(
     readonly addr: IpAddress,
     readonly mtu: number,

@@ -1,10 +1,13 @@
 import { parseIpAddress, Stack } from '@tapstack/stack-core';
+import siphash24 from 'siphash24';
 
 // Two stacks joined by an array of frames in flight: [to, bytes].
 const wire: [0 | 1, Uint8Array][] = [];
 const random = (b: Uint8Array) => void crypto.getRandomValues(b);
-const a = new Stack({ random });
-const b = new Stack({ random });
+// ISNs, port offsets and SYN cookies: a keyed PRF from a library (SipHash-2-4, as Linux).
+const keyedPrf = (m: Uint8Array, key: Uint8Array, out: Uint8Array) => void siphash24(m, key, out);
+const a = new Stack({ random, keyedPrf });
+const b = new Stack({ random, keyedPrf });
 const mac = (n: number) => new Uint8Array([2, 0, 0, 0, 0, n]);
 // transmit's view is only valid during the call: copy it.
 const ia = a.addInterface({ name: 'a0', mac: mac(1), mtu: 1500, transmit: (f) => wire.push([1, f.slice()]) });

@@ -133,6 +133,8 @@ export interface IpHost {
   confirmReachable?(dst: IpAddress, now: Instant): void;
   /** Fills `buf` from the configured random source. */
   random(buf: Uint8Array): void;
+  /** The configured keyed PRF (`StackConfig.keyedPrf`). */
+  keyedPrf: KeyedPrf;
   /** A new handle from the stack-wide socket set. */
   allocHandle(): Handle;
   /** Reports socket events to the stack's event handler. */
@@ -242,17 +244,9 @@ export interface TcpConfig {
    * [true]; false drops them (`tcp.synQueueFull`). Half-open connections are never evicted.
    */
   synCookies?: boolean;
-  /**
-   * The keyed pseudo-random function behind ISNs (RFC 6528), timestamp and port offsets
-   * and SYN cookies: writes the 8-byte MAC of `message` under the 16-byte `key` (which the
-   * stack draws from its random source) into `out`. SipHash-2-4, as Linux uses, from a
-   * library: stack-driver passes the `siphash24` package's. The stack imports no crypto;
-   * without one it falls back to its own HalfSipHash (isn.ts).
-   */
-  keyedPrf?: KeyedPrf;
 }
 
-/** See `TcpConfig.keyedPrf`. Must not keep `message`, `key` or `out` after returning. */
+/** See `StackConfig.keyedPrf`. Must not keep `message`, `key` or `out` after returning. */
 export type KeyedPrf = (message: Uint8Array, key: Uint8Array, out: Uint8Array) => void;
 
 export interface TcpInfo {
@@ -475,6 +469,14 @@ export interface IpConfig {
 export interface StackConfig {
   /** The stack's only source of randomness (ISNs, ephemeral ports, DAD/RS delays). */
   random(buf: Uint8Array): void;
+  /**
+   * The keyed pseudo-random function behind ISNs (RFC 6528), timestamp and port offsets
+   * (RFC 7323 §5.4, RFC 6056 §3.3.3) and SYN cookies: writes the 8-byte MAC of `message`
+   * under the 16-byte `key` (which the stack draws from `random`) into `out`. SipHash-2-4,
+   * as Linux uses, from a library: stack-driver and the browser package pass the
+   * `siphash24` package's. The stack imports no crypto and has no hash of its own.
+   */
+  keyedPrf: KeyedPrf;
   tcp?: Partial<TcpConfig>;
   ip?: Partial<IpConfig>;
 }

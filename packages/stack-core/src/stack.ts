@@ -86,6 +86,10 @@ export class Stack implements StackApi {
   readonly host: IpHost;
 
   constructor(config: StackConfig) {
+    if (typeof config.keyedPrf !== 'function')
+      throw new TypeError(
+        'StackConfig.keyedPrf: a keyed PRF is required (SipHash-2-4 from a library, e.g. the siphash24 package)',
+      );
     const ip = { ...defaultIpConfig, ...config.ip };
     const neighborConfig: NeighborConfig = {
       ...defaultNeighborConfig,
@@ -126,6 +130,7 @@ export class Stack implements StackApi {
       gsoMaxSize: (dst) => lookupRoute(cx, dst)?.iface?.gsoMax ?? 0,
       confirmReachable: (dst, now) => confirmReachable(cx, dst, now),
       random: (buf) => config.random(buf),
+      keyedPrf: config.keyedPrf,
       allocHandle: () => cx.nextHandle++,
       emit: (h, ev) => cx.emit(h, ev),
       count: (name, n = 1) => cx.count(name, n),

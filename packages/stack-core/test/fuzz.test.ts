@@ -14,6 +14,7 @@ import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../src/wire/icmpv6
 import { emitIpv6Header } from '../src/wire/ipv6.js';
 import * as K from './fixtures/kernel-frames.js';
 import { Segment, newStack, seededRandom, settle } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const FRAMES = Number(process.env.STACK_FUZZ_FRAMES ?? 1_000_000);
 
@@ -145,7 +146,7 @@ describe('fuzz: random and mutated frames', () => {
     const corpus = [...Object.values(K), routerAdvert(), ...exchangeCorpus()];
     expect(corpus.length).toBeGreaterThan(40);
     let txFrames = 0;
-    const stack = new Stack({ random: seededRandom(77) });
+    const stack = new Stack({ random: seededRandom(77), keyedPrf: sipHash24 });
     const macs = ['02:00:00:00:00:0b', '02:00:00:00:00:0c'];
     const ifs = macs.map((m, k) =>
       stack.addInterface({ name: `eth${k}`, mac: parseMac(m), mtu: 1500, transmit: () => void txFrames++ }),

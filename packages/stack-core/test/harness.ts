@@ -2,6 +2,7 @@
 import { seededBytes } from '@tapstack/testkit/random';
 import { Stack } from '../src/stack.js';
 import { parseMac } from '../src/wire/ethernet.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 /** xorshift32: deterministic bytes for StackConfig.random (the shared test kit's). */
 export const seededRandom = seededBytes;
@@ -65,5 +66,5 @@ export function runUntil(stacks: Stack[], segments: Segment[], from: number, to:
 }
 
 export function newStack(seed = 1): Stack {
-  return new Stack({ random: seededRandom(seed) });
+  return new Stack({ random: seededRandom(seed), keyedPrf: sipHash24 });
 }

@@ -9,10 +9,11 @@ import { Stack } from '../src/stack.js';
 import { parseMac } from '../src/wire/ethernet.js';
 import * as K from './fixtures/kernel-frames.js';
 import { seededRandom } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 function stackB(mac = '02:00:00:00:00:0b') {
   const out: Uint8Array[] = [];
-  const s = new Stack({ random: seededRandom(9) });
+  const s = new Stack({ random: seededRandom(9), keyedPrf: sipHash24 });
   const i = s.addInterface({
     name: 'vB',
     mac: parseMac(mac),

@@ -17,13 +17,14 @@ import {
 import { Ipv4Address, Ipv6Address } from '../src/wire/ip-address.js';
 import { Ipv6Packet, emitIpv6Header } from '../src/wire/ipv6.js';
 import { seededRandom } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const US = '02:00:00:00:00:0b';
 const PEER = '02:00:00:00:00:0a';
 
 function host() {
   const out: Uint8Array[] = [];
-  const s = new Stack({ random: seededRandom(5) });
+  const s = new Stack({ random: seededRandom(5), keyedPrf: sipHash24 });
   const i = s.addInterface({
     name: 'eth0',
     mac: parseMac(US),

@@ -11,6 +11,7 @@ import { type Icmpv6Repr, emitIcmpv6 } from '../src/wire/icmpv6.js';
 import { Ipv4Address, Ipv6Address, parseIpAddress } from '../src/wire/ip-address.js';
 import { emitIpv6Header } from '../src/wire/ipv6.js';
 import { seededRandom } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const ip = parseIpAddress;
 const enc = new TextEncoder();
@@ -18,7 +19,7 @@ const PEER = parseMac('02:00:00:00:00:99');
 
 /** Two interfaces; only eth1 has checksum offload, so `host.checksumOffload(dst)` names the route's interface. */
 function twoIfaces(): { s: Stack; sent: number[] } {
-  const s = new Stack({ random: seededRandom(3) });
+  const s = new Stack({ random: seededRandom(3), keyedPrf: sipHash24 });
   const sent: number[] = [];
   for (const [n, off] of [
     [0, false],
@@ -105,7 +106,7 @@ describe('route cache and local address index', () => {
   });
 
   it('an IPv6 address becomes ours when DAD finishes and stops being ours when it fails', () => {
-    const s = new Stack({ random: seededRandom(4) });
+    const s = new Stack({ random: seededRandom(4), keyedPrf: sipHash24 });
     s.addInterface({ name: 'eth0', mac: parseMac('02:00:00:00:00:0b'), mtu: 1500, transmit: () => {} });
     s.addAddress(0, '2001:db8::2/64');
     const ll = s.addresses(0).find((a) => a.tentative)!.address;
@@ -142,7 +143,7 @@ describe('route cache and local address index', () => {
   });
 
   it('routes and addresses from a router advertisement: learned, DAD-checked and expired at once', () => {
-    const s = new Stack({ random: seededRandom(5) });
+    const s = new Stack({ random: seededRandom(5), keyedPrf: sipHash24 });
     s.addInterface({ name: 'eth0', mac: parseMac('02:00:00:00:00:0b'), mtu: 1500, transmit: () => {} });
     s.enableSlaac(0);
     s.poll(0);

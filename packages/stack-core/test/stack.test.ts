@@ -27,6 +27,7 @@ import { Ipv6Packet, emitIpv6Header } from '../src/wire/ipv6.js';
 import { UdpPacket, emitUdp } from '../src/wire/udp.js';
 import { seededRandom } from './harness.js';
 import { Reassembler, defaultReassemblyConfig } from '../src/reassembly.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const US = parseMac('02:00:00:00:00:0b');
 const PEER = parseMac('02:00:00:00:00:0a');
@@ -34,7 +35,7 @@ const enc = new TextEncoder();
 
 function host(ifaces = 1) {
   const out: { iface: number; frame: Uint8Array }[] = [];
-  const s = new Stack({ random: seededRandom(3) });
+  const s = new Stack({ random: seededRandom(3), keyedPrf: sipHash24 });
   for (let k = 0; k < ifaces; k++) {
     const mac = US.slice();
     mac[5] = 0x0b + k;
@@ -767,6 +768,7 @@ describe('StackConfig.ip', () => {
     const out: Uint8Array[] = [];
     const s = new Stack({
       random: seededRandom(1),
+      keyedPrf: sipHash24,
       ip: {
         retransTime: 200,
         maxSolicitations: 2,
@@ -876,7 +878,7 @@ describe('router advertisement parameters', () => {
 
 describe('zero-copy output (IpHost.reserve / sendReserved)', () => {
   function ipOnly() {
-    const s = new Stack({ random: seededRandom(9) });
+    const s = new Stack({ random: seededRandom(9), keyedPrf: sipHash24 });
     const sent: Uint8Array[] = [];
     s.addInterface({
       name: 'tun0',

@@ -10,13 +10,14 @@ import { Stack } from '../src/stack.js';
 import { emitIcmpv4, icmpv4BufferLen } from '../src/wire/icmpv4.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { Segment, runUntil, seededRandom } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 const dst = parseIpAddress('192.0.2.2');
 
 function pair(tcpA: ConstructorParameters<typeof Stack>[0]['tcp'] = {}) {
   const seg = new Segment();
-  const a = new Stack({ random: seededRandom(1), tcp: tcpA });
-  const b = new Stack({ random: seededRandom(2) });
+  const a = new Stack({ random: seededRandom(1), keyedPrf: sipHash24, tcp: tcpA });
+  const b = new Stack({ random: seededRandom(2), keyedPrf: sipHash24 });
   a.addAddress(seg.attach(a, 'eth0', '02:00:00:00:00:0a'), '192.0.2.1/24');
   b.addAddress(seg.attach(b, 'eth0', '02:00:00:00:00:0b'), '192.0.2.2/24');
   const l = b.tcpOpen();

@@ -3,8 +3,9 @@
  * captures what a TcpLayer sends, crafts segments to inject, and a seeded in-memory
  * link that joins two layers with loss, reordering, duplication, corruption and delay.
  */
+import { sipHash24 } from '@tapstack/testkit/prf';
 import { seededFloats } from '@tapstack/testkit/random';
-import type { Handle, IpHost } from '../src/registration.js';
+import type { Handle, IpHost, KeyedPrf } from '../src/registration.js';
 import { TcpLayer } from '../src/tcp/index.js';
 import type { TcpConfig } from '../src/registration.js';
 import { type IpAddress, parseIpAddress } from '../src/wire/ip-address.js';
@@ -33,11 +34,13 @@ export class FakeHost implements IpHost {
   onSend: ((src: IpAddress, dst: IpAddress, payload: Uint8Array, now: number) => void) | undefined;
   onEmit: ((handle: Handle, mask: number) => void) | undefined;
   private readonly rand: () => number;
+  readonly keyedPrf: KeyedPrf;
 
-  constructor(addresses: string[], opts: { mtu?: number; seed?: number } = {}) {
+  constructor(addresses: string[], opts: { mtu?: number; seed?: number; keyedPrf?: KeyedPrf } = {}) {
     this.addresses = addresses.map(parseIpAddress);
     this.mtu = opts.mtu ?? 1500;
     this.rand = prng(opts.seed ?? 1);
+    this.keyedPrf = opts.keyedPrf ?? sipHash24;
   }
 
   selectSource(dst: IpAddress): IpAddress | undefined {
@@ -151,9 +154,12 @@ export class Harness {
   readonly peer: IpAddress;
   now = 0;
 
-  constructor(opts: { v6?: boolean; config?: Partial<TcpConfig>; mtu?: number } = {}) {
+  constructor(opts: { v6?: boolean; config?: Partial<TcpConfig>; mtu?: number; keyedPrf?: KeyedPrf } = {}) {
     const v6 = opts.v6 ?? false;
-    this.host = new FakeHost([v6 ? '2001:db8::1' : '192.0.2.1'], { mtu: opts.mtu ?? 1500 });
+    this.host = new FakeHost([v6 ? '2001:db8::1' : '192.0.2.1'], {
+      mtu: opts.mtu ?? 1500,
+      ...(opts.keyedPrf ? { keyedPrf: opts.keyedPrf } : {}),
+    });
     this.local = this.host.addresses[0]!;
     this.peer = parseIpAddress(v6 ? '2001:db8::2' : '192.0.2.2');
     this.tcp = new TcpLayer(this.host, opts.config);

@@ -149,6 +149,29 @@ describe('RFC 6675 §5 / RFC 8985 §6: SACK recovery is clocked by ACKs, not by 
   });
 });
 
+describe('RFC 9293 §3.4 / RFC 1982: loss detection works wherever the ISN falls in sequence space', () => {
+  // The keyed PRF decides the ISN; these put it near 0, just past 2^31, at 3·2^30 and
+  // where the transfer wraps 2^32. RACK's FACK started at 0, which is 2^31 away from
+  // half of all ISNs: every SACK then looked like reordering and no recovery started.
+  for (const fill of [0x00, 0x80, 0xc0, 0xff]) {
+    it(`a PRF of all 0x${fill.toString(16).padStart(2, '0')} bytes (ISN near ${fill === 0x80 ? '2^31' : fill === 0xc0 ? '3·2^30' : fill === 0xff ? '2^32' : '0'}): a hole below DupThresh SACKed segments is resent at once`, () => {
+      const c = passive(new Harness({ keyedPrf: (_m, _k, out) => out.fill(fill) }), { rtt: 20 });
+      c.t.tcp.tcpSend(c.h, bytes(20_000));
+      c.t.flush();
+      c.t.now = 40;
+      const s0 = c.ourSeq;
+      const seg = (i: number) => seqAdd(s0, 1448 * i);
+      peerSend(c, { sack: [[seg(1), seg(2)]] });
+      peerSend(c, { sack: [[seg(1), seg(3)]] });
+      c.t.flush();
+      peerSend(c, { sack: [[seg(1), seg(4)]] });
+      const out = c.t.flush();
+      expect(out[0]!.repr.seq).toBe(s0);
+      expect(c.t.host.counters.get('tcp.fastRecoveries')).toBe(1);
+    });
+  }
+});
+
 describe('RFC 8985 §7.3 / RFC 6298 §5.1: a tail loss probe never postpones the RTO', () => {
   /** Ten segments; the peer acknowledges all but the last (with an RTT sample of 10 ms). */
   function tail(config: Record<string, number> = {}): { c: Conn; last: number } {

@@ -169,7 +169,7 @@ describe('SYN cookies', () => {
       keys.add(Buffer.from(key).toString('hex'));
       out.set(createHmac('sha256', key).update(message).digest().subarray(0, 8));
     };
-    const h = new Harness({ config: { keyedPrf: prf } });
+    const h = new Harness({ keyedPrf: prf });
     const l = listen(h);
     flood(h, 128);
     const queued = calls; // the queued SYNs' ISNs

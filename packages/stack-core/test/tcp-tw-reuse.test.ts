@@ -7,12 +7,17 @@ import { SocketError } from '../src/registration.js';
 import { Stack } from '../src/stack.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { Segment, runUntil, seededRandom } from './harness.js';
+import { sipHash24 } from '@tapstack/testkit/prf';
 
 function pair() {
   const seg = new Segment();
   // The client has four ephemeral ports, so TIME-WAIT fills them after four connections.
-  const a = new Stack({ random: seededRandom(1), tcp: { ephemeralPortMin: 50000, ephemeralPortMax: 50003 } });
-  const b = new Stack({ random: seededRandom(2) });
+  const a = new Stack({
+    random: seededRandom(1),
+    keyedPrf: sipHash24,
+    tcp: { ephemeralPortMin: 50000, ephemeralPortMax: 50003 },
+  });
+  const b = new Stack({ random: seededRandom(2), keyedPrf: sipHash24 });
   a.addAddress(seg.attach(a, 'eth0', '02:00:00:00:00:0a'), '192.0.2.1/24');
   b.addAddress(seg.attach(b, 'eth0', '02:00:00:00:00:0b'), '192.0.2.2/24');
   const l = b.tcpOpen();

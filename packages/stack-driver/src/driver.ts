@@ -5,6 +5,7 @@
  */
 import {
   type IpAddress,
+  type KeyedPrf,
   parseIpAddress,
   SocketEvent,
   Stack,
@@ -56,6 +57,8 @@ export interface StackDriverOptions {
   /** Write every frame sent and received to this pcap file (one file per link: `.N` before the extension after the first). */
   pcap?: string;
   tcp?: Partial<TcpConfig>;
+  /** The stack's keyed PRF (`StackConfig.keyedPrf`) [SipHash-2-4 from the siphash24 package]. */
+  keyedPrf?: KeyedPrf;
   /** Frames handled per loop turn before yielding [256]. */
   rxBatch?: number;
   /** Receive coalescing on links without checksum offload (LoopOptions.gro) [true]. */
@@ -102,7 +105,11 @@ export class StackDriver {
     this.random = options.random ?? defaultRandom;
     // SipHash-2-4 from a library for ISNs and SYN cookies (made here, so also on a stack
     // thread: a function cannot cross into the worker with the options).
-    const config: StackConfig = { random: this.random, tcp: { keyedPrf: sipHash24, ...options.tcp } };
+    const config: StackConfig = {
+      random: this.random,
+      keyedPrf: options.keyedPrf ?? sipHash24,
+      ...(options.tcp ? { tcp: options.tcp } : {}),
+    };
     this.stack = options.createStack ? options.createStack(config) : new Stack(config);
     let resolver: DnsResolver | undefined;
     this.loop = new DriverLoop(this.stack, {

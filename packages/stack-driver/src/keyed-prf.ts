@@ -1,5 +1,5 @@
 /**
- * The keyed PRF the driver gives its stack (`TcpConfig.keyedPrf`) for ISNs, timestamp and
+ * The keyed PRF the driver gives its stack (`StackConfig.keyedPrf`) for ISNs, timestamp and
  * port offsets and SYN cookies: SipHash-2-4, as Linux uses for the same jobs, from the
  * `siphash24` package (WebAssembly, with the package's own pure-JS fallback). stack-core
  * imports no crypto; a library does the hashing, not code of ours. No allocation per

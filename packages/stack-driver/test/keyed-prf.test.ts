@@ -23,7 +23,7 @@ describe('keyed PRF', () => {
   it('is what the driver gives its stack, unless the options bring their own', async () => {
     const seen: StackConfig[] = [];
     const sw = new MemorySwitch();
-    const make = async (tcp?: StackConfig['tcp']) =>
+    const make = async (keyedPrf?: StackConfig['keyedPrf']) =>
       StackDriver.create({
         links: [
           {
@@ -35,13 +35,13 @@ describe('keyed PRF', () => {
           seen.push(c);
           return new Stack(c);
         },
-        ...(tcp ? { tcp } : {}),
+        ...(keyedPrf ? { keyedPrf } : {}),
       });
     const a = await make();
-    expect(seen[0]!.tcp?.keyedPrf).toBe(sipHash24);
+    expect(seen[0]!.keyedPrf).toBe(sipHash24);
     const own = () => {};
-    const b = await make({ keyedPrf: own });
-    expect(seen[1]!.tcp?.keyedPrf).toBe(own);
+    const b = await make(own);
+    expect(seen[1]!.keyedPrf).toBe(own);
     await a.close();
     await b.close();
   });

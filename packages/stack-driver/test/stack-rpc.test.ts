@@ -4,6 +4,7 @@
  */
 import { SOCKET_CALLS, Stack } from '@tapstack/stack-core';
 import { describe, expect, it } from 'vitest';
+import { sipHash24 } from '../src/keyed-prf.js';
 import { DriverLoop } from '../src/loop.js';
 import { Op } from '../src/stack-rpc.js';
 
@@ -22,7 +23,7 @@ describe('socket calls declared once', () => {
   });
 
   it('the stack and the driver loop offer every socket call', () => {
-    const stack = new Stack({ random: (b) => b.fill(1) });
+    const stack = new Stack({ random: (b) => b.fill(1), keyedPrf: sipHash24 });
     const loop = new DriverLoop(stack);
     for (const name of SOCKET_CALLS) {
       expect(typeof stack[name]).toBe('function');

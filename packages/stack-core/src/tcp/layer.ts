@@ -112,8 +112,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       ...config,
       defaults: { ...defaultTcpConfig.defaults, ...(config.defaults ?? {}) },
     };
-    this.hash = new KeyedHash((b) => host.random(b), this.config.keyedPrf);
-    this.cookies = new SynCookies(host, this.config.keyedPrf);
+    this.hash = new KeyedHash((b) => host.random(b), host.keyedPrf);
+    this.cookies = new SynCookies(host, host.keyedPrf);
     this.rsts = new RstReplies(host, this.txRepr, this.scratch);
   }
 

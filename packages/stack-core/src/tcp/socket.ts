@@ -294,6 +294,18 @@ export class TcpSocket {
   // ---------------------------------------------------------------- opening
 
   /** Active open (RFC 9293 §3.10.1): SYN goes out on the next poll. */
+  /**
+   * Sequence marks compared with seqLt/seqGt start at the ISN, never at 0: a 0 is 2^31
+   * away from half of all ISNs, where serial comparison flips (RACK's FACK at 0 made
+   * every SACK look like reordering and held off loss detection for ISNs >= 2^31).
+   */
+  private initSendMarks(iss: number): void {
+    this.rackFack = iss;
+    this.rackEndSeq = iss;
+    this.tlpSeq = iss;
+    this.recoveryUna = iss;
+  }
+
   startConnect(iss: number, tsOffset: number, now: number): void {
     this.iss = iss;
     this.sndUna = iss;
@@ -301,6 +313,7 @@ export class TcpSocket {
     this.sndMax = iss;
     this.sndBase = seqAdd(iss, 1);
     this.recoverSeq = iss;
+    this.initSendMarks(iss);
     this.tsOffset = tsOffset;
     this.pathMax = this.ctx.host.maxTransportPayload(this.remoteAddr!);
     this.gsoMax = this.ctx.host.gsoMaxSize?.(this.remoteAddr!) ?? 0;
@@ -338,6 +351,7 @@ export class TcpSocket {
     this.sndMax = iss;
     this.sndBase = seqAdd(iss, 1);
     this.recoverSeq = iss;
+    this.initSendMarks(iss);
     this.tsOffset = tsOffset;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);

@@ -4,7 +4,7 @@
  * with `count` a 64-second clock from the caller's `now`. The peer's MSS goes in as an
  * index into a table; window scale and SACK ride in the low 6 bits of our timestamp
  * (so only with timestamps, as on Linux). H0 and H1 are the configured keyed PRF
- * (`TcpConfig.keyedPrf`: SipHash-2-4 from a library, as Linux uses). The keys come from
+ * (`StackConfig.keyedPrf`: SipHash-2-4 from a library, as Linux uses). The keys come from
  * the configured random source and are replaced every COOKIE_ROTATE counts; the
  * previous key still checks.
  *
@@ -45,7 +45,7 @@ export class SynCookies {
 
   constructor(
     private readonly host: IpHost,
-    private readonly prf?: KeyedPrf,
+    private readonly prf: KeyedPrf,
   ) {}
 
   /**
