@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { SocketError, SocketEvent } from '../src/registration.js';
 import { seqAdd, seqDiff } from '../src/seq.js';
-import { type Conn, bytes, passive, peerSend } from './tcp-conn.js';
+import { type Conn, bytes, only, passive, peerSend } from './tcp-conn.js';
 import { F, Harness, parseSeg, type Seg } from './tcp-helpers.js';
 
 /** Sequence number of the i-th full segment (1448 bytes with timestamps) of a flight. */
@@ -168,6 +168,25 @@ describe('RFC 9293 §3.4 / RFC 1982: loss detection works wherever the ISN falls
       const out = c.t.flush();
       expect(out[0]!.repr.seq).toBe(s0);
       expect(c.t.host.counters.get('tcp.fastRecoveries')).toBe(1);
+    });
+  }
+});
+
+describe('RFC 3522 §3.2 / RFC 7323 §3.2: an ACK echoing TSecr 0 proves no retransmission spurious', () => {
+  // The timestamp offset comes from the keyed PRF: 0x10… and 0x90… bytes put our TSval
+  // in (0, 2^31) and past 2^31, where "0 is older than the retransmission" flips.
+  for (const fill of [0x10, 0x90]) {
+    it(`a fast retransmit acknowledged with TSecr 0 keeps its window reduction (PRF bytes 0x${fill.toString(16)})`, () => {
+      const c = passive(new Harness({ keyedPrf: (_m, _k, out) => out.fill(fill) }), { sack: false });
+      c.t.tcp.tcpSend(c.h, bytes(20_000));
+      c.t.flush();
+      for (let i = 0; i < 3; i++) peerSend(c, { ecr: 0 });
+      expect(only(c.t.flush()).repr.seq).toBe(c.ourSeq);
+      const ssthresh = c.t.tcp.tcpInfo(c.h)!.ssthresh;
+      // The hole is filled: everything acknowledged, TSecr 0 (RFC 7323 §3.2: no echo).
+      peerSend(c, { ack: seqAdd(c.ourSeq, 1448 * 10), ecr: 0 });
+      expect(c.t.host.counters.get('tcp.spuriousRetransmits') ?? 0).toBe(0);
+      expect(c.t.tcp.tcpInfo(c.h)!.ssthresh).toBe(ssthresh);
     });
   }
 });

@@ -272,7 +272,9 @@ export function noteLossResponse(tp: TcpSocket, now: number): void {
  * Restore cwnd/ssthresh (RFC 4015 §3), forget the loss marks, widen the reordering window.
  */
 export function checkSpurious(tp: TcpSocket, seg: TcpRepr, ack: number): void {
-  if (tp.rtxTs < 0 || !seg.hasTimestamp || !seqGt(ack, tp.recoveryUna)) return;
+  // A TSecr of 0 echoes nothing (RFC 7323 §3.2): no evidence either way, as Linux's
+  // tcp_packet_delayed (read as a timestamp, 0 looked older than half of all rtxTs).
+  if (tp.rtxTs < 0 || !seg.hasTimestamp || seg.tsEcr === 0 || !seqGt(ack, tp.recoveryUna)) return;
   const spurious = seqLt(seg.tsEcr, tp.rtxTs);
   tp.rtxTs = -1;
   if (!spurious) return;
