@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { Ipv6Address } from '@tapstack/stack-core';
 
 /** True for 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8. */
 export function isLoopbackAddress(address: string): boolean {
@@ -32,49 +33,14 @@ function endpointKey(field: string): string | undefined {
   if (b.length !== 16) return undefined;
   const mapped = b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
   if (mapped) return `${b.slice(12).join('.')}|${port}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return `${canonicalV6(groups.join(':'))}|${port}`;
-}
-
-/** IPv6 text in one form (Node's remoteAddress form: lower case, longest zero run as ::). */
-function canonicalV6(full: string): string {
-  const g = full.split(':').map((x) => Number.parseInt(x, 16).toString(16));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return g.join(':');
-  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+  return `${new Ipv6Address(Uint8Array.from(b)).toString()}|${port}`;
 }
 
 /** The key `endpointKey` gives for a Node socket's remote address and port. */
 export function peerKey(address: string, port: number): string {
   const a = address.replace(/^::ffff:/i, '');
-  return `${isIpv6(a) ? canonicalV6(expandV6(a)) : a}|${port}`;
-}
-
-function isIpv6(a: string): boolean {
-  return a.includes(':');
-}
-
-function expandV6(a: string): string {
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].join(':');
+  // Both keys are stack-core's text form (RFC 5952 for IPv6), whatever Node printed.
+  return `${a.includes(':') ? Ipv6Address.parse(a).toString() : a}|${port}`;
 }
 
 /**
