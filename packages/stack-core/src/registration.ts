@@ -506,7 +506,13 @@ export interface StackApi extends SocketCalls {
   removeRoute(destination: string): void;
   /** Accept router advertisements and form SLAAC addresses (RFC 4862) with DAD. */
   enableSlaac(iface: number): void;
-  receive(iface: number, frame: Uint8Array, now: Instant): void;
+  /**
+   * One received frame. `gsoSize` > 0: the frame is a GSO super-frame from a link that
+   * coalesces (a TAP with offloads: virtio-net `gso_size`), a TCP segment made of parts of
+   * that many payload bytes; TCP then ACKs as if they had come one by one. Anything but an
+   * integer in 1..65535 counts as 0.
+   */
+  receive(iface: number, frame: Uint8Array, now: Instant, gsoSize?: number): void;
   poll(now: Instant): void;
   /** When poll() must next be called; Infinity when idle. */
   pollAt(): Instant;

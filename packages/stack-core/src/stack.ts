@@ -199,6 +199,7 @@ export class Stack implements StackApi {
     const c = cx.counters;
     const hot: Record<string, number> = {
       'eth.rxFrames': cx.rxFrames,
+      'eth.rxGsoFrames': cx.rxGsoFrames,
       'stack.rxAccepted': cx.rxAccepted,
       'stack.rxDropped': cx.rxDropped,
       'udp.rxDatagrams': cx.udpRxDatagrams,
@@ -239,10 +240,14 @@ export class Stack implements StackApi {
   // ---------------------------------------------------------------------------------
   // Driving
 
-  receive(index: number, frame: Uint8Array, now: Instant): void {
+  receive(index: number, frame: Uint8Array, now: Instant, gsoSize = 0): void {
     const cx = this.cx;
     cx.lastNow = now;
     cx.rxFrames++;
+    if (gsoSize > 0 && gsoSize < 65536 && (gsoSize | 0) === gsoSize) {
+      cx.rxGso = gsoSize;
+      cx.rxGsoFrames++;
+    }
     let o: Rx | undefined;
     try {
       const iface = cx.ifaces[index];
@@ -254,6 +259,7 @@ export class Stack implements StackApi {
     }
     cx.rxFrame = undefined;
     cx.rxLinkMulticast = false;
+    cx.rxGso = 0;
     cx.finishRx(o);
   }
 

@@ -22,6 +22,7 @@ import {
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
 import type { FrameRing, Link } from '@tapstack/frame-ring';
+import { tcpGsoSizeAt } from '@tapstack/tap-io';
 import type { SocketHost } from './socket-host.js';
 import { NOT_SYN, pureSynKind, SYN_SLOT_BYTES, SYN_WITH_OPTIONS, SynBacklog } from './syn-backlog.js';
 
@@ -292,10 +293,10 @@ export class DriverLoop implements SocketHost {
     this.rxOther(iface, f, now);
   }
 
-  /** A received frame that is not a pure SYN: to the stack now. */
-  private rxOther(iface: number, f: Uint8Array, now: Instant): void {
+  /** A received frame that is not a pure SYN: to the stack now (gsoSize: a super-frame's part size). */
+  private rxOther(iface: number, f: Uint8Array, now: Instant, gsoSize = 0): void {
     this.rxDirect++;
-    this.stack.receive(iface, f, now);
+    this.stack.receive(iface, f, now, gsoSize);
     if (++this.sincePoll >= this.pollEvery) this.midPoll(now);
   }
 
@@ -341,7 +342,8 @@ export class DriverLoop implements SocketHost {
           const iface = slot.iface;
           const l3 = slot.l3;
           // Raw: a pure SYN is classified and copied out of the ring's buffer without a view;
-          // other frames get one (valid during the callback: the stack copies what it keeps).
+          // other frames get one (valid during the callback: the stack copies what it keeps),
+          // with the part size of a TAP super-frame from the record's metadata word.
           const onFrame = (b: Uint8Array, at: number, len: number) => {
             const kind = len <= SYN_SLOT_BYTES ? pureSynKind(b, at, len, l3) : NOT_SYN;
             if (kind !== NOT_SYN) {
@@ -349,7 +351,7 @@ export class DriverLoop implements SocketHost {
                 this.counters.synShed++;
               return;
             }
-            this.rxOther(iface, b.subarray(at, at + len), now);
+            this.rxOther(iface, b.subarray(at, at + len), now, tcpGsoSizeAt(b, at));
           };
           // SYNs do not use the budget, so drain again until it is used or the ring is
           // empty; a ring of nothing but SYNs is drained a backlog's worth per turn.

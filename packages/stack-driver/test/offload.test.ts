@@ -99,11 +99,15 @@ describe.skipIf(skip !== undefined)('offload: true against the kernel', { timeou
             // The kernel handed over super-frames, and sent us none with a bad checksum.
             expect(st[`link.${name}.rxGsoFrames`]).toBeGreaterThan(0);
             expect(st[`link.${name}.rxCsumErrors`]).toBe(0);
+            // With their gso_size from the ring's metadata word (TCP ACKs by the parts).
+            expect(st['eth.rxGsoFrames']).toBeGreaterThan(0);
+            expect(st['eth.rxGsoFrames']).toBeLessThanOrEqual(st[`link.${name}.rxGsoFrames`]!);
             // And took ours: most of the data went down as super-segments.
             expect(st[`link.${name}.txGsoFrames`]).toBeGreaterThan(0);
             expect(st[`link.${name}.txFrames`]).toBeLessThan(SIZE / 1448 / 2);
           } else {
             expect(st[`link.${name}.rxGsoFrames`]).toBeUndefined();
+            expect(st['eth.rxGsoFrames']).toBeUndefined();
             expect(st[`link.${name}.txGsoFrames`]).toBe(0);
           }
         } finally {
@@ -133,6 +137,7 @@ describe.skipIf(skip !== undefined)('offload: true against the kernel', { timeou
       await bulkBothWays(driver, ns, '2001:db8::1', '2001:db8::2', SIZE >> 2);
       const st = driver.stats();
       expect(st[`link.${name}.rxGsoFrames`]).toBeGreaterThan(0);
+      expect(st['eth.rxGsoFrames']).toBeGreaterThan(0);
       expect(st[`link.${name}.txGsoFrames`]).toBeGreaterThan(0);
       expect(st[`link.${name}.rxCsumErrors`]).toBe(0);
     } finally {

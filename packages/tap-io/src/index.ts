@@ -46,6 +46,7 @@ export {
   openTun,
   TapLink,
   type TapOptions,
+  tcpGsoSizeAt,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,

@@ -75,6 +75,23 @@ export const TUN_F_TSO4 = 0x02;
 export const TUN_F_TSO6 = 0x04;
 /** The largest IP packet a super-frame carries (IPv4 total length is 16 bits). */
 export const GSO_MAX_SIZE = 65535;
+
+/** The metadata word is native-endian (the reader writes it as a uint32). */
+const META_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The TCP part size of a frame the TAP reader put in a ring (README "Offloads": the record's
+ * metadata word, 4 bytes before the payload at `at`, as `FrameRing.drainRaw` gives it):
+ * `gso_size` when a virtio-net header came with the frame (bit 31) and its GSO type is
+ * TCPv4 or TCPv6 (1, 4), else 0. A stack takes it as `receive(…, gsoSize)`.
+ */
+export function tcpGsoSizeAt(bytes: Uint8Array, at: number): number {
+  const hi = bytes[META_LE ? at - 1 : at - 4]!;
+  if ((hi & 0x80) === 0) return 0; // no virtio-net header (or another producer's word)
+  const type = bytes[META_LE ? at - 2 : at - 3]! & 0x7f;
+  if (type !== 1 && type !== 4) return 0;
+  return META_LE ? bytes[at - 4]! | (bytes[at - 3]! << 8) : (bytes[at - 2]! << 8) | bytes[at - 1]!;
+}
 // writeBatch vnetMode bits (native/tap.cc).
 const VNET_ON = 1;
 const VNET_ETHERNET = 2;

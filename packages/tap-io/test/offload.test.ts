@@ -7,7 +7,15 @@
  */
 import { FrameRing } from '@tapstack/frame-ring';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openTap, TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, withFaults, withPcap } from '../src/index.js';
+import {
+  openTap,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  tcpGsoSizeAt,
+  withFaults,
+  withPcap,
+} from '../src/index.js';
 import { loadNative } from '../src/native.js';
 import { checksum, ip4, mac, Responder, rootSkipReason, sh, until } from './helpers.js';
 import { Netns } from './netns.js';
@@ -208,5 +216,25 @@ for port, good in ((1111, True), (2222, False)):
     } finally {
       await tap.close();
     }
+  });
+});
+
+describe('tcpGsoSizeAt: the part size from a ring record’s metadata word', () => {
+  it('gso_size for TCPv4/TCPv6 super-frames with a virtio-net header; 0 for anything else', () => {
+    const ring = FrameRing.createLocal({ capacity: 1 << 16, maxFrameSize: 2048 });
+    const cases: [number, number][] = [
+      [META_VNET | (1 << 16) | 1448, 1448], // TCPv4
+      [META_VNET | (4 << 16) | 1428, 1428], // TCPv6
+      [META_VNET | (1 << 23) | (1 << 16) | 1448 | META_CSUM_OK, 1448], // ECN and checksum bits aside
+      [META_VNET | (5 << 16) | 1400, 0], // UDP_L4 (USO): not TCP
+      [META_VNET | META_NEEDS_CSUM, 0], // a frame without GSO
+      [(1 << 16) | 1448, 0], // no virtio-net header: another producer's word (a JS push)
+      [1448, 0],
+      [0, 0],
+    ];
+    for (const [meta] of cases) ring.push(new Uint8Array(60), 'drop', meta);
+    const got: number[] = [];
+    ring.drainRaw(100, (u8, off) => void got.push(tcpGsoSizeAt(u8, off)));
+    expect(got).toEqual(cases.map(([, want]) => want));
   });
 });

@@ -302,6 +302,8 @@ export class IpContext {
   };
   /** Hot counters live in fields; stats() merges them. */
   rxFrames = 0;
+  /** Frames received with a gsoSize (super-frames from a coalescing link). */
+  rxGsoFrames = 0;
   rxAccepted = 0;
   rxDropped = 0;
   udpRxDatagrams = 0;
@@ -310,6 +312,8 @@ export class IpContext {
   rxFrame: Uint8Array | undefined;
   /** The frame being received was link-layer broadcast/multicast: no ICMP errors about it (RFC 1122 §3.2.2). */
   rxLinkMulticast = false;
+  /** gsoSize of the frame being received (Stack.receive): its TCP segment's part size, or 0. */
+  rxGso = 0;
 
   constructor(
     readonly config: StackConfig,

@@ -59,11 +59,16 @@ export function ipv4Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
         return `ipv4.${FRAG_DROPS[r.kind]}`;
     }
   }
+  const gso = cx.rxGso;
   if (proto === 6 && iface !== undefined && iface.gro && hl === 20 && !bcast && !noAddress) {
-    cx.gro.input4(buf, src, dst, payload, now, iface.csumOffload);
-    return ACCEPTED;
+    // A super-frame is coalesced already: what GRO holds of its flow goes up first.
+    if (gso === 0) {
+      cx.gro.input4(buf, src, dst, payload, now, iface.csumOffload);
+      return ACCEPTED;
+    }
+    cx.gro.flush(now);
   }
-  return ipv4Deliver(cx, iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now);
+  return ipv4Deliver(cx, iface, buf, hl, payload, src, dst, proto, p.ttl, bcast, noAddress, now, gso);
 }
 
 function ipv4Deliver(
@@ -80,13 +85,15 @@ function ipv4Deliver(
   bcast: boolean,
   noAddress: boolean,
   now: Instant,
+  /** A GSO super-frame's part size (Stack.receive), or 0. */
+  segSize = 0,
 ): Rx {
   switch (proto) {
     case 17:
       return udpInput(cx, iface, src, dst, payload, bcast, noAddress, ip, hl, now);
     case 6:
       if (bcast || noAddress) return 'tcp.broadcast';
-      cx.tcp.input(src, dst, payload, now, iface?.csumOffload === true);
+      cx.tcp.input(src, dst, payload, now, iface?.csumOffload === true, segSize);
       return ACCEPTED;
     case 1:
       if (noAddress) return 'ipv4.notForUs';

@@ -55,6 +55,7 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
         pkt.set(r.header.subarray(0, IPV6_HEADER_LEN));
         setU16(pkt, 4, r.payload.length);
         pkt.set(r.payload, IPV6_HEADER_LEN);
+        cx.rxGso = 0;
         return ipv6Input(cx, iface, pkt, now);
       }
       default:
@@ -69,9 +70,15 @@ export function ipv6Input(cx: IpContext, iface: Iface | undefined, buf: Uint8Arr
       return udpInput(cx, iface, src, dst, upper, mcast, false, buf, IPV6_HEADER_LEN + w.offset, now);
     case 6:
       if (mcast) return 'tcp.broadcast';
-      if (iface !== undefined && iface.gro && w.offset === 0)
-        cx.gro.input6(buf, src, dst, upper, now, iface.csumOffload);
-      else cx.tcp.input(src, dst, upper, now, iface?.csumOffload === true);
+      if (iface?.gro && w.offset === 0) {
+        // A super-frame is coalesced already: what GRO holds of its flow goes up first.
+        if (cx.rxGso === 0) {
+          cx.gro.input6(buf, src, dst, upper, now, iface.csumOffload);
+          return ACCEPTED;
+        }
+        cx.gro.flush(now);
+      }
+      cx.tcp.input(src, dst, upper, now, iface?.csumOffload === true, cx.rxGso);
       return ACCEPTED;
     case 59:
       return 'ipv6.noNextHeader';
