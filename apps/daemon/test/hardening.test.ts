@@ -172,6 +172,8 @@ describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon',
         );
         const m = await scrape(`unix:${metrics}`);
         expect(series(m, 'tapstack_link_gauge', { link: tap, gauge: 'down' })).toBe(1);
+        // The reader's SYN shedding is counted there too (nothing shed here).
+        expect(series(m, 'tapstack_link_counter_total', { link: tap, counter: 'rxSynShed' })).toBe(0);
         d.health();
         d.health();
         expect(logLines.filter((l) => l.includes('link failed') && l.includes(tap)).length).toBe(1);

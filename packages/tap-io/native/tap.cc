@@ -657,7 +657,43 @@ struct Reader {
   uint32_t vnetHdr = 0;
   uint32_t l2 = 14;
   std::atomic<uint64_t> csumBad{0}, gsoFrames{0};
+  // SYN shedding (ShedSyn below); off with readerStart's synShed false.
+  bool synShed = true;
+  std::atomic<uint64_t> synShedCount{0};
 };
+
+// SYN shedding (issue 14). A SYN flood faster than the consumer drains (a JS thread off the
+// CPU for half a second, a starved core) would fill the ring with SYNs, and then every frame
+// would be dropped blindly: the ACKs that complete handshakes and the data of established
+// connections with them. So pure SYNs are read and not committed once the ring is over
+// half full, and SYNs that carry TCP options (every TCP in use sends at least MSS, RFC 9293
+// §3.7.1; flood tools often send bare 20-byte headers) only once it is nearly full; every
+// other frame keeps the rest of the room. A shed SYN's sender, if real, retransmits; the
+// consumer (stack-driver's SYN backlog) answers the SYNs that did get in, newest first.
+// Untagged Ethernet (TAP) or bare IP (TUN), IPv4 and IPv6 without extension headers.
+constexpr uint32_t kNotSyn = 0, kBareSyn = 1, kSynWithOptions = 2;
+
+// A TCP segment with SYN set and ACK, RST, FIN clear: kBareSyn (no options) or kSynWithOptions.
+uint32_t PureSynKind(const uint8_t* f, uint32_t len, uint32_t l2) {
+  L4At a;
+  if (!FindL4(f, len, l2, &a) || a.proto != 6 || a.end < a.l4 + 20) return kNotSyn;
+  if ((f[a.l4 + 13] & 0x17) != 0x02) return kNotSyn;
+  return (f[a.l4 + 12] >> 4) > 5 ? kSynWithOptions : kBareSyn;
+}
+
+// True when the frame about to be committed at write index `w` is a SYN to shed: more than
+// half the ring in use for a bare SYN, more than 7/8 for one with options. The producer's
+// cached READ can only overstate the use, so READ is loaded only when the cached level is
+// over half (and the fresh value kept as the new cache).
+bool ShedSyn(Reader* r, fr_producer* p, uint32_t w, const uint8_t* f, uint32_t len) {
+  const uint32_t cap = p->ring->capacity;
+  if (w - p->r_cached <= cap / 2) return false;
+  uint32_t kind = PureSynKind(f, len, r->l2);
+  if (kind == kNotSyn) return false;
+  p->r_cached = __atomic_load_n(&p->ring->hdr[FR_W_READ], __ATOMIC_ACQUIRE);
+  uint32_t used = w - p->r_cached;
+  return kind == kBareSyn ? used > cap / 2 : used > cap - cap / 8;
+}
 
 // The per-frame metadata word a TAP reader with a virtio-net header writes into each ring
 // record (frame-ring LAYOUT.md "Records", tap-io README "Offloads"):
@@ -757,6 +793,11 @@ bool ReadBatch(Reader* r, bool block, bool* fatal, uint32_t* got = nullptr) {
         p.w = saved;  // bad checksum: counted in csumBad; undo a wrap marker
         continue;
       }
+      if (dst != nullptr && r->synShed && ShedSyn(r, &p, saved, dst, static_cast<uint32_t>(n))) {
+        p.w = saved;  // read, not committed; undo a wrap marker
+        r->synShedCount.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       if (dst != nullptr) {
         fr_commit_meta(&p, static_cast<uint32_t>(n), meta);
         nFrames++;
@@ -844,7 +885,7 @@ bool ReaderThreadBatch(void* owner, bool* fatalOut) {
 // Loop mode: read a batch on the JS thread (the fd is O_NONBLOCK).
 bool ReaderLoopBatch(void* owner, bool* fatal) { return ReadBatch(static_cast<Reader*>(owner), false, fatal); }
 
-// readerStart(fd, sab, onReadable) -> External<Reader>
+// readerStart(fd, sab, onReadable, loopMode, coalesceUs, busyUs, vnetHdr, l2, synShed) -> External<Reader>
 Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -873,6 +914,7 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
   }
   if (info.Length() > 6 && info[6].IsNumber()) r->vnetHdr = info[6].As<Napi::Number>().Uint32Value();
   if (info.Length() > 7 && info[7].IsNumber()) r->l2 = info[7].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 8 && info[8].IsBoolean()) r->synShed = info[8].As<Napi::Boolean>().Value();
   if (r->vnetHdr != 0 && r->vnetHdr != sizeof(struct virtio_net_hdr)) {
     delete r;
     throw Napi::RangeError::New(env, "readerStart: vnetHdr must be 0 or 10");
@@ -916,6 +958,7 @@ Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
   o.Set("deferredWakes", static_cast<double>(r->deferred.load()));
   o.Set("csumBad", static_cast<double>(r->csumBad.load()));
   o.Set("gsoFrames", static_cast<double>(r->gsoFrames.load()));
+  o.Set("synShed", static_cast<double>(r->synShedCount.load()));
   o.Set("lastErrno", p.lastErrno.load());
   return o;
 }

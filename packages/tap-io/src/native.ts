@@ -40,6 +40,7 @@ export interface NativeTap {
     busyUs?: number,
     vnetHdr?: number,
     l2?: number,
+    synShed?: boolean,
   ): unknown;
   readerStop(handle: unknown): void;
   readerStats(handle: unknown): {
@@ -53,6 +54,8 @@ export interface NativeTap {
     lastErrno: number;
     csumBad?: number;
     gsoFrames?: number;
+    /** Pure TCP SYNs read and not committed to a ring over half (bare) or 7/8 (with options) full. */
+    synShed?: number;
   };
   readerRef(handle: unknown, ref: boolean): void;
   blastStart(ifname: string, frame: Uint8Array): unknown;

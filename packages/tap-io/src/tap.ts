@@ -67,6 +67,14 @@ export interface TapOptions {
    * kernel or device refuses them (see `offloads`). Default false.
    */
   offload?: boolean;
+  /**
+   * SYN shedding in the reader: while the receive ring is over half full, pure TCP SYNs
+   * without options are read and not committed, SYNs with options only once it is 7/8
+   * full (counted in `stats().rxSynShed`), so a SYN flood that outruns the consumer
+   * leaves the rest of the ring to ACKs and data instead of filling it and having every
+   * frame dropped. Default true.
+   */
+  rxSynShed?: boolean;
 }
 
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
@@ -158,13 +166,22 @@ export class TapLink implements Link {
   private flushQueued = false;
   private readonly txBatch: number;
   readonly rxMode: 'thread' | 'loop';
+  /** TapOptions.rxSynShed. */
+  readonly rxSynShed: boolean;
   private readonly rxCoalesceUs: number;
   private readonly rxCoalesceBusyUs: number;
   private readonly wout = new Float64Array(3);
   /** Length and gsoSize of a frame written at once (writeNow). */
   private readonly one = new Uint32Array(1);
   private readonly oneGso = new Uint16Array(1);
-  private readonly s = { ...emptyStats(), txCalls: 0, rxWakeups: 0, txLastErrno: 0, txGsoFrames: 0 };
+  private readonly s = {
+    ...emptyStats(),
+    txCalls: 0,
+    rxWakeups: 0,
+    txLastErrno: 0,
+    txGsoFrames: 0,
+    rxSynShed: 0,
+  };
 
   private constructor(native: NativeTap, opts: TapOptions, tun = false) {
     this.native = native;
@@ -194,6 +211,7 @@ export class TapLink implements Link {
     this.ringBytes = opts.ringBytes ?? 4 * 1024 * 1024;
     this.txBatch = opts.txBatch ?? 256;
     this.rxMode = opts.rxMode ?? 'thread';
+    this.rxSynShed = opts.rxSynShed ?? true;
     const co = opts.rxCoalesceUs ?? 200;
     if (!(co >= 0 && co <= 1_000_000)) {
       native.close(info.fd);
@@ -435,6 +453,7 @@ export class TapLink implements Link {
       this.rxCoalesceBusyUs,
       this.vnetHdr,
       this.medium === 'ethernet' ? ETHERNET_HEADER_LEN : 0,
+      this.rxSynShed,
     );
   }
 
@@ -453,6 +472,7 @@ export class TapLink implements Link {
       s.rxErrors = r.readErrors;
       s.rxBatches = r.batches;
       s.rxDeferredWakes = r.deferredWakes;
+      s.rxSynShed = r.synShed ?? 0;
       if (this.vnetHdr) {
         s.rxCsumErrors = r.csumBad ?? 0;
         s.rxGsoFrames = r.gsoFrames ?? 0;
@@ -476,6 +496,7 @@ export class TapLink implements Link {
       this.s.rxFrames = final.frames;
       this.s.rxBytes = final.bytes;
       this.s.rxDropped = final.dropped;
+      this.s.rxSynShed = final.synShed ?? 0;
     }
     this.native.close(this.fd);
   }
