@@ -764,6 +764,25 @@ describe('ESTABLISHED — RFC 9293 §3.10.7.4', () => {
     peerSend(c, { seq: seqAdd(c.peerSeq, 1000), data: bytes(10), ack: seqAdd(c.ourSeq, 2996) });
     expect(c.t.tcp.tcpInfo(c.h)!.sendQueued).toBe(100);
   });
+  it('into a zero receive window, an old duplicate (the peer’s tail loss probe of data we hold) is duplicate data, not a zero-window drop', () => {
+    // Linux counts TCPZeroWindowDrop only for new data at RCV.NXT (tcp_data_queue); a TLP
+    // resending the last segment after our window closed is seen under load against a
+    // kernel sender, and counting it as a drop made the counter look like window trouble.
+    const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
+    const c = passive(t);
+    for (let i = 0; i < 16; i++) peerSend(c, { data: bytes(1024, i * 1024) });
+    expect(c.t.flush().at(-1)!.repr.window).toBe(0);
+    // RFC 8985 §7.3: the probe resends the last segment sent.
+    peerSend(c, { seq: seqAdd(c.peerSeq, -1024), data: bytes(1024, 15 * 1024) });
+    const ack = only(c.t.flush());
+    expect(ack.repr.ack).toBe(c.peerSeq);
+    expect(c.t.host.counters.get('tcp.duplicateData')).toBe(1);
+    expect(c.t.host.counters.get('tcp.zeroWindowDrop') ?? 0).toBe(0);
+    // New data at RCV.NXT into the closed window is the drop.
+    peerSend(c, { seq: c.peerSeq, data: bytes(100) });
+    c.t.flush();
+    expect(c.t.host.counters.get('tcp.zeroWindowDrop')).toBe(1);
+  });
   it('the advertised window follows the free receive buffer; reading reopens it (RFC 9293 §3.8.6.2.2)', () => {
     const t = new Harness({ config: { defaults: { recvBufferSize: 16384 } as never } });
     const c = passive(t);

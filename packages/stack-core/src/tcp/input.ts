@@ -116,7 +116,10 @@ export function inputSynchronized(tp: TcpSocket, seg: TcpRepr, data: Uint8Array,
     return;
   }
   if (!ok) {
-    if (segLen > 0 && wnd === 0) tp.ctx.host.count('tcp.zeroWindowDrop');
+    // Only new data refused for the closed window (Linux: TCPZeroWindowDrop); an old
+    // duplicate (a tail loss probe of data we hold) is counted as duplicate data below.
+    if (wnd === 0 && segLen > 0 && seqGt(seqAdd(seq, segLen), tp.rcvNxt))
+      tp.ctx.host.count('tcp.zeroWindowDrop');
     tp.ackNow = true;
     tp.answers |= ANS_OUTPUT;
     if (data.length > 0 && seqLt(seq, tp.rcvNxt))
