@@ -122,8 +122,12 @@ async function start(mode: Mode, tapName: string, offload: boolean): Promise<Run
  * offload: the TAP is opened with `offload: true` (virtio-net header: TSO/GSO super-frames
  * and checksum offload both ways); the plain names are offloads on (single mode), and
  * `tap/no-offload/...` is the same run with offloads off.
+ * bigBuffers (`tap/buf-1m/...`, offloads on): our socket's buffers 1 MiB (the daemon's
+ * forwards use that; the default 256 KiB receive window is full on nearly every burst
+ * from the kernel, pcap Dec 8 2026) and socat copying 128 KiB per syscall (its default
+ * 8 KiB makes socat, not the stack, the busy one on 2 shared cores).
  */
-async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> {
+async function tapBench(mode: Mode, dir: string, offload = true, bigBuffers = false): Promise<void> {
   const bytes = quick ? 32 << 20 : 256 << 20;
   const tapName = `tsdb${process.pid % 10000}${mode.slice(0, 3)}`;
   deleteLinkIfPresent(tapName);
@@ -139,16 +143,20 @@ async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> 
     const file = join(dir, 'bulk.bin');
     const data = pattern(bytes, 9);
     writeFileSync(file, data);
-    const prefix = mode === 'single' ? (offload ? '' : 'no-offload/') : `${mode}/`;
+    const prefix = mode === 'single' ? (bigBuffers ? 'buf-1m/' : offload ? '' : 'no-offload/') : `${mode}/`;
+    const sockOpts = bigBuffers ? { sendBufferSize: 1 << 20, recvBufferSize: 1 << 20 } : undefined;
+    const socatB = bigBuffers ? ['-b', '131072'] : [];
     let port = 6000;
 
     const to = await medianOfRounds(
       async () => {
         const p = port++;
-        const sink = k.exec(['socat', '-u', `TCP-LISTEN:${p},bind=192.0.2.1`, 'OPEN:/dev/null'], {
+        const sink = k.exec(['socat', ...socatB, '-u', `TCP-LISTEN:${p},bind=192.0.2.1`, 'OPEN:/dev/null'], {
           timeoutMs: 120_000,
         });
-        const c = await retry(() => connect(d.sockets, parseIpAddress('192.0.2.1'), p), { intervalMs: 20 });
+        const c = await retry(() => connect(d.sockets, parseIpAddress('192.0.2.1'), p, sockOpts), {
+          intervalMs: 20,
+        });
         const t0 = performance.now();
         await writeAll(d.sockets, c, data);
         await sink;
@@ -171,8 +179,10 @@ async function tapBench(mode: Mode, dir: string, offload = true): Promise<void> 
     const from = await medianOfRounds(
       async () => {
         const p = port++;
-        const acc = acceptOne(d.sockets, undefined, p);
-        const src = k.exec(['socat', '-u', `FILE:${file}`, `TCP:192.0.2.2:${p}`], { timeoutMs: 120_000 });
+        const acc = acceptOne(d.sockets, undefined, p, sockOpts);
+        const src = k.exec(['socat', ...socatB, '-u', `FILE:${file}`, `TCP:192.0.2.2:${p}`], {
+          timeoutMs: 120_000,
+        });
         const s = await acc;
         const t0 = performance.now();
         const got = await readCount(d.sockets, s);
@@ -231,11 +241,12 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'tsd-bench-'));
   try {
-    // TAPSTACK_BENCH_TAP=single runs only the single-threaded TAP figures (offloads on and off).
+    // TAPSTACK_BENCH_TAP=single runs only the single-threaded TAP figures (offloads off, on, on with 1 MiB buffers).
     const only = process.env.TAPSTACK_BENCH_TAP;
     // Offloads off first, then on, in the same sitting: the pair is the comparison.
     await tapBench('single', dir, false);
     await tapBench('single', dir, true);
+    await tapBench('single', dir, true, true);
     if (only === 'single') return;
     for (const mode of ['threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir, false);
     await synflood();

@@ -1,6 +1,6 @@
 /** Shared test helpers: two drivers on an in-memory switch, TCP transfer through a SocketHost. */
 import { createHash } from 'node:crypto';
-import { type IpAddress, SocketEvent } from '@tapstack/stack-core';
+import { type IpAddress, SocketEvent, type TcpSocketOptions } from '@tapstack/stack-core';
 import { MemorySwitch } from '@tapstack/tap-io';
 import { StackDriver, type StackDriverOptions } from '../src/driver.js';
 import type { SocketHost } from '../src/socket-host.js';
@@ -109,8 +109,13 @@ export function readAll(
 }
 
 /** Listens on `port`; resolves the first accepted handle. */
-export function acceptOne(host: SocketHost, address: IpAddress | undefined, port: number): Promise<number> {
-  const l = host.tcpOpen();
+export function acceptOne(
+  host: SocketHost,
+  address: IpAddress | undefined,
+  port: number,
+  options?: TcpSocketOptions,
+): Promise<number> {
+  const l = host.tcpOpen(options);
   const e1 = host.tcpBind(l, address, port);
   if (e1) throw new Error(`bind error ${e1}`);
   const e2 = host.tcpListen(l, 8);
@@ -132,8 +137,13 @@ export function acceptOne(host: SocketHost, address: IpAddress | undefined, port
 }
 
 /** Connects; resolves the handle once established. */
-export function connect(host: SocketHost, address: IpAddress, port: number): Promise<number> {
-  const h = host.tcpOpen();
+export function connect(
+  host: SocketHost,
+  address: IpAddress,
+  port: number,
+  options?: TcpSocketOptions,
+): Promise<number> {
+  const h = host.tcpOpen(options);
   return new Promise((resolve, reject) => {
     host.watch(h, (ev) => {
       if (ev & SocketEvent.Error) reject(Object.assign(new Error(`connect error ${host.socketError(h)}`)));
