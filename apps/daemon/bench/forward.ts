@@ -399,7 +399,7 @@ export async function runForwardBench(): Promise<void> {
     rows.push(['tapstackd --offload', ts]);
     const tsThread = await viaTapstackd(['--offload', '--tap-rx-mode', 'thread'], 'r');
     rows.push(['tapstackd --offload, rx thread', tsThread]);
-    const tsPlain = await viaTapstackd([], 'n');
+    const tsPlain = await viaTapstackd(['--no-offload'], 'n');
     rows.push(['tapstackd (no offload)', tsPlain]);
     let slirp: PathFigures | undefined;
     if (optional.slirp4netns) {

@@ -70,7 +70,11 @@ export function buildProgram(): Command {
   opt('--vxlan-learn', 'VXLAN: accept frames from any sender and learn MACs (links[0].learn)', 'false');
   opt('--switch <name>', 'in-memory switch name (links[0].switch)', 'default');
   opt('--io-thread', 'tap/vxlan: frame I/O on a worker thread (links[0].ioThread)', 'false');
-  opt('--offload', 'tap: kernel offloads, 64 KiB TCP super-frames both ways (links[0].offload)', 'false');
+  opt(
+    '--offload',
+    'tap: kernel offloads, 64 KiB TCP super-frames both ways (links[0].offload) (default: on)',
+  );
+  opt('--no-offload', 'tap: no kernel offloads, wire-sized frames (links[0].offload) (default: offloads on)');
   opt(
     '--tap-rx-mode <mode>',
     'tap: read frames on the event loop or on a native thread (links[0].rxMode)',
@@ -260,7 +264,7 @@ export function applyFlags(raw: Raw, opts: Raw, given: (key: string) => boolean)
   if (has('address')) firstLink(raw).addresses = opts.address;
   if (has('gateway')) firstLink(raw).gateway = opts.gateway;
   if (has('ioThread')) firstLink(raw).ioThread = true;
-  if (has('offload')) firstLink(raw).offload = true;
+  if (given('offload')) firstLink(raw).offload = opts.offload !== false;
   if (has('tapRxMode')) firstLink(raw).rxMode = opts.tapRxMode;
   if (has('vxlanLearn')) firstLink(raw).learn = true;
   if (has('slaac')) firstLink(raw).slaac = true;

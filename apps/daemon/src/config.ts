@@ -178,10 +178,12 @@ const tapLink = z
     ioThread,
     /**
      * Kernel offloads through a virtio-net header (tap-io `offload`): 64 KiB TCP
-     * super-frames both ways and checksums left to the kernel. Falls back when the kernel
-     * refuses; a pcap turns it off (it records frames as on a wire).
+     * super-frames both ways and checksums left to the kernel. On by default: falls back
+     * to fewer offloads or a plain device when the kernel refuses; a pcap turns it off (it
+     * records frames as on a wire). The stack is a host, never a router, so super-frames
+     * end in it and are never sent on to a link with a smaller MTU.
      */
-    offload: z.boolean().default(false),
+    offload: z.boolean().default(true),
     /**
      * Where frames are read (tap-io `rxMode`): `loop`, the event loop polls the device itself
      * (no thread hop: one wake and two syscalls fewer per request/response; the round trip

@@ -86,11 +86,13 @@ describe('config validation names the bad field', () => {
     expect(parseCli(['--link', 'vxlan', '--mtu', '9000']).config.links[0]!.mtu).toBe(9000);
   });
 
-  it('tap offload: off by default, --offload or links[].offload turns it on; only for tap links', () => {
+  it('tap offload: on by default, --no-offload or links[].offload false turns it off; only for tap links', () => {
     const tap = (c: ReturnType<typeof validateConfig>) => c.links[0] as { offload?: boolean };
-    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).offload).toBe(false);
-    expect(tap(validateConfig({ links: [{ type: 'tap', offload: true }] })).offload).toBe(true);
+    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).offload).toBe(true);
+    expect(tap(validateConfig({ links: [{ type: 'tap', offload: false }] })).offload).toBe(false);
+    expect(tap(parseCli(['--tap', 'tsx0']).config).offload).toBe(true);
     expect(tap(parseCli(['--tap', 'tsx0', '--offload']).config).offload).toBe(true);
+    expect(tap(parseCli(['--tap', 'tsx0', '--no-offload']).config).offload).toBe(false);
     expect(issues({ links: [{ type: 'vxlan', offload: true }] }).map((i) => i.path)).toEqual([
       'links[0].offload',
     ]);
