@@ -20,7 +20,15 @@ import type {
 import { EOF, IcmpErrorKind as Icmp, SocketError, SocketEvent } from '../registration.js';
 import { seqAdd, seqGt } from '../seq.js';
 import type { IpAddress } from '../wire/ip-address.js';
-import { fillTcpChecksum, readU32, TCP_PROTOCOL, TcpFlags, TcpRepr, verifyTcpChecksum } from '../wire/tcp.js';
+import {
+  fillTcpChecksum,
+  readU32,
+  TCP_PROTOCOL,
+  TcpFlags,
+  TcpPacket,
+  TcpRepr,
+  verifyTcpChecksum,
+} from '../wire/tcp.js';
 import {
   ANS_CHALLENGE_ACK,
   ANS_CLOSED,
@@ -78,6 +86,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   readonly scratch = new Uint8Array(65536 + 64);
   readonly txRepr = new TcpRepr();
   private readonly rx = new TcpRepr();
+  /** The checked view received segments are read through (re-pointed per segment). */
+  private readonly rxView = TcpPacket.newUnchecked(new Uint8Array(0));
   private readonly handles = new Map<Handle, TcpSocket>();
   private readonly conns = new Map<string, TcpSocket>();
   /**
@@ -244,8 +254,14 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
     segSize = 0,
   ): void {
     this.lastNow = now;
+    // Untrusted bytes: the checked view first (one view, re-pointed: no allocation).
+    const e = this.rxView.check(segment);
+    if (e !== undefined) {
+      this.host.count(e === 'truncated' ? 'tcp.truncated' : 'tcp.malformed');
+      return;
+    }
     const r = this.rx;
-    if (!r.parse(segment)) {
+    if (!r.parsePacket(this.rxView)) {
       this.host.count('tcp.malformed');
       return;
     }

@@ -17,7 +17,8 @@
  * option over 255 bytes).
  *
  * `tcp.ts` (TCP header, options, checksums) is used by the TCP layer and not exported
- * from the package.
+ * from the package; it follows the same rule (`TcpPacket.newChecked`, and `check` for
+ * the one view the TCP layer re-points at every received segment).
  */
 export * from './arp.js';
 export * from './checksum.js';

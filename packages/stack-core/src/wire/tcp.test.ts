@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseIpAddress } from './ip-address.js';
-import { fillTcpChecksum, TcpFlags, TcpRepr, tcpChecksum, verifyTcpChecksum } from './tcp.js';
+import { fillTcpChecksum, TcpFlags, TcpPacket, TcpRepr, tcpChecksum, verifyTcpChecksum } from './tcp.js';
 
 // A Linux SYN (50000 → 80): MSS 1460, SACK-permitted, timestamps, NOP, window scale 7.
 const linuxSyn = Uint8Array.from([
@@ -86,6 +86,42 @@ describe('TCP header (RFC 9293 §3.1)', () => {
     const zeroLen = linuxSyn.slice();
     zeroLen[25] = 0; // SACK-permitted with length 0
     expect(r.parse(zeroLen)).toBe(false);
+  });
+
+  it('TcpPacket.newChecked: header present, data offset 5..15 words inside the segment; the view reads the fields', () => {
+    expect(TcpPacket.newChecked(linuxSyn.subarray(0, 19))).toBe('truncated');
+    const badOff = linuxSyn.slice();
+    badOff[12] = 0x40;
+    expect(TcpPacket.newChecked(badOff)).toBe('malformed');
+    expect(TcpPacket.newChecked(linuxSyn.slice(0, 36))).toBe('truncated');
+    const withData = new Uint8Array(linuxSyn.length + 3);
+    withData.set(linuxSyn);
+    withData.set([7, 8, 9], linuxSyn.length);
+    const p = TcpPacket.newChecked(withData);
+    if (typeof p === 'string') throw new Error(p);
+    expect([p.srcPort, p.dstPort, p.seq, p.ack, p.flags, p.window, p.urgent]).toEqual([
+      50000, 80, 0x12345678, 0, TcpFlags.SYN, 64240, 0,
+    ]);
+    expect(p.headerLength).toBe(40);
+    expect(p.options.length).toBe(20);
+    expect([...p.payload]).toEqual([7, 8, 9]);
+    // A reused view: check() re-points it and says what is wrong, allocating nothing.
+    const v = TcpPacket.newUnchecked(new Uint8Array(0));
+    expect(v.check(badOff)).toBe('malformed');
+    expect(v.check(withData)).toBeUndefined();
+    const r = new TcpRepr();
+    expect(r.parsePacket(v)).toBe(true);
+    expect(r.mss).toBe(1460);
+  });
+
+  it('parsePacket refuses a port of 0 (RFC 6335 §6: reserved)', () => {
+    const r = new TcpRepr();
+    for (const at of [0, 2]) {
+      const b = linuxSyn.slice();
+      b[at] = 0;
+      b[at + 1] = 0;
+      expect(r.parse(b)).toBe(false);
+    }
   });
 
   it('skips unknown options and stops at End of Option List', () => {

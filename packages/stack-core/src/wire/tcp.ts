@@ -1,26 +1,31 @@
 /**
  * The TCP header (RFC 9293 §3.1) and the options TCP uses here: MSS (§3.2),
  * window scale and timestamps (RFC 7323), SACK-permitted and SACK (RFC 2018).
- * `TcpRepr` is a reusable parsed form: `parse` fills it from untrusted bytes and says
- * whether they were well formed; `emit` writes it back (checksum left to the caller).
+ * `TcpPacket` is the view (`newChecked` for untrusted bytes: header present, data offset
+ * 5..15 words and inside the segment); `TcpRepr` is a reusable parsed form: `parsePacket`
+ * fills it from a checked view and says whether the options and ports were well formed;
+ * `emit` writes it back (checksum left to the caller). The receive path allocates
+ * neither: the TCP layer keeps one view and re-points it per segment (`TcpPacket.check`).
  */
 import type { IpAddress } from './ip-address.js';
 import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.js';
+import type { WireError } from './wire-error.js';
 
 export const TCP_PROTOCOL = 6;
 export const TCP_HEADER_LEN = 20;
 
 /** Field offsets in the fixed header. */
 const field = {
-  srcPort: 0,
-  dstPort: 2,
-  seq: 4,
-  ack: 8,
-  dataOffset: 12,
-  flags: 13,
-  window: 14,
-  checksum: 16,
-  urgent: 18,
+  SRC_PORT: 0,
+  DST_PORT: 2,
+  SEQ: 4,
+  ACK: 8,
+  DATA_OFFSET: 12,
+  FLAGS: 13,
+  WINDOW: 14,
+  CHECKSUM: 16,
+  URGENT: 18,
+  OPTIONS: 20,
 } as const;
 
 export const TcpFlags = {
@@ -44,6 +49,77 @@ const OPT_TIMESTAMP = 8;
 
 /** At most 4 SACK blocks fit in 40 option bytes (3 with timestamps). */
 export const MAX_SACK_BLOCKS = 4;
+
+/**
+ * Why `buf` is not a TCP header, or undefined when it is one: at least 20 bytes, a data
+ * offset of at least 5 words (RFC 9293 §3.1) whose header fits in the segment.
+ */
+export function tcpHeaderError(buf: Uint8Array): WireError | undefined {
+  if (buf.length < TCP_HEADER_LEN) return 'truncated';
+  const hlen = (buf[field.DATA_OFFSET]! >>> 4) * 4;
+  if (hlen < TCP_HEADER_LEN) return 'malformed';
+  if (hlen > buf.length) return 'truncated';
+  return undefined;
+}
+
+/** A view over a TCP segment (header, options, payload). */
+export class TcpPacket {
+  private constructor(private bytes: Uint8Array) {}
+  static newUnchecked(buffer: Uint8Array): TcpPacket {
+    return new TcpPacket(buffer);
+  }
+  /** The header is present, its data offset is 5..15 words and inside the buffer. */
+  static newChecked(buffer: Uint8Array): TcpPacket | WireError {
+    return tcpHeaderError(buffer) ?? new TcpPacket(buffer);
+  }
+  /**
+   * `newChecked` for a view kept and reused (the receive path: no allocation per
+   * segment): points this view at `buffer` and returns why it is not a TCP segment, or
+   * undefined when it is one.
+   */
+  check(buffer: Uint8Array): WireError | undefined {
+    this.bytes = buffer;
+    return tcpHeaderError(buffer);
+  }
+  get buffer(): Uint8Array {
+    return this.bytes;
+  }
+  get srcPort(): number {
+    return (this.bytes[field.SRC_PORT]! << 8) | this.bytes[field.SRC_PORT + 1]!;
+  }
+  get dstPort(): number {
+    return (this.bytes[field.DST_PORT]! << 8) | this.bytes[field.DST_PORT + 1]!;
+  }
+  get seq(): number {
+    return readU32(this.bytes, field.SEQ);
+  }
+  get ack(): number {
+    return readU32(this.bytes, field.ACK);
+  }
+  /** Header length in bytes, options included (20..60). */
+  get headerLength(): number {
+    return (this.bytes[field.DATA_OFFSET]! >>> 4) * 4;
+  }
+  get flags(): number {
+    return this.bytes[field.FLAGS]!;
+  }
+  get window(): number {
+    return (this.bytes[field.WINDOW]! << 8) | this.bytes[field.WINDOW + 1]!;
+  }
+  get checksum(): number {
+    return (this.bytes[field.CHECKSUM]! << 8) | this.bytes[field.CHECKSUM + 1]!;
+  }
+  get urgent(): number {
+    return (this.bytes[field.URGENT]! << 8) | this.bytes[field.URGENT + 1]!;
+  }
+  /** The option bytes (0..40). */
+  get options(): Uint8Array {
+    return this.bytes.subarray(field.OPTIONS, this.headerLength);
+  }
+  get payload(): Uint8Array {
+    return this.bytes.subarray(this.headerLength);
+  }
+}
 
 export class TcpRepr {
   srcPort = 0;
@@ -85,22 +161,34 @@ export class TcpRepr {
   }
 
   /**
-   * Fills this repr from `buf` (a whole segment). Returns false when the bytes are not a
-   * well-formed TCP header (short, bad data offset, option running past the header).
-   * Unknown options are skipped; a malformed known option makes the segment invalid.
+   * Fills this repr from `buf` (a whole segment, untrusted): `tcpHeaderError` then
+   * `parsePacket`. Returns false when the bytes are not a well-formed TCP segment.
    */
   parse(buf: Uint8Array): boolean {
-    if (buf.length < TCP_HEADER_LEN) return false;
-    const hlen = (buf[field.dataOffset]! >>> 4) * 4;
-    if (hlen < TCP_HEADER_LEN || hlen > buf.length) return false;
-    this.srcPort = (buf[field.srcPort]! << 8) | buf[field.srcPort + 1]!;
-    this.dstPort = (buf[field.dstPort]! << 8) | buf[field.dstPort + 1]!;
-    this.seq = readU32(buf, field.seq);
-    this.ack = readU32(buf, field.ack);
-    this.flags = buf[field.flags]!;
-    this.window = (buf[field.window]! << 8) | buf[field.window + 1]!;
-    this.checksum = (buf[field.checksum]! << 8) | buf[field.checksum + 1]!;
-    this.urgent = (buf[field.urgent]! << 8) | buf[field.urgent + 1]!;
+    return tcpHeaderError(buf) === undefined && this.parseHeader(buf);
+  }
+
+  /**
+   * Fills this repr from a checked view. Returns false when the segment is malformed:
+   * a port is 0 (reserved, RFC 6335 §6; smoltcp refuses it too), or an option runs past
+   * the header or has the wrong length. Unknown options are skipped.
+   */
+  parsePacket(p: TcpPacket): boolean {
+    return this.parseHeader(p.buffer);
+  }
+
+  /** `buf` passed tcpHeaderError. */
+  private parseHeader(buf: Uint8Array): boolean {
+    const hlen = (buf[field.DATA_OFFSET]! >>> 4) * 4;
+    this.srcPort = (buf[field.SRC_PORT]! << 8) | buf[field.SRC_PORT + 1]!;
+    this.dstPort = (buf[field.DST_PORT]! << 8) | buf[field.DST_PORT + 1]!;
+    if (this.srcPort === 0 || this.dstPort === 0) return false;
+    this.seq = readU32(buf, field.SEQ);
+    this.ack = readU32(buf, field.ACK);
+    this.flags = buf[field.FLAGS]!;
+    this.window = (buf[field.WINDOW]! << 8) | buf[field.WINDOW + 1]!;
+    this.checksum = (buf[field.CHECKSUM]! << 8) | buf[field.CHECKSUM + 1]!;
+    this.urgent = (buf[field.URGENT]! << 8) | buf[field.URGENT + 1]!;
     this.headerLength = hlen;
     this.clearOptions();
     let i = TCP_HEADER_LEN;
@@ -177,21 +265,21 @@ export class TcpRepr {
    */
   emit(buf: Uint8Array, offset = 0): number {
     const hlen = this.emittedHeaderLength();
-    buf[offset] = this.srcPort >>> 8;
-    buf[offset + 1] = this.srcPort & 0xff;
-    buf[offset + 2] = this.dstPort >>> 8;
-    buf[offset + 3] = this.dstPort & 0xff;
-    writeU32(buf, offset + 4, this.seq);
-    writeU32(buf, offset + 8, this.ack);
-    buf[offset + 12] = (hlen / 4) << 4;
-    buf[offset + 13] = this.flags;
-    buf[offset + 14] = this.window >>> 8;
-    buf[offset + 15] = this.window & 0xff;
-    buf[offset + 16] = this.checksum >>> 8;
-    buf[offset + 17] = this.checksum & 0xff;
-    buf[offset + 18] = this.urgent >>> 8;
-    buf[offset + 19] = this.urgent & 0xff;
-    let i = offset + TCP_HEADER_LEN;
+    buf[offset + field.SRC_PORT] = this.srcPort >>> 8;
+    buf[offset + field.SRC_PORT + 1] = this.srcPort & 0xff;
+    buf[offset + field.DST_PORT] = this.dstPort >>> 8;
+    buf[offset + field.DST_PORT + 1] = this.dstPort & 0xff;
+    writeU32(buf, offset + field.SEQ, this.seq);
+    writeU32(buf, offset + field.ACK, this.ack);
+    buf[offset + field.DATA_OFFSET] = (hlen / 4) << 4;
+    buf[offset + field.FLAGS] = this.flags;
+    buf[offset + field.WINDOW] = this.window >>> 8;
+    buf[offset + field.WINDOW + 1] = this.window & 0xff;
+    buf[offset + field.CHECKSUM] = this.checksum >>> 8;
+    buf[offset + field.CHECKSUM + 1] = this.checksum & 0xff;
+    buf[offset + field.URGENT] = this.urgent >>> 8;
+    buf[offset + field.URGENT + 1] = this.urgent & 0xff;
+    let i = offset + field.OPTIONS;
     if (this.mss) {
       buf[i] = OPT_MSS;
       buf[i + 1] = 4;
@@ -272,6 +360,6 @@ export function verifyTcpChecksum(src: IpAddress, dst: IpAddress, seg: Uint8Arra
 /** Computes and stores the checksum of `seg` (its checksum field must be 0 on entry). */
 export function fillTcpChecksum(src: IpAddress, dst: IpAddress, seg: Uint8Array): void {
   const c = tcpChecksum(src, dst, seg);
-  seg[field.checksum] = c >>> 8;
-  seg[field.checksum + 1] = c & 0xff;
+  seg[field.CHECKSUM] = c >>> 8;
+  seg[field.CHECKSUM + 1] = c & 0xff;
 }
