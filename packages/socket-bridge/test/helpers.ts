@@ -1,4 +1,4 @@
-/** Two StackDrivers on a tap-io MemorySwitch: A = 192.0.2.1 / 2001:db8::1, B = 192.0.2.2 / 2001:db8::2. */
+/** Two StackDrivers on an in-memory switch: A = 192.0.2.1 / 2001:db8::1, B = 192.0.2.2 / 2001:db8::2. */
 import {
   DnsType,
   encodeDnsMessage,
@@ -8,7 +8,7 @@ import {
   type TcpConfig,
 } from '@tapstack/stack-core';
 import { StackDriver } from '@tapstack/stack-driver';
-import { MemorySwitch } from '@tapstack/tap-io';
+import { MemorySwitch } from '@tapstack/stack-driver/testing';
 import { pattern as kitPattern } from '@tapstack/testkit/random';
 import { createDgram } from '../src/dgram.js';
 

@@ -1,5 +1,5 @@
 /**
- * The in-process API over two real stacks (StackDriver + tap-io MemorySwitch), used by
+ * The in-process API over two real stacks (StackDriver + an in-memory switch), used by
  * Node's own http, http.Agent and tls modules as a drop-in `net`.
  */
 import { execFileSync } from 'node:child_process';

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StackDriver, StackThread } from '@tapstack/stack-driver';
-import { openVxlan } from '@tapstack/tap-io';
+import { loopbackVxlanPair } from '@tapstack/stack-driver/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeConnect } from '../src/bridge-client.js';
 import { BridgeServer } from '../src/bridge-server.js';
@@ -21,30 +21,16 @@ let netT: TapNet;
 let netP: TapNet;
 
 beforeAll(async () => {
-  const link = await openVxlan({
-    name: 'peer0',
-    mac: '02:00:00:00:00:0b',
-    address: '127.0.0.1',
-    port: base,
-    peers: [{ address: '127.0.0.1', port: base + 1 }],
-  });
+  const { link, spec } = await loopbackVxlanPair(
+    base,
+    { name: 'peer0', mac: '02:00:00:00:00:0b' },
+    { name: 'thr0', mac: '02:00:00:00:00:0a' },
+  );
   peer = await StackDriver.create({ links: [{ link, addresses: ['192.0.2.2/24'] }] });
   thread = await StackThread.start({
     links: [
       {
-        spec: {
-          module: '@tapstack/tap-io',
-          export: 'openVxlan',
-          args: [
-            {
-              name: 'thr0',
-              mac: '02:00:00:00:00:0a',
-              address: '127.0.0.1',
-              port: base + 1,
-              peers: [{ address: '127.0.0.1', port: base }],
-            },
-          ],
-        },
+        spec,
         addresses: ['192.0.2.1/24'],
       },
     ],
