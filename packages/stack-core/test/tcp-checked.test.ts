@@ -78,7 +78,12 @@ describe('malformed TCP headers (checked view)', () => {
 
   it('the well-formed SYN they were made from is answered', () => {
     const t = listening();
-    t.tcp.input(t.peer, t.local, syn(t, (b) => b), t.now);
+    t.tcp.input(
+      t.peer,
+      t.local,
+      syn(t, (b) => b),
+      t.now,
+    );
     const out = t.flush();
     expect(out.length).toBe(1);
     expect(out[0]!.repr.flags).toBe(F.SYN | F.ACK);

@@ -100,7 +100,13 @@ describe('TCP header (RFC 9293 §3.1)', () => {
     const p = TcpPacket.newChecked(withData);
     if (typeof p === 'string') throw new Error(p);
     expect([p.srcPort, p.dstPort, p.seq, p.ack, p.flags, p.window, p.urgent]).toEqual([
-      50000, 80, 0x12345678, 0, TcpFlags.SYN, 64240, 0,
+      50000,
+      80,
+      0x12345678,
+      0,
+      TcpFlags.SYN,
+      64240,
+      0,
     ]);
     expect(p.headerLength).toBe(40);
     expect(p.options.length).toBe(20);
