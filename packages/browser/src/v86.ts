@@ -12,7 +12,7 @@
  * incrementally); incoming, the Ethernet destination and the ARP target. The guest uses
  * the addresses of `adapter.hello` (static configuration: the daemon has no DHCP server).
  */
-import { updateChecksum } from '@tapstack/stack-core';
+import { ETHERNET_HEADER_LEN, EtherType, IPV6_HEADER_LEN, updateChecksum } from '@tapstack/stack-core';
 import { type Hello, type WebSocketConstructor, WebSocketLink } from '@tapstack/ws-link';
 
 /** The part of v86's bus the adapter uses. */
@@ -31,8 +31,14 @@ export interface V86NetworkAdapterOptions {
   onReady?: (hello: Hello | undefined, error?: Error) => void;
 }
 
-const ETH_ARP = 0x0806;
-const ETH_IPV6 = 0x86dd;
+const ETH = ETHERNET_HEADER_LEN;
+/** Ethernet/IPv4 ARP (RFC 826): 28 bytes; sender and target hardware addresses at 8 and 18. */
+const ARP_LEN = 28;
+const ARP_SHA = 8;
+const ARP_THA = 18;
+/** IPv6 header fields (RFC 8200 §3): payload length, next header. */
+const IPV6_PAYLOAD_LEN = 4;
+const IPV6_NEXT_HEADER = 6;
 const IPPROTO_ICMPV6 = 58;
 
 function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {
@@ -45,17 +51,25 @@ function sameMac(b: Uint8Array, off: number, mac: Uint8Array): boolean {
  * sender hardware address and NDP link-layer address options. Edits `f` in place.
  */
 export function translateOutgoing(f: Uint8Array, guest: Uint8Array, assigned: Uint8Array): void {
-  if (f.length < 14) return;
+  if (f.length < ETH) return;
   if (sameMac(f, 6, guest)) f.set(assigned, 6);
   const type = (f[12]! << 8) | f[13]!;
-  if (type === ETH_ARP && f.length >= 14 + 28 && sameMac(f, 14 + 8, guest)) f.set(assigned, 14 + 8);
-  if (type === ETH_IPV6 && f.length >= 14 + 40 + 4 && f[14 + 6] === IPPROTO_ICMPV6) {
-    const icmp = 14 + 40;
+  if (type === EtherType.Arp && f.length >= ETH + ARP_LEN && sameMac(f, ETH + ARP_SHA, guest))
+    f.set(assigned, ETH + ARP_SHA);
+  if (
+    type === EtherType.Ipv6 &&
+    f.length >= ETH + IPV6_HEADER_LEN + 4 &&
+    f[ETH + IPV6_NEXT_HEADER] === IPPROTO_ICMPV6
+  ) {
+    const icmp = ETH + IPV6_HEADER_LEN;
     const t = f[icmp]!;
     // RS 133 (8-byte body), RA 134 (16), NS 135 (24), NA 136 (24), redirect 137 (40).
     const fixed = t === 133 ? 8 : t === 134 ? 16 : t === 135 || t === 136 ? 24 : t === 137 ? 40 : -1;
     if (fixed < 0) return;
-    const end = Math.min(f.length, icmp + ((f[14 + 4]! << 8) | f[14 + 5]!));
+    const end = Math.min(
+      f.length,
+      icmp + ((f[ETH + IPV6_PAYLOAD_LEN]! << 8) | f[ETH + IPV6_PAYLOAD_LEN + 1]!),
+    );
     let o = icmp + fixed;
     let sum = (f[icmp + 2]! << 8) | f[icmp + 3]!;
     while (o + 8 <= end) {
@@ -79,10 +93,11 @@ export function translateOutgoing(f: Uint8Array, guest: Uint8Array, assigned: Ui
 
 /** Incoming (segment -> guest): assigned MAC -> guest MAC in the Ethernet destination and ARP target. */
 export function translateIncoming(f: Uint8Array, guest: Uint8Array, assigned: Uint8Array): void {
-  if (f.length < 14) return;
+  if (f.length < ETH) return;
   if (sameMac(f, 0, assigned)) f.set(guest, 0);
   const type = (f[12]! << 8) | f[13]!;
-  if (type === ETH_ARP && f.length >= 14 + 28 && sameMac(f, 14 + 18, assigned)) f.set(guest, 14 + 18);
+  if (type === EtherType.Arp && f.length >= ETH + ARP_LEN && sameMac(f, ETH + ARP_THA, assigned))
+    f.set(guest, ETH + ARP_THA);
 }
 
 export class V86NetworkAdapter {
@@ -131,7 +146,7 @@ export class V86NetworkAdapter {
 
   /** A frame from the guest's NIC. */
   send(data: Uint8Array): void {
-    if (data.length < 14 || this.destroyed) return;
+    if (data.length < ETH || this.destroyed) return;
     // The guest's MAC: the source of its first frame (v86 picks it at random).
     this.guest ??= data.slice(6, 12);
     if (!this.link) {
