@@ -18,6 +18,8 @@
  * Rows: stack-to-stack TCP bulk at MTU 1500 and 9000 (as `bench/ip.ts`), and 1514-byte
  * UDP frames through `receive()`. Each checkout needs its own `pnpm install`.
  */
+import { sipHash24 } from '@tapstack/testkit/prf';
+
 const [dirA, dirB, roundsArg] = process.argv.slice(2);
 if (!dirA || !dirB) throw new Error('usage: bench/ab.ts <repoA> <repoB> [rounds]');
 const rounds = Number(roundsArg ?? 20);
@@ -53,8 +55,8 @@ function tcpBulk(c: Checkout, mtu: number): Round {
     b.set(f);
     return b.subarray(0, f.length);
   };
-  const a = new c.Stack({ random: (b: Uint8Array) => b.fill(1) });
-  const b = new c.Stack({ random: (b: Uint8Array) => b.fill(2) });
+  const a = new c.Stack({ random: (b: Uint8Array) => b.fill(1), keyedPrf: sipHash24 });
+  const b = new c.Stack({ random: (b: Uint8Array) => b.fill(2), keyedPrf: sipHash24 });
   const mac = (n: number) => new Uint8Array([2, 0, 0, 0, 0, n]);
   const ia = a.addInterface({
     name: 'a',
@@ -107,7 +109,7 @@ function tcpBulk(c: Checkout, mtu: number): Round {
 
 function udpReceive(c: Checkout): Round {
   const mac = c.eth.parseMac('02:00:00:00:00:0b');
-  const stack = new c.Stack({ random: (b: Uint8Array) => b.fill(7) });
+  const stack = new c.Stack({ random: (b: Uint8Array) => b.fill(7), keyedPrf: sipHash24 });
   const i = stack.addInterface({ name: 'eth0', mac, mtu: 1500, transmit: () => {} });
   stack.addAddress(i, '192.0.2.2/24');
   const h = stack.udpOpen({ recvQueueBytes: 1 << 24 });
