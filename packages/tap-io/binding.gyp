@@ -25,7 +25,7 @@
     },
     {
       "target_name": "tapio_aead",
-      "sources": ["native/aead.c"],
+      "sources": ["native/aead.c", "native/gso.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2"]
     }

@@ -45,6 +45,13 @@ export interface Link {
    */
   readonly gsoMaxSize?: number;
   /**
+   * Whether a stack should coalesce the TCP segments this link delivers (stack-core GRO).
+   * Absent: on links without checksumOffload (a TAP with `offload` hands over the kernel's
+   * coalesced frames already). A WireGuard link sets it with checksumOffload: it delivers
+   * packets one by one, each authenticated, so their checksums need no check.
+   */
+  readonly gro?: boolean;
+  /**
    * True when attachRxRing has a native reader thread write received frames straight into
    * the ring (TAP, TUN): a consumer that drains the ring in place gets them with no copy
    * and no hop through JS. Other links' attachRxRing copies frames in from JS, so for them

@@ -35,7 +35,8 @@ export interface LoopOptions {
   now?: () => number;
   /**
    * Receive coalescing (stack-core InterfaceConfig.gro) on links without checksum offload
-   * (an offload TAP gets super-frames from the kernel already) [true]. Every turn ends in
+   * (an offload TAP gets super-frames from the kernel already) or that ask for it
+   * (Link.gro: WireGuard) [true]. Every turn ends in
    * a poll, so segments are held only within the frames one turn drains.
    */
   gro?: boolean;
@@ -178,7 +179,7 @@ export class DriverLoop implements SocketHost {
       mac: options.mac ?? link.mac,
       mtu: link.mtu,
       checksumOffload: link.checksumOffload === true,
-      gro: this.gro && link.checksumOffload !== true,
+      gro: this.gro && (link.gro ?? link.checksumOffload !== true),
       ...(link.gsoMaxSize ? { gsoMaxSize: link.gsoMaxSize } : {}),
       ...(link.medium === 'ip' ? { medium: 'ip' as const } : {}),
       // Link.send copies or writes the frame before returning (the tap-io contract), so

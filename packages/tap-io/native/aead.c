@@ -327,6 +327,9 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   return rv;
 }
 
+/* native/gso.c: software TCP segmentation, built into this addon (the WireGuard link's other native step). */
+napi_status gso_register(napi_env env, napi_value exports);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"keyNew", NULL, KeyNew, NULL, NULL, NULL, napi_default, NULL},
@@ -335,6 +338,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  gso_register(env, exports);
   return exports;
 }
 

@@ -7,6 +7,15 @@
 export { type NativeAead, type NativeAeadKey, nativeAead } from './aead.js';
 export { describeFrame, describePacket, ipv4String, ipv6String } from './decode.js';
 export {
+  fillTcpChecksum,
+  nativeTcpSegment,
+  onesSum,
+  planTcpSegments,
+  type TcpSegmentFn,
+  type TcpSegmentPlan,
+  tcpSegmentInto,
+} from './gso.js';
+export {
   type FaultClock,
   type FaultCounters,
   type FaultOptions,

@@ -41,6 +41,7 @@ import {
 import { type Endpoint, Peer } from './peer.js';
 import { PeerTimers, TIMER_NAMES, type TimerName } from './timers.js';
 import { type AeadBackend, type TransportAead, transportAead } from './transport-aead.js';
+import { nativeTcpSegment, planTcpSegments, type TcpSegmentFn, tcpSegmentInto } from '@tapstack/tap-io';
 
 export type { Endpoint } from './peer.js';
 
@@ -273,6 +274,9 @@ export class WireGuardDevice {
   #ctr = new Uint32Array(128);
   #ok = new Uint8Array(64);
   readonly #onePacket: Uint8Array[] = [EMPTY];
+  /** Where sendSegmented's parts go in the seal buffer. */
+  #partOff = new Uint32Array(64);
+  readonly #segment: TcpSegmentFn = nativeTcpSegment() ?? tcpSegmentInto;
 
   constructor(o: DeviceOptions) {
     this.#key = o.privateKey instanceof PrivateKey ? o.privateKey : new PrivateKey(o.privateKey);
@@ -471,6 +475,78 @@ export class WireGuardDevice {
     return true;
   }
 
+  /**
+   * Take a TCP super-segment (a stack's GSO output: an IP packet longer than the MTU whose
+   * payload goes out in parts of `gsoSize` bytes, see WireGuardLink `offload`) as
+   * sendDeferred() takes a packet: its parts are cut straight into the seal buffer, each a
+   * whole IP packet with its checksums (tap-io's tcpSegment, in C where the addon is built),
+   * and sealed at the next flush(). False when dropped (counted).
+   */
+  sendSegmented(packet: Uint8Array, gsoSize: number): boolean {
+    const plan = planTcpSegments(packet, gsoSize);
+    if (!plan) {
+      this.counters.dropBadInner++;
+      return false;
+    }
+    const { th, hdr, payload, count } = plan;
+    if (hdr + Math.min(gsoSize, payload) > this.#mtu) {
+      this.counters.dropTooBig++;
+      return false;
+    }
+    const peer = this.#lookup(packet);
+    if (!peer) return false;
+    const kp = peer.staged.length === 0 && peer.endpoint ? this.#sendableKeypair(peer) : undefined;
+    if (!kp || kp.sendCounter + count > this.#limits.rejectAfterMessages) {
+      // Not sendable now (no session, a handshake pending, the key's message limit near):
+      // the parts go one by one as sendDeferred takes them.
+      const scratch = new ArrayBuffer(packet.length + count * hdr);
+      const offs = new Uint32Array(count);
+      for (let i = 0, at = 0; i < count; i++) {
+        offs[i] = at;
+        at += hdr + Math.min(gsoSize, payload - i * gsoSize);
+      }
+      this.#segment(packet, th, gsoSize, scratch, offs, 0, count);
+      let ok = true;
+      for (let i = 0; i < count; i++) {
+        const len = hdr + Math.min(gsoSize, payload - i * gsoSize);
+        ok = this.sendDeferred(new Uint8Array(scratch, offs[i], len)) && ok;
+      }
+      return ok;
+    }
+    // Room for every part in one seal buffer (a 64 KiB super-segment: ~66 KiB).
+    let total = 0;
+    for (let i = 0; i < count; i++) total += this.#messageBytes(hdr + Math.min(gsoSize, payload - i * gsoSize));
+    this.#reserve(total);
+    if (this.#partOff.length < count) this.#partOff = new Uint32Array(count * 2);
+    const offs = this.#partOff;
+    const dv = this.#sealView;
+    const u8 = this.#sealU8;
+    let at = this.#sealUsed;
+    for (let i = 0; i < count; i++) {
+      const size = hdr + Math.min(gsoSize, payload - i * gsoSize);
+      const need = this.#messageBytes(size);
+      const padded = need - MESSAGE_TRANSPORT_HEADER_SIZE - TAG_SIZE;
+      offs[i] = at + MESSAGE_TRANSPORT_HEADER_SIZE;
+      if (padded > size) u8.fill(0, at + MESSAGE_TRANSPORT_HEADER_SIZE + size, at + MESSAGE_TRANSPORT_HEADER_SIZE + padded);
+      at += need;
+    }
+    this.#segment(packet, th, gsoSize, this.#sealBuf as ArrayBuffer, offs, 0, count);
+    at = this.#sealUsed;
+    for (let i = 0; i < count; i++) {
+      const size = hdr + Math.min(gsoSize, payload - i * gsoSize);
+      const need = this.#messageBytes(size);
+      const counter = kp.sendCounter++;
+      dv.setUint32(at, MESSAGE_TRANSPORT, true); // type, then 3 reserved zero bytes
+      dv.setUint32(at + 4, kp.remoteIndex, true);
+      dv.setUint32(at + 8, counter >>> 0, true);
+      dv.setUint32(at + 12, Math.floor(counter / 0x1_0000_0000), true);
+      this.#sealJobs.push({ peer, kp, size, at, padded: need - MESSAGE_TRANSPORT_HEADER_SIZE - TAG_SIZE });
+      at += need;
+    }
+    this.#sealUsed = at;
+    return true;
+  }
+
   /** Seal and send what sendDeferred() took. */
   flush(): void {
     this.#flushSeals();
@@ -491,6 +567,14 @@ export class WireGuardDevice {
       return undefined;
     }
     const peer = this.#allowed.lookup(dst);
+    if (!peer) this.counters.dropNoRoute++;
+    return peer;
+  }
+
+  /** The peer whose AllowedIPs hold the destination of a checked IP packet (see planTcpSegments), or undefined (counted). */
+  #lookup(packet: Uint8Array): Peer | undefined {
+    const v4 = (packet[0] as number) >> 4 === 4;
+    const peer = this.#allowed.lookup(v4 ? packet.subarray(16, 20) : packet.subarray(24, 40));
     if (!peer) this.counters.dropNoRoute++;
     return peer;
   }
@@ -548,11 +632,16 @@ export class WireGuardDevice {
   }
 
   /** Write a transport message (header and padded plaintext) into the seal buffer; its counter is taken now. */
-  #sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array): void {
-    let padded = packet.length;
+  /** Bytes of the transport message for an IP packet of `size` bytes (header, padded plaintext, tag). */
+  #messageBytes(size: number): number {
+    let padded = size;
     if (padded % PADDING_MULTIPLE !== 0) padded += PADDING_MULTIPLE - (padded % PADDING_MULTIPLE);
-    if (padded > this.#mtu) padded = Math.max(packet.length, this.#mtu);
-    const need = MESSAGE_TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+    if (padded > this.#mtu) padded = Math.max(size, this.#mtu);
+    return MESSAGE_TRANSPORT_HEADER_SIZE + padded + TAG_SIZE;
+  }
+
+  /** Makes room for `need` more bytes in the seal buffer (sealing what it holds first if they do not fit). */
+  #reserve(need: number): void {
     if (this.#sealBuf !== undefined && this.#sealUsed + need > this.#sealBuf.byteLength) {
       this.#flushSeals();
       // A reused buffer that this batch outgrew gives way to a larger one (up to 256 KiB).
@@ -566,6 +655,12 @@ export class WireGuardDevice {
       this.#sealView = new DataView(this.#sealBuf);
       this.#sealUsed = 0;
     }
+  }
+
+  #sendTransport(peer: Peer, kp: Keypair, packet: Uint8Array): void {
+    const need = this.#messageBytes(packet.length);
+    const padded = need - MESSAGE_TRANSPORT_HEADER_SIZE - TAG_SIZE;
+    this.#reserve(need);
     const at = this.#sealUsed;
     const counter = kp.sendCounter++;
     const dv = this.#sealView;

@@ -6,7 +6,7 @@
  * requests and IPv6 neighbor solicitations are answered here with one fixed gateway MAC; incoming
  * IP packets get an Ethernet header from that MAC to ours.
  */
-import { ETHERNET_HEADER_LEN, type Link, type LinkStats } from '@tapstack/tap-io';
+import { ETHERNET_HEADER_LEN, type Link, type LinkStats, fillTcpChecksum } from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { formatPrefix } from './ip.js';
@@ -30,6 +30,15 @@ export interface WireGuardLinkOptions {
   /** UDP address to bind (default 0.0.0.0). */
   host?: string;
   limits?: Partial<Limits>;
+  /**
+   * IP medium only: take the stack's TCP super-segments (gsoMaxSize 65535) and TCP packets
+   * without checksums (checksumOffload), and cut and finish them here, before sealing
+   * (software GSO, as wireguard-go does with TUN offloads); received TCP segments are
+   * coalesced by the stack (gro) without a checksum check, as Linux's WireGuard marks every
+   * authenticated packet CHECKSUM_UNNECESSARY. Default true; TAPSTACK_WG_OFFLOAD=0 in the
+   * environment makes it false. A pcap or faults wrapper turns it off (disableOffloads).
+   */
+  offload?: boolean;
 }
 
 /**
@@ -85,6 +94,7 @@ export class WireGuardLink implements Link {
   #handler: ((frames: readonly Uint8Array[]) => void) | undefined;
   #pending: Uint8Array[] = [];
   #scheduled = false;
+  #offload: boolean;
   wg!: UdpWireGuard;
 
   private constructor(o: WireGuardLinkOptions) {
@@ -92,6 +102,28 @@ export class WireGuardLink implements Link {
     this.mac = Uint8Array.from(o.mac);
     this.mtu = o.config.mtu ?? 1420;
     this.medium = o.medium ?? 'ip';
+    this.#offload =
+      this.medium === 'ip' && (o.offload ?? process.env.TAPSTACK_WG_OFFLOAD !== '0');
+  }
+
+  /** TCP checksums are left to this link and not checked on what it delivers (see `offload`). */
+  get checksumOffload(): boolean {
+    return this.#offload;
+  }
+
+  /** The largest TCP super-segment send() takes (see `offload`); 0 without it. */
+  get gsoMaxSize(): number {
+    return this.#offload ? 65535 : 0;
+  }
+
+  /** The stack coalesces what this link delivers (also with checksumOffload). */
+  get gro(): boolean {
+    return true;
+  }
+
+  /** From now on: whole packets with their checksums only (a pcap or faults wrapper asks). */
+  disableOffloads(): void {
+    this.#offload = false;
   }
 
   static async open(o: WireGuardLinkOptions): Promise<WireGuardLink> {
@@ -173,8 +205,11 @@ export class WireGuardLink implements Link {
     else this.#stats.rxDropped += batch.length;
   }
 
-  send(frame: Uint8Array): boolean {
-    if (this.medium === 'ip') return this.#sendIp(frame, frame.length);
+  send(frame: Uint8Array, gsoSize?: number): boolean {
+    if (this.medium === 'ip') {
+      if (this.#offload) return this.#sendOffloaded(frame, gsoSize ?? 0);
+      return this.#sendIp(frame, frame.length);
+    }
     if (frame.length < ETHERNET_HEADER_LEN) {
       this.#stats.txDropped++;
       return false;
@@ -188,6 +223,25 @@ export class WireGuardLink implements Link {
     const ip = frame.subarray(ETHERNET_HEADER_LEN);
     if (type === 0x86dd && this.#answerNeighborSolicitation(ip)) return true;
     return this.#sendIp(ip, frame.length);
+  }
+
+  /**
+   * With offload: a TCP super-segment goes to the device, which cuts it into MTU-sized
+   * packets in its seal buffer; a TCP packet that fits gets its checksum here (the stack left
+   * it to us; its buffer is ours to write until this returns).
+   */
+  #sendOffloaded(ip: Uint8Array, gsoSize: number): boolean {
+    if (gsoSize > 0 && ip.length > this.mtu) {
+      if (!this.wg.sendSegmented(ip, gsoSize)) {
+        this.#stats.txDropped++;
+        return false;
+      }
+      this.#stats.txFrames++;
+      this.#stats.txBytes += ip.length;
+      return true;
+    }
+    fillTcpChecksum(ip); // false (nothing done) for anything but a whole TCP segment
+    return this.#sendIp(ip, ip.length);
   }
 
   #sendIp(ip: Uint8Array, frameBytes: number): boolean {
@@ -222,7 +276,10 @@ export class WireGuardLink implements Link {
       // Multicast (IPv4 224/4, IPv6 ff00::/8) has no peer on a point-to-point tunnel.
       if ((v === 4 && ((ip[16] as number) & 0xf0) === 0xe0) || (v === 6 && ip[24] === 0xff))
         this.#stats.txDropped++;
-      else batch.push(ip);
+      else {
+        if (this.#offload) fillTcpChecksum(ip);
+        batch.push(ip);
+      }
     }
     if (this.#accepted.length < batch.length) this.#accepted = new Uint8Array(batch.length * 2);
     const ok = this.#accepted;

@@ -416,6 +416,16 @@ export class UdpWireGuard {
     return ok;
   }
 
+  /** Send a TCP super-segment cut into parts of gsoSize payload bytes (WireGuardDevice.sendSegmented), sealed with the turn's other sends. */
+  sendSegmented(packet: Uint8Array, gsoSize: number): boolean {
+    const ok = this.device.sendSegmented(packet, gsoSize);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(this.#flushNow);
+    }
+    return ok;
+  }
+
   /** Send IP packets, sealed in batches (see WireGuardDevice.sendMany). */
   sendMany(packets: readonly Uint8Array[], accepted?: Uint8Array): number {
     const n = this.device.sendMany(packets, accepted);

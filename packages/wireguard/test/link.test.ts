@@ -14,7 +14,7 @@ afterEach(async () => {
 const macA = Uint8Array.of(2, 0, 0, 0, 0, 0xa);
 const macB = Uint8Array.of(2, 0, 0, 0, 0, 0xb);
 
-async function pair(medium: 'ethernet' | 'ip' = 'ethernet') {
+async function pair(medium: 'ethernet' | 'ip' = 'ethernet', offload?: boolean) {
   const ka = genkey();
   const kb = genkey();
   const conf = (k: string, peer: string, allowed: string, port?: number) =>
@@ -26,12 +26,14 @@ async function pair(medium: 'ethernet' | 'ip' = 'ethernet') {
     mac: macB,
     host: '127.0.0.1',
     medium,
+    ...(offload !== undefined ? { offload } : {}),
   });
   const a = await WireGuardLink.open({
     config: conf(ka, kb, '192.0.2.2/32, 2001:db8::2/128', b.address().port),
     mac: macA,
     host: '127.0.0.1',
     medium,
+    ...(offload !== undefined ? { offload } : {}),
   });
   open.push(a, b);
   const got = { a: [] as Uint8Array[], b: [] as Uint8Array[] };
@@ -153,5 +155,108 @@ describe('WireGuardLink', () => {
     expect(a.send(eth(macA, macA, 0x88b5, new Uint8Array(20)))).toBe(false);
     expect(a.send(new Uint8Array(5))).toBe(false);
     expect(a.stats().txDropped).toBe(3);
+  });
+});
+
+/** RFC 1071 byte by byte. */
+function sum(b: Uint8Array, from: number, to: number): number {
+  let s = 0;
+  for (let i = from; i < to; i += 2) s += ((b[i] as number) << 8) | (i + 1 < to ? (b[i + 1] as number) : 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+function tcpChecksumOk(p: Uint8Array): boolean {
+  const v6 = (p[0] as number) >> 4 === 6;
+  const ih = v6 ? 40 : 20;
+  let s = (v6 ? sum(p, 8, 40) : sum(p, 12, 20)) + 6 + (p.length - ih) + sum(p, ih, p.length);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s === 0xffff;
+}
+
+/** A TCP segment from 192.0.2.1 / 2001:db8::1 to .2 / ::2 with checksum 0 (what a stack with checksum offload hands down). */
+function tcpPacket(v6: boolean, payload: Uint8Array, flags: number, seq: number): Uint8Array {
+  const ih = v6 ? 40 : 20;
+  const p = new Uint8Array(ih + 20 + payload.length);
+  if (v6) {
+    p[0] = 0x60;
+    p[4] = (20 + payload.length) >> 8;
+    p[5] = (20 + payload.length) & 0xff;
+    p[6] = 6;
+    p[7] = 64;
+    p.set([0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1], 8);
+    p.set([0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 2], 24);
+  } else {
+    p.set([0x45, 0, p.length >> 8, p.length & 0xff, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+    let c = sum(p, 0, 20);
+    c = ~c & 0xffff;
+    p[10] = c >> 8;
+    p[11] = c & 0xff;
+  }
+  p.set([0x9c, 0x40, 0, 7, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff], ih);
+  p.set(payload, ih + 20);
+  return p;
+}
+
+describe('WireGuardLink offload (software GSO)', () => {
+  it('is on for the IP medium by default, off for Ethernet, with offload: false, and after disableOffloads()', async () => {
+    const { a } = await pair('ip');
+    expect([a.checksumOffload, a.gsoMaxSize, a.gro]).toEqual([true, 65535, true]);
+    a.disableOffloads();
+    expect([a.checksumOffload, a.gsoMaxSize]).toEqual([false, 0]);
+    const e = await pair('ethernet');
+    expect([e.a.checksumOffload, e.a.gsoMaxSize]).toEqual([false, 0]);
+    const off = await pair('ip', false);
+    expect([off.a.checksumOffload, off.a.gsoMaxSize]).toEqual([false, 0]);
+  });
+
+  for (const v6 of [false, true]) {
+    it(`${v6 ? 'IPv6' : 'IPv4'}: a super-segment arrives as MTU-sized packets that reassemble, checksums whole, FIN/PSH last`, async () => {
+      const { a, got } = await pair('ip');
+      const payload = new Uint8Array(20000).map((_, i) => (i * 31 + 7) & 0xff);
+      // The first goes before there is a session (its parts wait for the handshake), the second on it.
+      for (const round of [0, 1]) {
+        got.b.length = 0;
+        const seq = 0xffff_ff00 + round;
+        const p = tcpPacket(v6, payload, 0x10 | 0x08 | 0x01, seq);
+        // The stack's part size: the MTU less the IP and TCP headers (1380 IPv4, 1360 IPv6).
+        const gso = a.mtu - (v6 ? 40 : 20) - 20;
+        expect(a.send(p, gso)).toBe(true);
+        const n = Math.ceil(payload.length / gso);
+        expect(await until(() => got.b.length === n)).toBe(true);
+        const ih = v6 ? 40 : 20;
+        const joined: number[] = [];
+        got.b.forEach((q, i) => {
+          expect(q.length).toBeLessThanOrEqual(a.mtu);
+          expect(tcpChecksumOk(q), `part ${i}`).toBe(true);
+          if (!v6) expect(sum(q, 0, 20)).toBe(0xffff);
+          const s = (((q[ih + 4] as number) << 24) | ((q[ih + 5] as number) << 16) | ((q[ih + 6] as number) << 8) | (q[ih + 7] as number)) >>> 0;
+          expect(s).toBe((seq + i * gso) >>> 0);
+          expect(((q[ih + 13] as number) & 0x09) !== 0).toBe(i === n - 1);
+          joined.push(...q.subarray(ih + 20));
+        });
+        expect(Buffer.from(joined).equals(Buffer.from(payload))).toBe(true);
+      }
+      expect(a.stats().txDropped).toBe(0);
+    });
+  }
+
+  it('fills the checksum of a TCP packet that fits; leaves other packets alone; with offload off sends as given', async () => {
+    const { a, got } = await pair('ip');
+    const p = tcpPacket(false, new Uint8Array(100).fill(9), 0x18, 1);
+    expect(a.send(p.slice())).toBe(true);
+    // One byte over the MTU for a part: refused and counted, nothing sent.
+    expect(a.send(tcpPacket(false, new Uint8Array(3000), 0x10, 1), a.mtu - 39)).toBe(false);
+    expect(a.stats().txDropped).toBe(1);
+    const udp = ipv4Packet('192.0.2.1', '192.0.2.2', new Uint8Array(8));
+    expect(a.sendBatch([p.slice(), udp.slice()])).toBe(2);
+    expect(await until(() => got.b.length === 3)).toBe(true);
+    expect(tcpChecksumOk(got.b[0] as Uint8Array)).toBe(true);
+    expect(tcpChecksumOk(got.b[1] as Uint8Array)).toBe(true);
+    expect(got.b[2]).toEqual(udp);
+    const off = await pair('ip', false);
+    expect(off.a.send(p.slice())).toBe(true);
+    expect(await until(() => off.got.b.length === 1)).toBe(true);
+    expect(off.got.b[0]).toEqual(p); // checksum still 0: not ours to fill
   });
 });
