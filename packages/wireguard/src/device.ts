@@ -480,21 +480,21 @@ export class WireGuardDevice {
    * payload goes out in parts of `gsoSize` bytes, see WireGuardLink `offload`) as
    * sendDeferred() takes a packet: its parts are cut straight into the seal buffer, each a
    * whole IP packet with its checksums (tap-io's tcpSegment, in C where the addon is built),
-   * and sealed at the next flush(). False when dropped (counted).
+   * and sealed at the next flush(). Returns how many packets were taken (0: dropped, counted).
    */
-  sendSegmented(packet: Uint8Array, gsoSize: number): boolean {
+  sendSegmented(packet: Uint8Array, gsoSize: number): number {
     const plan = planTcpSegments(packet, gsoSize);
     if (!plan) {
       this.counters.dropBadInner++;
-      return false;
+      return 0;
     }
     const { th, hdr, payload, count } = plan;
     if (hdr + Math.min(gsoSize, payload) > this.#mtu) {
       this.counters.dropTooBig++;
-      return false;
+      return 0;
     }
     const peer = this.#lookup(packet);
-    if (!peer) return false;
+    if (!peer) return 0;
     const kp = peer.staged.length === 0 && peer.endpoint ? this.#sendableKeypair(peer) : undefined;
     if (!kp || kp.sendCounter + count > this.#limits.rejectAfterMessages) {
       // Not sendable now (no session, a handshake pending, the key's message limit near):
@@ -506,12 +506,12 @@ export class WireGuardDevice {
         at += hdr + Math.min(gsoSize, payload - i * gsoSize);
       }
       this.#segment(packet, th, gsoSize, scratch, offs, 0, count);
-      let ok = true;
+      let taken = 0;
       for (let i = 0; i < count; i++) {
         const len = hdr + Math.min(gsoSize, payload - i * gsoSize);
-        ok = this.sendDeferred(new Uint8Array(scratch, offs[i], len)) && ok;
+        if (this.sendDeferred(new Uint8Array(scratch, offs[i], len))) taken++;
       }
-      return ok;
+      return taken;
     }
     // Room for every part in one seal buffer (a 64 KiB super-segment: ~66 KiB).
     let total = 0;
@@ -544,7 +544,7 @@ export class WireGuardDevice {
       at += need;
     }
     this.#sealUsed = at;
-    return true;
+    return count;
   }
 
   /** Seal and send what sendDeferred() took. */

@@ -232,12 +232,15 @@ export class WireGuardLink implements Link {
    */
   #sendOffloaded(ip: Uint8Array, gsoSize: number): boolean {
     if (gsoSize > 0 && ip.length > this.mtu) {
-      if (!this.wg.sendSegmented(ip, gsoSize)) {
+      const n = this.wg.sendSegmented(ip, gsoSize);
+      if (n === 0) {
         this.#stats.txDropped++;
         return false;
       }
-      this.#stats.txFrames++;
-      this.#stats.txBytes += ip.length;
+      // Counted as the packets that go into the tunnel (each part repeats the headers).
+      const parts = Math.ceil((ip.length - segmentHeaderBytes(ip)) / gsoSize);
+      this.#stats.txFrames += n;
+      this.#stats.txBytes += ip.length + (parts - 1) * segmentHeaderBytes(ip);
       return true;
     }
     fillTcpChecksum(ip); // false (nothing done) for anything but a whole TCP segment
@@ -395,4 +398,10 @@ function icmpv6Checksum(p: Uint8Array): number {
   for (let i = 40; i < p.length; i += 2) s += ((p[i] as number) << 8) | (p[i + 1] ?? 0);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
+}
+
+/** IP and TCP header bytes of a TCP segment (what each part of a super-segment repeats). */
+function segmentHeaderBytes(ip: Uint8Array): number {
+  const th = (ip[0] as number) >> 4 === 4 ? ((ip[0] as number) & 0x0f) * 4 : 40;
+  return th + ((ip[th + 12] as number) >> 4) * 4;
 }

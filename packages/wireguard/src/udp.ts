@@ -416,8 +416,11 @@ export class UdpWireGuard {
     return ok;
   }
 
-  /** Send a TCP super-segment cut into parts of gsoSize payload bytes (WireGuardDevice.sendSegmented), sealed with the turn's other sends. */
-  sendSegmented(packet: Uint8Array, gsoSize: number): boolean {
+  /**
+   * Send a TCP super-segment cut into parts of gsoSize payload bytes
+   * (WireGuardDevice.sendSegmented), sealed with the turn's other sends; returns the parts taken.
+   */
+  sendSegmented(packet: Uint8Array, gsoSize: number): number {
     const ok = this.device.sendSegmented(packet, gsoSize);
     if (!this.#flushQueued) {
       this.#flushQueued = true;

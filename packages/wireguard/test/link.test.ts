@@ -221,8 +221,11 @@ describe('WireGuardLink offload (software GSO)', () => {
         const p = tcpPacket(v6, payload, 0x10 | 0x08 | 0x01, seq);
         // The stack's part size: the MTU less the IP and TCP headers (1380 IPv4, 1360 IPv6).
         const gso = a.mtu - (v6 ? 40 : 20) - 20;
+        const frames0 = a.stats().txFrames;
         expect(a.send(p, gso)).toBe(true);
         const n = Math.ceil(payload.length / gso);
+        // The link counts the packets that go into the tunnel, not the super-segment.
+        expect(a.stats().txFrames - frames0).toBe(n);
         expect(await until(() => got.b.length === n)).toBe(true);
         const ih = v6 ? 40 : 20;
         const joined: number[] = [];
