@@ -321,7 +321,7 @@ report({
   package: 'daemon',
   name: 'daemon/bridge-echo/wireguard-1420-no-offload/cpu-ms-per-MiB',
   value: wgNoOffload.cpuPerMiB,
-  unit: 'ms of CPU (both daemons) per MiB echoed, without the link\'s software GSO (TAPSTACK_WG_OFFLOAD=0)',
+  unit: "ms of CPU (both daemons) per MiB echoed, without the link's software GSO (TAPSTACK_WG_OFFLOAD=0)",
   higherIsBetter: false,
   baseline: { name: 'software GSO and GRO (default)', value: wg.cpuPerMiB },
 });
@@ -329,7 +329,7 @@ report({
   package: 'daemon',
   name: 'daemon/bridge-echo/wireguard-1420-no-offload/MiB-per-s',
   value: wgNoOffload.tput,
-  unit: 'MiB/s each way, without the link\'s software GSO (TAPSTACK_WG_OFFLOAD=0)',
+  unit: "MiB/s each way, without the link's software GSO (TAPSTACK_WG_OFFLOAD=0)",
   higherIsBetter: true,
   baseline: { name: 'software GSO and GRO (default)', value: wg.tput },
 });

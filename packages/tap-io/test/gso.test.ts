@@ -87,7 +87,8 @@ function tcpChecksumOk(p: Uint8Array): boolean {
 const impls: Array<[string, TcpSegmentFn]> = [['js', tcpSegmentInto]];
 const native = nativeTcpSegment();
 if (native) impls.push(['native', native]);
-else if (process.platform === 'linux') console.warn('gso.test: the addon is not built; native tcpSegment untested');
+else if (process.platform === 'linux')
+  console.warn('gso.test: the addon is not built; native tcpSegment untested');
 
 /** Cuts p with `seg` into one buffer (parts 3 bytes apart, at odd offsets) and returns copies of the parts. */
 function partsWith(seg: TcpSegmentFn, p: Uint8Array, gso: number): Uint8Array[] {
@@ -231,7 +232,6 @@ describe.each(impls)('tcpSegment (%s)', (_name, seg) => {
       }
     });
   }
-
 });
 
 describe('planTcpSegments', () => {
@@ -297,7 +297,8 @@ describe.skipIf(!native)('native tcpSegment: bad arguments are refused before an
       const a = partsWith(tcpSegmentInto, p, g);
       const b = partsWith(native as TcpSegmentFn, p, g);
       expect(b.length).toBe(a.length);
-      for (let i = 0; i < a.length; i++) expect(Buffer.from(b[i] as Uint8Array).equals(Buffer.from(a[i] as Uint8Array))).toBe(true);
+      for (let i = 0; i < a.length; i++)
+        expect(Buffer.from(b[i] as Uint8Array).equals(Buffer.from(a[i] as Uint8Array))).toBe(true);
       for (const q of a) expect(tcpChecksumOk(q)).toBe(true);
     }
   });

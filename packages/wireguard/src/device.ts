@@ -515,7 +515,8 @@ export class WireGuardDevice {
     }
     // Room for every part in one seal buffer (a 64 KiB super-segment: ~66 KiB).
     let total = 0;
-    for (let i = 0; i < count; i++) total += this.#messageBytes(hdr + Math.min(gsoSize, payload - i * gsoSize));
+    for (let i = 0; i < count; i++)
+      total += this.#messageBytes(hdr + Math.min(gsoSize, payload - i * gsoSize));
     this.#reserve(total);
     if (this.#partOff.length < count) this.#partOff = new Uint32Array(count * 2);
     const offs = this.#partOff;
@@ -527,7 +528,8 @@ export class WireGuardDevice {
       const need = this.#messageBytes(size);
       const padded = need - MESSAGE_TRANSPORT_HEADER_SIZE - TAG_SIZE;
       offs[i] = at + MESSAGE_TRANSPORT_HEADER_SIZE;
-      if (padded > size) u8.fill(0, at + MESSAGE_TRANSPORT_HEADER_SIZE + size, at + MESSAGE_TRANSPORT_HEADER_SIZE + padded);
+      if (padded > size)
+        u8.fill(0, at + MESSAGE_TRANSPORT_HEADER_SIZE + size, at + MESSAGE_TRANSPORT_HEADER_SIZE + padded);
       at += need;
     }
     this.#segment(packet, th, gsoSize, this.#sealBuf as ArrayBuffer, offs, 0, count);

@@ -102,8 +102,7 @@ export class WireGuardLink implements Link {
     this.mac = Uint8Array.from(o.mac);
     this.mtu = o.config.mtu ?? 1420;
     this.medium = o.medium ?? 'ip';
-    this.#offload =
-      this.medium === 'ip' && (o.offload ?? process.env.TAPSTACK_WG_OFFLOAD !== '0');
+    this.#offload = this.medium === 'ip' && (o.offload ?? process.env.TAPSTACK_WG_OFFLOAD !== '0');
   }
 
   /** TCP checksums are left to this link and not checked on what it delivers (see `offload`). */

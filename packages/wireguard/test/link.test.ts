@@ -193,7 +193,27 @@ function tcpPacket(v6: boolean, payload: Uint8Array, flags: number, seq: number)
     p[10] = c >> 8;
     p[11] = c & 0xff;
   }
-  p.set([0x9c, 0x40, 0, 7, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff], ih);
+  p.set(
+    [
+      0x9c,
+      0x40,
+      0,
+      7,
+      seq >>> 24,
+      (seq >>> 16) & 0xff,
+      (seq >>> 8) & 0xff,
+      seq & 0xff,
+      0,
+      0,
+      0,
+      1,
+      0x50,
+      flags,
+      0xff,
+      0xff,
+    ],
+    ih,
+  );
   p.set(payload, ih + 20);
   return p;
 }
@@ -233,7 +253,12 @@ describe('WireGuardLink offload (software GSO)', () => {
           expect(q.length).toBeLessThanOrEqual(a.mtu);
           expect(tcpChecksumOk(q), `part ${i}`).toBe(true);
           if (!v6) expect(sum(q, 0, 20)).toBe(0xffff);
-          const s = (((q[ih + 4] as number) << 24) | ((q[ih + 5] as number) << 16) | ((q[ih + 6] as number) << 8) | (q[ih + 7] as number)) >>> 0;
+          const s =
+            (((q[ih + 4] as number) << 24) |
+              ((q[ih + 5] as number) << 16) |
+              ((q[ih + 6] as number) << 8) |
+              (q[ih + 7] as number)) >>>
+            0;
           expect(s).toBe((seq + i * gso) >>> 0);
           expect(((q[ih + 13] as number) & 0x09) !== 0).toBe(i === n - 1);
           joined.push(...q.subarray(ih + 20));
