@@ -107,8 +107,11 @@ int IfIoctl(unsigned long req, struct ifreq* ifr) {
   return e;
 }
 
-// open(name, mtu, mac|null, up, nonBlocking, tun) -> { fd, name, mac, mtu }
+// open(name, mtu, mac|null, up, nonBlocking, tun, offload, txQueueLen, raiseOnly)
+//   -> { fd, name, mac, mtu, vnetHdr, offloads, txQueueLen }
 // tun: IFF_TUN (IP packets, no MAC; mac is returned as zeros) instead of IFF_TAP.
+// txQueueLen > 0: the device's queue toward the reader (SIOCSIFTXQLEN); with raiseOnly,
+// only when the device's is shorter (an administrator's longer queue is kept).
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
@@ -117,6 +120,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   bool nonBlocking = info[4].ToBoolean();
   bool tun = info.Length() > 5 && info[5].ToBoolean();
   bool wantOffload = info.Length() > 6 && info[6].ToBoolean();
+  int txQueueLen = info.Length() > 7 && info[7].IsNumber() ? info[7].As<Napi::Number>().Int32Value() : 0;
+  bool raiseOnly = info.Length() > 8 && info[8].ToBoolean();
   bool hasMac = !tun && info[2].IsTypedArray();
   if (name.size() >= IFNAMSIZ) {
     Napi::Error err = Napi::Error::New(env, "interface name too long: " + name);
@@ -174,6 +179,16 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     r.ifr_mtu = mtu;
     if (int e = IfIoctl(SIOCSIFMTU, &r)) fail(e, "ioctl(SIOCSIFMTU)", "cannot set MTU");
   }
+  if (txQueueLen > 0) {
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+    if (int e = IfIoctl(SIOCGIFTXQLEN, &r)) fail(e, "ioctl(SIOCGIFTXQLEN)", "cannot read the queue length");
+    if (!raiseOnly || r.ifr_qlen < txQueueLen) {
+      r.ifr_qlen = txQueueLen;
+      if (int e = IfIoctl(SIOCSIFTXQLEN, &r)) fail(e, "ioctl(SIOCSIFTXQLEN)", "cannot set the queue length");
+    }
+  }
   if (hasMac) {
     Napi::Uint8Array mac = info[2].As<Napi::Uint8Array>();
     if (mac.ByteLength() != 6) {
@@ -207,11 +222,16 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   memset(&r, 0, sizeof r);
   strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
   if (int e = IfIoctl(SIOCGIFMTU, &r)) fail(e, "ioctl(SIOCGIFMTU)", "cannot read MTU");
+  int mtuOut = r.ifr_mtu;
+  memset(&r, 0, sizeof r);
+  strncpy(r.ifr_name, actual.c_str(), IFNAMSIZ - 1);
+  if (int e = IfIoctl(SIOCGIFTXQLEN, &r)) fail(e, "ioctl(SIOCGIFTXQLEN)", "cannot read the queue length");
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", fd);
   out.Set("name", actual);
   out.Set("mac", macOut);
-  out.Set("mtu", r.ifr_mtu);
+  out.Set("mtu", mtuOut);
+  out.Set("txQueueLen", r.ifr_qlen);
   out.Set("vnetHdr", vnet ? static_cast<int>(sizeof(struct virtio_net_hdr)) : 0);
   out.Set("offloads", offloads);
   return out;

@@ -50,6 +50,7 @@ export {
   openBatchUdp,
 } from './udp-batch.js';
 export {
+  DEFAULT_TX_QUEUE_LEN,
   GSO_MAX_SIZE,
   openTap,
   openTun,

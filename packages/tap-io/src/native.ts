@@ -18,7 +18,17 @@ export interface NativeTap {
     nonBlocking: boolean,
     tun?: boolean,
     offload?: boolean,
-  ): { fd: number; name: string; mac: Uint8Array; mtu: number; vnetHdr?: number; offloads?: number };
+    txQueueLen?: number,
+    raiseOnly?: boolean,
+  ): {
+    fd: number;
+    name: string;
+    mac: Uint8Array;
+    mtu: number;
+    vnetHdr?: number;
+    offloads?: number;
+    txQueueLen?: number;
+  };
   close(fd: number): number;
   writeBatch(
     fd: number,

@@ -6,11 +6,11 @@
  * socket on the interface, the addon's blaster), IPv4 and IPv6, with and without the
  * virtio-net header. Root only; skipped with a message otherwise.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { FrameRing } from '@tapstack/frame-ring';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Link, openTap, type TapLink } from '../src/index.js';
-import { checksum, mac, rootSkipReason, until } from './helpers.js';
+import { DEFAULT_TX_QUEUE_LEN, type Link, openTap, type TapLink } from '../src/index.js';
+import { checksum, mac, rootSkipReason, sh, until } from './helpers.js';
 
 const skip = rootSkipReason();
 if (skip) console.warn(`tap-io SYN shedding tests skipped: ${skip}`);
@@ -183,6 +183,34 @@ describe.skipIf(skip !== undefined)('TAP reader SYN shedding (root)', () => {
       }
     },
   );
+
+  it('the kernel queue toward the reader is DEFAULT_TX_QUEUE_LEN (a longer one is kept) or txQueueLen', async () => {
+    const qlen = (n: string) => Number(readFileSync(`/sys/class/net/${n}/tx_queue_len`, 'utf8'));
+    const a = openTap({ name: `tsqa${tag}` });
+    const b = openTap({ name: `tsqb${tag}`, txQueueLen: 2000 });
+    links.push(a, b);
+    try {
+      expect(qlen(a.name)).toBe(DEFAULT_TX_QUEUE_LEN);
+      expect(a.txQueueLen).toBe(DEFAULT_TX_QUEUE_LEN);
+      expect(qlen(b.name)).toBe(2000);
+      expect(() => openTap({ name: `tsqc${tag}`, txQueueLen: -1 })).toThrow(/txQueueLen/);
+    } finally {
+      await a.close();
+      await b.close();
+      links.splice(0);
+    }
+    // A persistent device with a longer queue keeps it.
+    const name = `tsqp${tag}`;
+    sh('ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+    try {
+      sh('ip', ['link', 'set', name, 'txqueuelen', '50000']);
+      const c = openTap({ name });
+      await c.close();
+      expect(qlen(name)).toBe(50000);
+    } finally {
+      sh('ip', ['link', 'del', name]);
+    }
+  });
 
   it('rxSynShed: false turns it off (every frame goes to the ring or is dropped at a full one)', async () => {
     const name = `tssh${tag}n`;
