@@ -11,7 +11,8 @@
  * and legit connects per second and failed connects during the flood (and without it).
  * The JSON line also has, for tapstack, where the flood's frames went (rx: read from the
  * TAP; kernelTapDrops: dropped by the kernel's TAP queue before the reader got them;
- * shed: SYNs shed from the driver's SYN backlog) and the CPU seconds of the main (JS)
+ * shed: SYNs shed from the driver's SYN backlog; readerShed: SYNs the TAP reader did not put
+ * in a ring over half full) and the CPU seconds of the main (JS)
  * thread and of the other threads (the TAP reader) during each phase.
  * Needs root, hping3 and python3; skipped otherwise.
  */
@@ -134,8 +135,16 @@ interface Phase {
 const FLOODS = ['paced', 'max', 'max-options'] as const;
 type Flood = (typeof FLOODS)[number];
 
-/** hping3 processes for the paced flood: each sends about one SYN per 100 µs (its pacing is coarse). */
-const PACED_SENDERS = 6;
+/**
+ * hping3 processes for the paced flood and their interval (`-i u<us>`): each sends about
+ * one SYN per 100 µs at u16 (its pacing is coarse). TAPSTACK_BENCH_SYNFLOOD_PACED=
+ * <senders>x<us> sets both (e.g. 2x16 for a flood near what the stack absorbs).
+ */
+const PACED = /^(\d+)x(\d+)$/.exec(process.env.TAPSTACK_BENCH_SYNFLOOD_PACED ?? '');
+const PACED_SENDERS = PACED ? Number(PACED[1]) : 6;
+const PACED_US = PACED ? Number(PACED[2]) : 16;
+/** TAPSTACK_BENCH_SYNFLOOD_PHASES=max,paced: only these flood phases (the quiet one always runs). */
+const PHASES = process.env.TAPSTACK_BENCH_SYNFLOOD_PHASES?.split(',');
 
 /**
  * Runs the legit client for SECONDS, without a flood, with hping3 at full speed
@@ -148,7 +157,11 @@ async function phase(att: Namespace, target: string, flood: 'none' | Flood): Pro
   // max-options: hping3's SYNs carry a timestamp option, as real clients' SYNs carry
   // options (tapstack answers SYNs with options first; this shows the flood that does too).
   const rate =
-    flood === 'max' ? ['--flood'] : flood === 'max-options' ? ['--flood', '--tcp-timestamp'] : ['-i', 'u16'];
+    flood === 'max'
+      ? ['--flood']
+      : flood === 'max-options'
+        ? ['--flood', '--tcp-timestamp']
+        : ['-i', `u${PACED_US}`];
   const hpings = Array.from({ length: senders }, () =>
     att.exec(
       [
@@ -247,6 +260,8 @@ export async function synflood(): Promise<void> {
           link: openTap({
             name: tap,
             ...(process.env.TAPSTACK_BENCH_SYNFLOOD_RXMODE === 'loop' ? { rxMode: 'loop' as const } : {}),
+            // TAPSTACK_BENCH_SYNFLOOD_SHED=off: no SYN shedding in the TAP reader (A/B).
+            ...(process.env.TAPSTACK_BENCH_SYNFLOOD_SHED === 'off' ? { rxSynShed: false } : {}),
           }),
           mac: '02:00:00:00:00:02',
           addresses: ['192.0.2.2/24'],
@@ -258,6 +273,10 @@ export async function synflood(): Promise<void> {
     att = createNamespace();
     kern = createNamespace();
     att.adoptLink(tap, ['192.0.2.1/24']);
+    // TAPSTACK_BENCH_SYNFLOOD_TXQLEN=<n>: the TAP's queue toward the reader (the kernel
+    // drops blindly when it is full; default 1000 frames).
+    const txqlen = process.env.TAPSTACK_BENCH_SYNFLOOD_TXQLEN;
+    if (txqlen) att.run(['ip', 'link', 'set', tap, 'txqueuelen', String(Number(txqlen))]);
     execFileSync('ip', ['link', 'add', va, 'type', 'veth', 'peer', 'name', vk], { stdio: 'pipe' });
     att.adoptLink(va, ['198.51.100.1/24']);
     kern.adoptLink(vk, ['198.51.100.2/24']);
@@ -277,6 +296,7 @@ export async function synflood(): Promise<void> {
         Phase & { absorbed: number; drops: number; rx: number; [k: string]: unknown }
       > = {} as never;
       for (const kind of FLOODS) {
+        if (PHASES && !PHASES.includes(kind)) continue;
         const s0 = kernelSide ? netstat(kern!) : d.stats();
         const r0 = kernelSide ? rxPackets(kern!, vk) : 0;
         const kd0 = kernelSide ? 0 : Number(att!.run(['cat', `/sys/class/net/${tap}/statistics/tx_dropped`]));
@@ -302,6 +322,7 @@ export async function synflood(): Promise<void> {
               drops: delta(/^link\..*\.rxDropped$/),
               rx: delta(/^link\..*\.rxFrames$/),
               shed: delta(/^driver\.synShed$/),
+              readerShed: delta(/^link\..*\.rxSynShed$/),
               txDropped: delta(/^link\..*\.tx(Dropped|Errors)$/),
               synNoRoute: delta(/^tcp\.synNoRoute$/),
               kernelTapDrops: Number(att!.run(['cat', `/sys/class/net/${tap}/statistics/tx_dropped`])) - kd0,
@@ -321,6 +342,7 @@ export async function synflood(): Promise<void> {
     for (const kind of FLOODS) {
       const t = T[kind];
       const l = L[kind];
+      if (!t || !l) continue;
       report({
         package: PKG,
         name: `stack-driver/synflood/${kind}/syn-per-s-sent`,
