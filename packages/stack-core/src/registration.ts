@@ -206,6 +206,13 @@ export interface TcpSocketOptions {
   sendBufferSize?: number;
   /** Receive buffer bytes [262144]; the advertised window follows its free space. */
   recvBufferSize?: number;
+  /**
+   * Receive buffer autotuning up to this many bytes [0: off] (Linux's tcp_rcv_space_adjust,
+   * "dynamic right-sizing"): once per round trip, when the application took more than ever
+   * before, the buffer grows to twice that, so a reader that keeps up is not held to
+   * `recvBufferSize` by the window. The window scale (RFC 7323) is chosen for this size.
+   */
+  recvBufferMax?: number;
   /** Disable Nagle [false]. */
   noDelay?: boolean;
   /** Keepalive idle time in ms, 0 = off [0]. */

@@ -7,12 +7,12 @@
  */
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { KeyedPrf } from '../src/registration.js';
+import type { KeyedPrf, TcpSocketOptions } from '../src/registration.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { craft, F, Harness, type Seg } from './tcp-helpers.js';
 
-function listen(h: Harness, backlog = 16): number {
-  const l = h.tcp.tcpOpen();
+function listen(h: Harness, backlog = 16, options?: TcpSocketOptions): number {
+  const l = h.tcp.tcpOpen(options);
   h.tcp.tcpBind(l, undefined, 80);
   h.tcp.tcpListen(l, backlog);
   return l;
@@ -37,6 +37,17 @@ const synAcksTo = (segs: Seg[], peer: string) =>
   segs.filter((s) => s.dst.toString() === peer && s.repr.flags === (F.SYN | F.ACK));
 
 describe('SYN cookies', () => {
+  it('the cookie SYN,ACK announces the window scale of recvBufferMax (receive autotuning), as a queued SYN,ACK does', () => {
+    const h = new Harness();
+    listen(h, 16, { recvBufferSize: 65536, recvBufferMax: 1 << 20 });
+    flood(h, 128);
+    h.flush();
+    h.inject({ srcPort: 40000, dstPort: 80, seq: 1000, flags: F.SYN, mss: 1460, wscale: 7, ts: [5000, 0] });
+    const sa = synAcksTo(h.flush(), '192.0.2.2');
+    expect(h.host.counters.get('tcp.synCookiesSent')).toBe(1);
+    // 65535 * 2^5 >= 1 MiB (for the 64 KiB buffer alone it would be 1).
+    expect(sa[0]!.repr.wscale).toBe(5);
+  });
   it('a legit handshake in the middle of a spoofed flood completes; nothing is evicted', () => {
     const h = new Harness();
     const l = listen(h);

@@ -58,6 +58,7 @@ export const defaultTcpConfig: TcpConfig = {
   defaults: {
     sendBufferSize: 262144,
     recvBufferSize: 262144,
+    recvBufferMax: 0,
     noDelay: false,
     keepAlive: 0,
     congestionControl: 'cubic',
@@ -391,6 +392,7 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       l.recvRing.capacity,
       this.host.maxTransportPayload(src),
       tsOffset,
+      l.opts.recvBufferMax,
     );
     const hlen = r.emit(this.scratch, 0);
     const seg = this.scratch.subarray(0, hlen);

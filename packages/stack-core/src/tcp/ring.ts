@@ -17,7 +17,8 @@ const FIRST_STORAGE = 4096;
  * written past the end of the queued data (out-of-order segments) and committed later.
  */
 export class ByteRing {
-  readonly capacity: number;
+  /** The queue's limit (a power of two); `grow` raises it. */
+  capacity: number;
   private buf: Uint8Array | undefined;
   /** buf.length - 1 (0 while there is no storage). */
   private mask = 0;
@@ -34,6 +35,13 @@ export class ByteRing {
 
   get free(): number {
     return this.capacity - this.length;
+  }
+
+  /** Raises the limit to the power of two at or above `size` (never lowers it); storage still grows on demand. */
+  grow(size: number): void {
+    let cap = this.capacity;
+    while (cap < size) cap *= 2;
+    this.capacity = cap;
   }
 
   get allocated(): boolean {

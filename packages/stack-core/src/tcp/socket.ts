@@ -48,6 +48,8 @@ export interface TcpContext {
 
 /** Largest window scale shift (RFC 7323 §2.3). */
 const MAX_WSCALE = 14;
+/** Shortest receive-autotuning period, ms (before there is an RTT sample, or below it). */
+const RCV_SPACE_MIN_MS = 1;
 /** Empty rings of an idle connection are freed after this long (ms). */
 const IDLE_RELEASE = 5_000;
 /** Smallest peer MSS honoured (Linux: 48 + options; 88 for IPv6). */
@@ -325,8 +327,36 @@ export class TcpSocket {
 
   chooseShift(): number {
     let s = 0;
-    while (s < MAX_WSCALE && 65535 * 2 ** s < this.recvRing.capacity) s++;
+    const cap = Math.max(this.recvRing.capacity, this.opts.recvBufferMax);
+    while (s < MAX_WSCALE && 65535 * 2 ** s < cap) s++;
     return s;
+  }
+
+  /** Receive autotuning (recvBufferMax): bytes read in the current period, its start, the most read in one. */
+  private rcvSpaceCopied = 0;
+  private rcvSpaceAt = -1;
+  private rcvSpace = 0;
+
+  /**
+   * Linux's tcp_rcv_space_adjust, simplified: over periods of at least one smoothed RTT
+   * (RCV_SPACE_MIN_MS before there is one), when the application read more than in any
+   * period before, the receive buffer grows to twice that (at most recvBufferMax). A
+   * reader slower than the sender reads no more per period than before and does not grow it.
+   */
+  private autotune(n: number, now: number): void {
+    this.rcvSpaceCopied += n;
+    if (this.rcvSpaceAt < 0) this.rcvSpaceAt = now;
+    if (now - this.rcvSpaceAt < Math.max(this.srtt, RCV_SPACE_MIN_MS)) return;
+    const copied = this.rcvSpaceCopied;
+    this.rcvSpaceCopied = 0;
+    this.rcvSpaceAt = now;
+    if (copied <= this.rcvSpace) return;
+    this.rcvSpace = copied;
+    const want = Math.min(2 * copied, this.opts.recvBufferMax);
+    if (want > this.recvRing.capacity) {
+      this.recvRing.grow(want);
+      this.ctx.host.count('tcp.rcvBufGrown');
+    }
   }
 
   /** Takes the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2/§3.2, RFC 2018 §2). */
@@ -485,6 +515,7 @@ export class TcpSocket {
   recv(into: Uint8Array, now: number): number {
     const n = this.recvRing.read(into);
     if (n > 0) {
+      if (this.opts.recvBufferMax > this.recvRing.capacity) this.autotune(n, now);
       if (this.recvRing.length === 0) this.armIdleRelease(now);
       // Window update once the window can grow by enough (RFC 9293 §3.8.6.2.2; RFC 1122 §4.2.3.3).
       const potential = seqAdd(this.rcvNxt, Math.min(this.recvRing.free, 65535 << this.rcvShift));

@@ -116,6 +116,8 @@ export class SynCookies {
     recvCapacity: number,
     pathMax: number,
     tsOffset: number,
+    /** The receive buffer the window scale is chosen for (recvBufferMax when autotuning). */
+    recvMax = recvCapacity,
   ): void {
     const count = Math.floor(now / COOKIE_PERIOD_MS) & 0xff;
     this.rotate(count);
@@ -139,7 +141,7 @@ export class SynCookies {
       // Window scale and SACK only where the timestamp can carry them back.
       let opts = TS_NO_WSCALE;
       if (syn.wscale >= 0) {
-        r.wscale = rcvShiftFor(recvCapacity);
+        r.wscale = rcvShiftFor(Math.max(recvCapacity, recvMax));
         opts = Math.min(syn.wscale, 14);
       }
       if (syn.sackPermitted) {
