@@ -12,7 +12,8 @@
  *   `stackThread`, and at the demo's MTU 65000.
  * - the forward path (forward.ts): iperf3 in a namespace through tapstackd `--reverse` to
  *   host loopback, against slirp4netns, pasta and a veth pair in the same run (root only).
- * TAPSTACK_BENCH_DAEMON=forward runs only the forward path, =bridge only the rest.
+ * TAPSTACK_BENCH_DAEMON=forward runs only the forward path, =bridge only the rest,
+ * =wireguard only the WireGuard rows (with their VXLAN baselines).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -214,39 +215,41 @@ const bytes = (quick ? 8 : 32) * MiB;
 const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
 
 const single = await withPair([], (bridge) => medianOfRounds(() => echoThroughput(bridge, bytes), rounds));
-const threaded = await withPair(['--io-thread'], (bridge) =>
-  medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
-);
-const stackThread = await withPair(['--stack-thread'], (bridge) =>
-  medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
-);
-report({
-  package: 'daemon',
-  name: 'daemon/bridge-echo/vxlan/stack-thread/MiB-per-s',
-  value: stackThread,
-  unit: 'MiB/s',
-  higherIsBetter: true,
-  baseline: { name: 'stack on the main thread', value: single },
-});
-report({
-  package: 'daemon',
-  name: 'daemon/bridge-echo/vxlan/io-thread/MiB-per-s',
-  value: threaded,
-  unit: 'MiB/s',
-  higherIsBetter: true,
-  baseline: { name: 'single-threaded links', value: single },
-});
-const rate = await withPair([], (bridge) =>
-  medianOfRounds(() => connectionRate(bridge, quick ? 500 : 2000, 8), { warmup: 1, rounds: 3 }),
-);
-report({
-  package: 'daemon',
-  name: 'daemon/bridge-connect-echo-close/conn-per-s',
-  value: rate,
-  unit: 'conn/s',
-  higherIsBetter: true,
-  baseline: null,
-});
+if (only !== 'wireguard') {
+  const threaded = await withPair(['--io-thread'], (bridge) =>
+    medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
+  );
+  const stackThread = await withPair(['--stack-thread'], (bridge) =>
+    medianOfRounds(() => echoThroughput(bridge, bytes), rounds),
+  );
+  report({
+    package: 'daemon',
+    name: 'daemon/bridge-echo/vxlan/stack-thread/MiB-per-s',
+    value: stackThread,
+    unit: 'MiB/s',
+    higherIsBetter: true,
+    baseline: { name: 'stack on the main thread', value: single },
+  });
+  report({
+    package: 'daemon',
+    name: 'daemon/bridge-echo/vxlan/io-thread/MiB-per-s',
+    value: threaded,
+    unit: 'MiB/s',
+    higherIsBetter: true,
+    baseline: { name: 'single-threaded links', value: single },
+  });
+  const rate = await withPair([], (bridge) =>
+    medianOfRounds(() => connectionRate(bridge, quick ? 500 : 2000, 8), { warmup: 1, rounds: 3 }),
+  );
+  report({
+    package: 'daemon',
+    name: 'daemon/bridge-connect-echo-close/conn-per-s',
+    value: rate,
+    unit: 'conn/s',
+    higherIsBetter: true,
+    baseline: null,
+  });
+}
 
 // WireGuard between the daemons (MTU 1420, encrypted) against VXLAN at the same MTU, same run.
 const wgBytes = (quick ? 4 : 16) * MiB;
@@ -366,4 +369,4 @@ report({
   baseline: { name: 'VXLAN at MTU 1420 (plaintext)', value: vx1420.rtt },
 });
 
-if (only !== 'bridge') await runForwardBench();
+if (only !== 'bridge' && only !== 'wireguard') await runForwardBench();
