@@ -385,6 +385,8 @@ function receiveData(
   const part = segSize > 0 ? segSize : len;
   if (part > tp.rcvMss && part <= tp.ourMss()) tp.rcvMss = part;
   if (seq === tp.rcvNxt) {
+    // An empty queue can start anywhere: where the copy out of the frame is word-aligned.
+    if (ring.length === 0 && !(tp.ooo && tp.ooo.count > 0)) ring.alignTo(data.byteOffset + off);
     ring.writeAt(ring.length, data, off, len);
     ring.commit(len);
     tp.rcvNxt = seqAdd(tp.rcvNxt, len);

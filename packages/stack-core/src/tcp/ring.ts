@@ -141,6 +141,20 @@ export class ByteRing {
     this.length -= n;
   }
 
+  /**
+   * Moves the (empty) queue's start so that the next byte written lands at the same
+   * alignment mod 8 as `byteOffset`, a source's offset in its buffer. Only when the queue
+   * is empty and nothing is written past it (the caller knows: no out-of-order data). A
+   * TCP payload in a frame ring record sits at 2 or 6 mod 8; from a SharedArrayBuffer, V8
+   * copies whole words only when both sides agree mod 8 (else copyIn goes through the
+   * bounce buffer: two copies). Full-sized segments are multiples of 8 bytes (1448,
+   * 65160), so one alignment holds for a whole burst.
+   */
+  alignTo(byteOffset: number): void {
+    if (this.length !== 0 || this.buf === undefined) return;
+    this.head = ((this.head & ~7) | (byteOffset & 7)) & this.mask;
+  }
+
   /** Frees the storage (the queue must be empty and nothing written past it). */
   release(): void {
     if (this.length === 0) {
