@@ -81,6 +81,9 @@ function tupleKey(local: IpAddress, lport: number, remote: IpAddress, rport: num
   return `${addrKey(local)}/${lport}/${addrKey(remote)}/${rport}`;
 }
 
+/** The data of a segment that carries none (read-only by convention: nobody writes into received data). */
+const NO_DATA = new Uint8Array(0);
+
 export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   readonly protocol = TCP_PROTOCOL;
   readonly config: TcpConfig;
@@ -89,6 +92,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
   private readonly rx = new TcpRepr();
   /** The checked view received segments are read through (re-pointed per segment). */
   private readonly rxView = TcpPacket.newUnchecked(new Uint8Array(0));
+  /** Views of `scratch` by length for cookie SYN,ACKs (sendCookie). */
+  private readonly cookieViews: (Uint8Array | undefined)[] = [];
   private readonly handles = new Map<Handle, TcpSocket>();
   private readonly conns = new Map<string, TcpSocket>();
   /**
@@ -271,7 +276,8 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       this.host.count('tcp.badChecksum');
       return;
     }
-    const data = segment.subarray(r.headerLength);
+    // A segment without data (every SYN of a flood, most ACKs) shares one empty view.
+    const data = r.headerLength === segment.length ? NO_DATA : segment.subarray(r.headerLength);
     let s = this.lastHit;
     if (
       s === undefined ||
@@ -395,7 +401,12 @@ export class TcpLayer implements TransportProtocol, TcpApi, TcpContext {
       l.opts.recvBufferMax,
     );
     const hlen = r.emit(this.scratch, 0);
-    const seg = this.scratch.subarray(0, hlen);
+    // One view per header length (a handful: the options the SYN had), not one per SYN.
+    let seg = this.cookieViews[hlen];
+    if (seg === undefined) {
+      seg = this.scratch.subarray(0, hlen);
+      this.cookieViews[hlen] = seg;
+    }
     fillTcpChecksum(dst, src, seg);
     this.host.sendIp(dst, src, TCP_PROTOCOL, seg, now);
     this.host.count('tcp.synCookiesSent');
