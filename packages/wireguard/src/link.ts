@@ -6,7 +6,13 @@
  * requests and IPv6 neighbor solicitations are answered here with one fixed gateway MAC; incoming
  * IP packets get an Ethernet header from that MAC to ours.
  */
-import { ETHERNET_HEADER_LEN, type Link, type LinkStats, fillTcpChecksum } from '@tapstack/tap-io';
+import {
+  ETHERNET_HEADER_LEN,
+  type Link,
+  type LinkStats,
+  fillTcpChecksum,
+  nativeTcpSegment,
+} from '@tapstack/tap-io';
 import type { InterfaceConfig } from './config.js';
 import type { Limits } from './constants.js';
 import { formatPrefix } from './ip.js';
@@ -35,8 +41,10 @@ export interface WireGuardLinkOptions {
    * without checksums (checksumOffload), and cut and finish them here, before sealing
    * (software GSO, as wireguard-go does with TUN offloads); received TCP segments are
    * coalesced by the stack (gro) without a checksum check, as Linux's WireGuard marks every
-   * authenticated packet CHECKSUM_UNNECESSARY. Default true; TAPSTACK_WG_OFFLOAD=0 in the
-   * environment makes it false. A pcap or faults wrapper turns it off (disableOffloads).
+   * authenticated packet CHECKSUM_UNNECESSARY. Default: on where tap-io's addon cuts the parts
+   * natively (`nativeTcpSegment()`); its JS twin costs about what the stack's own per-segment
+   * path does, so without the addon it is off. TAPSTACK_WG_OFFLOAD=0 / =1 in the environment
+   * makes the default off / on. A pcap or faults wrapper turns it off (disableOffloads).
    */
   offload?: boolean;
 }
@@ -102,7 +110,7 @@ export class WireGuardLink implements Link {
     this.mac = Uint8Array.from(o.mac);
     this.mtu = o.config.mtu ?? 1420;
     this.medium = o.medium ?? 'ip';
-    this.#offload = this.medium === 'ip' && (o.offload ?? process.env.TAPSTACK_WG_OFFLOAD !== '0');
+    this.#offload = this.medium === 'ip' && (o.offload ?? defaultOffload());
   }
 
   /** TCP checksums are left to this link and not checked on what it delivers (see `offload`). */
@@ -403,4 +411,12 @@ function icmpv6Checksum(p: Uint8Array): number {
 function segmentHeaderBytes(ip: Uint8Array): number {
   const th = (ip[0] as number) >> 4 === 4 ? ((ip[0] as number) & 0x0f) * 4 : 40;
   return th + ((ip[th + 12] as number) >> 4) * 4;
+}
+
+/** `offload` unless given: TAPSTACK_WG_OFFLOAD=0/1, else on where the addon cuts super-segments. */
+function defaultOffload(): boolean {
+  const env = process.env.TAPSTACK_WG_OFFLOAD;
+  if (env === '0') return false;
+  if (env === '1') return true;
+  return nativeTcpSegment() !== undefined;
 }
