@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { medianOfRounds, quick, report } from '@tapstack/bench-kit';
-import { parseIpAddress, SocketEvent } from '@tapstack/stack-core';
+import { parseIpAddress, SocketEvent, type TcpSocketOptions } from '@tapstack/stack-core';
 import { MemorySwitch, openTap, tapAvailable } from '@tapstack/tap-io';
 import {
   createNamespace,
@@ -210,6 +210,66 @@ async function tapBench(mode: Mode, dir: string, offload = true, bigBuffers = fa
   }
 }
 
+/**
+ * Receive autotuning (stack-core `recvBufferMax`) from the kernel over an offload TAP: a
+ * socket starting at 256 KiB that may grow to 4 MiB against a fixed 1 MiB one (the buf-1m
+ * row's), alternating round by round in one sitting; socat copies 128 KiB per syscall
+ * (with its default 8 KiB the larger window makes socat push small super-frames).
+ */
+async function tapAutotune(dir: string): Promise<void> {
+  const bytes = quick ? 32 << 20 : 256 << 20;
+  const tapName = `tsdb${process.pid % 10000}atu`;
+  deleteLinkIfPresent(tapName);
+  let ns: Namespace | undefined;
+  let driver: Running | undefined;
+  try {
+    driver = await start('single', tapName, true);
+    ns = createNamespace();
+    ns.adoptLink(tapName, ['192.0.2.1/24']);
+    const d = driver;
+    const k = ns;
+    await retry(() => d.ping('192.0.2.1', { timeoutMs: 300 }));
+    const file = join(dir, 'bulk.bin');
+    writeFileSync(file, pattern(bytes, 9));
+    let port = 6500;
+    const once = async (opts: TcpSocketOptions) => {
+      const p = port++;
+      const acc = acceptOne(d.sockets, undefined, p, opts);
+      const src = k.exec(['socat', '-b', '131072', '-u', `FILE:${file}`, `TCP:192.0.2.2:${p}`], {
+        timeoutMs: 120_000,
+      });
+      const s = await acc;
+      const t0 = performance.now();
+      const got = await readCount(d.sockets, s);
+      const ms = performance.now() - t0;
+      await src;
+      if (got.length !== bytes) throw new Error(`short transfer ${got.length}`);
+      d.sockets.unwatch(s);
+      d.sockets.tcpClose(s);
+      return gbit(bytes, ms);
+    };
+    const fixed: number[] = [];
+    const tuned: number[] = [];
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      fixed.push(await once({ recvBufferSize: 1 << 20 }));
+      tuned.push(await once({ recvBufferSize: 1 << 18, recvBufferMax: 4 << 20 }));
+    }
+    const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1]!;
+    report({
+      package: PKG,
+      name: 'stack-driver/tap/autotune/from-kernel/gbit-per-s',
+      value: median(tuned),
+      unit: 'Gbit/s',
+      higherIsBetter: true,
+      baseline: { name: 'fixed 1 MiB receive buffer, same run', value: median(fixed) },
+    });
+  } finally {
+    await driver?.close();
+    ns?.delete();
+    deleteLinkIfPresent(tapName);
+  }
+}
+
 async function main(): Promise<void> {
   // TAPSTACK_BENCH_SYNFLOOD=only runs only the SYN flood comparison (synflood.ts).
   // TAPSTACK_BENCH_KERNEL_LOSS=only runs only the loss comparison with Linux (kernel-loss.ts).
@@ -241,12 +301,13 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'tsd-bench-'));
   try {
-    // TAPSTACK_BENCH_TAP=single runs only the single-threaded TAP figures (offloads off, on, on with 1 MiB buffers).
+    // TAPSTACK_BENCH_TAP=single runs only the single-threaded TAP figures (offloads off, on, on with 1 MiB buffers, autotuning).
     const only = process.env.TAPSTACK_BENCH_TAP;
     // Offloads off first, then on, in the same sitting: the pair is the comparison.
     await tapBench('single', dir, false);
     await tapBench('single', dir, true);
     await tapBench('single', dir, true, true);
+    await tapAutotune(dir);
     if (only === 'single') return;
     for (const mode of ['threaded', 'threaded-io', 'io-worker'] as const) await tapBench(mode, dir, false);
     await synflood();
