@@ -191,6 +191,17 @@ const tapLink = z
      * reader thread that wakes the event loop (eventfd) per batch.
      */
     rxMode: z.enum(['thread', 'loop']).default('loop'),
+    /**
+     * Frames the kernel queues toward our reader (the device's txqueuelen, tap-io
+     * `txQueueLen`): it drops blindly when the queue is full. Default: tap-io's 16384,
+     * only raising a shorter queue; 0 leaves the device as it is.
+     */
+    txQueueLen: z
+      .number()
+      .int()
+      .min(0)
+      .max(1 << 20)
+      .optional(),
   })
   .strict();
 

@@ -122,7 +122,15 @@ export async function openLink(
     // or the stack thread itself.
     const args =
       cfg.type === 'tap'
-        ? [{ name: cfg.name, mtu: cfg.mtu, offload: cfg.offload, rxMode: cfg.rxMode }]
+        ? [
+            {
+              name: cfg.name,
+              mtu: cfg.mtu,
+              offload: cfg.offload,
+              rxMode: cfg.rxMode,
+              ...(cfg.txQueueLen !== undefined ? { txQueueLen: cfg.txQueueLen } : {}),
+            },
+          ]
         : [
             {
               name: cfg.name,
@@ -208,7 +216,13 @@ export async function openLink(
     }
     case 'tap':
       // The device's MAC is the kernel side's; the driver gives the stack `mac`.
-      link = openTap({ name: cfg.name, mtu: cfg.mtu, offload: cfg.offload, rxMode: cfg.rxMode });
+      link = openTap({
+        name: cfg.name,
+        mtu: cfg.mtu,
+        offload: cfg.offload,
+        rxMode: cfg.rxMode,
+        ...(cfg.txQueueLen !== undefined ? { txQueueLen: cfg.txQueueLen } : {}),
+      });
       break;
   }
   // On a WireGuard link (bare IP packets) the pcap file is LINKTYPE_RAW.

@@ -86,6 +86,20 @@ describe('config validation names the bad field', () => {
     expect(parseCli(['--link', 'vxlan', '--mtu', '9000']).config.links[0]!.mtu).toBe(9000);
   });
 
+  it('tap txQueueLen: absent by default (tap-io decides), an integer from 0 when set; only for tap links', () => {
+    const tap = (c: ReturnType<typeof validateConfig>) => c.links[0] as { txQueueLen?: number };
+    expect(tap(validateConfig({ links: [{ type: 'tap' }] })).txQueueLen).toBeUndefined();
+    expect(tap(validateConfig({ links: [{ type: 'tap', txQueueLen: 0 }] })).txQueueLen).toBe(0);
+    expect(tap(validateConfig({ links: [{ type: 'tap', txQueueLen: 50000 }] })).txQueueLen).toBe(50000);
+    expect(issues({ links: [{ type: 'tap', txQueueLen: -1 }] }).map((i) => i.path)).toEqual([
+      'links[0].txQueueLen',
+    ]);
+    expect(issues({ links: [{ type: 'tap', txQueueLen: 1.5 }] }).map((i) => i.path)).toEqual([
+      'links[0].txQueueLen',
+    ]);
+    expect(issues({ links: [{ type: 'vxlan', txQueueLen: 100 }] }).length).toBeGreaterThan(0);
+  });
+
   it('tap offload: on by default, --no-offload or links[].offload false turns it off; only for tap links', () => {
     const tap = (c: ReturnType<typeof validateConfig>) => c.links[0] as { offload?: boolean };
     expect(tap(validateConfig({ links: [{ type: 'tap' }] })).offload).toBe(true);

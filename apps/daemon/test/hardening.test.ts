@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { bridgeConnect, bridgeListen } from '@tapstack/socket-bridge';
+import { DEFAULT_TX_QUEUE_LEN } from '@tapstack/tap-io';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createNamespace, skipReason } from '@tapstack/interop/netns';
 import { validateConfig } from '../src/config.js';
@@ -154,7 +155,16 @@ describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon',
       const d = await Daemon.start(
         validateConfig({
           name: 'tapdown',
-          links: [{ type: 'tap', name: tap, addresses: ['192.0.2.1/24'], rxMode }],
+          // txQueueLen reaches the device (thread); tap-io's default otherwise (loop).
+          links: [
+            {
+              type: 'tap',
+              name: tap,
+              addresses: ['192.0.2.1/24'],
+              rxMode,
+              ...(rxMode === 'thread' ? { txQueueLen: 3000 } : {}),
+            },
+          ],
           bridge: { path: join(dir, `tap-${rxMode}.sock`) },
           metrics: { listen: `unix:${metrics}` },
         }),
@@ -163,6 +173,9 @@ describe.skipIf(nsReason !== undefined)('a TAP device deleted under the daemon',
       const ns = createNamespace();
       try {
         ns.adoptLink(tap, ['192.0.2.254/24']);
+        expect(Number(ns.run(['cat', `/sys/class/net/${tap}/tx_queue_len`]))).toBe(
+          rxMode === 'thread' ? 3000 : DEFAULT_TX_QUEUE_LEN,
+        );
         expect(await get(metrics, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
         ns.run(['ip', 'link', 'del', tap]);
         // The next frame the stack sends (or the reader's next read) fails on the dead fd.
