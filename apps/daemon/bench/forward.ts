@@ -401,6 +401,11 @@ export async function runForwardBench(): Promise<void> {
     rows.push(['tapstackd --offload, rx thread', tsThread]);
     const tsPlain = await viaTapstackd(['--no-offload'], 'n');
     rows.push(['tapstackd (no offload)', tsPlain]);
+    // No virtio-net header either, but a jumbo TAP as slirp4netns and pasta run theirs (their
+    // MTU 65520 is past the TAP ring's frame size: mtu + 18 <= 65535), so the kernel hands
+    // over 64 KiB frames without offloads: the per-frame cost the MTU 1500 row pays, taken out.
+    const tsJumbo = await viaTapstackd(['--no-offload', '--mtu', '65500'], 'j');
+    rows.push(['tapstackd (no offload, MTU 65500)', tsJumbo]);
     let slirp: PathFigures | undefined;
     if (optional.slirp4netns) {
       slirp = await viaSlirp4netns();
@@ -426,6 +431,28 @@ export async function runForwardBench(): Promise<void> {
     r('daemon/forward/1B-rtt-p99-us', ts.p99, 'µs', false, slirp?.p99);
     if (ts.rttCpu !== undefined)
       r('daemon/forward/1B-rtt-cpu-us', ts.rttCpu, 'µs CPU per round trip', false, slirp?.rttCpu);
+    r('daemon/forward/no-offload-mtu65500/netns-to-host/gbit-per-s', tsJumbo.up, 'Gbit/s', true, slirp?.up);
+    r(
+      'daemon/forward/no-offload-mtu65500/host-to-netns/gbit-per-s',
+      tsJumbo.down,
+      'Gbit/s',
+      true,
+      slirp?.down,
+    );
+    r(
+      'daemon/forward/no-offload-mtu65500/netns-to-host/cpu-s-per-gb',
+      tsJumbo.upCpu!,
+      's/GB',
+      false,
+      slirp?.upCpu,
+    );
+    r(
+      'daemon/forward/no-offload-mtu65500/host-to-netns/cpu-s-per-gb',
+      tsJumbo.downCpu!,
+      's/GB',
+      false,
+      slirp?.downCpu,
+    );
     const noOff = 'tapstackd --offload, same run';
     // The rx thread (tap-io rxMode 'thread') against the default, the event loop reading the TAP.
     const lp = 'rx loop (the default), same run';
