@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { FrameRing } from '@tapstack/frame-ring';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_TX_QUEUE_LEN, type Link, openTap, type TapLink } from '../src/index.js';
+import { DEFAULT_TX_QUEUE_LEN, type Link, openTap, openTun, type TapLink } from '../src/index.js';
 import { checksum, mac, rootSkipReason, sh, until } from './helpers.js';
 
 const skip = rootSkipReason();
@@ -100,6 +100,15 @@ function kindOf(f: Uint8Array): Kind {
   return f[t + 13] === (TCP_ACK | TCP_PSH) ? 'ack' : 'other';
 }
 
+/** A TUN packet with an Ethernet header in front, for kindOf. */
+function withEthernet(p: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + p.length);
+  f[12] = p[0]! >> 4 === 6 ? 0x86 : 0x08;
+  f[13] = p[0]! >> 4 === 6 ? 0xdd : 0x00;
+  f.set(p, 14);
+  return f;
+}
+
 function noIpv6(name: string): void {
   try {
     writeFileSync(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
@@ -123,13 +132,19 @@ describe.skipIf(skip !== undefined)('TAP reader SYN shedding (root)', () => {
     { v6: false, offload: true, rxMode: 'thread' as const },
     { v6: true, offload: true, rxMode: 'thread' as const },
     { v6: false, offload: false, rxMode: 'loop' as const },
+    // TUN: bare IP packets (the reader's l2 = 0).
+    { v6: false, offload: false, rxMode: 'thread' as const, tun: true },
+    { v6: true, offload: true, rxMode: 'thread' as const, tun: true },
   ];
   it.each(cases)(
-    'a SYN flood into a stalled consumer leaves room for ACKs and data (IPv6 $v6, offload $offload, $rxMode)',
-    async ({ v6, offload, rxMode }) => {
-      const name = `tssh${tag}${v6 ? 6 : 4}${offload ? 'o' : ''}${rxMode === 'loop' ? 'l' : ''}`;
+    'a SYN flood into a stalled consumer leaves room for ACKs and data (IPv6 $v6, offload $offload, $rxMode, TUN $tun)',
+    async ({ v6, offload, rxMode, tun }) => {
+      const name = `tssh${tag}${v6 ? 6 : 4}${offload ? 'o' : ''}${rxMode === 'loop' ? 'l' : ''}${tun ? 't' : ''}`;
       // A short kernel queue: what it still holds of one phase is read in the next (≤ 1000).
-      const tap = openTap({ name, offload, rxMode, txQueueLen: 1000 });
+      const opts = { name, offload, rxMode, txQueueLen: 1000 };
+      const tap = tun ? openTun(opts) : openTap(opts);
+      const l3 = tun ? 14 : 0; // bytes of the test's Ethernet frames left off on a TUN
+      const pkt = (f: Uint8Array) => f.slice(l3);
       links.push(tap);
       noIpv6(name);
       const native = (await import('../src/native.js')).loadNative();
@@ -149,14 +164,14 @@ describe.skipIf(skip !== undefined)('TAP reader SYN shedding (root)', () => {
       };
       try {
         // Far more bare SYNs than the ring holds, then SYNs with options, then data.
-        await blast(tcpFrame(v6, TCP_SYN, 0, 0), (read) => read >= 2 * records, 'bare SYNs read');
-        await blast(tcpFrame(v6, TCP_SYN, 3, 0), (read) => read >= records, 'SYNs with options read');
+        await blast(pkt(tcpFrame(v6, TCP_SYN, 0, 0)), (read) => read >= 2 * records, 'bare SYNs read');
+        await blast(pkt(tcpFrame(v6, TCP_SYN, 3, 0)), (read) => read >= records, 'SYNs with options read');
         const dropped = tap.stats().rxDropped;
         const committed = tap.stats().rxFrames;
         // The kernel's TAP queue may still hold SYNs: wait for 100 frames committed, or
         // (a full ring) for many frames read and none committed.
         await blast(
-          tcpFrame(v6, TCP_ACK | TCP_PSH, 0, 100),
+          pkt(tcpFrame(v6, TCP_ACK | TCP_PSH, 0, 100)),
           (read) => tap.stats().rxFrames - committed >= 100 || read >= 4 * records,
           'ACKs with data read',
         );
@@ -164,7 +179,7 @@ describe.skipIf(skip !== undefined)('TAP reader SYN shedding (root)', () => {
         const n: Record<Kind, number> = { bare: 0, options: 0, ack: 0, other: 0 };
         let bareBytes = 0;
         ring.drain(1 << 20, (f) => {
-          const k = kindOf(f);
+          const k = kindOf(tun ? withEthernet(f) : f);
           n[k]++;
           if (k === 'bare') bareBytes += (f.length + 15) & ~7;
         });
