@@ -9,7 +9,8 @@
  * - as root, in the same run: wireguard-go ↔ wireguard-go in two namespaces (kernel TCP over
  *   both TUNs, iperf3), the comparison; and tapstack ↔ wireguard-go (ICMP echo through
  *   wireguard-go and the kernel and back, 1420-byte packets, a window of 64 in flight).
- * Transport AEAD rows: OpenSSL batched (tap-io's addon) against node:crypto, same run.
+ * Transport AEAD rows: OpenSSL batched (tap-io's addon) against node:crypto, same run. Software
+ * GSO: a TCP super-segment cut by sendSegmented against the same packets cut already.
  * TAPSTACK_BENCH_WG_ROOT=0 skips the namespace rows.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, medianOfRounds, quick, report } from '@tapstack/bench-kit';
 import { createNamespace, deleteLinkIfPresent, skipReason, waitFor } from '@tapstack/interop/netns';
+import { nativeTcpSegment, planTcpSegments, tcpSegmentInto } from '@tapstack/tap-io';
 import {
   PrivateKey,
   UdpWireGuard,
@@ -40,7 +42,7 @@ const rounds = { warmup: 1, rounds: quick ? 2 : 5 };
 // every datagram, which costs more than the protocol). Transport AEAD: OpenSSL batched
 // (tap-io's addon, the default) against node:crypto in the same run; one packet per call,
 // and 64 per call (sendMany, the receiver opening them as one burst with receiveMany).
-async function devicePair(aead: AeadBackend, batch: number) {
+async function devicePair(aead: AeadBackend, batch: number, gso = false) {
   const ka = PrivateKey.generate();
   const kb = PrivateKey.generate();
   const ea = { address: '127.0.0.1', port: 1 };
@@ -76,6 +78,18 @@ async function devicePair(aead: AeadBackend, batch: number) {
   b.addPeer({ publicKey: ka.publicKey, allowedIps: [parsePrefix('192.0.2.1/32')!], endpoint: ea });
   const pkt = ipv4Packet('192.0.2.1', '192.0.2.2', payload);
   const pkts = new Array<Uint8Array>(batch).fill(pkt);
+  // gso: one TCP super-segment of `batch` parts of 1380 bytes (MTU 1420) per call, cut by
+  // sendSegmented; else (with tcp) the same parts as separate TCP packets.
+  const superSeg = tcpSegment(batch * GSO_PART);
+  if (gso) {
+    pkts.length = 0;
+    const plan = planTcpSegments(superSeg, GSO_PART)!;
+    const offs = new Uint32Array(plan.count);
+    const dst = new ArrayBuffer(plan.count * PKT);
+    for (let i = 0; i < plan.count; i++) offs[i] = i * PKT;
+    tcpSegmentInto(superSeg, plan.th, GSO_PART, dst, offs, 0, plan.count);
+    for (let i = 0; i < plan.count; i++) pkts.push(new Uint8Array(dst, offs[i], PKT));
+  }
   const deliver = () => {
     if (burst.length === 0) return;
     b?.receiveMany(burst, froms);
@@ -92,7 +106,10 @@ async function devicePair(aead: AeadBackend, batch: number) {
     for (let i = 0; i < n; i += batch) {
       if (batch === 1) a.send(pkt);
       else {
-        a.sendMany(pkts);
+        if (gso === true && segmented) {
+          a.sendSegmented(superSeg, GSO_PART);
+          a.flush();
+        } else a.sendMany(pkts);
         deliver();
       }
     }
@@ -103,6 +120,19 @@ async function devicePair(aead: AeadBackend, batch: number) {
   a.destroy();
   b.destroy();
   return { pps, cpu: median(cpuUs) };
+}
+
+/** TCP payload bytes per part at MTU 1420 (IPv4 and TCP headers of 20 bytes each). */
+const GSO_PART = PKT - 40;
+/** Which way devicePair(..., gso = true) sends: the super-segment (true) or its parts as packets. */
+let segmented = true;
+
+/** An IPv4 TCP segment 192.0.2.1 -> 192.0.2.2 with `n` payload bytes (checksum left 0, as the stack hands it down with offload). */
+function tcpSegment(n: number): Uint8Array {
+  const p = new Uint8Array(40 + n);
+  p.set([0x45, 0, p.length >> 8, p.length & 0xff, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+  p.set([0x9c, 0x40, 0, 7, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x10, 0xff, 0xff], 20);
+  return p;
 }
 
 {
@@ -151,6 +181,24 @@ async function devicePair(aead: AeadBackend, batch: number) {
     higherIsBetter: false,
     baseline: { name: 'node:crypto, same run', value: manyNode.cpu },
   });
+  // Software GSO (WireGuardLink offload): a 47-part TCP super-segment cut by sendSegmented
+  // (tap-io's tcpSegment, native where built) against the same 47 packets already cut, as a
+  // stack without offload hands them down; CPU per wire packet, seal + open. The difference
+  // is what cutting costs the device; what it saves is the stack's per-segment work.
+  if (many) {
+    segmented = true;
+    const cut = (await devicePair('openssl', 47, true))!;
+    segmented = false;
+    const uncut = (await devicePair('openssl', 47, true))!;
+    report({
+      package: 'wireguard',
+      name: 'wireguard/device/tcp-gso-47x1380/cpu-us-per-packet',
+      value: cut.cpu,
+      unit: `µs of CPU per wire packet (a 64 KiB TCP super-segment cut into 47 by sendSegmented${nativeTcpSegment() ? ', native' : ', JS'}, sealed, opened)`,
+      higherIsBetter: false,
+      baseline: { name: 'the same 47 packets cut already (sendMany)', value: uncut.cpu },
+    });
+  }
   report({
     package: 'wireguard',
     name: 'wireguard/device/handshakes-per-s',
