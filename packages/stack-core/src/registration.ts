@@ -204,6 +204,12 @@ export interface TransportProtocol {
 export interface TcpSocketOptions {
   /** Send buffer bytes [262144]. */
   sendBufferSize?: number;
+  /**
+   * Send buffer autotuning up to this many bytes [0: off] (Linux's tcp_sndbuf_expand): an
+   * application held back by a full send buffer while congestion and peer window allow
+   * more gets a buffer of twice that window, so the buffer does not cap the flight.
+   */
+  sendBufferMax?: number;
   /** Receive buffer bytes [262144]; the advertised window follows its free space. */
   recvBufferSize?: number;
   /**

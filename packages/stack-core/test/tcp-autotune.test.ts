@@ -12,7 +12,12 @@ import { Ipv4Address } from '../src/wire/ip-address.js';
 import { newStack } from './harness.js';
 
 /** Largest window B advertised (scaled), B's SYN's window scale, what B read, B's counters. */
-function transfer(total: number, opts: TcpSocketOptions, readPerRound: number) {
+function transfer(
+  total: number,
+  opts: TcpSocketOptions,
+  readPerRound: number,
+  sender: TcpSocketOptions = {},
+) {
   const a = newStack(1);
   const b = newStack(2);
   const toA: Uint8Array[] = [];
@@ -34,7 +39,8 @@ function transfer(total: number, opts: TcpSocketOptions, readPerRound: number) {
   const l = b.tcpOpen(opts);
   b.tcpBind(l, undefined, 5001);
   b.tcpListen(l, 4);
-  const c = a.tcpOpen({ sendBufferSize: 1 << 22 });
+  const c = a.tcpOpen({ sendBufferSize: 1 << 22, ...sender });
+  let maxQueued = 0;
   const data = new Uint8Array(total).map((_, i) => (i * 7 + (i >> 11)) & 0xff);
   const got = new Uint8Array(total);
   const sink = new Uint8Array(readPerRound);
@@ -48,6 +54,7 @@ function transfer(total: number, opts: TcpSocketOptions, readPerRound: number) {
   for (let round = 0; round < 20000 && len < total; round++) {
     now += 0.25;
     if (sent < total) sent += Math.max(0, a.tcpSend(c, data.subarray(sent)) as number);
+    maxQueued = Math.max(maxQueued, a.tcpInfo(c)?.sendQueued ?? 0);
     a.poll(now);
     for (const f of toB.splice(0)) b.receive(ib, f, now);
     b.poll(now);
@@ -83,8 +90,32 @@ function transfer(total: number, opts: TcpSocketOptions, readPerRound: number) {
   }
   expect(len).toBe(total);
   expect(Buffer.compare(got, data)).toBe(0);
-  return { maxWindow, wscale, stats: b.stats() };
+  return { maxWindow, wscale, stats: b.stats(), sender: a.stats(), maxQueued };
 }
+
+describe('send buffer autotuning (sendBufferMax)', () => {
+  it('a writer held back by its buffer while the window allows more: the buffer grows past sendBufferSize', () => {
+    const r = transfer(4_000_000, { recvBufferSize: 1 << 20 }, 1 << 20, {
+      sendBufferSize: 65536,
+      sendBufferMax: 1 << 20,
+    });
+    expect(r.sender['tcp.sndBufGrown']).toBeGreaterThan(0);
+    expect(r.maxQueued).toBeGreaterThan(65536);
+    expect(r.maxQueued).toBeLessThanOrEqual(1 << 20);
+  });
+
+  it('without sendBufferMax the buffer stays; with a small peer window it does not grow', () => {
+    const fixed = transfer(1_000_000, { recvBufferSize: 1 << 20 }, 1 << 20, { sendBufferSize: 65536 });
+    expect(fixed.sender['tcp.sndBufGrown'] ?? 0).toBe(0);
+    expect(fixed.maxQueued).toBeLessThanOrEqual(65536);
+    const small = transfer(300_000, { recvBufferSize: 16384 }, 1 << 20, {
+      sendBufferSize: 65536,
+      sendBufferMax: 1 << 20,
+    });
+    expect(small.sender['tcp.sndBufGrown'] ?? 0).toBe(0);
+    expect(small.maxQueued).toBeLessThanOrEqual(65536);
+  });
+});
 
 describe('receive buffer autotuning (recvBufferMax)', () => {
   it('a reader that keeps up: the window grows past recvBufferSize up to recvBufferMax; the SYN scale fits the max', () => {

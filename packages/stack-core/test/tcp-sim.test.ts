@@ -96,6 +96,7 @@ describe('simulation: random link and socket parameters', () => {
             congestionControl: pick(['cubic', 'newreno'] as const),
             // Receive autotuning in some scenarios (the ring grows under loss and reordering).
             recvBufferMax: pick([0, 0, 1 << 20, 4 << 20]),
+            sendBufferMax: pick([0, 0, 1 << 20, 4 << 20]),
           },
         },
       };

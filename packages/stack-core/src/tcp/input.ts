@@ -351,6 +351,15 @@ function newAck(tp: TcpSocket, seg: TcpRepr, ack: number, now: number): number {
   tp.rtoAt = tp.sndUna === tp.sndMax ? Infinity : now + tp.rto;
   armTlp(tp, now);
   if (tp.sb.count === 0) tp.reoAt = Infinity;
+  // Send buffer autotuning (sendBufferMax; Linux's tcp_sndbuf_expand): a writer held back by
+  // a full buffer while the window allows more than half of it gets twice the window.
+  if (tp.sendWasFull && tp.opts.sendBufferMax > tp.sendRing.capacity) {
+    const want = Math.min(2 * Math.min(tp.cc.cwnd, tp.sndWnd), tp.opts.sendBufferMax);
+    if (want > tp.sendRing.capacity) {
+      tp.sendRing.grow(want);
+      tp.ctx.host.count('tcp.sndBufGrown');
+    }
+  }
   if (tp.sendWasFull && tp.sendRing.free >= tp.sendRing.capacity >>> 1) {
     tp.sendWasFull = false;
     tp.report(SocketEvent.Writable);

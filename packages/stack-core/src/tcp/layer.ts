@@ -57,6 +57,7 @@ export const defaultTcpConfig: TcpConfig = {
   delayedAckTimeout: 40,
   defaults: {
     sendBufferSize: 262144,
+    sendBufferMax: 0,
     recvBufferSize: 262144,
     recvBufferMax: 0,
     noDelay: false,
