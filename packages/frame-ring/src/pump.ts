@@ -109,6 +109,37 @@ export class RingPump {
     }
   }
 
+  /**
+   * One batch for a consumer that runs its own turns (stack-driver's DriverLoop: one budget
+   * shared by several rings and queues, the stack polled between batches, one yield per
+   * turn): drains until the ring is empty, `max` frames were taken, or `room()` is 0 —
+   * re-asked after every drain call, for a budget that counts only some of the frames (the
+   * loop's pure SYNs go aside and do not use it). A drain call takes at most `batch` frames.
+   * Returns the frames taken. Such a consumer does not call run()/runAsync(): it sleeps
+   * through `announceSleep()` when its turn ends and the producer's wake starts the next.
+   */
+  drainUnder(max: number, room?: () => number): number {
+    let taken = 0;
+    while (taken < max && !this.stopped) {
+      let want = Math.min(this.batch, max - taken);
+      if (room !== undefined) want = Math.min(want, room());
+      if (want <= 0) break;
+      const n = this.drain(want);
+      if (n === 0) break;
+      taken += n;
+    }
+    return taken;
+  }
+
+  /**
+   * The ring's sleep handshake (LAYOUT.md "Sleeping and waking"): announces the consumer
+   * asleep and re-checks; false when frames wait (the caller drains again instead of
+   * sleeping). run() and runAsync() do this themselves.
+   */
+  announceSleep(): boolean {
+    return this.ring.announceSleep();
+  }
+
   /** Stops the pump; wakes a runAsync() asleep in waitAsync so that it returns. */
   stop(): void {
     this.stopped = true;

@@ -93,6 +93,34 @@ describe('RingPump', () => {
     await done;
   });
 
+  it('drainUnder: one batch for a consumer with its own turns — max, a room re-asked per drain, empty ring', () => {
+    const ring = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 64 });
+    for (let i = 0; i < 20; i++) ring.push(frame(i));
+    const { pump, got, batches, turns } = setup(ring, 4, 1);
+    expect(pump.drainUnder(6)).toBe(6); // calls of at most `batch`, stops at max
+    expect(batches).toEqual([4, 2]);
+    // A room that shrinks by 3 per call (a budget that counts only some frames).
+    let room = 5;
+    expect(
+      pump.drainUnder(100, () => {
+        const r = room;
+        room = Math.max(0, room - 3);
+        return r;
+      }),
+    ).toBe(6);
+    expect(batches).toEqual([4, 2, 4, 2]);
+    expect(pump.drainUnder(100, () => 0)).toBe(0);
+    expect(pump.drainUnder(100)).toBe(8); // to empty
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(turns.length).toBe(0); // never schedules a turn itself
+    expect(pump.announceSleep()).toBe(true);
+    expect(sleeping(ring)).toBe(true);
+    ring.push(frame(20));
+    expect(pump.announceSleep()).toBe(false); // frames wait: not asleep
+    pump.stop();
+    expect(pump.drainUnder(100)).toBe(0);
+  });
+
   it('checks its options', () => {
     const ring = FrameRing.create({ capacity: 1 << 16, maxFrameSize: 64 });
     expect(() => new RingPump(ring, () => 0, { batch: 0 })).toThrow(RangeError);

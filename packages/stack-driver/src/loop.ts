@@ -1,7 +1,7 @@
 /**
  * The driver loop: it owns the clock, the one timer and the order of work. Received
- * frames (handed in by a link callback, or drained in place from a ring a native reader
- * thread fills) go to the stack in bounded batches, then the loop yields with
+ * frames (handed in by a link callback, or drained in place by frame-ring's RingPump from
+ * a ring a native reader thread fills) go to the stack in bounded batches, then the loop yields with
  * setImmediate, so a flood never starves the event loop; pure TCP SYNs wait in a bounded
  * SYN backlog while the other frames of a turn go first (syn-backlog.ts), so a SYN flood
  * never queues the ACKs and data of live connections behind it; the stack is polled every 32
@@ -11,6 +11,7 @@
  * the stack and then `kick()`s a coalesced (microtask) poll.
  */
 import {
+  ETHERNET_HEADER_LEN,
   type Handle,
   type Instant,
   type IpAddress,
@@ -21,7 +22,7 @@ import {
   type TcpInfo,
   type TcpSocketOptions,
 } from '@tapstack/stack-core';
-import type { FrameRing, Link } from '@tapstack/frame-ring';
+import { type FrameRing, type Link, RingPump } from '@tapstack/frame-ring';
 import { tcpGsoSizeAt } from '@tapstack/tap-io';
 import type { SocketHost } from './socket-host.js';
 import { NOT_SYN, pureSynKind, SYN_SLOT_BYTES, SYN_WITH_OPTIONS, SynBacklog } from './syn-backlog.js';
@@ -79,8 +80,12 @@ const STALE_TIMER_MS = 1000;
 interface LinkSlot {
   link: Link;
   iface: number;
-  /** Ring mode: the link's reader thread writes frames here; the loop drains views in place. */
-  ring: FrameRing | undefined;
+  /**
+   * Ring mode: the link's reader thread writes frames into a ring, which this pump drains
+   * (views in place, `onFrame`) one budgeted batch per turn (RingPump.drainUnder) and puts
+   * to sleep.
+   */
+  pump: RingPump | undefined;
   /** Where the IP header starts in a frame: 14 (Ethernet) or 0 (an IP-only link). */
   l3: number;
   rx: Uint8Array[][];
@@ -155,8 +160,8 @@ export class DriverLoop implements SocketHost {
     const slot: LinkSlot = {
       link,
       iface: -1,
-      ring,
-      l3: link.medium === 'ip' ? 0 : 14,
+      pump: undefined,
+      l3: link.medium === 'ip' ? 0 : ETHERNET_HEADER_LEN,
       rx: [],
       rxHead: 0,
       rxCount: 0,
@@ -193,6 +198,8 @@ export class DriverLoop implements SocketHost {
     this.slots.push(slot);
     if (ring) {
       if (!link.attachRxRing) throw new TypeError(`link ${link.name} cannot write into a ring`);
+      // One pump batch is a turn's budget (rxBatch).
+      slot.pump = new RingPump(ring, (max) => ring.drainRaw(max, slot.onFrame), { batch: this.rxBatch });
       // The native reader fills the ring; onReadable runs here (at the top of an event-loop
       // callback, never inside a turn) when it finds us asleep: turn at once rather than
       // a setImmediate later (one phase and an Immediate fewer per request/response).
@@ -227,8 +234,7 @@ export class DriverLoop implements SocketHost {
    */
   private ringsAsleep(): boolean {
     for (const s of this.slots) {
-      if (!s.ring) continue;
-      if (!s.ring.announceSleep()) return false;
+      if (s.pump && !s.pump.announceSleep()) return false;
     }
     return true;
   }
@@ -346,6 +352,7 @@ export class DriverLoop implements SocketHost {
       this.turnNow = now;
       const direct0 = this.rxDirect;
       const budget = this.rxBatch;
+      this.rxBudgetEnd = direct0 + budget;
       if (direct && frames) {
         const iface = direct.iface;
         const l3 = direct.l3;
@@ -356,22 +363,11 @@ export class DriverLoop implements SocketHost {
         if (i < frames.length) this.enqueueCopies(direct, frames, i);
       }
       for (const slot of this.slots) {
-        const ring = slot.ring;
-        if (ring) {
-          const onFrame = slot.onFrame;
-          // SYNs do not use the budget, so drain again until it is used or the ring is
-          // empty; a ring of nothing but SYNs is drained a backlog's worth per turn.
-          let drained = 0;
+        if (slot.pump) {
+          // SYNs do not use the budget (the room), so the pump drains on until it is used
+          // or the ring is empty; a ring of nothing but SYNs gives a backlog's worth per turn.
           const maxDrain = this.syns.capacity + this.bareSyns.capacity + budget;
-          while (this.rxDirect - direct0 < budget && drained < maxDrain) {
-            const n = ring.drainRaw(
-              Math.min(budget - (this.rxDirect - direct0), maxDrain - drained),
-              onFrame,
-            );
-            if (n === 0) break;
-            drained += n;
-          }
-          this.counters.rxFrames += drained;
+          this.counters.rxFrames += slot.pump.drainUnder(maxDrain, this.rxRoom);
         }
         while (this.rxDirect - direct0 < budget && slot.rxCount > 0) {
           const batch = slot.rx[0]!;
@@ -415,6 +411,9 @@ export class DriverLoop implements SocketHost {
   private synNow = 0;
   /** The `now` of the turn in progress (the rings' onFrame callbacks use it). */
   private turnNow = 0;
+  /** Where the turn in progress's budget ends, in rxDirect; the ring pumps' room (made once). */
+  private rxBudgetEnd = 0;
+  private readonly rxRoom = (): number => this.rxBudgetEnd - this.rxDirect;
   private readonly onSyn = (iface: number, f: Uint8Array): void => {
     this.stack.receive(iface, f, this.synNow);
     if (++this.sincePoll >= this.pollEvery) this.midPoll(this.synNow);
