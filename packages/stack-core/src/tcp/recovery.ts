@@ -60,11 +60,11 @@ export function takeSack(tp: TcpSocket, seg: TcpRepr, now: number): number {
       sb.setFlags(i, f | SB_SACKED);
     }
   }
-  if (tp.dsackSeen && (tp.dsackRound < 0 || seqGe(tp.sndUna, tp.dsackRound))) {
+  if (tp.dsackSeen && (tp.rack.dsackRound < 0 || seqGe(tp.sndUna, tp.rack.dsackRound))) {
     // RFC 8985 §6.2 step 4: at most one increase per round trip; kept for 16 recoveries.
-    if (tp.reoWndMult < MAX_REO_WND_MULT) tp.reoWndMult++;
-    tp.reoWndPersist = REO_WND_PERSIST;
-    tp.dsackRound = tp.sndMax;
+    if (tp.rack.reoWndMult < MAX_REO_WND_MULT) tp.rack.reoWndMult++;
+    tp.rack.reoWndPersist = REO_WND_PERSIST;
+    tp.rack.dsackRound = tp.sndMax;
   }
   return n;
 }
@@ -88,26 +88,26 @@ export function rackDelivered(tp: TcpSocket, i: number, seg: TcpRepr, now: numbe
     // Step 2: an ambiguous delivery — the original may have arrived, not the resend.
     if (tp.tsOk && seg.hasTimestamp && seg.tsEcr !== 0 && seqLt(seg.tsEcr, tp.tsNow(ts))) return;
     if (rtt < tp.minRtt) return;
-  } else if (seqLt(end, tp.rackFack)) {
+  } else if (seqLt(end, tp.rack.fack)) {
     // Step 3: delivered below a segment delivered before, never resent: reordering.
-    tp.rackReord = true;
+    tp.rack.reord = true;
   }
-  if (seqGt(end, tp.rackFack)) tp.rackFack = end;
-  tp.rackRtt = rtt;
-  if (tp.rackXmitTs < 0 || sentAfter(ts, end, tp.rackXmitTs, tp.rackEndSeq)) {
-    tp.rackXmitTs = ts;
-    tp.rackEndSeq = end;
+  if (seqGt(end, tp.rack.fack)) tp.rack.fack = end;
+  tp.rack.rtt = rtt;
+  if (tp.rack.xmitTs < 0 || sentAfter(ts, end, tp.rack.xmitTs, tp.rack.endSeq)) {
+    tp.rack.xmitTs = ts;
+    tp.rack.endSeq = end;
   }
 }
 
 /** RFC 8985 §6.2 step 4: the reordering window. */
 function reoWnd(tp: TcpSocket): number {
-  if (!tp.rackReord) {
+  if (!tp.rack.reord) {
     if (tp.inRecovery || tp.inLoss) return 0;
     if (tp.sb.sackedBytes >= DUP_THRESH * tp.smss) return 0;
   }
   if (tp.minRtt === Infinity) return 0;
-  return Math.min((tp.minRtt / 4) * tp.reoWndMult, tp.srtt);
+  return Math.min((tp.minRtt / 4) * tp.rack.reoWndMult, tp.srtt);
 }
 
 /**
@@ -116,7 +116,7 @@ function reoWnd(tp: TcpSocket): number {
  * could be (0 when none is waiting), for the reordering timer (§6.3).
  */
 export function rackDetectLoss(tp: TcpSocket, now: number): number {
-  if (tp.rackXmitTs < 0) return 0;
+  if (tp.rack.xmitTs < 0) return 0;
   const sb = tp.sb;
   const reo = reoWnd(tp);
   let timeout = 0;
@@ -124,13 +124,13 @@ export function rackDetectLoss(tp: TcpSocket, now: number): number {
     const f = sb.flagsAt(i);
     if (f & SB_SACKED || (f & (SB_LOST | SB_RETRANS)) === SB_LOST) continue;
     const ts = sb.tsAt(i);
-    if (!sentAfter(tp.rackXmitTs, tp.rackEndSeq, ts, sb.endAt(i))) {
+    if (!sentAfter(tp.rack.xmitTs, tp.rack.endSeq, ts, sb.endAt(i))) {
       // Originals go out in sequence order: nothing after this one was sent earlier,
       // except retransmissions, which may still be older than RACK.xmit_ts.
       if ((f & SB_EVER_RETRANS) === 0) break;
       continue;
     }
-    const remaining = ts + tp.rackRtt + reo - now;
+    const remaining = ts + tp.rack.rtt + reo - now;
     if (remaining <= 0) {
       if (f & SB_RETRANS) tp.ctx.host.count('tcp.lostRetransmits');
       sb.setFlags(i, (f | SB_LOST) & ~SB_RETRANS);
@@ -194,19 +194,19 @@ function markHeadLost(tp: TcpSocket): void {
  * is reduced as a fast recovery would have (Linux tcp_process_tlp_ack()).
  */
 function tlpAck(tp: TcpSocket, ack: number, now: number): void {
-  if (tp.tlpHighSeq < 0) return;
+  if (tp.rack.tlpHighSeq < 0) return;
   if (
-    tp.tlpIsRetrans &&
+    tp.rack.tlpIsRetrans &&
     tp.dsackSeen &&
-    seqLe(tp.dsackRcvStart, tp.tlpSeq) &&
-    seqGt(tp.dsackRcvEnd, tp.tlpSeq)
+    seqLe(tp.dsackRcvStart, tp.rack.tlpSeq) &&
+    seqGt(tp.dsackRcvEnd, tp.rack.tlpSeq)
   ) {
-    tp.tlpHighSeq = -1;
+    tp.rack.tlpHighSeq = -1;
     return;
   }
-  if (seqLt(ack, tp.tlpHighSeq)) return;
-  tp.tlpHighSeq = -1;
-  if (tp.tlpIsRetrans && !tp.inRecovery && !tp.inLoss) {
+  if (seqLt(ack, tp.rack.tlpHighSeq)) return;
+  tp.rack.tlpHighSeq = -1;
+  if (tp.rack.tlpIsRetrans && !tp.inRecovery && !tp.inLoss) {
     tp.cc.onLoss(seqDiff(tp.sndMax, tp.sndUna) + tp.smss, tp.smss, now);
     tp.cc.cwnd = Math.max(tp.cc.ssthresh, 2 * tp.smss);
     tp.ctx.host.count('tcp.tlpRecoveries');
@@ -216,21 +216,21 @@ function tlpAck(tp: TcpSocket, ack: number, now: number): void {
 /** RFC 6937 §3: the congestion window for the next sends of this recovery. */
 export function prrUpdate(tp: TcpSocket, delivered: number): void {
   const smss = tp.smss;
-  tp.prrDelivered += delivered;
+  tp.prr.delivered += delivered;
   const pipe = tp.pipe();
   const ssthresh = tp.cc.ssthresh;
   let sndcnt: number;
   if (pipe > ssthresh) {
     // Proportional rate reduction.
-    sndcnt = Math.ceil((tp.prrDelivered * ssthresh) / Math.max(tp.recoverFs, 1)) - tp.prrOut;
+    sndcnt = Math.ceil((tp.prr.delivered * ssthresh) / Math.max(tp.prr.recoverFs, 1)) - tp.prr.out;
   } else {
     // Slow-start reduction bound (PRR-SSRB).
-    const limit = Math.max(tp.prrDelivered - tp.prrOut, delivered) + smss;
+    const limit = Math.max(tp.prr.delivered - tp.prr.out, delivered) + smss;
     sndcnt = Math.min(ssthresh - pipe, limit);
   }
   sndcnt = Math.max(sndcnt, 0);
   // Linux: the first retransmission goes out on entering recovery whatever PRR says.
-  if (tp.prrOut === 0 && sndcnt < smss && tp.sb.pendingLost > 0) sndcnt = smss;
+  if (tp.prr.out === 0 && sndcnt < smss && tp.sb.pendingLost > 0) sndcnt = smss;
   tp.cc.cwnd = pipe + sndcnt;
 }
 
@@ -239,7 +239,7 @@ function exitRecovery(tp: TcpSocket): void {
   tp.dupAcks = 0;
   // RFC 6937 §3 / RFC 6675 §5: recovery ends with cwnd = ssthresh.
   tp.cc.cwnd = Math.max(tp.cc.ssthresh, tp.smss);
-  if (tp.reoWndPersist > 0 && --tp.reoWndPersist === 0) tp.reoWndMult = 1;
+  if (tp.rack.reoWndPersist > 0 && --tp.rack.reoWndPersist === 0) tp.rack.reoWndMult = 1;
 }
 
 /**
@@ -287,9 +287,9 @@ export function checkSpurious(tp: TcpSocket, seg: TcpRepr, ack: number): void {
   tp.inLoss = false;
   tp.dupAcks = 0;
   tp.sb.clearLost();
-  tp.rackReord = true;
-  if (tp.reoWndMult < MAX_REO_WND_MULT) tp.reoWndMult++;
-  tp.reoWndPersist = REO_WND_PERSIST;
+  tp.rack.reord = true;
+  if (tp.rack.reoWndMult < MAX_REO_WND_MULT) tp.rack.reoWndMult++;
+  tp.rack.reoWndPersist = REO_WND_PERSIST;
 }
 
 /**
@@ -322,9 +322,9 @@ export function armFrto(tp: TcpSocket, now: number): void {
     cc: tp.cc.save(),
     inRecovery: tp.inRecovery,
     recoverSeq: tp.recoverSeq,
-    prrDelivered: tp.prrDelivered,
-    prrOut: tp.prrOut,
-    recoverFs: tp.recoverFs,
+    prrDelivered: tp.prr.delivered,
+    prrOut: tp.prr.out,
+    recoverFs: tp.prr.recoverFs,
   };
 }
 
@@ -343,9 +343,9 @@ export function checkFrto(tp: TcpSocket): void {
   tp.inLoss = false;
   tp.inRecovery = s.inRecovery;
   tp.recoverSeq = s.recoverSeq;
-  tp.prrDelivered = s.prrDelivered;
-  tp.prrOut = s.prrOut;
-  tp.recoverFs = s.recoverFs;
+  tp.prr.delivered = s.prrDelivered;
+  tp.prr.out = s.prrOut;
+  tp.prr.recoverFs = s.recoverFs;
   tp.retries = 0;
   tp.rtxTs = -1;
   tp.sb.clearLost();
@@ -360,9 +360,9 @@ export function enterRecovery(tp: TcpSocket, now: number): void {
   tp.tlpAt = Infinity;
   tp.recoverSeq = tp.sndMax;
   tp.cc.onLoss(flight, tp.smss, now);
-  tp.prrDelivered = 0;
-  tp.prrOut = 0;
-  tp.recoverFs = flight;
+  tp.prr.delivered = 0;
+  tp.prr.out = 0;
+  tp.prr.recoverFs = flight;
   tp.rttSeq = -1;
   tp.ctx.host.count('tcp.fastRecoveries');
   tp.answers |= ANS_OUTPUT;
@@ -379,7 +379,7 @@ export function armTlp(tp: TcpSocket, now: number): void {
     !tp.sackOk ||
     tp.inRecovery ||
     tp.inLoss ||
-    tp.tlpHighSeq >= 0 ||
+    tp.rack.tlpHighSeq >= 0 ||
     tp.srtt === 0 ||
     tp.sndUna === tp.sndMax ||
     tp.state < ESTABLISHED
@@ -401,7 +401,7 @@ export function armTlp(tp: TcpSocket, now: number): void {
  */
 export function onTlp(tp: TcpSocket, now: number): void {
   tp.tlpAt = Infinity;
-  if (tp.sndUna === tp.sndMax || tp.inRecovery || tp.inLoss || tp.tlpHighSeq >= 0) return;
+  if (tp.sndUna === tp.sndMax || tp.inRecovery || tp.inLoss || tp.rack.tlpHighSeq >= 0) return;
   const sb = tp.sb;
   const dataEnd = seqAdd(tp.sndBase, tp.sendRing.length);
   const wndEnd = seqAdd(tp.sndUna, tp.sndWnd);
@@ -415,8 +415,8 @@ export function onTlp(tp: TcpSocket, now: number): void {
     sb.push(seq, end, now, false);
     tp.sndMax = end;
     tp.sndNxt = end;
-    tp.tlpIsRetrans = false;
-    tp.tlpSeq = seq;
+    tp.rack.tlpIsRetrans = false;
+    tp.rack.tlpSeq = seq;
   } else {
     let i = sb.count - 1;
     if (i < 0) return;
@@ -449,13 +449,13 @@ function probeEntry(tp: TcpSocket, now: number, i: number): void {
   sb.setFlags(i, sb.flagsAt(i) | SB_EVER_RETRANS);
   tp.retransmits++;
   tp.ctx.host.count('tcp.retransmits');
-  tp.tlpIsRetrans = true;
-  tp.tlpSeq = s;
+  tp.rack.tlpIsRetrans = true;
+  tp.rack.tlpSeq = s;
   afterProbe(tp, now);
 }
 
 function afterProbe(tp: TcpSocket, now: number): void {
-  tp.tlpHighSeq = tp.sndMax;
+  tp.rack.tlpHighSeq = tp.sndMax;
   tp.ctx.host.count('tcp.tlpProbes');
   tp.rtoAt = now + tp.rto;
 }

@@ -143,7 +143,7 @@ function sendNewData(tp: TcpSocket, now: number): void {
     sb.push(at, end, now, fin);
     tp.sndMax = end;
     tp.sndNxt = end;
-    if (tp.inRecovery) tp.prrOut += len + (fin ? 1 : 0);
+    if (tp.inRecovery) tp.prr.out += len + (fin ? 1 : 0);
     // RFC 6298 §5.1: start the timer if it is not running.
     if (tp.rtoAt === Infinity) tp.rtoAt = now + tp.rto;
     armTlp(tp, now);
@@ -184,7 +184,7 @@ function retransmitLost(tp: TcpSocket, now: number, i: number, pipe: number, wnd
   sb.setFlags(i, sb.flagsAt(i) | SB_RETRANS | SB_EVER_RETRANS);
   tp.retransmits++;
   tp.ctx.host.count('tcp.retransmits');
-  if (tp.inRecovery) tp.prrOut += len + (fin ? 1 : 0);
+  if (tp.inRecovery) tp.prr.out += len + (fin ? 1 : 0);
   if (tp.rtoAt === Infinity) tp.rtoAt = now + tp.rto;
   return true;
 }

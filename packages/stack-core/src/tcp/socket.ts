@@ -32,6 +32,7 @@ import {
   TIME_WAIT,
 } from './state.js';
 import { fireTimers } from './timers.js';
+import { PrrState, RackState } from './recovery-state.js';
 
 /**
  * What a socket reads from its layer: the IP layer below, the configuration and the
@@ -184,24 +185,9 @@ export class TcpSocket {
   inLoss = false;
   recoverSeq = 0;
   /** RFC 6937 PRR: bytes delivered and sent since recovery began, and the flight then. */
-  prrDelivered = 0;
-  prrOut = 0;
-  recoverFs = 0;
-  // RACK (RFC 8985 §5.2): the most recently sent segment delivered, its RTT, reordering.
-  rackXmitTs = -1;
-  rackEndSeq = 0;
-  rackRtt = 0;
-  /** Highest end of a delivered segment (reordering is a delivery below it). */
-  rackFack = 0;
-  rackReord = false;
-  reoWndMult = 1;
-  reoWndPersist = 0;
-  /** A D-SACK widened the reordering window this round trip (until SND.UNA passes this). */
-  dsackRound = -1;
-  // TLP (RFC 8985 §7): the probe outstanding (SND.MAX when it went out), or -1.
-  tlpHighSeq = -1;
-  tlpIsRetrans = false;
-  tlpSeq = 0;
+  readonly prr = new PrrState();
+  /** RACK-TLP (RFC 8985): the most recently delivered segment, reordering, the probe. */
+  readonly rack = new RackState();
   /** Set by takeSack when the ACK carried a D-SACK block (RFC 2883); dsackRcvStart/End hold it. */
   dsackSeen = false;
   dsackRcvStart = 0;
@@ -302,9 +288,9 @@ export class TcpSocket {
    * every SACK look like reordering and held off loss detection for ISNs >= 2^31).
    */
   private initSendMarks(iss: number): void {
-    this.rackFack = iss;
-    this.rackEndSeq = iss;
-    this.tlpSeq = iss;
+    this.rack.fack = iss;
+    this.rack.endSeq = iss;
+    this.rack.tlpSeq = iss;
     this.recoveryUna = iss;
   }
 

@@ -139,7 +139,7 @@ function onRto(tp: TcpSocket, now: number): void {
     tp.inRecovery = false;
     tp.inLoss = true;
     tp.dupAcks = 0;
-    tp.tlpHighSeq = -1;
+    tp.rack.tlpHighSeq = -1;
     tp.reoAt = Infinity;
     tp.rttSeq = -1;
     if (tp.sndWnd === 0) zeroWindowProbe(tp, now);
