@@ -211,10 +211,10 @@ async function tapBench(mode: Mode, dir: string, offload = true, bigBuffers = fa
 }
 
 /**
- * Receive autotuning (stack-core `recvBufferMax`) from the kernel over an offload TAP: a
+ * Buffer autotuning (stack-core `recvBufferMax`, `sendBufferMax`) over an offload TAP: a
  * socket starting at 256 KiB that may grow to 4 MiB against a fixed 1 MiB one (the buf-1m
- * row's), alternating round by round in one sitting; socat copies 128 KiB per syscall
- * (with its default 8 KiB the larger window makes socat push small super-frames).
+ * rows'), alternating round by round in one sitting, each way; socat copies 128 KiB per
+ * syscall (with its default 8 KiB a larger window makes socat push small super-frames).
  */
 async function tapAutotune(dir: string): Promise<void> {
   const bytes = quick ? 32 << 20 : 256 << 20;
@@ -230,8 +230,28 @@ async function tapAutotune(dir: string): Promise<void> {
     const k = ns;
     await retry(() => d.ping('192.0.2.1', { timeoutMs: 300 }));
     const file = join(dir, 'bulk.bin');
-    writeFileSync(file, pattern(bytes, 9));
     let port = 6500;
+    const data = pattern(bytes, 9);
+    writeFileSync(file, data);
+    const onceTo = async (opts: TcpSocketOptions) => {
+      const p = port++;
+      const sink = k.exec(
+        ['socat', '-b', '131072', '-u', `TCP-LISTEN:${p},bind=192.0.2.1`, 'OPEN:/dev/null'],
+        {
+          timeoutMs: 120_000,
+        },
+      );
+      const c = await retry(() => connect(d.sockets, parseIpAddress('192.0.2.1'), p, opts), {
+        intervalMs: 20,
+      });
+      const t0 = performance.now();
+      await writeAll(d.sockets, c, data);
+      await sink;
+      const ms = performance.now() - t0;
+      d.sockets.unwatch(c);
+      d.sockets.tcpClose(c);
+      return gbit(bytes, ms);
+    };
     const once = async (opts: TcpSocketOptions) => {
       const p = port++;
       const acc = acceptOne(d.sockets, undefined, p, opts);
@@ -250,11 +270,23 @@ async function tapAutotune(dir: string): Promise<void> {
     };
     const fixed: number[] = [];
     const tuned: number[] = [];
+    const fixedTo: number[] = [];
+    const tunedTo: number[] = [];
     for (let i = 0; i < (quick ? 1 : 3); i++) {
+      fixedTo.push(await onceTo({ sendBufferSize: 1 << 20 }));
+      tunedTo.push(await onceTo({ sendBufferSize: 1 << 18, sendBufferMax: 4 << 20 }));
       fixed.push(await once({ recvBufferSize: 1 << 20 }));
       tuned.push(await once({ recvBufferSize: 1 << 18, recvBufferMax: 4 << 20 }));
     }
     const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1]!;
+    report({
+      package: PKG,
+      name: 'stack-driver/tap/autotune/to-kernel/gbit-per-s',
+      value: median(tunedTo),
+      unit: 'Gbit/s',
+      higherIsBetter: true,
+      baseline: { name: 'fixed 1 MiB send buffer, same run', value: median(fixedTo) },
+    });
     report({
       package: PKG,
       name: 'stack-driver/tap/autotune/from-kernel/gbit-per-s',
