@@ -33,17 +33,8 @@ export async function driverPair(
   return { sw, A, B, close: async () => Promise.all([A.close(), B.close()]) };
 }
 
-export function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+/** Deterministic bytes: the shared test kit's xorshift32. */
+export { pattern } from '@tapstack/testkit/random';
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fold, internetChecksum, onesSum, updateChecksum } from './checksum.js';
+import { seededFloats } from '@tapstack/testkit/random';
 
 describe('RFC 1071 checksum', () => {
   it('matches the RFC 1071 §3 worked example', () => {
@@ -69,14 +70,8 @@ describe('onesSum over 32-bit words', () => {
     expect(onesSum(odd, 1, 1025)).toBe(reference(odd, 1, 1025));
   });
   it('agrees with the byte definition on random lengths, offsets, data and initial sums', () => {
-    // xorshift32, seeded: the same cases every run.
-    let x = 0x9e3779b9;
-    const rand = () => {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      return (x >>> 0) / 4294967296;
-    };
+    // Seeded (the shared test kit's): the same cases every run.
+    const rand = seededFloats(0x9e3779b9);
     const backing = new Uint8Array(2048 + 64);
     for (let round = 0; round < 3000; round++) {
       const mode = round % 4; // random bytes, all 0xff (maximal carries), all zero, sparse
