@@ -167,6 +167,8 @@ export class Daemon {
               refused: this.socks.refused,
               refusedPerClient: this.socks.refusedPerClient,
               udpForeignDropped: this.socks.udpForeignDropped,
+              udpDestRefused: this.socks.udpDestRefused,
+              udpSendFailed: this.socks.udpSendFailed,
             }
           : undefined,
       websocket: () => (this.websocket ? { ...this.websocket.stats() } : undefined),

@@ -80,6 +80,10 @@ export class Socks5Server extends EventEmitter {
   refusedPerClient = 0;
   /** UDP ASSOCIATE datagrams dropped: not from the client's address and port (RFC 1928 §7). */
   udpForeignDropped = 0;
+  /** UDP ASSOCIATE datagrams to a multicast or limited-broadcast address: dropped, not sent. */
+  udpDestRefused = 0;
+  /** UDP ASSOCIATE datagrams the stack refused (a subnet broadcast, no route, queue full). */
+  udpSendFailed = 0;
 
   constructor(host: SocketHost, options: Socks5Options = {}) {
     super();
@@ -336,7 +340,15 @@ export class Socks5Server extends EventEmitter {
       if (d?.frag !== 0) return;
       this.resolve(d.address).then(
         (dst) => {
-          if (!sock.destroyed) this.host.udpSend(h, d.data, dst, d.port);
+          if (sock.destroyed) return;
+          // A relay for local clients sends only to unicast hosts (issue 14): one client's
+          // datagram must not become a broadcast or multicast on the virtual network.
+          if (dst.isMulticast() || (dst.version === 4 && dst.isBroadcast())) {
+            this.udpDestRefused++;
+            return;
+          }
+          // A subnet broadcast is refused by the stack (no SO_BROADCAST), like any send error.
+          if (this.host.udpSend(h, d.data, dst, d.port) < 0) this.udpSendFailed++;
         },
         () => {},
       );

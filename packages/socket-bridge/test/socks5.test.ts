@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
-import { Ipv4Address } from '@tapstack/stack-core';
+import { Ipv4Address, Ipv6Address } from '@tapstack/stack-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDgram } from '../src/dgram.js';
 import { createNet } from '../src/net.js';
@@ -188,6 +188,35 @@ describe('SOCKS5 front', () => {
     victim.u.close();
     attacker.u.close();
     echo.close();
+    expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
+  });
+
+  it('UDP ASSOCIATE refuses broadcast and multicast destinations: counted, nothing sent (issue 14)', async () => {
+    const ctl = connect(port, '127.0.0.1');
+    await once(ctl, 'connect');
+    const replies: Buffer[] = [];
+    ctl.on('data', (d: Buffer) => replies.push(d));
+    ctl.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+    expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
+    const relayPort = Buffer.concat(replies).readUInt16BE(10);
+    const u = createSocket('udp4');
+    u.bind(0, '127.0.0.1');
+    await once(u, 'listening');
+    const sent = () => pair.A.stats()['link.a0.txFrames'] ?? 0;
+    const before = sent();
+    const refused = socks.udpDestRefused;
+    const failed = socks.udpSendFailed;
+    for (const dst of ['224.0.0.251', '255.255.255.255', '192.0.2.255', 'ff02::fb']) {
+      const addr = dst.includes(':') ? Ipv6Address.parse(dst) : Ipv4Address.parse(dst);
+      u.send(encodeUdpDatagram(addr, 5353, Buffer.from('x')), relayPort, '127.0.0.1');
+    }
+    // Multicast and 255.255.255.255 by the relay; the subnet broadcast by the stack.
+    expect(
+      await until(() => socks.udpDestRefused === refused + 3 && socks.udpSendFailed === failed + 1),
+    ).toBe(true);
+    expect(sent()).toBe(before);
+    ctl.destroy();
+    u.close();
     expect(await until(() => socks.sessions === 0 && socks.openHandles === 0)).toBe(true);
   });
 
