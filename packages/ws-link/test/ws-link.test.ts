@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createNet } from '@tapstack/socket-bridge';
 import { StackDriver } from '@tapstack/stack-driver';
 import { MemorySwitch } from '@tapstack/tap-io';
+import { seededFloats } from '@tapstack/testkit/random';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BATCH_MAX_BYTES } from '../src/protocol.js';
@@ -451,14 +452,8 @@ describe('WebSocket link server: random input', () => {
       probe.onFrames(() => {});
       cleanup.push(() => probe.close());
       const { ws, hello } = await raw(batch ? `${s.url()}?batch=1` : s.url());
-      // Seeded, so a failure replays.
-      let x = 0x2545f491;
-      const rnd = () => {
-        x ^= x << 13;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        return (x >>> 0) / 2 ** 32;
-      };
+      // Seeded (the shared test kit's), so a failure replays.
+      const rnd = seededFloats(0x2545f491);
       const mac = hello.mac.split(':').map((h) => Number.parseInt(h, 16));
       for (let i = 0; i < 400; i++) {
         const m = new Uint8Array(Math.floor(rnd() * 3200));
