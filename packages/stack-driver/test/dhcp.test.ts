@@ -2,19 +2,20 @@
  * The DHCPv4 client (RFC 2131) against a small server written here, running on a
  * second tapstack stack over an in-memory switch: lease, renewal at T1, release.
  */
-import { Ipv4Address, SocketEvent } from '@tapstack/stack-core';
-import { MemorySwitch } from '@tapstack/tap-io';
-import { afterEach, describe, expect, it } from 'vitest';
 import {
   type DhcpMessage,
   DhcpMessageType,
   DhcpOption,
+  dhcpOptAddr,
+  dhcpOptU32,
+  dhcpReadAddrs,
   encodeDhcp,
-  optAddr,
-  optU32,
-  parseDhcp,
-  readAddrs,
-} from '../src/dhcp-message.js';
+  Ipv4Address,
+  parseDhcpMessage,
+  SocketEvent,
+} from '@tapstack/stack-core';
+import { MemorySwitch } from '@tapstack/tap-io';
+import { afterEach, describe, expect, it } from 'vitest';
 import { StackDriver } from '../src/driver.js';
 
 interface ServerLog {
@@ -38,13 +39,14 @@ function serveDhcp(
   host.watch(h, (ev) => {
     if (!(ev & SocketEvent.Readable)) return;
     for (let d = host.udpRecv(h); d; d = host.udpRecv(h)) {
-      const m = parseDhcp(d.data);
+      const m = parseDhcpMessage(d.data);
+      if (typeof m === 'string') throw new Error(`server got a bad DHCP message (${m})`);
       const type = m.options.get(DhcpOption.MessageType)![0]!;
       log.types.push(type);
       if (type === DhcpMessageType.Release) continue;
       if (acked && opts.silentAfterFirstAck) continue;
       log.requestsFrom.push(`${d.address}`);
-      const requested = readAddrs(m.options.get(DhcpOption.RequestedAddress))[0] ?? m.ciaddr;
+      const requested = dhcpReadAddrs(m.options.get(DhcpOption.RequestedAddress))[0] ?? m.ciaddr;
       const replyType =
         type === DhcpMessageType.Discover
           ? DhcpMessageType.Offer
@@ -63,12 +65,12 @@ function serveDhcp(
         chaddr: m.chaddr,
         options: new Map([
           [DhcpOption.MessageType, Uint8Array.of(replyType)],
-          [DhcpOption.ServerId, optAddr(me)],
-          [DhcpOption.LeaseTime, optU32(times.lease)],
-          [DhcpOption.RenewalTime, optU32(times.t1)],
-          [DhcpOption.RebindingTime, optU32(times.t2)],
+          [DhcpOption.ServerId, dhcpOptAddr(me)],
+          [DhcpOption.LeaseTime, dhcpOptU32(times.lease)],
+          [DhcpOption.RenewalTime, dhcpOptU32(times.t1)],
+          [DhcpOption.RebindingTime, dhcpOptU32(times.t2)],
           [DhcpOption.SubnetMask, Uint8Array.of(255, 255, 255, 0)],
-          [DhcpOption.Router, optAddr(me)],
+          [DhcpOption.Router, dhcpOptAddr(me)],
           [DhcpOption.DnsServers, Uint8Array.of(192, 0, 2, 1, 198, 51, 100, 53)],
         ]),
       };

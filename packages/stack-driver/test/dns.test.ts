@@ -2,9 +2,15 @@
  * The DNS stub resolver against a tiny authoritative server written here, running on a
  * second tapstack stack over an in-memory switch (UDP 53, and TCP 53 for truncation).
  */
-import { Ipv4Address, SocketEvent } from '@tapstack/stack-core';
+import {
+  type DnsRecord,
+  DnsType,
+  encodeDnsMessage,
+  Ipv4Address,
+  parseDnsMessage,
+  SocketEvent,
+} from '@tapstack/stack-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DnsType, encodeMessage, parseMessage, type DnsRecord } from '../src/dns-message.js';
 import type { StackDriver } from '../src/driver.js';
 import { driverPair } from './helpers.js';
 
@@ -19,7 +25,8 @@ const SOA = Uint8Array.from([
 ]);
 
 function answer(zone: Zone, query: Uint8Array, overTcp: boolean): Uint8Array {
-  const q = parseMessage(query);
+  const q = parseDnsMessage(query);
+  if (typeof q === 'string') throw new Error(`server got a bad DNS query (${q})`);
   const question = q.questions[0]!;
   const answers: DnsRecord[] = [];
   let name = question.name;
@@ -30,7 +37,7 @@ function answer(zone: Zone, query: Uint8Array, overTcp: boolean): Uint8Array {
     entry = zone[name];
   }
   if (!entry) {
-    return encodeMessage({
+    return encodeDnsMessage({
       id: q.id,
       response: true,
       rcode: 3,
@@ -39,7 +46,7 @@ function answer(zone: Zone, query: Uint8Array, overTcp: boolean): Uint8Array {
     });
   }
   if (entry.tcpOnly && !overTcp) {
-    return encodeMessage({ id: q.id, response: true, truncated: true, questions: [question] });
+    return encodeDnsMessage({ id: q.id, response: true, truncated: true, questions: [question] });
   }
   const ttl = entry.ttl ?? 60;
   if (question.type === DnsType.A) {
@@ -52,7 +59,7 @@ function answer(zone: Zone, query: Uint8Array, overTcp: boolean): Uint8Array {
       answers.push({ name, type: DnsType.AAAA, class: 1, ttl, data: b });
     }
   }
-  return encodeMessage({
+  return encodeDnsMessage({
     id: q.id,
     response: true,
     recursionAvailable: true,
