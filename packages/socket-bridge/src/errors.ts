@@ -24,6 +24,7 @@ const messages: Record<string, string> = {
   EISCONN: 'socket is already connected',
   EBADF: 'bad socket handle',
   ENOBUFS: 'no buffer space available',
+  EACCES: 'permission denied',
   EPROTO: 'protocol error',
   ESHUTDOWN: 'bridge is shutting down',
   EPERM: 'operation not permitted',

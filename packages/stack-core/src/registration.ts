@@ -52,6 +52,11 @@ export const SocketError = {
   ENOBUFS: 13,
   /** Connect to a broadcast (or multicast) address: no unicast path there. */
   ENETUNREACH: 14,
+  /**
+   * UDP send to a broadcast address without the socket's `broadcast` option (Linux:
+   * SO_BROADCAST), or to a multicast group without its `multicast` option.
+   */
+  EACCES: 15,
 } as const;
 export type SocketError = (typeof SocketError)[keyof typeof SocketError];
 export type SocketErrorName = keyof typeof SocketError;
@@ -339,14 +344,27 @@ export interface TcpApi {
   tcpInfo(h: Handle): TcpInfo | undefined;
 }
 
+/** Options of `udpOpen`. */
+export interface UdpOpenOptions {
+  /** Receive queue limit in bytes. */
+  recvQueueBytes?: number;
+  /** Receive broadcasts and allow sending them (SO_BROADCAST); without it a send is EACCES. */
+  broadcast?: boolean;
+  /**
+   * Allow sending to multicast groups. Off by default, unlike Linux: one datagram to a
+   * group reaches every member of the link, so an application asks for it (issue 14).
+   */
+  multicast?: boolean;
+  /**
+   * Bind to one interface (SO_BINDTODEVICE); with it, sending to 255.255.255.255 works
+   * with source 0.0.0.0 when the interface has no IPv4 address yet (a DHCP client).
+   */
+  iface?: number;
+}
+
 /** UDP socket API (stack.ts). */
 export interface UdpApi {
-  /**
-   * `broadcast`: receive (and allow sending) broadcasts. `iface`: bind to one interface
-   * (SO_BINDTODEVICE); with it, sending to 255.255.255.255 works with source 0.0.0.0 when
-   * the interface has no IPv4 address yet (what a DHCP client needs).
-   */
-  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle;
+  udpOpen(options?: UdpOpenOptions): Handle;
   udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError;
   /**
    * Sends one datagram (fragmented by IPv4 if needed); returns the bytes queued or

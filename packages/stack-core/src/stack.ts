@@ -54,6 +54,7 @@ import type {
   StackConfig,
   TcpInfo,
   TcpSocketOptions,
+  UdpOpenOptions,
 } from './registration.js';
 import { flushIcmpSockets, icmpOpen, icmpSendEcho } from './socket/icmp.js';
 import { flushUdpSockets, udpBind, udpClose, udpOpen, udpRecv, udpSend } from './socket/udp.js';
@@ -336,7 +337,7 @@ export class Stack implements StackApi {
   // ---------------------------------------------------------------------------------
   // UDP sockets (socket/udp.ts)
 
-  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle {
+  udpOpen(options?: UdpOpenOptions): Handle {
     return udpOpen(this.cx, options);
   }
 

@@ -597,11 +597,33 @@ describe('UDP sockets', () => {
     const h = s.udpOpen();
     expect(s.udpSend(h, new Uint8Array(65508), parseIpAddress('192.0.2.1'), 9)).toBe(-SocketError.EMSGSIZE);
     expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.1'), 0)).toBe(-SocketError.EINVAL);
-    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('255.255.255.255'), 9)).toBe(-SocketError.EINVAL);
-    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(-SocketError.EINVAL);
+    // Linux: EACCES without SO_BROADCAST.
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('255.255.255.255'), 9)).toBe(-SocketError.EACCES);
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(-SocketError.EACCES);
     expect(s.udpSend(77, new Uint8Array(1), parseIpAddress('192.0.2.1'), 9)).toBe(-SocketError.EBADF);
     const b = s.udpOpen({ broadcast: true });
     expect(s.udpSend(b, new Uint8Array(1), parseIpAddress('192.0.2.255'), 9)).toBe(1);
+  });
+
+  it('UDP to a multicast group only from a socket opened with multicast: true (issue 14)', () => {
+    const { s, out } = host();
+    s.addAddress(0, '192.0.2.2/24');
+    s.addAddress(0, '2001:db8::2/64');
+    s.poll(0);
+    out.length = 0;
+    const h = s.udpOpen();
+    const h6 = s.udpOpen();
+    expect(s.udpSend(h, new Uint8Array(1), parseIpAddress('224.0.0.251'), 5353)).toBe(-SocketError.EACCES);
+    expect(s.udpSend(h6, new Uint8Array(1), parseIpAddress('ff02::fb'), 5353)).toBe(-SocketError.EACCES);
+    s.poll(0);
+    expect(out.length).toBe(0);
+    const m = s.udpOpen({ multicast: true });
+    const m6 = s.udpOpen({ multicast: true });
+    expect(s.udpSend(m, new Uint8Array(1), parseIpAddress('224.0.0.251'), 5353)).toBe(1);
+    expect(s.udpSend(m6, new Uint8Array(1), parseIpAddress('ff02::fb'), 5353)).toBe(1);
+    s.poll(0);
+    const dsts = out.map((o) => macToString(o.frame.subarray(0, 6))).sort();
+    expect(dsts).toEqual(['01:00:5e:00:00:fb', '33:33:00:00:00:fb']);
   });
 
   it('a DHCP client: broadcast from 0.0.0.0 before the interface has an address, replies on port 68', () => {

@@ -21,6 +21,7 @@ import {
   type StackApi,
   type TcpInfo,
   type TcpSocketOptions,
+  type UdpOpenOptions,
 } from '@tapstack/stack-core';
 import { type FrameRing, type Link, RingPump } from '@tapstack/frame-ring';
 import { tcpGsoSizeAt } from '@tapstack/tap-io';
@@ -585,7 +586,7 @@ export class DriverLoop implements SocketHost {
   tcpInfo(h: Handle): TcpInfo | undefined {
     return this.stack.tcpInfo(h);
   }
-  udpOpen(options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number }): Handle {
+  udpOpen(options?: UdpOpenOptions): Handle {
     return this.stack.udpOpen(options);
   }
   udpBind(h: Handle, address: IpAddress | undefined, port: number): 0 | SocketError {

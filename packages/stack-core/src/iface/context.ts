@@ -204,6 +204,8 @@ export interface UdpSocket {
   port: number;
   iface: number | undefined;
   broadcast: boolean;
+  /** May send to multicast groups (udpOpen option). */
+  multicast: boolean;
   rx: Datagram[];
   rxBytes: number;
   rxMax: number;

@@ -9,7 +9,7 @@ import { output } from '../iface/output.js';
 import { selectSource } from '../iface/route.js';
 import { EMPTY, concat } from '../iface/util.js';
 import { icmpv4Error, icmpv6Error } from '../icmp/errors.js';
-import { type Handle, type Instant, SocketError, SocketEvent } from '../registration.js';
+import { type Handle, type Instant, SocketError, SocketEvent, type UdpOpenOptions } from '../registration.js';
 import { type IpAddress, Ipv4Address } from '../wire/ip-address.js';
 import { IPV4_HEADER_LEN } from '../wire/ipv4.js';
 import { UDP_HEADER_LEN, UdpPacket, emitUdp } from '../wire/udp.js';
@@ -19,10 +19,7 @@ const UDP_SEND_QUEUE_BYTES = 262_144;
 const EPHEMERAL_MIN = 49152;
 const EPHEMERAL_MAX = 65535;
 
-export function udpOpen(
-  cx: IpContext,
-  options?: { recvQueueBytes?: number; broadcast?: boolean; iface?: number },
-): Handle {
+export function udpOpen(cx: IpContext, options?: UdpOpenOptions): Handle {
   const h = cx.nextHandle++;
   const iface = options?.iface;
   cx.udp.set(h, {
@@ -32,6 +29,7 @@ export function udpOpen(
     port: 0,
     iface: iface !== undefined && cx.ifaces[iface] ? iface : undefined,
     broadcast: options?.broadcast ?? false,
+    multicast: options?.multicast ?? false,
     rx: [],
     rxBytes: 0,
     rxMax: Math.max(0, options?.recvQueueBytes ?? UDP_DEFAULT_RECV_BYTES),
@@ -84,7 +82,8 @@ export function udpSend(
   const max = address.version === 4 ? 65535 - IPV4_HEADER_LEN - UDP_HEADER_LEN : 65535 - UDP_HEADER_LEN;
   if (data.length > max) return -SocketError.EMSGSIZE;
   const bcast = address.version === 4 && cx.isBroadcastV4(address.value, s.iface);
-  if (bcast && !s.broadcast) return -SocketError.EINVAL;
+  if (bcast && !s.broadcast) return -SocketError.EACCES;
+  if (address.isMulticast() && !s.multicast) return -SocketError.EACCES;
   if (address.isUnspecified()) return -SocketError.EINVAL;
   const noSource = udpSource(cx, s, address) === undefined;
   if (noSource) return -SocketError.EHOSTUNREACH;
