@@ -15,19 +15,15 @@ import { emitIpv6Header } from '../src/wire/ipv6.js';
 import * as K from './fixtures/kernel-frames.js';
 import { Segment, newStack, seededRandom, settle } from './harness.js';
 import { sipHash24 } from '@tapstack/testkit/prf';
+import { seededU32 } from '@tapstack/testkit/random';
 
 const FRAMES = Number(process.env.STACK_FUZZ_FRAMES ?? 1_000_000);
 
+/** The shared test kit's xorshift32 words (the same cases as ever), and a choice below n. */
 class Rng {
-  constructor(private x: number) {}
-  next(): number {
-    let x = this.x;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.x = x >>> 0;
-    return this.x;
+  readonly next: () => number;
+  constructor(seed: number) {
+    this.next = seededU32(seed);
   }
   below(n: number): number {
     return this.next() % n;

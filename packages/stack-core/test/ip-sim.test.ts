@@ -9,16 +9,16 @@ import { parseMac } from '../src/wire/ethernet.js';
 import { parseIpAddress } from '../src/wire/ip-address.js';
 import { seededRandom } from './harness.js';
 import { sipHash24 } from '@tapstack/testkit/prf';
+import { seededU32 } from '@tapstack/testkit/random';
 
+/** Floats from the shared test kit's xorshift32 words (the same cases as ever). */
 class Rng {
-  constructor(private x: number) {}
+  private readonly word: () => number;
+  constructor(seed: number) {
+    this.word = seededU32(seed);
+  }
   next(): number {
-    this.x ^= this.x << 13;
-    this.x >>>= 0;
-    this.x ^= this.x >>> 17;
-    this.x ^= this.x << 5;
-    this.x >>>= 0;
-    return this.x / 4294967296;
+    return this.word() / 4294967296;
   }
 }
 

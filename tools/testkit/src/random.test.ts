@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pattern, seededBytes, seededFloats } from './random.js';
+import { pattern, seededBytes, seededFloats, seededU32 } from './random.js';
 
 describe('seeded sources', () => {
   it('repeat for a seed and differ between seeds', () => {
@@ -8,6 +8,13 @@ describe('seeded sources', () => {
     const a = new Uint8Array(5);
     seededBytes(1)(a);
     expect([...a]).toEqual([...pattern(5, 1)]);
+  });
+
+  it('seededU32 is the word sequence behind seededBytes', () => {
+    const w = seededU32(9);
+    const words = Array.from({ length: 6 }, () => w());
+    expect(words.every((x) => Number.isInteger(x) && x >= 1 && x < 2 ** 32)).toBe(true);
+    expect(words.map((x) => x & 0xff)).toEqual([...pattern(6, 9)]);
   });
 
   it('floats stay in [0, 1)', () => {

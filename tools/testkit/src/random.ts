@@ -19,6 +19,19 @@ export function seededBytes(seed = 1): (buf: Uint8Array) => void {
   };
 }
 
+/** xorshift32 words in [1, 2^32): the sequence whose low bytes `seededBytes` gives. */
+export function seededU32(seed = 1): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
 /** `n` bytes from `seededBytes(seed)`. */
 export function pattern(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
