@@ -15,6 +15,8 @@ tests=(
   "packages/frame-ring test/native-wake.test.ts"
   "packages/tap-io test/tap.test.ts"
   "packages/tap-io test/native-boundary.test.ts"
+  "packages/tap-io test/syn-shed.test.ts"
+  "packages/frame-ring test/pump.test.ts"
   "packages/stack-driver test/loop.test.ts"
   "packages/stack-driver test/stack-thread.test.ts"
   "packages/stack-driver test/threaded-link.test.ts"
