@@ -53,6 +53,17 @@ const curl = (args: string[]) =>
     maxBuffer: 64 << 20,
   });
 
+/** A UDP ASSOCIATE on the control connection (no auth, client address 0.0.0.0:0): its relay port. */
+async function udpAssociate() {
+  const ctl = connect(port, '127.0.0.1');
+  await once(ctl, 'connect');
+  const replies: Buffer[] = [];
+  ctl.on('data', (d: Buffer) => replies.push(d));
+  ctl.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
+  expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
+  return { ctl, relayPort: Buffer.concat(replies).readUInt16BE(10) };
+}
+
 describe('SOCKS5 front', () => {
   it('binds to loopback by default', async () => {
     const s = new Socks5Server(pair.A.sockets);
@@ -153,13 +164,7 @@ describe('SOCKS5 front', () => {
     echo.bind(5401);
     echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
     await once(echo, 'listening');
-    const ctl = connect(port, '127.0.0.1');
-    await once(ctl, 'connect');
-    const replies: Buffer[] = [];
-    ctl.on('data', (d: Buffer) => replies.push(d));
-    ctl.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
-    expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
-    const relayPort = Buffer.concat(replies).readUInt16BE(10);
+    const { ctl, relayPort } = await udpAssociate();
     const sock = async () => {
       const u = createSocket('udp4');
       u.bind(0, '127.0.0.1');
@@ -192,13 +197,7 @@ describe('SOCKS5 front', () => {
   });
 
   it('UDP ASSOCIATE refuses broadcast and multicast destinations: counted, nothing sent (issue 14)', async () => {
-    const ctl = connect(port, '127.0.0.1');
-    await once(ctl, 'connect');
-    const replies: Buffer[] = [];
-    ctl.on('data', (d: Buffer) => replies.push(d));
-    ctl.write(Buffer.from([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]));
-    expect(await until(() => Buffer.concat(replies).length >= 12)).toBe(true);
-    const relayPort = Buffer.concat(replies).readUInt16BE(10);
+    const { ctl, relayPort } = await udpAssociate();
     const u = createSocket('udp4');
     u.bind(0, '127.0.0.1');
     await once(u, 'listening');

@@ -11,42 +11,19 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "csum.h"
+
 #define FIN 0x01
 #define PSH 0x08
 #define CWR 0x80
 
 /* Ones'-complement sum of n bytes as big-endian 16-bit words, folded to 16 bits. */
 static uint32_t sum_be(const uint8_t* p, size_t n) {
-  uint64_t s = 0;
-  while (n >= 8) {
-    uint64_t w;
-    memcpy(&w, p, 8);
-    s += (w & 0xffffffffu) + (w >> 32);
-    p += 8;
-    n -= 8;
-  }
-  while (n >= 2) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    s += h;
-    p += 2;
-    n -= 2;
-  }
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  if (n) s += p[0];
-#else
-  if (n) s += (uint32_t)p[0] << 8;
-#endif
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  uint32_t s = csum_fold(csum_add(p, n, 0));
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   s = ((s & 0xff) << 8) | (s >> 8);
 #endif
-  return (uint32_t)s;
-}
-
-static uint16_t fold16(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return (uint16_t)s;
+  return s;
 }
 
 static napi_value range_error(napi_env env, const char* msg) {
@@ -153,7 +130,7 @@ static napi_value TcpSegment(napi_env env, napi_callback_info info) {
       p[4] = id >> 8;
       p[5] = id & 0xff;
       p[10] = p[11] = 0;
-      uint16_t c = (uint16_t)~fold16(sum_be(p, th));
+      uint16_t c = (uint16_t)~csum_fold(sum_be(p, th));
       p[10] = c >> 8;
       p[11] = c & 0xff;
     } else {
@@ -170,7 +147,7 @@ static napi_value TcpSegment(napi_env env, napi_callback_info info) {
     if (i > 0) f &= (uint8_t)~CWR;
     p[th + 13] = f;
     p[th + 16] = p[th + 17] = 0;
-    uint16_t c = (uint16_t)~fold16(pseudo + (total - th) + sum_be(p + th, total - th));
+    uint16_t c = (uint16_t)~csum_fold(pseudo + (total - th) + sum_be(p + th, total - th));
     p[th + 16] = c >> 8;
     p[th + 17] = c & 0xff;
   }

@@ -7,6 +7,7 @@
 
 // The ring format and its C producer: packages/frame-ring/include/frame_ring.h (LAYOUT.md).
 #include "frame_ring.h"
+#include "csum.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -248,37 +249,7 @@ Napi::Value SetOffload(const Napi::CallbackInfo& info) {
 }
 
 // ---- virtio-net header helpers (offload: true). Frames start at the Ethernet header
-// (TAP) or the IP header (TUN, l2 = 0). ----
-
-// Ones'-complement sum of len bytes at p (network order), not folded.
-uint64_t CsumAdd(const uint8_t* p, size_t len, uint64_t sum) {
-  while (len >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    sum += v >> 32;
-    sum += v & 0xffffffffu;
-    p += 8;
-    len -= 8;
-  }
-  while (len >= 2) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    sum += v;
-    p += 2;
-    len -= 2;
-  }
-  if (len) {
-    uint16_t v = 0;
-    memcpy(&v, p, 1);  // the odd byte is the high-order byte in network order
-    sum += v;
-  }
-  return sum;
-}
-
-uint16_t CsumFold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
+// (TAP) or the IP header (TUN, l2 = 0). Checksums: csum.h. ----
 
 // Where the IP header and the transport header start, and which transport: false when
 // the frame is not IPv4/IPv6 carrying `proto` at a fixed place (fragments, extension
@@ -327,13 +298,13 @@ bool FindL4(const uint8_t* f, uint32_t len, uint32_t l2, L4At* o) {
 // The pseudo-header sum (RFC 793 / RFC 8200 §8.1) for a transport length, not folded.
 uint64_t PseudoSum(const uint8_t* f, const L4At& a, uint32_t l4len) {
   uint64_t sum = 0;
-  if (a.v6) sum = CsumAdd(f + a.l3 + 8, 32, 0);
-  else sum = CsumAdd(f + a.l3 + 12, 8, 0);
+  if (a.v6) sum = csum_add(f + a.l3 + 8, 32, 0);
+  else sum = csum_add(f + a.l3 + 12, 8, 0);
   uint8_t tail[8] = {static_cast<uint8_t>(l4len >> 24), static_cast<uint8_t>(l4len >> 16),
                      static_cast<uint8_t>(l4len >> 8), static_cast<uint8_t>(l4len), 0, 0, 0, a.proto};
-  if (a.v6) return CsumAdd(tail, 8, sum);
+  if (a.v6) return csum_add(tail, 8, sum);
   uint8_t t4[4] = {0, a.proto, static_cast<uint8_t>(l4len >> 8), static_cast<uint8_t>(l4len)};
-  return CsumAdd(t4, 4, sum);
+  return csum_add(t4, 4, sum);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -361,7 +332,7 @@ void TxVnetHeader(uint8_t* f, uint32_t len, uint32_t mode, uint16_t gso, struct 
   if (thl < 20 || thl > l4len) return;
   bool big = gso > 0 && l4len - thl > gso;
   if (!big && !(mode & kVnetTcpCsum)) return;
-  uint16_t ps = CsumFold(PseudoSum(f, a, l4len));
+  uint16_t ps = csum_fold(PseudoSum(f, a, l4len));
   memcpy(f + a.l4 + 16, &ps, 2);
   h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
   h->csum_start = static_cast<uint16_t>(a.l4);
@@ -745,7 +716,7 @@ bool RxVnet(Reader* r, const struct virtio_net_hdr& h, uint8_t* f, uint32_t len,
     uint32_t start = h.csum_start, at = h.csum_start + h.csum_offset;
     if (!tcp && at + 2 <= len && start < len) {
       uint32_t end = a.end > start && a.end <= len ? a.end : len;
-      uint16_t c = static_cast<uint16_t>(~CsumFold(CsumAdd(f + start, end - start, 0)));
+      uint16_t c = static_cast<uint16_t>(~csum_fold(csum_add(f + start, end - start, 0)));
       if (c == 0 && a.proto == 17) c = 0xffff;  // RFC 768: 0 means "no checksum"
       memcpy(f + at, &c, 2);
     }
@@ -754,8 +725,8 @@ bool RxVnet(Reader* r, const struct virtio_net_hdr& h, uint8_t* f, uint32_t len,
   } else {
     L4At a;
     if (FindL4(f, len, r->l2, &a) && a.proto == 6) {
-      uint64_t sum = CsumAdd(f + a.l4, a.end - a.l4, PseudoSum(f, a, a.end - a.l4));
-      if (CsumFold(sum) != 0xffff) {
+      uint64_t sum = csum_add(f + a.l4, a.end - a.l4, PseudoSum(f, a, a.end - a.l4));
+      if (csum_fold(sum) != 0xffff) {
         r->csumBad.fetch_add(1, std::memory_order_relaxed);
         return false;
       }

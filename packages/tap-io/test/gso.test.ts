@@ -6,6 +6,7 @@
  * last part and CWR only on the first; IPv4 and IPv6; the word-summed checksum at every
  * alignment and length.
  */
+import { seededU32 } from '@tapstack/testkit/random';
 import { describe, expect, it } from 'vitest';
 import {
   fillTcpChecksum,
@@ -22,18 +23,6 @@ function refSum(b: Uint8Array, from = 0, to = b.length): number {
   for (let i = from; i < to; i += 2) s += ((b[i] as number) << 8) | (i + 1 < to ? (b[i + 1] as number) : 0);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return s;
-}
-
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 const FIN = 0x01;
@@ -117,7 +106,7 @@ function partsWith(seg: TcpSegmentFn, p: Uint8Array, gso: number): Uint8Array[] 
 
 describe('onesSum', () => {
   it('equals the byte-by-byte RFC 1071 sum at every alignment and length', () => {
-    const r = rng(7);
+    const r = seededU32(7);
     const buf = new Uint8Array(4096 + 16);
     for (let i = 0; i < buf.length; i++) buf[i] = r() & 0xff;
     for (let from = 0; from < 8; from++)
@@ -137,7 +126,7 @@ describe.each(impls)('tcpSegment (%s)', (_name, seg) => {
   for (const v6 of [false, true]) {
     const fam = v6 ? 'IPv6' : 'IPv4';
     it(`${fam}: parts reassemble byte for byte with valid checksums, seq stepping, FIN/PSH on the last only`, () => {
-      const r = rng(v6 ? 11 : 12);
+      const r = seededU32(v6 ? 11 : 12);
       const payload = new Uint8Array(64000);
       for (let i = 0; i < payload.length; i++) payload[i] = r() & 0xff;
       const seq = 0xffff_f000; // wraps inside the super-segment
@@ -287,7 +276,7 @@ describe.skipIf(!native)('native tcpSegment: bad arguments are refused before an
   });
 
   it('agrees with the JS twin on random super-segments', () => {
-    const r = rng(99);
+    const r = seededU32(99);
     for (let k = 0; k < 200; k++) {
       const v6 = (r() & 1) === 1;
       const n = 1 + (r() % 20000);
